@@ -1,0 +1,51 @@
+"""ketch: self-hosted serverless compute for Python, with Modal's API.
+
+Example::
+
+    import ketch
+
+    app = ketch.App("hello")
+
+    @app.function()
+    def square(x):
+        return x * x
+
+    @app.local_entrypoint()
+    def main():
+        print(square.remote(4))
+"""
+
+from . import exception
+from .app import App, LocalEntrypoint
+from .cls import Cls, Obj, parameter
+from .context import current_function_call_id, current_input_id, is_local
+from .function_call import FunctionCall
+from .functions import Function
+from .output import enable_output
+from .partial import batched, concurrent, enter, exit, method
+from .retries import Retries
+from .exception import Error
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Cls",
+    "Error",
+    "Function",
+    "FunctionCall",
+    "LocalEntrypoint",
+    "Obj",
+    "Retries",
+    "batched",
+    "concurrent",
+    "current_function_call_id",
+    "current_input_id",
+    "enable_output",
+    "enter",
+    "exception",
+    "exit",
+    "is_local",
+    "method",
+    "parameter",
+]

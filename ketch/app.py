@@ -1,0 +1,272 @@
+"""`App`: the functions, classes and entrypoints that run together.
+
+Example::
+
+    app = ketch.App("hello")
+
+    @app.function()
+    def square(x):
+        return x * x
+
+    with app.run():
+        print(square.remote(4))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from . import exception, output, synchronizer
+from .client import get_client
+from .cls import Cls
+from .definition import build, check_importable, finalize
+from .functions import Function, describe
+from .options import FUNCTION_KEYWORDS, reject_unknown, validate
+from .partial import Flag, PartialFunction, marked
+from .protocol import client as protocol
+
+
+class LocalEntrypoint:
+    """A function run on the caller's machine by ``ketch run``; see `App.local_entrypoint`."""
+
+    def __init__(self, app: App, raw_f: Callable[..., Any], name: str) -> None:
+        self.app = app
+        self.raw_f = raw_f
+        self.name = name
+        self.__doc__ = raw_f.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.raw_f(*args, **kwargs)
+
+
+class App:
+    def __init__(
+        self, name: str | None = None, *, image: Any = None, secrets: list[Any] | None = None,
+        volumes: dict[str, Any] | None = None, include_source: bool | None = None,
+        description: str | None = None, tags: dict[str, str] | None = None,
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise exception.InvalidError(f"App name must be a string, not {name!r}")
+        self.name = name
+        self.description = description or name or ""
+        self.image = image
+        self.secrets = list(secrets or [])
+        self.volumes = dict(volumes or {})
+        self.tags = dict(tags or {})
+        self._functions: dict[str, Function] = {}
+        self._classes: dict[str, Cls] = {}
+        self._entrypoints: dict[str, LocalEntrypoint] = {}
+        self.app_id: str | None = None
+
+    # -- registration --------------------------------------------------------------------------
+
+    @property
+    def registered_functions(self) -> dict[str, Function]:
+        return dict(self._functions)
+
+    @property
+    def registered_classes(self) -> dict[str, Cls]:
+        return dict(self._classes)
+
+    @property
+    def registered_entrypoints(self) -> dict[str, LocalEntrypoint]:
+        return dict(self._entrypoints)
+
+    def function(self, _warn_parentheses_missing: Any = None, **kwargs: Any) -> Callable[[Any], Function]:
+        """Register a function to run in containers; takes Modal's ``@app.function`` keywords."""
+        _parentheses(_warn_parentheses_missing, "function")
+        reject_unknown({k: v for k, v in kwargs.items() if k not in FUNCTION_KEYWORDS},
+                       "@app.function()", FUNCTION_KEYWORDS)
+        options = validate(kwargs)
+
+        def wrap(f: Any) -> Function:
+            raw, options_here = _unwrap(f, dict(options))
+            if isinstance(raw, (Function, Cls)) or inspect.isclass(raw):
+                raise exception.InvalidError("@app.function() decorates functions; use @app.cls() for classes")
+            if not callable(raw):
+                raise exception.InvalidError(f"@app.function() needs a function, not {raw!r}")
+            check_importable(raw, options_here["serialized"], "function")
+            tag = kwargs.get("name") or raw.__name__
+            is_gen, is_async = describe(raw)
+            if kwargs.get("is_generator") is not None:
+                is_gen = bool(kwargs["is_generator"])
+            definition = build(raw, tag=tag, app_name=self.name or "", options=options_here,
+                               is_class=False, methods={}, is_generator=is_gen, is_async=is_async)
+            function = Function(self, tag, raw, definition)
+            self._register(tag, function)
+            return function
+
+        return wrap
+
+    def cls(self, _warn_parentheses_missing: Any = None, **kwargs: Any) -> Callable[[type], Cls]:
+        """Register a class whose ``@ketch.method`` methods run in containers."""
+        _parentheses(_warn_parentheses_missing, "cls")
+        reject_unknown({k: v for k, v in kwargs.items() if k not in FUNCTION_KEYWORDS},
+                       "@app.cls()", FUNCTION_KEYWORDS)
+        options = validate(kwargs)
+
+        def wrap(user_cls: type) -> Cls:
+            if not inspect.isclass(user_cls):
+                raise exception.InvalidError("@app.cls() decorates classes; use @app.function()")
+            check_importable(user_cls, options["serialized"], "class")
+            opts = dict(options)
+            opts.update({k: v for k, v in (getattr(user_cls, "__ketch_concurrent__", None) or {}).items()})
+            methods = {}
+            for name, partial in marked(user_cls, Flag.METHOD).items():
+                is_gen, is_async = describe(partial.raw_f)
+                if partial.params.get("is_generator") is not None:
+                    is_gen = bool(partial.params["is_generator"])
+                methods[name] = {"is_generator": is_gen, "is_async": is_async}
+                if partial.flags & Flag.BATCHED:
+                    opts["batch_max_size"] = partial.params["max_batch_size"]
+                    opts["batch_wait_ms"] = partial.params["wait_ms"]
+            if not methods:
+                raise exception.InvalidError(
+                    f"{user_cls.__name__} has no methods marked with @ketch.method()"
+                )
+            tag = kwargs.get("name") or user_cls.__name__
+            definition = build(user_cls, tag=tag, app_name=self.name or "", options=opts,
+                               is_class=True, methods=methods, is_generator=False,
+                               is_async=any(m["is_async"] for m in methods.values()))
+            service = Function(self, tag, user_cls, definition)
+            cls = Cls(self, user_cls, service)
+            self._register(tag, service, cls)
+            return cls
+
+        return wrap
+
+    def local_entrypoint(self, _warn_parentheses_missing: Any = None, *,
+                         name: str | None = None) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
+        """Register a function that ``ketch run`` calls here, with the app running."""
+        _parentheses(_warn_parentheses_missing, "local_entrypoint")
+
+        def wrap(f: Callable[..., Any]) -> LocalEntrypoint:
+            entrypoint = LocalEntrypoint(self, f, name or f.__name__)
+            self._entrypoints[entrypoint.name] = entrypoint
+            return entrypoint
+
+        return wrap
+
+    def include(self, other: App) -> App:
+        """Add another app's functions and classes to this one."""
+        for tag, function in other._functions.items():
+            self._register(tag, function, other._classes.get(tag))
+        return self
+
+    def _register(self, tag: str, function: Function, cls: Cls | None = None) -> None:
+        if tag in self._functions and self._functions[tag].raw_user_object is not function.raw_user_object:
+            raise exception.InvalidError(
+                f"app {self.name!r} already has a function named {tag!r}; give one of them "
+                "another name with name=..."
+            )
+        self._functions[tag] = function
+        if cls is not None:
+            self._classes[tag] = cls
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, *, show_progress: bool | None = None, detach: bool = False,
+            interactive: bool = False, environment_name: str | None = None) -> _RunContext:
+        """Run the app for the length of a ``with`` (or ``async with``) block."""
+        return _RunContext(self, detach)
+
+    async def _start(self) -> None:
+        if self.app_id is not None:
+            raise exception.InvalidError(f"app {self.name!r} is already running")
+        client = await get_client()
+        answer = await client.request(protocol.app_create(self.name or "", self.description))
+        self.app_id = answer["app_id"]
+        for tag, function in self._functions.items():
+            definition = finalize(function.definition, function.raw_user_object)
+            created = await client.request(protocol.function_create(self.app_id, definition))
+            function.hydrate_from(created["function_id"])
+
+    async def _stop(self) -> None:
+        if self.app_id is None:
+            return
+        client = await get_client()
+        app_id, self.app_id = self.app_id, None
+        await client.request(protocol.app_stop(app_id))
+        for function in self._functions.values():
+            function.hydrate_from(None)  # type: ignore[arg-type]
+
+    @staticmethod
+    def lookup(name: str, *, create_if_missing: bool = False, environment_name: str | None = None,
+               client: Any = None) -> App:
+        """An app by name. Deployed apps arrive with ``ketch deploy``; until then only
+        ``create_if_missing=True`` succeeds, giving a new empty app."""
+        if not create_if_missing:
+            raise exception.NotFoundError(
+                f"no deployed app named {name!r}; deploy it with `ketch deploy`, or pass "
+                "create_if_missing=True"
+            )
+        return App(name)
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r})"
+
+
+class _RunContext:
+    def __init__(self, app: App, detach: bool) -> None:
+        self.app = app
+        self._logs: asyncio.Task[None] | None = None
+
+    async def _enter(self) -> App:
+        await self.app._start()
+        if output.is_enabled():
+            self._logs = asyncio.ensure_future(follow_logs(self.app.app_id or ""))
+        return self.app
+
+    async def _exit(self) -> None:
+        await self.app._stop()
+        if self._logs is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._logs, 5.0)
+
+    def __enter__(self) -> App:
+        return synchronizer.run(self._enter())
+
+    def __exit__(self, *exc: Any) -> None:
+        synchronizer.run(self._exit())
+
+    async def __aenter__(self) -> App:
+        return await synchronizer.run_async(self._enter())
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await synchronizer.run_async(self._exit())
+
+
+async def follow_logs(app_id: str) -> None:
+    client = await get_client()
+    cursor = 0
+    while True:
+        answer = await client.request(protocol.logs_get(app_id, cursor, 5.0))
+        cursor = answer["cursor"]
+        for function, container_id, stream, text in answer["lines"]:
+            output.show_line(function, container_id, stream, text)
+        if answer["closed"] and not answer["lines"]:
+            return
+
+
+def _parentheses(value: Any, decorator: str) -> None:
+    if value is not None:
+        raise exception.InvalidError(
+            f"Did you forget parentheses? Suggestion: `@app.{decorator}()`"
+        )
+
+
+def _unwrap(f: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The raw function under ``@ketch.concurrent``/``@ketch.batched``, and their options."""
+    if not isinstance(f, PartialFunction):
+        return f, options
+    if f.flags & Flag.CONCURRENT:
+        options["max_inputs"] = f.params["max_inputs"]
+        options["target_inputs"] = f.params.get("target_inputs")
+    if f.flags & Flag.BATCHED:
+        options["batch_max_size"] = f.params["max_batch_size"]
+        options["batch_wait_ms"] = f.params["wait_ms"]
+    return f.raw_f, options

@@ -1,0 +1,63 @@
+"""The runtime driver interface, shaped after Nomad's task drivers.
+
+A driver starts a task (the container's agent process) from a `ContainerSpec` and a command,
+and returns a `TaskHandle`; the worker then waits on it, stops it, signals it and finally
+destroys it. `Capabilities` tells the worker what the driver isolates.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol.worker import ContainerExit, ContainerSpec
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    isolation: str  # "none", "namespaces", "gvisor"
+    enforces_resources: bool
+    supports_gpus: bool
+
+
+@dataclass
+class TaskHandle:
+    """A started task. ``state`` is the driver's own data, opaque to the worker."""
+
+    container_id: str
+    pid: int
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+    state: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+
+class Driver(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str | None:
+        """None when the driver works on this machine, else why it does not."""
+
+    @abc.abstractmethod
+    async def start_task(
+        self, spec: ContainerSpec, command: list[str], env: dict[str, str]
+    ) -> TaskHandle: ...
+
+    @abc.abstractmethod
+    async def wait_task(self, handle: TaskHandle) -> ContainerExit: ...
+
+    @abc.abstractmethod
+    async def stop_task(self, handle: TaskHandle, grace_s: float) -> None:
+        """Ask the task to stop, and kill it after ``grace_s``."""
+
+    @abc.abstractmethod
+    def signal_task(self, handle: TaskHandle, signum: int) -> None: ...
+
+    async def destroy_task(self, handle: TaskHandle) -> None:
+        """Release whatever the task left behind (nothing, for drivers without state)."""

@@ -1,0 +1,64 @@
+"""The process's connection to a control plane, made on first use.
+
+With ``KETCH_SERVER`` set (always so inside containers) it connects there; otherwise it starts
+an embedded control plane, which lives until the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+from typing import Any
+
+from . import config, synchronizer
+from .protocol.client import Request
+from .transport import Transport
+
+_client: Client | None = None
+_lock: asyncio.Lock | None = None
+
+
+class Client:
+    def __init__(self, transport: Transport, embedded: bool) -> None:
+        self.transport = transport
+        self.embedded = embedded
+
+    async def request(self, request: Request) -> Any:
+        kind, body = request
+        return await self.transport.request(kind, body)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+async def get_client() -> Client:
+    """The process's client (call on the SDK loop)."""
+    global _client, _lock
+    if _client is not None:
+        return _client
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _client is None:
+            address = config.server_address()
+            if address:
+                from .transport.remote import RemoteTransport
+
+                _client = Client(await RemoteTransport.connect(address), embedded=False)
+            else:
+                from .transport.embedded import EmbeddedTransport
+
+                transport = await EmbeddedTransport.start(config.home(), config.max_containers())
+                _client = Client(transport, embedded=True)
+            atexit.register(_close_at_exit)
+    return _client
+
+
+def _close_at_exit() -> None:
+    global _client
+    if _client is not None:
+        client, _client = _client, None
+        try:
+            synchronizer.run(client.close())
+        except Exception:  # the process is exiting: nothing more can be done
+            pass

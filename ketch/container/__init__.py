@@ -1,0 +1,1 @@
+"""The container agent: loads user code, runs ``@enter``, runs inputs, reports outputs."""

@@ -1,0 +1,122 @@
+"""The container agent: ``python -m ketch.container``.
+
+It connects to the control plane named by ``KETCH_SERVER`` with its container id and token,
+receives its function's definition, imports the user's code, runs ``@enter``, then runs the
+inputs pushed to it until told to shut down, when it runs ``@exit``. A watchdog enforces the
+function's ``timeout``: an input past it is reported as timed out and the container exits,
+since a running Python thread cannot be stopped safely.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+from ..protocol import container as wire
+from ..protocol.blocking_peer import BlockingPeer, connect
+from ..serialization import pack_exception
+from .execution import Execution
+from .loader import Service
+from .outbox import Outbox
+from .runners import STOP, AsyncRunner, SyncRunner
+
+TICK_S = 0.02
+
+
+class Agent:
+    def __init__(self, peer: BlockingPeer, definition: dict[str, Any], params: bytes | None):
+        self.peer = peer
+        self.definition = definition
+        self.params = params
+        self.options = definition["options"]
+        self.inbox: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        self.outbox = Outbox(peer)
+        self.execution: Execution | None = None
+
+    def serve(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            service = Service(self.definition, self.params)
+        except BaseException as exc:  # report why the container could not start, then exit
+            self._exit_with_failure(exc)
+        self.execution = Execution(service, self.peer, self.outbox)
+        threading.Thread(target=self._watch, daemon=True).start()
+        concurrency = int(self.options.get("max_inputs") or 1)
+        runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
+        runner = runner_cls(self.execution, self.inbox, concurrency)
+        try:
+            runner.run(service.enter_hooks(), service.exit_hooks())
+        except BaseException as exc:  # an @enter or @exit hook failed
+            self._exit_with_failure(exc)
+        self.outbox.flush()
+        self.peer.close()
+
+    def _is_async(self, service: Service) -> bool:
+        if service.instance is None:
+            f = service.function
+            return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+        methods = self.definition.get("methods") or {}
+        return any(m.get("is_async") for m in methods.values())
+
+    def _read(self) -> None:
+        while True:
+            frame = self.peer.receive()
+            if frame is None:
+                self.inbox.put(STOP)
+                return
+            kind, _, body = frame
+            if kind == wire.INPUTS:
+                for record in body:
+                    self.inbox.put(record)
+            elif kind == wire.SHUTDOWN:
+                self.inbox.put(STOP)
+            elif kind == wire.CANCEL and self.execution is not None:
+                self.execution.cancelled.update((call_id, index) for call_id, index in body)
+
+    def _watch(self) -> None:
+        assert self.execution is not None
+        timeout = self.options.get("timeout")
+        next_beat = 0.0
+        while True:
+            time.sleep(TICK_S)
+            now = time.monotonic()
+            self.outbox.flush(stale_only=True)
+            if now >= next_beat:
+                next_beat = now + wire.HEARTBEAT_INTERVAL_S
+                self.peer.send(*wire.heartbeat(len(self.execution.running)))
+            if timeout:
+                for key, started in list(self.execution.running.items()):
+                    if now - started > timeout:
+                        self._time_out(key, timeout)
+
+    def _time_out(self, key: tuple[str, int], timeout: float) -> None:
+        message = f"the input ran past the function's timeout of {timeout:g} s and was stopped"
+        self.outbox.add(
+            wire.output_record(key[0], key[1], wire.Status.TIMEOUT, message.encode()), flush=True
+        )
+        self.peer.send(*wire.exiting(f"an input exceeded the {timeout:g} s timeout", True))
+        os._exit(1)
+
+    def _exit_with_failure(self, exc: BaseException) -> None:
+        reason = f"the container failed while starting: {type(exc).__name__}: {exc}"
+        _, body = wire.exiting(reason, False)
+        body["failure"] = pack_exception(exc)
+        self.peer.send(wire.EXITING, body)
+        sys.stderr.write(reason + "\n")
+        os._exit(1)
+
+
+def main() -> None:
+    from .. import modal_alias
+
+    modal_alias.install()
+    container_id = os.environ["KETCH_CONTAINER_ID"]
+    peer = connect(os.environ["KETCH_SERVER"])
+    answer = peer.request(*wire.hello(container_id, os.environ["KETCH_CONTAINER_TOKEN"]),
+                          read_here=True)
+    Agent(peer, answer["definition"], answer["params"]).serve()

@@ -1,0 +1,111 @@
+"""Running one input (or one batch of inputs) and turning the outcome into output records."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import context
+from ..protocol import container as wire
+from ..protocol.blocking_peer import BlockingPeer
+from ..serialization import MAX_INLINE, pack_exception, serialize
+from .outbox import Outbox
+
+Status = wire.Status
+
+
+class Execution:
+    """What every runner needs: arguments in, outcome out, and the set of running inputs."""
+
+    def __init__(self, service: Any, peer: BlockingPeer, outbox: Outbox) -> None:
+        self.service = service
+        self.peer = peer
+        self.outbox = outbox
+        self.running: dict[tuple[str, int], float] = {}
+        self.cancelled: set[tuple[str, int]] = set()
+        options = service.definition["options"]
+        self.batch: tuple[int, int] | None = None
+        if options.get("batch_max_size"):
+            self.batch = (int(options["batch_max_size"]), int(options["batch_wait_ms"]))
+
+    def begin(self, record: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        call_id, index, method, args, blob_id, _attempt = record
+        self.running[(call_id, index)] = time.monotonic()
+        context.set_current_input(call_id, index)
+        if args is None:
+            args = self.peer.request(*wire.blob_get(blob_id))["data"]
+        positional, keywords = pickle.loads(args)
+        return self.service.callable_for(method), positional, keywords
+
+    def finish(self, record: list[Any], status: str, value: Any, started: float,
+               flush: bool) -> None:
+        call_id, index = record[0], record[1]
+        self.running.pop((call_id, index), None)
+        self.emit(record, status, value, started, flush)
+
+    def emit(self, record: list[Any], status: str, value: Any, started: float,
+             flush: bool) -> None:
+        call_id, index = record[0], record[1]
+        if (call_id, index) in self.cancelled:
+            return
+        data: bytes | None
+        if status == Status.ERROR:
+            data = pack_exception(value)
+        elif status == Status.GEN_DONE:
+            data = None
+        else:
+            try:
+                data = serialize(value, "return value")
+            except Exception as exc:
+                status, data = Status.ERROR, pack_exception(exc)
+        blob_id = None
+        if data is not None and len(data) > MAX_INLINE:
+            blob_id = self.peer.request(*wire.blob_put(data))["blob_id"]
+            data = None
+        duration = time.perf_counter() - started
+        self.outbox.add(wire.output_record(call_id, index, status, data, blob_id, duration),
+                        flush=flush)
+
+    def fail(self, record: list[Any], exc: BaseException, started: float, flush: bool) -> None:
+        self.finish(record, Status.ERROR, exc, started, flush)
+
+    def run_sync(self, record: list[Any], flush: bool) -> None:
+        started = time.perf_counter()
+        try:
+            f, args, kwargs = self.begin(record)
+            result = f(*args, **kwargs)
+            if inspect.isgenerator(result):
+                for item in result:
+                    self.emit(record, Status.GEN_ITEM, item, started, flush=True)
+                self.finish(record, Status.GEN_DONE, None, started, flush=True)
+            else:
+                self.finish(record, Status.OK, result, started, flush)
+        except BaseException as exc:  # anything the user's code raises goes back to the caller
+            self.fail(record, exc, started, flush)
+
+    def run_batch(self, records: list[list[Any]], flush: bool) -> None:
+        started = time.perf_counter()
+        try:
+            calls = [self.begin(record) for record in records]
+            f = calls[0][0]
+            columns = [list(col) for col in zip(*(args for _, args, _ in calls))]
+            keywords = {k: [kw[k] for _, _, kw in calls] for k in calls[0][2]}
+            results = f(*columns, **keywords)
+            results = list(results)
+            if len(results) != len(records):
+                raise ValueError(
+                    f"a @batched function must return one result per input: it got "
+                    f"{len(records)} inputs and returned {len(results)} results"
+                )
+        except BaseException as exc:  # the whole batch fails together
+            for record in records:
+                self.fail(record, exc, started, flush=False)
+            self.outbox.flush()
+            return
+        for record, result in zip(records, results):
+            self.finish(record, Status.OK, result, started, flush=False)
+        if flush:
+            self.outbox.flush()

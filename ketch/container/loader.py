@@ -1,0 +1,85 @@
+"""Load the user's function or class in a container, the way the caller defined it.
+
+The user's file is imported by module name (its directory or package root first on
+``sys.path``), so its globals and helpers behave as they do in Modal; ``serialized=True``
+functions come from cloudpickle instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pickle
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .. import exception
+from ..cls import construct
+from ..partial import Flag, PartialFunction, hooks
+
+MAIN_ALIAS = "_ketch_main"
+
+
+def import_module(definition: dict[str, Any]) -> ModuleType:
+    import_paths(definition)
+    name = definition["module_name"]
+    if name != "__main__":
+        return importlib.import_module(name)
+    # A script that called app.run() itself: import it again under another name, so that its
+    # `if __name__ == "__main__":` block does not run in the container.
+    spec = importlib.util.spec_from_file_location(MAIN_ALIAS, definition["module_file"])
+    if spec is None or spec.loader is None:
+        raise exception.InvalidError(f"cannot import {definition['module_file']}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MAIN_ALIAS] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def find_user_object(definition: dict[str, Any]) -> Any:
+    """The raw function or class the definition names."""
+    if definition.get("serialized") is not None:
+        import_paths(definition)
+        return pickle.loads(definition["serialized"])
+    obj: Any = import_module(definition)
+    for part in definition["qualname"].split("."):
+        obj = getattr(obj, part)
+    return getattr(obj, "raw_user_object", obj)
+
+
+def import_paths(definition: dict[str, Any]) -> None:
+    for path in reversed(definition["sys_path"]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+class Service:
+    """The callables one container serves, and its ``@enter``/``@exit`` hooks."""
+
+    def __init__(self, definition: dict[str, Any], params: bytes | None) -> None:
+        self.definition = definition
+        user = find_user_object(definition)
+        if isinstance(user, PartialFunction):
+            user = user.raw_f
+        self.instance: Any = None
+        if definition["is_class"]:
+            self.instance = construct(user, pickle.loads(params) if params else {})
+        else:
+            self.function: Callable[..., Any] = user
+
+    def callable_for(self, method: str | None) -> Callable[..., Any]:
+        if self.instance is None:
+            return self.function
+        if method is None:
+            raise exception.InvalidError("a class input must name its method")
+        return getattr(self.instance, method)
+
+    def enter_hooks(self) -> list[Callable[[], Any]]:
+        if self.instance is None:
+            return []
+        return hooks(self.instance, Flag.ENTER_PRE_SNAPSHOT, Flag.ENTER_POST_SNAPSHOT)
+
+    def exit_hooks(self) -> list[Callable[[], Any]]:
+        return [] if self.instance is None else hooks(self.instance, Flag.EXIT)

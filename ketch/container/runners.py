@@ -1,0 +1,135 @@
+"""Runners pull inputs from the agent's inbox and run them with the function's concurrency.
+
+`SyncRunner` runs plain functions on threads (the main thread alone when one input runs at a
+time); `AsyncRunner` runs coroutine functions as tasks on an event loop in the main thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..partial import run_hooks
+from ..protocol import container as wire
+from .execution import Execution
+
+STOP: list[Any] = []
+
+
+class SyncRunner:
+    def __init__(self, execution: Execution, inbox: queue.SimpleQueue[list[Any]],
+                 concurrency: int) -> None:
+        self.ex = execution
+        self.inbox = inbox
+        self.concurrency = concurrency
+
+    def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        run_hooks(enter)
+        threads = [threading.Thread(target=self._work, daemon=True)
+                   for _ in range(self.concurrency - 1)]
+        for thread in threads:
+            thread.start()
+        self._work()
+        for thread in threads:
+            thread.join()
+        run_hooks(exit)
+
+    def _take(self) -> list[Any]:
+        record = self.inbox.get()
+        if record is STOP:
+            self.inbox.put(STOP)  # let the other threads see it too
+        return record
+
+    def _work(self) -> None:
+        while True:
+            record = self._take()
+            if record is STOP:
+                return
+            if self.ex.batch is None:
+                self.ex.run_sync(record, flush=self.inbox.empty())
+            else:
+                self.ex.run_batch(self._gather(record), flush=True)
+
+    def _gather(self, first: list[Any]) -> list[list[Any]]:
+        assert self.ex.batch is not None
+        size, wait_ms = self.ex.batch
+        batch = [first]
+        deadline = time.monotonic() + wait_ms / 1000
+        while len(batch) < size:
+            try:
+                record = self.inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if record is STOP:
+                self.inbox.put(STOP)
+                break
+            batch.append(record)
+        return batch
+
+
+class AsyncRunner:
+    def __init__(self, execution: Execution, inbox: queue.SimpleQueue[list[Any]],
+                 concurrency: int) -> None:
+        self.ex = execution
+        self.inbox = inbox
+        self.concurrency = concurrency
+
+    def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        import asyncio
+
+        asyncio.run(self._main(enter, exit))
+
+    async def _main(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        import asyncio
+
+        for hook in enter:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+        bridge = threading.Thread(target=self._bridge, daemon=True)
+        bridge.start()
+        await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
+        for hook in exit:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+
+    def _bridge(self) -> None:
+        while True:
+            record = self.inbox.get()
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, record)
+            if record is STOP:
+                return
+
+    async def _work(self) -> None:
+        while True:
+            record = await self.queue.get()
+            if record is STOP:
+                self.queue.put_nowait(STOP)
+                return
+            await self._run(record, flush=self.queue.empty())
+
+    async def _run(self, record: list[Any], flush: bool) -> None:
+        started = time.perf_counter()
+        method = record[2]
+        target = self.ex.service.callable_for(method)
+        if not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
+            await self.loop.run_in_executor(None, self.ex.run_sync, record, flush)
+            return
+        try:
+            f, args, kwargs = self.ex.begin(record)
+            if inspect.isasyncgenfunction(f):
+                async for item in f(*args, **kwargs):
+                    self.ex.emit(record, wire.Status.GEN_ITEM, item, started, flush=True)
+                self.ex.finish(record, wire.Status.GEN_DONE, None, started, flush=True)
+            else:
+                result = await f(*args, **kwargs)
+                self.ex.finish(record, wire.Status.OK, result, started, flush)
+        except BaseException as exc:  # anything the user's code raises goes back to the caller
+            self.ex.fail(record, exc, started, flush)

@@ -1,0 +1,71 @@
+"""Describe user code so a container can load it: module, qualified name, import root."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Any
+
+from . import exception
+from .protocol import client as protocol
+from .serialization import serialize
+
+
+def import_root(module_name: str, module_file: str | None) -> list[str]:
+    """The directory that makes ``module_name`` importable (the package root for packages)."""
+    if module_file is None:
+        return []
+    directory = os.path.dirname(os.path.abspath(module_file))
+    if module_name == "__main__":
+        return [directory]
+    depth = module_name.count(".")
+    if os.path.basename(module_file) == "__init__.py":
+        depth += 1
+    for _ in range(depth):
+        directory = os.path.dirname(directory)
+    return [directory]
+
+
+def check_importable(raw: Any, serialized: bool, what: str) -> None:
+    qualname = getattr(raw, "__qualname__", "")
+    if "<locals>" in qualname and not serialized:
+        raise exception.InvalidError(
+            f"{what} {qualname!r} is defined inside another function, so a container cannot "
+            "import it. Move it to the top level of the module, or pass serialized=True."
+        )
+
+
+def build(
+    raw: Any, *, tag: str, app_name: str, options: dict[str, Any], is_class: bool,
+    methods: dict[str, dict[str, bool]], is_generator: bool, is_async: bool,
+) -> dict[str, Any]:
+    module_name = raw.__module__
+    module = sys.modules.get(module_name)
+    module_file = getattr(module, "__file__", None)
+    if module_file is None:
+        try:
+            module_file = inspect.getsourcefile(raw)
+        except TypeError:
+            module_file = None
+    return protocol.function_definition(
+        name=tag,
+        app_name=app_name,
+        module_name=module_name,
+        module_file=os.path.abspath(module_file) if module_file else None,
+        qualname=raw.__qualname__,
+        sys_path=import_root(module_name, module_file),
+        serialized=None,  # filled by `finalize` when the app runs, once all globals exist
+        is_class=is_class,
+        is_generator=is_generator,
+        is_async=is_async,
+        methods=methods,
+        options=options,
+    )
+
+
+def finalize(definition: dict[str, Any], raw: Any) -> dict[str, Any]:
+    """The definition to send: ``serialized=True`` functions are pickled now."""
+    if not definition["options"].get("serialized"):
+        return definition
+    return {**definition, "serialized": serialize(raw, f"function {definition['name']}")}

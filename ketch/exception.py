@@ -1,0 +1,127 @@
+"""Errors raised by ketch, named as Modal names them.
+
+The tree::
+
+    Error
+    ├── InvalidError            bad input from the caller: fix the code or the arguments
+    │   └── ConflictError       the request conflicts with the current state
+    ├── NotFoundError           no such app, function, call or object
+    ├── AlreadyExistsError
+    ├── AuthError
+    ├── ExecutionError          something went wrong while running user code
+    │   ├── ContainerDiedError  the container running the input exited (crash, kill, OOM)
+    │   └── InputCancellation   the input was cancelled
+    ├── RemoteError             a remote exception whose type cannot be rebuilt here
+    ├── ServiceError            the control plane cannot be reached or broke the protocol
+    │   └── ConnectionError
+    ├── InternalError
+    ├── ResourceExhaustedError
+    ├── OutputExpiredError      the result of a call has expired
+    └── TimeoutError            (also a builtin TimeoutError)
+        └── FunctionTimeoutError
+
+``DeprecationError`` and ``PendingDeprecationError`` are warning categories, as in Modal.
+
+Errors of lower layers (OS, sqlite, sockets) are mapped into these at the boundary where they
+happen, so callers only ever need to catch ``ketch.exception.Error``.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+
+class Error(Exception):
+    """Base class for all ketch errors."""
+
+
+class InvalidError(Error):
+    """Raised when the caller does something invalid."""
+
+
+class ConflictError(InvalidError):
+    """Raised when a request conflicts with the current state."""
+
+
+class NotFoundError(Error):
+    """Raised when a requested object does not exist."""
+
+
+class AlreadyExistsError(Error):
+    """Raised when creating an object that already exists."""
+
+
+class AuthError(Error):
+    """Raised when a token is missing or invalid."""
+
+
+class PermissionDeniedError(Error):
+    """Raised when the token does not allow the operation."""
+
+
+class ExecutionError(Error):
+    """Raised when something unexpected happened while running user code."""
+
+
+class ContainerDiedError(ExecutionError):
+    """Raised for an input whose container exited before it finished."""
+
+
+class InputCancellation(ExecutionError):
+    """Raised when an input was cancelled."""
+
+
+class RemoteError(Error):
+    """Raised for a remote exception that cannot be rebuilt with its own type."""
+
+
+class ServiceError(Error):
+    """Raised when the control plane cannot be reached or answered wrongly."""
+
+
+class ConnectionError(ServiceError):
+    """Raised when the connection to the control plane fails."""
+
+
+class InternalError(Error):
+    """Raised on an internal failure of ketch itself."""
+
+
+class ResourceExhaustedError(Error):
+    """Raised when a quota, a limit or the node's capacity is exhausted."""
+
+
+class UnimplementedError(Error):
+    """Raised when an operation is not supported."""
+
+
+class OutputExpiredError(Error):
+    """Raised when the output of a function call has expired."""
+
+
+class TimeoutError(Error, builtins.TimeoutError):
+    """Base class for ketch timeouts."""
+
+
+class FunctionTimeoutError(TimeoutError):
+    """Raised when an input exceeds its function's ``timeout``."""
+
+
+class SandboxTimeoutError(TimeoutError):
+    """Raised when a sandbox exceeds its timeout."""
+
+
+class DeprecationError(UserWarning):
+    """Warning category for deprecated features."""
+
+
+class PendingDeprecationError(UserWarning):
+    """Warning category for features that will be deprecated."""
+
+
+class UserCodeException(Error):
+    """Wraps an exception returned by ``map(..., return_exceptions=True)``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc

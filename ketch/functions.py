@@ -1,0 +1,244 @@
+"""`Function`: a handle on a decorated function, callable remotely, locally or over inputs.
+
+``modal.functions`` resolves here, so it also exports `FunctionCall` and `gather`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import exception
+from .client import Client, get_client
+from .function_call import FunctionCall, gather
+from .invocation import input_record, outcome, pack_args
+from .mapping import map_outputs, start_call
+from .protocol import client as protocol
+from .protocol.container import Status
+from .synchronizer import aio, aio_iter
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ["Function", "FunctionCall", "gather"]
+
+
+class Function:
+    """A function registered on an app with ``@app.function``.
+
+    Example::
+
+        @app.function()
+        def square(x):
+            return x * x
+
+        square.remote(4)            # 16, run in a container
+        list(square.map([1, 2]))    # [1, 4]
+    """
+
+    def __init__(
+        self, app: App | None, tag: str, raw_f: Any, definition: dict[str, Any],
+        *, method: str | None = None, service: Function | None = None,
+    ) -> None:
+        self.app = app
+        self.tag = tag
+        self.raw_user_object = raw_f
+        self.definition = definition
+        self._method = method
+        self._service = service  # the class's service function, for methods
+        self._object_id: str | None = None
+        self._params: bytes | None = None
+        self._variant_of: Function | None = None
+        self.__doc__ = getattr(raw_f, "__doc__", None)
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def object_id(self) -> str | None:
+        return self._object_id
+
+    def get_raw_f(self) -> Callable[..., Any]:
+        return self.raw_user_object  # type: ignore[no-any-return]
+
+    @property
+    def is_generator(self) -> bool:
+        if self._method is not None:
+            return bool(self.definition["methods"][self._method]["is_generator"])
+        return bool(self.definition["is_generator"])
+
+    def hydrate_from(self, function_id: str) -> None:
+        self._object_id = function_id
+
+    async def _resolve(self) -> tuple[Client, str]:
+        client = await get_client()
+        if self._service is not None:
+            return client, await self._service._bound_id(client, self._params)
+        if self._object_id is None and self._variant_of is not None:
+            parent_client, _ = await self._variant_of._resolve()
+            app_id = self._variant_of.app.app_id if self._variant_of.app else None
+            answer = await parent_client.request(protocol.function_create(app_id, self.definition))
+            self._object_id = answer["function_id"]
+        if self._object_id is None:
+            raise exception.InvalidError(
+                f"{self.tag}.remote() was called outside a running app. Run the program with "
+                "`ketch run FILE`, or wrap the calls in `with app.run():`."
+            )
+        return client, self._object_id
+
+    async def _bound_id(self, client: Client, params: bytes | None) -> str:
+        _, function_id = await self._resolve()
+        if params is None:
+            return function_id
+        answer = await client.request(protocol.function_bind(function_id, params))
+        return str(answer["function_id"])
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _check(self, want_generator: bool, verb: str) -> None:
+        if self.is_generator and not want_generator:
+            raise exception.InvalidError(
+                f"{self.tag} is a generator function: use .remote_gen() instead of .{verb}()"
+            )
+        if want_generator and not self.is_generator:
+            raise exception.InvalidError(
+                f"{self.tag} is not a generator function: use .remote() instead of .{verb}()"
+            )
+
+    async def _start(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Client, str]:
+        payload = pack_args(args, kwargs)
+        client, function_id = await self._resolve()
+        record = await input_record(client, 0, self._method, payload)
+        answer = await client.request(protocol.call_create(function_id, kind, [record]))
+        return client, answer["call_id"]
+
+    @aio
+    async def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function in a container and return its result."""
+        self._check(False, "remote")
+        client, call_id = await self._start("remote", args, kwargs)
+        while True:
+            answer = await client.request(protocol.outputs_get(call_id, 0, None))
+            if answer["outputs"]:
+                return await outcome(client, answer["outputs"][0])
+
+    @aio_iter
+    async def remote_gen(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Run a generator function in a container, yielding its values as they come."""
+        self._check(True, "remote_gen")
+        client, call_id = await self._start("remote", args, kwargs)
+        cursor = 0
+        while True:
+            answer = await client.request(protocol.outputs_get(call_id, cursor, None))
+            cursor = answer["cursor"]
+            for record in answer["outputs"]:
+                if record[1] == Status.GEN_DONE:
+                    return
+                yield await outcome(client, record)
+            if answer["done"]:
+                return
+
+    @aio
+    async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
+        """Start the function and return a `FunctionCall` without waiting for it."""
+        self._check(False, "spawn")
+        _, call_id = await self._start("spawn", args, kwargs)
+        return FunctionCall(call_id)
+
+    def local(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function here, in this process."""
+        return self.raw_user_object(*args, **kwargs)
+
+    @aio_iter
+    async def map(
+        self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None,
+        order_outputs: bool = True, return_exceptions: bool = False,
+        wrap_returned_exceptions: bool = True,
+    ) -> AsyncIterator[Any]:
+        """Run the function over inputs in parallel, yielding results (in order by default)."""
+        self._check(False, "map")
+        if not input_iterators:
+            raise exception.InvalidError("map() needs at least one iterable of inputs")
+        client, function_id = await self._resolve()
+        async for value in map_outputs(
+            client, function_id, self._method, zip(*input_iterators), kwargs or {},
+            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            wrap=wrap_returned_exceptions,
+        ):
+            yield value
+
+    @aio_iter
+    async def starmap(
+        self, input_iterator: Iterable[tuple[Any, ...]], *, kwargs: dict[str, Any] | None = None,
+        order_outputs: bool = True, return_exceptions: bool = False,
+        wrap_returned_exceptions: bool = True,
+    ) -> AsyncIterator[Any]:
+        """Like `map`, with each input a tuple of positional arguments."""
+        self._check(False, "starmap")
+        client, function_id = await self._resolve()
+        async for value in map_outputs(
+            client, function_id, self._method, (tuple(a) for a in input_iterator), kwargs or {},
+            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            wrap=wrap_returned_exceptions,
+        ):
+            yield value
+
+    @aio
+    async def for_each(
+        self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None,
+        ignore_exceptions: bool = False,
+    ) -> None:
+        """Run the function over inputs for their side effects, discarding results."""
+        self._check(False, "for_each")
+        client, function_id = await self._resolve()
+        async for _ in map_outputs(
+            client, function_id, self._method, zip(*input_iterators), kwargs or {},
+            order_outputs=False, return_exceptions=ignore_exceptions, wrap=False,
+        ):
+            pass
+
+    @aio
+    async def spawn_map(
+        self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None
+    ) -> FunctionCall:
+        """Start the function over inputs and return at once; results stay retrievable."""
+        self._check(False, "spawn_map")
+        client, function_id = await self._resolve()
+        call_id, feeding, feeder = await start_call(
+            client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {}
+        )
+        await feeding
+        return FunctionCall(call_id, feeder.count)
+
+    # -- variants ------------------------------------------------------------------------------
+
+    def with_options(self, **options: Any) -> Function:
+        """A variant of this function with other resources, retries, timeout or scaling."""
+        from .options import FUNCTION_KEYWORDS, reject_unknown, validate
+
+        known = {k: options.pop(k) for k in list(options) if k in FUNCTION_KEYWORDS}
+        reject_unknown(options, "with_options()", FUNCTION_KEYWORDS)
+        merged = {**self.definition["options"]}
+        merged.update({k: v for k, v in validate(known).items() if k in _given(known)})
+        variant = Function(self.app, self.tag, self.raw_user_object,
+                           {**self.definition, "options": merged}, method=self._method)
+        variant._variant_of = self
+        return variant
+
+    def __repr__(self) -> str:
+        return f"Function({self.tag!r})"
+
+
+def _given(known: dict[str, Any]) -> set[str]:
+    """Option names that ``known`` sets (so with_options leaves the rest alone)."""
+    names = set(known)
+    aliases = {"concurrency_limit": "max_containers", "keep_warm": "min_containers",
+               "container_idle_timeout": "scaledown_window"}
+    return names | {aliases[k] for k in known if k in aliases}
+
+
+def describe(raw_f: Any) -> tuple[bool, bool]:
+    """(is_generator, is_async) of a function."""
+    is_gen = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f)
+    is_async = inspect.iscoroutinefunction(raw_f) or inspect.isasyncgenfunction(raw_f)
+    return is_gen, is_async

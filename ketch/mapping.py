@@ -1,0 +1,104 @@
+"""``Function.map`` and friends: stream inputs in batches, stream outputs back.
+
+Inputs are read from the caller's iterators on a thread (they may block), pickled in chunks
+and sent as batches while outputs are already coming back. Outputs are yielded in input order
+(``order_outputs=True``) or as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from .client import Client
+from .invocation import input_record, outcome, outcome_or_exception, pack_args
+from .protocol import client as protocol
+
+CHUNK = 1000
+MAX_OUTSTANDING = 100_000
+
+
+def _next_chunk(
+    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any], method: str | None, start: int
+) -> list[tuple[int, bytes]]:
+    return [(start + i, pack_args(args, kwargs)) for i, args in
+            enumerate(itertools.islice(source, CHUNK))]
+
+
+class MapFeeder:
+    """Sends a call's inputs; ``count`` is final once ``finished`` is set."""
+
+    def __init__(self, client: Client, call_id: str, method: str | None) -> None:
+        self.client = client
+        self.call_id = call_id
+        self.method = method
+        self.count = 0
+        self.received = 0
+        self.room = asyncio.Event()
+        self.room.set()
+
+    async def feed(self, source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any]) -> None:
+        while True:
+            chunk = await asyncio.to_thread(_next_chunk, source, kwargs, self.method, self.count)
+            if not chunk:
+                break
+            records = [await input_record(self.client, i, self.method, p) for i, p in chunk]
+            await self.client.request(protocol.inputs_put(self.call_id, records))
+            self.count += len(chunk)
+            while self.count - self.received > MAX_OUTSTANDING:
+                self.room.clear()
+                await self.room.wait()
+        await self.client.request(protocol.inputs_done(self.call_id, self.count))
+
+
+async def start_call(
+    client: Client, function_id: str, kind: str, method: str | None,
+    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any],
+) -> tuple[str, asyncio.Task[None], MapFeeder]:
+    call_id = (await client.request(protocol.call_create(function_id, kind)))["call_id"]
+    feeder = MapFeeder(client, call_id, method)
+    return call_id, asyncio.ensure_future(feeder.feed(source, kwargs)), feeder
+
+
+async def map_outputs(
+    client: Client, function_id: str, method: str | None, source: Iterator[tuple[Any, ...]],
+    kwargs: dict[str, Any], *, order_outputs: bool, return_exceptions: bool, wrap: bool,
+) -> AsyncIterator[Any]:
+    call_id, feeding, feeder = await start_call(client, function_id, "map", method, source, kwargs)
+    held: dict[int, list[Any]] = {}
+    next_index = cursor = 0
+    finished = False
+    try:
+        while True:
+            if feeding.done() and feeding.exception() is not None:
+                raise feeding.exception()  # type: ignore[misc]
+            answer = await client.request(protocol.outputs_get(call_id, cursor, 1.0))
+            cursor = answer["cursor"]
+            for record in answer["outputs"]:
+                feeder.received += 1
+                if order_outputs:
+                    held[record[0]] = record
+                else:
+                    yield await _value(client, record, return_exceptions, wrap)
+            feeder.room.set()
+            while next_index in held:
+                yield await _value(client, held.pop(next_index), return_exceptions, wrap)
+                next_index += 1
+            if answer["done"]:
+                finished = True
+                await feeding
+                return
+    finally:
+        if not feeding.done():
+            feeding.cancel()
+        if not finished:  # the caller stopped early or an input failed: drop the rest
+            await client.request(protocol.call_cancel(call_id, False))
+            await client.request(protocol.call_forget(call_id))
+
+
+async def _value(client: Client, record: list[Any], return_exceptions: bool, wrap: bool) -> Any:
+    if return_exceptions:
+        return await outcome_or_exception(client, record, wrap)
+    return await outcome(client, record)

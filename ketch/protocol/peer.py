@@ -1,0 +1,132 @@
+"""An asyncio connection end that sends requests and serves the other side's (see `wire`)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .. import exception
+from .wire import ERR, HEADER, OK, decode, encode, error_from_wire, error_to_wire
+
+Handler = Callable[[str, Any], Awaitable[Any]]
+
+
+class Peer:
+    """One end of an asyncio connection: sends requests, answers the other side's requests.
+
+    Example::
+
+        peer = Peer(reader, writer, handler)
+        peer.start()
+        answer = await peer.request("ping", {})
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handler: Handler,
+        on_close: Callable[[Peer], None] | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._handler = handler
+        self._on_close = on_close
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._read_loop())
+
+    async def request(self, kind: str, body: Any) -> Any:
+        if self.closed:
+            raise exception.ConnectionError("the connection to the control plane is closed")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._writer.write(encode(kind, request_id, body))
+        return await future
+
+    def notify(self, kind: str, body: Any) -> None:
+        if not self.closed:
+            self._writer.write(encode(kind, 0, body))
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._writer.close()
+        self._finish()
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                header = await self._reader.readexactly(HEADER.size)
+                (size,) = HEADER.unpack(header)
+                kind, request_id, body = decode(await self._reader.readexactly(size))
+                if kind == OK or kind == ERR:
+                    self._answer(kind, request_id, body)
+                elif request_id:
+                    asyncio.ensure_future(self._serve(kind, request_id, body))
+                else:
+                    await self._handler(kind, body)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self.close()
+
+    def _answer(self, kind: str, request_id: int, body: Any) -> None:
+        future = self._pending.pop(request_id, None)
+        if future is None or future.done():
+            return
+        if kind == OK:
+            future.set_result(body)
+        else:
+            future.set_exception(error_from_wire(body))
+
+    async def _serve(self, kind: str, request_id: int, body: Any) -> None:
+        try:
+            result = await self._handler(kind, body)
+            frame = encode(OK, request_id, result)
+        except Exception as exc:  # every failure goes back to the caller as an error frame
+            frame = encode(ERR, request_id, error_to_wire(exc))
+        if not self.closed:
+            self._writer.write(frame)
+
+    def _finish(self) -> None:
+        if self.closed and not self._pending and self._task is None:
+            return
+        self.closed = True
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exception.ConnectionError("the connection was closed"))
+        self._pending.clear()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close(self)
+
+
+async def connect(address: str, handler: Handler) -> Peer:
+    """Open a connection to a control plane and start reading from it."""
+    from .wire import parse_address
+
+    family, host, port = parse_address(address)
+    try:
+        if family == "unix":
+            reader, writer = await asyncio.open_unix_connection(host, limit=1 << 22)
+        else:
+            reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+    except OSError as exc:
+        raise exception.ConnectionError(
+            f"cannot reach the ketch control plane at {address}: {exc.strerror or exc}. "
+            "Start one with `ketch server`, or unset KETCH_SERVER to run embedded."
+        ) from exc
+    peer = Peer(reader, writer, handler)
+    peer.start()
+    return peer

@@ -1,0 +1,59 @@
+"""Framing for every ketch connection: a 4-byte big-endian length, then a msgpack array.
+
+A frame is ``[kind, request_id, body]``. A request carries a positive ``request_id`` and gets
+exactly one answer frame, ``["ok", request_id, body]`` or ``["err", request_id, error]``; a frame
+with ``request_id == 0`` is a one-way notice. Either side may send requests, so the same
+connection carries the control plane's pushes and the peer's calls.
+
+Errors travel as ``{"type": name, "message": text}`` where ``name`` is a class of
+`ketch.exception`; `error_from_wire` turns them back into that class.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+from .. import exception
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+OK = "ok"
+ERR = "err"
+
+
+def encode(kind: str, request_id: int, body: Any) -> bytes:
+    data = msgpack.packb([kind, request_id, body], use_bin_type=True)
+    return HEADER.pack(len(data)) + data
+
+
+def decode(data: bytes) -> tuple[str, int, Any]:
+    kind, request_id, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return kind, request_id, body
+
+
+def error_to_wire(exc: BaseException) -> dict[str, str]:
+    name = type(exc).__name__ if isinstance(exc, exception.Error) else "InternalError"
+    message = str(exc) if isinstance(exc, exception.Error) else f"{type(exc).__name__}: {exc}"
+    return {"type": name, "message": message}
+
+
+def error_from_wire(body: dict[str, str]) -> exception.Error:
+    cls = getattr(exception, body.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, exception.Error)):
+        cls = exception.InternalError
+    return cls(body.get("message", ""))
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """``unix:/path/to.sock`` -> ("unix", path, 0); ``host:port`` -> ("tcp", host, port)."""
+    if address.startswith("unix:"):
+        return "unix", address[5:], 0
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise exception.InvalidError(
+            f"{address!r} is not a control plane address: use host:port or unix:/path"
+        )
+    return "tcp", host or "127.0.0.1", int(port)

@@ -1,0 +1,56 @@
+"""The interface between the control plane and a worker (the agent of one node).
+
+The control plane asks a worker to start and stop containers through `Worker`; the worker tells
+the control plane what happened through `WorkerEvents`. On one machine the worker lives in the
+control plane's process and these are plain calls; a remote worker implements the same two
+interfaces over a connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything a worker needs to start one container."""
+
+    container_id: str
+    function_id: str
+    function_name: str
+    app_id: str
+    server_address: str
+    token: str
+    runtime: str = "process"
+    env: dict[str, str] = field(default_factory=dict)
+    cpu: float | None = None
+    memory_mb: int | None = None
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    """How a container ended: ``exit_code`` for a normal exit, ``signal`` when killed."""
+
+    exit_code: int | None
+    signal: int | None
+    reason: str
+
+
+class WorkerEvents(Protocol):
+    def container_exited(self, container_id: str, exit: ContainerExit) -> None: ...
+
+    def container_log(self, container_id: str, stream: str, text: str) -> None: ...
+
+
+class Worker(Protocol):
+    async def start_container(self, spec: ContainerSpec) -> None: ...
+
+    async def stop_container(self, container_id: str, grace_s: float) -> None: ...
+
+    def free_slots(self) -> int:
+        """How many more containers this worker can start now."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,68 @@
+"""How many containers a function should have: a pure function from a snapshot to a plan.
+
+The rule: enough containers that the work in hand (queued plus running inputs) drains in about
+one cold start, never more than there are inputs to run at once, within ``min_containers`` and
+``max_containers``, plus ``buffer_containers`` while the function is busy. Until an input has
+run, the time an input takes is unknown and the function grows one container at a time. Idle
+containers beyond the target stop after ``scaledown_window`` seconds, the longest idle first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MIN_HORIZON_S = 0.05
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    pending: int  # inputs waiting for a container
+    running: int  # inputs assigned to containers
+    ready: int  # containers that take inputs
+    starting: int  # containers not yet connected
+    idle_s: dict[str, float]  # container id -> seconds idle, for ready containers with no input
+    concurrency: int  # inputs one container runs at once
+    input_s: float | None  # estimated seconds per input, None until one has run
+    cold_start_s: float
+    min_containers: int = 0
+    max_containers: int | None = None
+    buffer_containers: int = 0
+    scaledown_window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    start: int = 0
+    stop: list[str] = field(default_factory=list)
+
+
+def target(s: Snapshot) -> int:
+    work = s.pending + s.running
+    if work == 0:
+        needed = 0
+    else:
+        at_once = math.ceil(work / s.concurrency)
+        if s.input_s is None:
+            needed = min(at_once, max(1, s.ready + s.starting))
+        else:
+            horizon = max(s.cold_start_s, MIN_HORIZON_S)
+            needed = max(1, min(at_once, math.ceil(work * s.input_s / s.concurrency / horizon)))
+        needed += s.buffer_containers
+    needed = max(needed, s.min_containers)
+    if s.max_containers is not None:
+        needed = min(needed, s.max_containers)
+    return needed
+
+
+def plan(s: Snapshot) -> Plan:
+    want = target(s)
+    have = s.ready + s.starting
+    if want > have:
+        return Plan(start=want - have)
+    surplus = have - want
+    idle = sorted(
+        (cid for cid, idle_s in s.idle_s.items() if idle_s >= s.scaledown_window_s),
+        key=lambda cid: -s.idle_s[cid],
+    )
+    return Plan(stop=idle[:surplus])

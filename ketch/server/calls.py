@@ -1,0 +1,72 @@
+"""A function call as the control plane tracks it: its expected inputs and its outputs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..protocol.container import Status
+
+
+class Call:
+    """The outputs of one call (``.remote``, ``.map`` or ``.spawn``), read with a cursor.
+
+    Outputs of calls that are not durable are dropped once the caller has read past them.
+    """
+
+    def __init__(self, call_id: str, function_id: str, kind: str, durable: bool) -> None:
+        self.id = call_id
+        self.function_id = function_id
+        self.kind = kind
+        self.durable = durable
+        self.expected: int | None = None
+        self.sent = 0
+        self.finished: set[int] = set()
+        self.cancelled = False
+        self._outputs: list[list[Any]] = []
+        self._base = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def done(self) -> bool:
+        return self.expected is not None and len(self.finished) >= self.expected
+
+    @property
+    def end(self) -> int:
+        return self._base + len(self._outputs)
+
+    def add(self, records: list[list[Any]]) -> list[list[Any]]:
+        """Add output records ``[index, status, data, blob]``; return those that were kept."""
+        kept = []
+        for record in records:
+            index, status = record[0], record[1]
+            if index in self.finished:
+                continue  # a late duplicate, for example from a container declared dead
+            if status in Status.FINAL:
+                self.finished.add(index)
+            kept.append(record)
+        self._outputs.extend(kept)
+        if kept or self.done:
+            self.wake()
+        return kept
+
+    def wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def read(self, cursor: int, timeout: float | None) -> tuple[list[list[Any]], int]:
+        if cursor >= self.end and not self.done and timeout != 0:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except asyncio.TimeoutError:
+                pass
+        start = max(cursor, self._base)
+        records = self._outputs[start - self._base :]
+        if not self.durable and start > self._base:
+            del self._outputs[: start - self._base]
+            self._base = start
+        return records, self.end

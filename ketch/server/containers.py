@@ -1,0 +1,220 @@
+"""The control plane's side of containers: start, feed, retry, scale down and bury them.
+
+`ContainerSessions` is the half of `ControlPlane` that talks to container agents and to the
+worker; it uses the control plane's ``functions``, ``calls``, ``apps``, ``worker`` and
+``blobs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import exception
+from ..protocol import container as wire
+from ..protocol.peer import Peer
+from ..protocol.worker import ContainerExit
+from . import autoscaler
+from .dispatch import ContainerState, FunctionState, PendingInput
+
+if TYPE_CHECKING:
+    from .control_plane import ControlPlane
+
+log = logging.getLogger("ketch")
+Status = wire.Status
+HEARTBEAT_TIMEOUT_S = 30.0
+
+
+class ContainerSessions:
+    def __init__(self) -> None:
+        self.containers: dict[str, ContainerState] = {}
+        self._scale_soon: set[str] = set()
+
+    # -- frames from agents --------------------------------------------------------------------
+
+    async def on_container_frame(self: ControlPlane, peer: Peer, kind: str, body: Any) -> Any:
+        if kind == wire.HELLO:
+            return self._hello(peer, body)
+        ct: ContainerState = peer.info["container"]
+        ct.last_seen = time.monotonic()
+        if kind == wire.OUTPUTS:
+            self._on_outputs(ct, body)
+        elif kind == wire.EXITING:
+            ct.exit_reason = body["reason"]
+            ct.requeue_all = body["requeue_others"]
+            ct.failure = body.get("failure")
+        elif kind == wire.BLOB_GET:
+            return {"data": self.blobs.get(body["blob_id"])}
+        elif kind == wire.BLOB_PUT:
+            return {"blob_id": self.blobs.put(body["data"])}
+        elif kind != wire.HEARTBEAT:
+            raise exception.InvalidError(f"containers may not send {kind!r}")
+        return None
+
+    def _hello(self: ControlPlane, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
+        ct = self.containers.get(body["container_id"])
+        if ct is None or not secrets.compare_digest(ct.token, body["token"]):
+            raise exception.AuthError("unknown container or wrong container token")
+        fn = self.functions[ct.function_id]
+        peer.info["container"] = ct
+        ct.peer = peer
+        ct.last_seen = ct.idle_since = time.monotonic()
+        fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
+        asyncio.get_running_loop().call_soon(self.pump, fn)
+        return wire.hello_answer(fn.definition, fn.params)
+
+    def _on_outputs(self: ControlPlane, ct: ContainerState, records: list[list[Any]]) -> None:
+        fn = self.functions[ct.function_id]
+        by_call: dict[str, list[list[Any]]] = {}
+        for call_id, index, status, data, blob_id, duration in records:
+            key = (call_id, index)
+            item = ct.assigned.get(key) if status == Status.GEN_ITEM else ct.assigned.pop(key, None)
+            if duration:
+                fn.observe(duration)
+            if status in Status.FAILURES and item is not None and self._retry(fn, item):
+                continue
+            by_call.setdefault(call_id, []).append([index, status, data, blob_id])
+        for call_id, outs in by_call.items():
+            call = self.calls.get(call_id)
+            if call is not None and not call.cancelled:
+                self.add_outputs(call, outs)
+        if not ct.assigned:
+            ct.idle_since = time.monotonic()
+        self.pump(fn)
+
+    def _retry(self: ControlPlane, fn: FunctionState, item: PendingInput) -> bool:
+        policy = fn.options.get("retries")
+        if not policy or item.attempt >= policy["max_retries"] or fn.definition["is_generator"]:
+            return False
+        if item.call_id in self.cancelled:
+            return False
+        item.attempt += 1
+        delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
+        fn.delay(item, min(delay, policy["max_delay"]))
+        return True
+
+    # -- feeding and scaling -------------------------------------------------------------------
+
+    def pump(self: ControlPlane, fn: FunctionState) -> None:
+        if fn.delayed:
+            fn.release_due(time.monotonic())
+        for ct, records in fn.fill(self.cancelled):
+            ct.peer.notify(*wire.inputs(records))  # type: ignore[union-attr]  # fill takes ready ones
+        if fn.id not in self._scale_soon:
+            self._scale_soon.add(fn.id)
+            asyncio.get_running_loop().call_soon(self._scale_later, fn)
+
+    def _scale_later(self: ControlPlane, fn: FunctionState) -> None:
+        self._scale_soon.discard(fn.id)
+        self.scale(fn)
+
+    def scale(self: ControlPlane, fn: FunctionState) -> None:
+        if self.apps[fn.app_id].stopped:
+            return
+        plan = autoscaler.plan(fn.snapshot(time.monotonic()))
+        for container_id in plan.stop:
+            asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
+        for _ in range(plan.start):
+            if self.worker.free_slots() <= 0:
+                self._evict_idle(fn)  # frees a slot for a later tick
+                break
+            self._start_container(fn)
+
+    def _start_container(self: ControlPlane, fn: FunctionState) -> None:
+        ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))
+        self.containers[ct.id] = ct
+        fn.containers[ct.id] = ct
+        asyncio.ensure_future(self.worker.start_container(self.container_spec(fn, ct.id, ct.token)))
+
+    def _evict_idle(self: ControlPlane, wanting: FunctionState) -> None:
+        """Stop the longest-idle container of another function, to make room for ``wanting``."""
+        idle = [
+            ct for ct in self.containers.values()
+            if ct.function_id != wanting.id and ct.ready and not ct.assigned
+        ]
+        if idle:
+            victim = min(idle, key=lambda ct: ct.idle_since)
+            asyncio.ensure_future(self.stop_container(victim, requeue=True))
+
+    async def stop_container(
+        self: ControlPlane, ct: ContainerState, *, requeue: bool, grace_s: float = 10.0
+    ) -> None:
+        if ct.stopping and grace_s > 0:
+            return
+        ct.stopping = True
+        ct.requeue_all = requeue
+        if ct.peer is not None and grace_s > 0:
+            ct.peer.notify(*wire.shutdown())
+            deadline = time.monotonic() + grace_s
+            while ct.id in self.containers and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        if ct.id in self.containers:
+            await self.worker.stop_container(ct.id, grace_s=1.0)
+
+    def check_heartbeats(self: ControlPlane, now: float) -> None:
+        for ct in list(self.containers.values()):
+            if ct.peer is not None and not ct.stopping and now - ct.last_seen > HEARTBEAT_TIMEOUT_S:
+                ct.exit_reason = f"the container sent no heartbeat for {HEARTBEAT_TIMEOUT_S:.0f} s"
+                asyncio.ensure_future(self.stop_container(ct, requeue=False, grace_s=0.0))
+
+    # -- endings -------------------------------------------------------------------------------
+
+    def container_log(self: ControlPlane, container_id: str, stream: str, text: str) -> None:
+        ct = self.containers.get(container_id)
+        if ct is None:
+            return
+        ct.tail.append(text)
+        fn = self.functions[ct.function_id]
+        self.apps[fn.app_id].logs.append([fn.name, container_id, stream, text])
+
+    def on_container_exit(self: ControlPlane, container_id: str, exit: ContainerExit) -> None:
+        ct = self.containers.pop(container_id, None)
+        if ct is None:
+            return
+        fn = self.functions[ct.function_id]
+        fn.containers.pop(container_id, None)
+        if ct.peer is not None:
+            ct.peer.close()
+        reason = ct.exit_reason or exit.reason
+        if ct.failure is not None:
+            self._fail_all(fn, ct, Status.ERROR, ct.failure)
+        elif ct.peer is None and not ct.stopping:
+            tail = "\n".join(ct.tail)
+            message = f"the container exited before it connected: {reason}" + (
+                f"\nits last output:\n{tail}" if tail else ""
+            )
+            self._fail_all(fn, ct, Status.DIED, message.encode())
+        else:
+            self._release(fn, ct, reason)
+        self.pump(fn)
+
+    def _release(self: ControlPlane, fn: FunctionState, ct: ContainerState, reason: str) -> None:
+        """Requeue a dead container's inputs; those it may have been running are charged."""
+        charged = 0 if ct.requeue_all else fn.concurrency
+        requeue: list[PendingInput] = []
+        for item in ct.assigned.values():
+            if charged > 0:
+                charged -= 1
+                if not self._retry(fn, item):
+                    message = f"the container running this input died: {reason}"
+                    self._output(item, Status.DIED, message.encode())
+            else:
+                requeue.append(item)
+        fn.pending.extendleft(reversed(requeue))
+        ct.assigned.clear()
+
+    def _fail_all(self: ControlPlane, fn: FunctionState, ct: ContainerState, status: str,
+                  data: bytes) -> None:
+        items = list(ct.assigned.values()) + list(fn.pending)
+        ct.assigned.clear()
+        fn.pending.clear()
+        for item in items:
+            self._output(item, status, data)
+
+    def _output(self: ControlPlane, item: PendingInput, status: str, data: bytes) -> None:
+        call = self.calls.get(item.call_id)
+        if call is not None:
+            self.add_outputs(call, [[item.index, status, data, None]])

@@ -1,0 +1,352 @@
+"""The control plane: the requests clients make, and the life of containers.
+
+One `ControlPlane` serves one state directory. It runs embedded in a ``ketch run`` process (the
+SDK then calls `handle` directly) or standalone under ``ketch server``; both listen on a socket
+for containers and remote clients. Its answers to client requests are described in
+`ketch.protocol.client`; its messages to containers in `ketch.protocol.container`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import exception
+from ..protocol import client as client_protocol
+from ..protocol import container as wire
+from ..protocol.peer import Peer
+from ..protocol.worker import ContainerExit, ContainerSpec, Worker
+from ..worker import LocalWorker
+from .blobs import BlobStore
+from .calls import Call
+from .containers import ContainerSessions
+from .dispatch import FunctionState, PendingInput
+from .logs import AppLogs
+from .store import Store
+
+log = logging.getLogger("ketch")
+
+SPAWN_TTL_S = 24 * 3600.0
+TICK_S = 0.2
+CLIENT_REQUESTS = frozenset(
+    {
+        "app_create", "app_stop", "function_create", "function_bind", "call_create",
+        "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
+        "blob_put", "blob_get",
+    }
+)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+class AppState:
+    def __init__(self, app_id: str, name: str) -> None:
+        self.id = app_id
+        self.name = name
+        self.function_ids: list[str] = []
+        self.logs = AppLogs()
+        self.stopped = False
+
+
+class ControlPlane(ContainerSessions):
+    """Example::
+
+        cp = ControlPlane(Path("/tmp/state"))
+        await cp.start()
+        answer = await cp.handle(*client_protocol.app_create("hello"))
+        await cp.close()
+    """
+
+    def __init__(
+        self, state_dir: Path, *, listen: str | None = None, max_containers: int | None = None
+    ) -> None:
+        self.state_dir = state_dir
+        self.store = Store(state_dir / "ketch.db")
+        self.blobs = BlobStore(state_dir / "blobs")
+        self.apps: dict[str, AppState] = {}
+        self.functions: dict[str, FunctionState] = {}
+        self.calls: dict[str, Call] = {}
+        self.cancelled: set[str] = set()
+        self._listen = listen
+        self.address = ""
+        self.worker: Worker = LocalWorker(self, max_containers or 4 * (os.cpu_count() or 1))
+        self._server: asyncio.AbstractServer | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._peers: set[Peer] = set()
+        super().__init__()
+
+    async def start(self) -> None:
+        if self._listen:
+            from ..protocol.wire import parse_address
+
+            _, host, port = parse_address(self._listen)
+            self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 22)
+            bound = self._server.sockets[0].getsockname()
+            self.address = f"{bound[0]}:{bound[1]}"
+        else:
+            path = Path(tempfile.mkdtemp(prefix="ketch-")) / "cp.sock"
+            self._server = await asyncio.start_unix_server(self._accept, str(path), limit=1 << 22)
+            self.address = f"unix:{path}"
+        self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def close(self) -> None:
+        for app in list(self.apps.values()):
+            await self.app_stop(app.id)
+        await self.worker.close()
+        if self._ticker:
+            self._ticker.cancel()
+        if self._server:
+            self._server.close()
+        for peer in list(self._peers):
+            peer.close()
+        self.store.close()
+
+    async def handle(self, kind: str, body: dict[str, Any]) -> Any:
+        """Answer one client request (see `ketch.protocol.client`)."""
+        if kind not in CLIENT_REQUESTS:
+            raise exception.InvalidError(f"unknown request {kind!r}")
+        return await getattr(self, kind)(**body)
+
+    # -- apps and functions ------------------------------------------------------------------
+
+    async def app_create(self, name: str, description: str = "") -> dict[str, Any]:
+        app = AppState(new_id("ap"), name)
+        self.apps[app.id] = app
+        self.store.add_app(app.id, name, description)
+        return {"app_id": app.id}
+
+    async def app_stop(self, app_id: str) -> dict[str, Any]:
+        app = self._app(app_id)
+        if app.stopped:
+            return {}
+        app.stopped = True
+        waits = []
+        for function_id in app.function_ids:
+            fn = self.functions[function_id]
+            fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
+            for ct in list(fn.containers.values()):
+                waits.append(self.stop_container(ct, requeue=False))
+        await asyncio.gather(*waits)
+        deadline = time.monotonic() + 10.0
+        while any(self.functions[f].containers for f in app.function_ids):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        self.store.stop_app(app_id)
+        app.logs.close()
+        return {}
+
+    async def function_create(self, app_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+        app = self._app(app_id)
+        fn = FunctionState(new_id("fu"), app_id, definition, None)
+        self.functions[fn.id] = fn
+        app.function_ids.append(fn.id)
+        self.store.add_function(fn.id, app_id, fn.name, definition, None)
+        return {"function_id": fn.id}
+
+    async def function_bind(self, function_id: str, params: bytes) -> dict[str, Any]:
+        parent = self._function(function_id)
+        digest = hashlib.sha256(params).hexdigest()[:16]
+        bound_id = f"{parent.id}-{digest}"
+        if bound_id not in self.functions:
+            fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
+            self.functions[bound_id] = fn
+            self.apps[parent.app_id].function_ids.append(bound_id)
+            self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
+        return {"function_id": bound_id}
+
+    # -- calls -------------------------------------------------------------------------------
+
+    async def call_create(
+        self, function_id: str, kind: str, records: list[list[Any]] | None = None
+    ) -> dict[str, Any]:
+        fn = self._function(function_id)
+        if self.apps[fn.app_id].stopped:
+            raise exception.InvalidError(
+                f"the app of function {fn.name!r} has stopped; run it again with `ketch run`"
+            )
+        call = Call(new_id("fc"), function_id, kind, durable=kind == "spawn")
+        self.calls[call.id] = call
+        if call.durable:
+            self.store.add_call(call.id, function_id, kind, SPAWN_TTL_S)
+        if records is not None:
+            await self.inputs_put(call.id, records)
+            await self.inputs_done(call.id, len(records))
+        return {"call_id": call.id}
+
+    async def inputs_put(self, call_id: str, records: list[list[Any]]) -> dict[str, Any]:
+        call = self._call(call_id)
+        fn = self.functions[call.function_id]
+        fn.pending.extend(PendingInput(call_id, *record) for record in records)
+        call.sent += len(records)
+        self.pump(fn)
+        return {}
+
+    async def inputs_done(self, call_id: str, count: int) -> dict[str, Any]:
+        call = self._call(call_id)
+        call.expected = count
+        if call.durable:
+            self.store.set_call_inputs(call_id, count)
+            if call.done:
+                self.store.finish_call(call_id)
+        call.wake()
+        return {}
+
+    async def outputs_get(
+        self, call_id: str, cursor: int, timeout: float | None
+    ) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is None:
+            return await self._stored_outputs(call_id, cursor, timeout)
+        records, end = await call.read(cursor, timeout)
+        done = call.done and end == call.end
+        if done and not call.durable:
+            self.calls.pop(call_id, None)  # the caller has every output now
+        return client_protocol.outputs_answer(records, end, done)
+
+    async def call_cancel(self, call_id: str, terminate_containers: bool) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is None:
+            return {}
+        self.cancelled.add(call_id)
+        call.cancelled = True
+        fn = self.functions[call.function_id]
+        fn.pending = type(fn.pending)(i for i in fn.pending if i.call_id != call_id)
+        running = [ct for ct in fn.containers.values() if any(k[0] == call_id for k in ct.assigned)]
+        for ct in running:
+            keys = [list(k) for k in ct.assigned if k[0] == call_id]
+            if terminate_containers:
+                await self.stop_container(ct, requeue=True, grace_s=0.0)
+            elif ct.peer is not None:
+                ct.peer.notify(*wire.cancel(keys))
+        message = b"the function call was cancelled"
+        expected = call.expected if call.expected is not None else call.sent
+        missing = [i for i in range(expected) if i not in call.finished]
+        self.add_outputs(call, [[i, wire.Status.CANCELLED, message, None] for i in missing])
+        if call.expected is None:
+            call.expected = expected
+        return {}
+
+    async def call_forget(self, call_id: str) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is not None and not call.durable:
+            del self.calls[call_id]
+        return {}
+
+    async def logs_get(self, app_id: str, cursor: int, timeout: float | None) -> dict[str, Any]:
+        lines, end = await self._app(app_id).logs.read(cursor, timeout)
+        return {"lines": lines, "cursor": end, "closed": self._app(app_id).logs.closed}
+
+    async def blob_put(self, data: bytes) -> dict[str, Any]:
+        return {"blob_id": self.blobs.put(data)}
+
+    async def blob_get(self, blob_id: str) -> dict[str, Any]:
+        return {"data": self.blobs.get(blob_id)}
+
+    def add_outputs(self, call: Call, records: list[list[Any]]) -> None:
+        first = call.end
+        kept = call.add(records)
+        if call.durable and kept:
+            self.store.add_outputs(call.id, first, kept)
+            if call.done:
+                self.store.finish_call(call.id)
+
+    async def _stored_outputs(
+        self, call_id: str, cursor: int, timeout: float | None
+    ) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            row = self.store.call(call_id)
+            if row is None:
+                raise exception.NotFoundError(f"no function call {call_id} (it may have expired)")
+            if row["expires"] < time.time():
+                raise exception.OutputExpiredError(f"the output of {call_id} has expired")
+            records = self.store.outputs(call_id, cursor)
+            if records or row["finished"]:
+                return client_protocol.outputs_answer(
+                    records, cursor + len(records), bool(row["finished"])
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                return client_protocol.outputs_answer([], cursor, False)
+            await asyncio.sleep(0.05)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def _app(self, app_id: str) -> AppState:
+        try:
+            return self.apps[app_id]
+        except KeyError:
+            raise exception.NotFoundError(f"no running app {app_id}") from None
+
+    def _function(self, function_id: str) -> FunctionState:
+        try:
+            return self.functions[function_id]
+        except KeyError:
+            raise exception.NotFoundError(f"no function {function_id}") from None
+
+    def _call(self, call_id: str) -> Call:
+        try:
+            return self.calls[call_id]
+        except KeyError:
+            raise exception.NotFoundError(f"no active function call {call_id}") from None
+
+    # -- connections and time ------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = Peer(reader, writer, lambda kind, body: self.on_frame(peer, kind, body))
+        peer._on_close = self.on_peer_closed
+        self._peers.add(peer)
+        peer.start()
+
+    async def on_frame(self, peer: Peer, kind: str, body: Any) -> Any:
+        if "container" in peer.info or kind == wire.HELLO:
+            return await self.on_container_frame(peer, kind, body)
+        return await self.handle(kind, body)
+
+    def on_peer_closed(self, peer: Peer) -> None:
+        self._peers.discard(peer)
+
+    async def _tick_forever(self) -> None:
+        last_expiry = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                now = time.monotonic()
+                for fn in list(self.functions.values()):
+                    self.pump(fn)
+                    self.scale(fn)
+                self.check_heartbeats(now)
+                if now - last_expiry > 300:
+                    last_expiry = now
+                    self.store.expire(time.time())
+                    self.blobs.expire(SPAWN_TTL_S)
+            except Exception:  # the ticker must survive any single failure
+                log.exception("control plane tick failed")
+
+    def container_spec(self, fn: FunctionState, container_id: str, token: str) -> ContainerSpec:
+        opts = fn.options
+        return ContainerSpec(
+            container_id=container_id,
+            function_id=fn.id,
+            function_name=fn.name,
+            app_id=fn.app_id,
+            server_address=self.address,
+            token=token,
+            runtime=opts.get("runtime") or "process",
+            env=dict(opts.get("env") or {}),
+            cpu=opts.get("cpu"),
+            memory_mb=opts.get("memory"),
+            gpu=opts.get("gpu"),
+        )
+
+    def container_exited(self, container_id: str, exit: ContainerExit) -> None:
+        self.on_container_exit(container_id, exit)

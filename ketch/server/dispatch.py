@@ -1,0 +1,149 @@
+"""Per-function queues and the containers that drain them.
+
+`FunctionState` holds a function's queued inputs and its containers; `fill` hands queued
+inputs to containers with room, in batches, and `release` takes back a dead container's inputs
+so they can be retried. The control plane sends the batches; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import time
+from typing import Any
+
+from ..protocol import container as wire
+from ..protocol.peer import Peer
+from . import autoscaler
+
+PREFETCH_BUDGET_S = 0.005
+MAX_PREFETCH = 255
+EWMA = 0.2
+
+
+class PendingInput:
+    __slots__ = ("call_id", "index", "method", "args", "blob_id", "attempt")
+
+    def __init__(
+        self, call_id: str, index: int, method: str | None, args: bytes | None,
+        blob_id: str | None, attempt: int = 0,
+    ) -> None:
+        self.call_id = call_id
+        self.index = index
+        self.method = method
+        self.args = args
+        self.blob_id = blob_id
+        self.attempt = attempt
+
+    def record(self) -> list[Any]:
+        return wire.input_record(
+            self.call_id, self.index, self.method, self.args, self.blob_id, self.attempt
+        )
+
+
+class ContainerState:
+    def __init__(self, container_id: str, function_id: str, token: str) -> None:
+        self.id = container_id
+        self.function_id = function_id
+        self.token = token
+        self.peer: Peer | None = None
+        self.stopping = False
+        self.assigned: dict[tuple[str, int], PendingInput] = {}
+        self.created = time.monotonic()
+        self.last_seen = self.created
+        self.idle_since = self.created
+        self.exit_reason: str | None = None
+        self.requeue_all = False
+        self.failure: bytes | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+
+    @property
+    def ready(self) -> bool:
+        return self.peer is not None and not self.stopping
+
+
+class FunctionState:
+    def __init__(
+        self, function_id: str, app_id: str, definition: dict[str, Any], params: bytes | None
+    ) -> None:
+        self.id = function_id
+        self.app_id = app_id
+        self.definition = definition
+        self.params = params
+        self.options: dict[str, Any] = definition["options"]
+        self.pending: collections.deque[PendingInput] = collections.deque()
+        self.delayed: list[tuple[float, int, PendingInput]] = []
+        self._seq = itertools.count()
+        self.containers: dict[str, ContainerState] = {}
+        self.input_s: float | None = None
+        self.cold_start_s = 0.2
+
+    @property
+    def name(self) -> str:
+        return str(self.definition["name"])
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.options.get("batch_max_size") or self.options.get("max_inputs") or 1)
+
+    def window(self) -> int:
+        extra = 0
+        if self.input_s is not None:
+            extra = min(MAX_PREFETCH, int(PREFETCH_BUDGET_S / max(self.input_s, 1e-6)))
+        return self.concurrency + extra
+
+    def delay(self, item: PendingInput, seconds: float) -> None:
+        heapq.heappush(self.delayed, (time.monotonic() + seconds, next(self._seq), item))
+
+    def release_due(self, now: float) -> None:
+        while self.delayed and self.delayed[0][0] <= now:
+            self.pending.append(heapq.heappop(self.delayed)[2])
+
+    def fill(self, cancelled: set[str]) -> list[tuple[ContainerState, list[list[Any]]]]:
+        """Assign queued inputs to ready containers; return the batches to send."""
+        batches = []
+        window = self.window()
+        for ct in self.containers.values():
+            if not self.pending:
+                break
+            if not ct.ready:
+                continue
+            room = window - len(ct.assigned)
+            records = []
+            while room > 0 and self.pending:
+                item = self.pending.popleft()
+                if item.call_id in cancelled:
+                    continue
+                ct.assigned[(item.call_id, item.index)] = item
+                records.append(item.record())
+                room -= 1
+            if records:
+                batches.append((ct, records))
+        return batches
+
+    def observe(self, duration_s: float) -> None:
+        if self.input_s is None:
+            self.input_s = duration_s
+        else:
+            self.input_s += EWMA * (duration_s - self.input_s)
+
+    def snapshot(self, now: float) -> autoscaler.Snapshot:
+        running = sum(len(ct.assigned) for ct in self.containers.values())
+        live = [ct for ct in self.containers.values() if not ct.stopping]
+        ready = [ct for ct in live if ct.peer is not None]
+        opts = self.options
+        return autoscaler.Snapshot(
+            pending=len(self.pending) + len(self.delayed),
+            running=running,
+            ready=len(ready),
+            starting=len(live) - len(ready),
+            idle_s={ct.id: now - ct.idle_since for ct in ready if not ct.assigned},
+            concurrency=int(opts.get("target_inputs") or self.concurrency),
+            input_s=self.input_s,
+            cold_start_s=self.cold_start_s,
+            min_containers=int(opts.get("min_containers") or 0),
+            max_containers=opts.get("max_containers"),
+            buffer_containers=int(opts.get("buffer_containers") or 0),
+            scaledown_window_s=float(opts.get("scaledown_window") or 60.0),
+        )

@@ -1,0 +1,138 @@
+"""The control plane's durable state, in one SQLite file.
+
+Apps, functions (with their definitions) and function calls are recorded; the inputs and outputs
+of spawned calls are kept until they expire, so a `FunctionCall` can be fetched by id from any
+process that reaches the same state directory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from .. import exception
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, state TEXT NOT NULL,
+    created REAL NOT NULL, stopped REAL
+);
+CREATE TABLE IF NOT EXISTS functions (
+    id TEXT PRIMARY KEY, app_id TEXT NOT NULL, name TEXT NOT NULL, definition BLOB NOT NULL,
+    params BLOB, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY, function_id TEXT NOT NULL, kind TEXT NOT NULL, created REAL NOT NULL,
+    expires REAL NOT NULL, inputs INTEGER, finished INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS call_outputs (
+    call_id TEXT NOT NULL, position INTEGER NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (call_id, position)
+);
+"""
+
+
+class Store:
+    """SQLite-backed records. Every method is a short transaction.
+
+    Example::
+
+        store = Store(Path("~/.ketch/ketch.db").expanduser())
+        store.add_app("ap-1", "hello", "")
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise exception.InternalError(f"cannot open the state database {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add_app(self, app_id: str, name: str, description: str) -> None:
+        self._write(
+            "INSERT INTO apps (id, name, description, state, created) VALUES (?, ?, ?, 'running', ?)",
+            (app_id, name, description, time.time()),
+        )
+
+    def stop_app(self, app_id: str) -> None:
+        self._write("UPDATE apps SET state='stopped', stopped=? WHERE id=?", (time.time(), app_id))
+
+    def add_function(
+        self, function_id: str, app_id: str, name: str, definition: dict[str, Any],
+        params: bytes | None,
+    ) -> None:
+        self._write(
+            "INSERT INTO functions (id, app_id, name, definition, params, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (function_id, app_id, name, msgpack.packb(definition), params, time.time()),
+        )
+
+    def add_call(self, call_id: str, function_id: str, kind: str, ttl_s: float) -> None:
+        now = time.time()
+        self._write(
+            "INSERT INTO calls (id, function_id, kind, created, expires) VALUES (?, ?, ?, ?, ?)",
+            (call_id, function_id, kind, now, now + ttl_s),
+        )
+
+    def set_call_inputs(self, call_id: str, count: int) -> None:
+        self._write("UPDATE calls SET inputs=? WHERE id=?", (count, call_id))
+
+    def add_outputs(self, call_id: str, first_position: int, records: list[list[Any]]) -> None:
+        rows = [
+            (call_id, first_position + i, msgpack.packb(record)) for i, record in enumerate(records)
+        ]
+        self._writemany(
+            "INSERT OR REPLACE INTO call_outputs (call_id, position, record) VALUES (?, ?, ?)", rows
+        )
+
+    def finish_call(self, call_id: str) -> None:
+        self._write("UPDATE calls SET finished=1 WHERE id=?", (call_id,))
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT function_id, kind, expires, inputs, finished FROM calls WHERE id=?", (call_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("function_id", "kind", "expires", "inputs", "finished")
+        return dict(zip(keys, row))
+
+    def outputs(self, call_id: str, cursor: int) -> list[list[Any]]:
+        rows = self._db.execute(
+            "SELECT record FROM call_outputs WHERE call_id=? AND position>=? ORDER BY position",
+            (call_id, cursor),
+        ).fetchall()
+        return [msgpack.unpackb(row[0]) for row in rows]
+
+    def expire(self, now: float) -> int:
+        """Delete calls (and their outputs) past their expiry; return how many went."""
+        ids = [r[0] for r in self._db.execute("SELECT id FROM calls WHERE expires<?", (now,))]
+        for call_id in ids:
+            self._write("DELETE FROM call_outputs WHERE call_id=?", (call_id,))
+            self._write("DELETE FROM calls WHERE id=?", (call_id,))
+        return len(ids)
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise exception.InternalError(f"the state database refused a write: {exc}") from exc
+
+    def _writemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise exception.InternalError(f"the state database refused a write: {exc}") from exc

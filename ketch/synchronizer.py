@@ -1,0 +1,132 @@
+"""Async written once, a blocking form generated: every SDK call runs on one background loop.
+
+The SDK's I/O (and the embedded control plane) lives on an event loop in a daemon thread.
+`aio` makes an ``async def`` method callable both ways: ``obj.method(...)`` blocks,
+``await obj.method.aio(...)`` does not. `aio_iter` does the same for async generators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Generic, TypeVar
+
+from . import exception
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_lock = threading.Lock()
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None:
+            new_loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=new_loop.run_forever, name="ketch", daemon=True)
+            thread.start()
+            _loop = new_loop
+    return _loop
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the SDK loop and block until it is done."""
+    target = loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is target:
+        coro.close()
+        raise exception.InvalidError("a blocking ketch call was made on ketch's own event loop")
+    return asyncio.run_coroutine_threadsafe(coro, target).result()
+
+
+async def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the SDK loop from any event loop."""
+    target = loop()
+    if asyncio.get_running_loop() is target:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, target))
+
+
+def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator living on the SDK loop from blocking code."""
+    try:
+        while True:
+            try:
+                yield run(agen.__anext__())  # type: ignore[arg-type]
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            run(aclose())
+
+
+async def aiterate(agen: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Drive an async iterator living on the SDK loop from another event loop."""
+    try:
+        while True:
+            try:
+                yield await run_async(agen.__anext__())  # type: ignore[arg-type]
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await run_async(aclose())
+
+
+class _Bound(Generic[T]):
+    def __init__(self, fn: Callable[..., Any], obj: Any, is_iter: bool) -> None:
+        self._fn = fn
+        self._obj = obj
+        self._is_iter = is_iter
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._fn(self._obj, *args, **kwargs)
+        return iterate(result) if self._is_iter else run(result)
+
+    def aio(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._fn(self._obj, *args, **kwargs)
+        return aiterate(result) if self._is_iter else run_async(result)
+
+
+class aio(Generic[T]):
+    """Decorate an ``async def`` method: blocking when called, awaitable through ``.aio``."""
+
+    _is_iter = False
+
+    def __init__(self, fn: Callable[..., Awaitable[T]]) -> None:
+        self._fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return _Bound(self._fn, obj, self._is_iter)
+
+
+class aio_iter(aio[T]):
+    """Decorate an ``async def`` generator method: an iterator, or an async one through ``.aio``."""
+
+    _is_iter = True
+
+
+class aio_function(Generic[T]):
+    """Wrap a module-level ``async def``: blocking when called, awaitable through ``.aio``."""
+
+    def __init__(self, fn: Callable[..., Awaitable[T]]) -> None:
+        self._fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        return run(self._fn(*args, **kwargs))  # type: ignore[arg-type]
+
+    def aio(self, *args: Any, **kwargs: Any) -> Awaitable[T]:
+        return run_async(self._fn(*args, **kwargs))  # type: ignore[arg-type]
