@@ -79,6 +79,6 @@ def _warn_once() -> None:
     if not _warned:
         _warned = True
         log.warning(
-            "ketch is running containers with the 'process' runtime: nothing is isolated "
+            "containers run with the 'process' runtime: nothing is isolated "
             "(no namespaces, no resource limits)."
         )

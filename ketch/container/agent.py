@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from ..protocol import container as wire
+from ..protocol.board import Board
 from ..protocol.blocking_peer import BlockingPeer, connect
 from ..serialization import pack_exception
 from .execution import Execution
@@ -29,11 +30,11 @@ TICK_S = 0.02
 
 
 class Agent:
-    def __init__(self, peer: BlockingPeer, definition: dict[str, Any], params: bytes | None):
+    def __init__(self, peer: BlockingPeer, hello: dict[str, Any]) -> None:
         self.peer = peer
-        self.definition = definition
-        self.params = params
-        self.options = definition["options"]
+        self.hello = hello
+        self.definition: dict[str, Any] = hello["definition"]
+        self.options = self.definition["options"]
         self.inbox: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
         self.outbox = Outbox(peer)
         self.execution: Execution | None = None
@@ -41,10 +42,12 @@ class Agent:
     def serve(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            service = Service(self.definition, self.params)
+            service = Service(self.definition, self.hello["params"])
+            service.hydrate(self.hello["app_id"], self.hello["app_functions"])
         except BaseException as exc:  # report why the container could not start, then exit
             self._exit_with_failure(exc)
-        self.execution = Execution(service, self.peer, self.outbox)
+        board = Board(os.environ.get("KETCH_BOARD"))
+        self.execution = Execution(service, self.peer, self.outbox, board)
         threading.Thread(target=self._watch, daemon=True).start()
         concurrency = int(self.options.get("max_inputs") or 1)
         runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
@@ -90,7 +93,7 @@ class Agent:
                 next_beat = now + wire.HEARTBEAT_INTERVAL_S
                 self.peer.send(*wire.heartbeat(len(self.execution.running)))
             if timeout:
-                for key, started in list(self.execution.running.items()):
+                for key, (started, _) in list(self.execution.running.items()):
                     if now - started > timeout:
                         self._time_out(key, timeout)
 
@@ -119,4 +122,4 @@ def main() -> None:
     peer = connect(os.environ["KETCH_SERVER"])
     answer = peer.request(*wire.hello(container_id, os.environ["KETCH_CONTAINER_TOKEN"]),
                           read_here=True)
-    Agent(peer, answer["definition"], answer["params"]).serve()
+    Agent(peer, answer).serve()

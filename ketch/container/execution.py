@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import context
 from ..protocol import container as wire
+from ..protocol.board import Board
 from ..protocol.blocking_peer import BlockingPeer
 from ..serialization import MAX_INLINE, pack_exception, serialize
 from .outbox import Outbox
@@ -20,11 +21,12 @@ Status = wire.Status
 class Execution:
     """What every runner needs: arguments in, outcome out, and the set of running inputs."""
 
-    def __init__(self, service: Any, peer: BlockingPeer, outbox: Outbox) -> None:
+    def __init__(self, service: Any, peer: BlockingPeer, outbox: Outbox, board: Board) -> None:
         self.service = service
         self.peer = peer
         self.outbox = outbox
-        self.running: dict[tuple[str, int], float] = {}
+        self.board = board
+        self.running: dict[tuple[str, int], tuple[float, int]] = {}
         self.cancelled: set[tuple[str, int]] = set()
         options = service.definition["options"]
         self.batch: tuple[int, int] | None = None
@@ -33,7 +35,7 @@ class Execution:
 
     def begin(self, record: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
         call_id, index, method, args, blob_id, _attempt = record
-        self.running[(call_id, index)] = time.monotonic()
+        self.running[(call_id, index)] = (time.monotonic(), self.board.start(call_id, index))
         context.set_current_input(call_id, index)
         if args is None:
             args = self.peer.request(*wire.blob_get(blob_id))["data"]
@@ -43,8 +45,9 @@ class Execution:
     def finish(self, record: list[Any], status: str, value: Any, started: float,
                flush: bool) -> None:
         call_id, index = record[0], record[1]
-        self.running.pop((call_id, index), None)
         self.emit(record, status, value, started, flush)
+        _, slot = self.running.pop((call_id, index), (0.0, -1))
+        self.board.end(slot)  # if the container dies before the output leaves, it is requeued
 
     def emit(self, record: list[Any], status: str, value: Any, started: float,
              flush: bool) -> None:

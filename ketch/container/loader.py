@@ -38,15 +38,15 @@ def import_module(definition: dict[str, Any]) -> ModuleType:
     return module
 
 
-def find_user_object(definition: dict[str, Any]) -> Any:
-    """The raw function or class the definition names."""
+def find_user_object(definition: dict[str, Any]) -> tuple[Any, Any]:
+    """The raw function or class the definition names, and the app it was registered on."""
     if definition.get("serialized") is not None:
         import_paths(definition)
-        return pickle.loads(definition["serialized"])
+        return pickle.loads(definition["serialized"]), None
     obj: Any = import_module(definition)
     for part in definition["qualname"].split("."):
         obj = getattr(obj, part)
-    return getattr(obj, "raw_user_object", obj)
+    return getattr(obj, "raw_user_object", obj), getattr(obj, "app", None)
 
 
 def import_paths(definition: dict[str, Any]) -> None:
@@ -60,7 +60,7 @@ class Service:
 
     def __init__(self, definition: dict[str, Any], params: bytes | None) -> None:
         self.definition = definition
-        user = find_user_object(definition)
+        user, self.app = find_user_object(definition)
         if isinstance(user, PartialFunction):
             user = user.raw_f
         self.instance: Any = None
@@ -68,6 +68,15 @@ class Service:
             self.instance = construct(user, pickle.loads(params) if params else {})
         else:
             self.function: Callable[..., Any] = user
+
+    def hydrate(self, app_id: str, app_functions: dict[str, str]) -> None:
+        """Give the app's function handles their ids, so user code can call them remotely."""
+        if self.app is None:
+            return
+        self.app.app_id = app_id
+        for tag, function in self.app.registered_functions.items():
+            if tag in app_functions:
+                function.hydrate_from(app_functions[tag])
 
     def callable_for(self, method: str | None) -> Callable[..., Any]:
         if self.instance is None:

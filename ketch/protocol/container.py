@@ -51,8 +51,12 @@ def hello(container_id: str, token: str) -> tuple[str, dict[str, Any]]:
     return HELLO, {"container_id": container_id, "token": token}
 
 
-def hello_answer(definition: dict[str, Any], params: bytes | None) -> dict[str, Any]:
-    return {"definition": definition, "params": params}
+def hello_answer(
+    definition: dict[str, Any], params: bytes | None, app_id: str, app_functions: dict[str, str]
+) -> dict[str, Any]:
+    """The function to serve, and the ids of its app's functions (so it can call them)."""
+    return {"definition": definition, "params": params, "app_id": app_id,
+            "app_functions": app_functions}
 
 
 def input_record(

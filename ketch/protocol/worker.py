@@ -31,11 +31,16 @@ class ContainerSpec:
 
 @dataclass(frozen=True)
 class ContainerExit:
-    """How a container ended: ``exit_code`` for a normal exit, ``signal`` when killed."""
+    """How a container ended: ``exit_code`` for a normal exit, ``signal`` when killed.
+
+    ``running`` lists the ``(call_id, index)`` inputs it was running when it ended, read from
+    its running board (`ketch.protocol.board`); None when the worker could not tell.
+    """
 
     exit_code: int | None
     signal: int | None
     reason: str
+    running: list[tuple[str, int]] | None = None
 
 
 class WorkerEvents(Protocol):

@@ -64,10 +64,14 @@ class ContainerSessions:
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         asyncio.get_running_loop().call_soon(self.pump, fn)
-        return wire.hello_answer(fn.definition, fn.params)
+        app = self.apps[fn.app_id]
+        siblings = {self.functions[f].name: f for f in app.function_ids
+                    if self.functions[f].params is None}
+        return wire.hello_answer(fn.definition, fn.params, app.id, siblings)
 
     def _on_outputs(self: ControlPlane, ct: ContainerState, records: list[list[Any]]) -> None:
         fn = self.functions[ct.function_id]
+        ct.outputs_seen += len(records)
         by_call: dict[str, list[list[Any]]] = {}
         for call_id, index, status, data, blob_id, duration in records:
             key = (call_id, index)
@@ -181,23 +185,33 @@ class ContainerSessions:
         reason = ct.exit_reason or exit.reason
         if ct.failure is not None:
             self._fail_all(fn, ct, Status.ERROR, ct.failure)
-        elif ct.peer is None and not ct.stopping:
+        elif not ct.stopping and not ct.outputs_seen and not exit.running:
+            # it died before running anything: every input would meet the same fate
             tail = "\n".join(ct.tail)
-            message = f"the container exited before it connected: {reason}" + (
+            message = f"the container failed while starting: {reason}" + (
                 f"\nits last output:\n{tail}" if tail else ""
             )
             self._fail_all(fn, ct, Status.DIED, message.encode())
         else:
-            self._release(fn, ct, reason)
+            self._release(fn, ct, reason, exit.running)
         self.pump(fn)
 
-    def _release(self: ControlPlane, fn: FunctionState, ct: ContainerState, reason: str) -> None:
-        """Requeue a dead container's inputs; those it may have been running are charged."""
-        charged = 0 if ct.requeue_all else fn.concurrency
+    def _release(self: ControlPlane, fn: FunctionState, ct: ContainerState, reason: str,
+                 running: list[tuple[str, int]] | None) -> None:
+        """Requeue a dead container's inputs; those it was running are charged for its death.
+
+        Without a running board, the first inputs it was given (as many as it runs at once)
+        are the ones charged.
+        """
+        if ct.requeue_all:
+            charged: set[tuple[str, int]] = set()
+        elif running is not None:
+            charged = set(running)
+        else:
+            charged = set(list(ct.assigned)[: fn.concurrency])
         requeue: list[PendingInput] = []
-        for item in ct.assigned.values():
-            if charged > 0:
-                charged -= 1
+        for key, item in ct.assigned.items():
+            if key in charged:
                 if not self._retry(fn, item):
                     message = f"the container running this input died: {reason}"
                     self._output(item, Status.DIED, message.encode())

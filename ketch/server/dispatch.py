@@ -55,6 +55,7 @@ class ContainerState:
         self.idle_since = self.created
         self.exit_reason: str | None = None
         self.requeue_all = False
+        self.outputs_seen = 0
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
 

@@ -8,10 +8,13 @@ reports how each container ended.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
+import tempfile
 
 from ..backends import Driver, TaskHandle, get_driver
+from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 
 
@@ -44,14 +47,20 @@ class LocalWorker:
             KETCH_SERVER=spec.server_address,
             PYTHONUNBUFFERED="1",
         )
+        board_fd, board_path = tempfile.mkstemp(prefix=f"{spec.container_id}-", suffix=".board")
+        os.close(board_fd)
+        board.create(board_path)
+        env["KETCH_BOARD"] = board_path
         command = [sys.executable, "-m", "ketch.container"]
         try:
             handle = await driver.start_task(spec, command, env)
         except OSError as exc:
+            os.unlink(board_path)
             self._events.container_exited(
                 spec.container_id, ContainerExit(None, None, f"the container failed to start: {exc}")
             )
             return
+        handle.state["board"] = board_path
         self._tasks[spec.container_id] = (driver, handle)
         watcher = asyncio.ensure_future(self._watch(driver, handle))
         self._watchers.add(watcher)
@@ -83,6 +92,9 @@ class LocalWorker:
         ]
         exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)
         await driver.destroy_task(handle)
+        board_path = handle.state.get("board", "")
+        exit_ = dataclasses.replace(exit_, running=board.read(board_path))
+        os.unlink(board_path)
         self._tasks.pop(handle.container_id, None)
         self._events.container_exited(handle.container_id, exit_)
 

@@ -1,0 +1,130 @@
+"""The design's targets, checked against a run's medians, and the table that shows them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from systems import COLD_START, MAP, WARM_CALL, System
+
+# results[measurement][system name] -> the medians over the repeats, or {"error": "..."}
+Results = dict[str, dict[str, dict[str, Any]]]
+
+MIN_MAP_RATE = 5000.0  # inputs/s on 2 cores
+MAX_COLD_START_MS = 50.0  # p50, from the design's targets table
+
+
+@dataclass(frozen=True)
+class Row:
+    measurement: str
+    key: str
+    title: str
+    unit: str
+
+
+ROWS = (
+    Row(WARM_CALL, "p50_ms", "a) warm .remote() no-op, p50", "ms"),
+    Row(WARM_CALL, "p99_ms", "a) warm .remote() no-op, p99", "ms"),
+    Row(MAP, "inputs_per_s", "b) .map over no-ops", "inputs/s"),
+    Row(COLD_START, "p50_ms", "c) cold start to first result, p50", "ms"),
+)
+
+
+def figure(results: Results, row: Row, system: str) -> float | None:
+    value = results.get(row.measurement, {}).get(system, {}).get(row.key)
+    return float(value) if value is not None else None
+
+
+def ratio(results: Results, row: Row, peer: str) -> float | None:
+    ours, theirs = figure(results, row, "ketch"), figure(results, row, peer)
+    if ours is None or not theirs:
+        return None
+    return ours / theirs
+
+
+@dataclass(frozen=True)
+class Target:
+    row: Row
+    text: str
+    check: Callable[[Results], bool | None]  # None: a figure it needs is missing
+
+
+def _warm_call_target(results: Results) -> bool | None:
+    r = ratio(results, ROWS[0], "ray")
+    return None if r is None else r <= 0.5
+
+
+def _map_target(results: Results) -> bool | None:
+    ours, r = figure(results, ROWS[2], "ketch"), ratio(results, ROWS[2], "ray")
+    if ours is None:
+        return None
+    if r is None:  # without Ray only the absolute half can be judged, and failing it is final
+        return None if ours >= MIN_MAP_RATE else False
+    return r >= 3.0 and ours >= MIN_MAP_RATE
+
+
+def _cold_start_target(results: Results) -> bool | None:
+    ours = figure(results, ROWS[3], "ketch")
+    return None if ours is None else ours <= MAX_COLD_START_MS
+
+
+TARGETS = (
+    Target(ROWS[0], "≤ 0.5× Ray", _warm_call_target),
+    Target(ROWS[2], f"≥ 3× Ray, ≥ {MIN_MAP_RATE:,.0f}/s", _map_target),
+    Target(ROWS[3], f"≤ {MAX_COLD_START_MS:.0f} ms", _cold_start_target),
+)
+
+
+def verdicts(results: Results) -> dict[str, dict[str, Any]]:
+    """For the JSON: each target's text and whether it was met (None: could not be judged)."""
+    return {t.row.title: {"target": t.text, "met": t.check(results)} for t in TARGETS}
+
+
+def _format_figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "inputs/s":
+        return f"{value:,.0f}/s"
+    return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def _format_ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _format_verdict(met: bool | None) -> str:
+    return {True: "[green]met[/green]", False: "[red]missed[/red]", None: "n/a"}[met]
+
+
+def table(results: Results, peers: Sequence[System], title: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    out.add_column("measurement")
+    out.add_column("ketch", justify="right")
+    for peer in peers:
+        out.add_column(peer.label, justify="right")
+        out.add_column(f"ketch/{peer.label}", justify="right")
+    out.add_column("target")
+    out.add_column("verdict")
+    targets = {t.row: t for t in TARGETS}
+    for row in ROWS:
+        if row.measurement not in results:
+            continue
+        cells = [row.title, _format_figure(figure(results, row, "ketch"), row.unit)]
+        for peer in peers:
+            applies = row.measurement in peer.measures
+            cells.append(_format_figure(figure(results, row, peer.name), row.unit) if applies else "")
+            cells.append(_format_ratio(ratio(results, row, peer.name)) if applies else "")
+        target = targets.get(row)
+        cells += [target.text, _format_verdict(target.check(results))] if target else ["", ""]
+        out.add_row(*cells)
+    return out
+
+
+def console() -> Console:
+    # Rich wraps at 80 columns when writing to a pipe or file; the table needs more than that.
+    return Console(width=None if sys.stdout.isatty() else 150)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up ketch in ./.venv and run the hello example or the test suite.
+#   ./dev.sh hello    install ketch, then `ketch run examples/hello.py`
+#   ./dev.sh test     install ketch with its test extras, then run pytest
+set -euo pipefail
+cd "$(dirname "$0")"
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    echo "ketch needs Python 3.11 or newer as \$PYTHON or python3" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv 2>/dev/null; then
+        # Debian and Ubuntu ship venv separately.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+            rm -rf .venv && "$python" -m venv .venv
+        else
+            echo "python3 -m venv failed: install your distribution's python3-venv package" >&2
+            exit 1
+        fi
+    fi
+fi
+
+case "${1:-}" in
+    hello)
+        .venv/bin/python -m pip install -q -e .
+        .venv/bin/ketch run examples/hello.py
+        ;;
+    test)
+        shift
+        .venv/bin/python -m pip install -q -e '.[test]'
+        .venv/bin/python -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh hello | test [pytest args]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,1 @@
+"""The ``ketch`` command: one module per command, gathered in `main`."""

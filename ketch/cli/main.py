@@ -1,0 +1,27 @@
+"""``ketch``: the command-line entry point."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .python import python
+from .run import run
+from .server import server
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ketch")
+def cli() -> None:
+    """Self-hosted serverless compute for Python, with Modal's API."""
+    logging.basicConfig(format="ketch: %(message)s", level=logging.WARNING)
+
+
+cli.add_command(run)
+cli.add_command(python)
+cli.add_command(server)
+
+
+def main() -> None:
+    cli()

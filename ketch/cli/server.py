@@ -1,0 +1,35 @@
+"""``ketch server``: a standalone control plane and worker that clients reach by address."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from .. import config
+from ..server import ControlPlane
+
+
+async def _serve(host: str, port: int, max_containers: int | None) -> None:
+    control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
+                                 max_containers=max_containers)
+    await control_plane.start()
+    click.echo(f"ketch server listening on {control_plane.address} (state in {config.home()})")
+    click.echo(f"clients: export KETCH_SERVER={control_plane.address}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await control_plane.close()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=7077, show_default=True, type=int)
+@click.option("--max-containers", type=int, default=None,
+              help="Containers this machine runs at once (default: 4 per core).")
+def server(host: str, port: int, max_containers: int | None) -> None:
+    """Run the control plane and this machine's worker until interrupted."""
+    asyncio.run(_serve(host, port, max_containers))
