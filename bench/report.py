@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-
 from systems import COLD_START, MAP, WARM_CALL, System
 
 # results[measurement][system name] -> the medians over the repeats, or {"error": "..."}
@@ -28,10 +27,10 @@ class Row:
 
 
 ROWS = (
-    Row(WARM_CALL, "p50_ms", "a) warm .remote() no-op, p50", "ms"),
-    Row(WARM_CALL, "p99_ms", "a) warm .remote() no-op, p99", "ms"),
-    Row(MAP, "inputs_per_s", "b) .map over no-ops", "inputs/s"),
-    Row(COLD_START, "p50_ms", "c) cold start to first result, p50", "ms"),
+    Row(WARM_CALL, "p50_ms", "a) warm call, p50", "ms"),
+    Row(WARM_CALL, "p99_ms", "a) warm call, p99", "ms"),
+    Row(MAP, "inputs_per_s", "b) map throughput", "inputs/s"),
+    Row(COLD_START, "p50_ms", "c) cold start, p50", "ms"),
 )
 
 
@@ -94,7 +93,7 @@ def _format_figure(value: float | None, unit: str) -> str:
 
 
 def _format_ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}×"
+    return "—" if value is None else f"{value:.3g}×"
 
 
 def _format_verdict(met: bool | None) -> str:

@@ -35,13 +35,14 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # `workloads` must import by that name, here and in containers
 
-import report  # noqa: E402
-import systems  # noqa: E402
-from stats import median, ms, percentile  # noqa: E402
-from systems import COLD_START, MAP, WARM_CALL, System  # noqa: E402
+import report
+import systems
+from stats import median, ms, percentile
+from systems import COLD_START, MAP, WARM_CALL, System
 
 ALL = (WARM_CALL, MAP, COLD_START)
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",), COLD_START: ("p50_ms",)}
+PEER_ORDER = ("ray", "multiprocessing", "subprocess")  # in the table: the targets' peer first
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 
 
@@ -140,7 +141,7 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
                 # page cache; for ketch, starting the embedded control plane).
                 system.cold_start()
                 results.update(repeat(system, [COLD_START], args))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a failure is a result: recorded, and the run goes on
         failure = {"error": traceback.format_exc()}
         progress(system, "-", f"failed: {failure['error'].strip().splitlines()[-1]}")
         for m in wanted:
@@ -157,7 +158,7 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
                 continue
             try:
                 runs[m].append(MEASURE[m](system, args))
-            except Exception:
+            except Exception:  # noqa: BLE001 - as in bench_system
                 failed[m] = traceback.format_exc()
                 progress(system, m, f"failed: {failed[m].strip().splitlines()[-1]}")
                 continue
@@ -207,7 +208,7 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
 
 def environment(chosen: list[System]) -> dict[str, Any]:
     return {
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -220,18 +221,26 @@ def environment(chosen: list[System]) -> dict[str, Any]:
 def _git_commit() -> str | None:
     try:
         done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH_DIR, capture_output=True,
-                              text=True, timeout=10)
-    except OSError:
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
 
 
+COLD_START_MEANING = {
+    "ray": "Ray: a new actor's first method call.",
+    "multiprocessing": "mp.Pool: Pool(1) and its first apply (fork).",
+    "subprocess": "subprocess: python -c pass.",
+}
+
+
 def cold_start_note(results: report.Results) -> str:
-    setup = results.get(COLD_START, {}).get("ketch", {}).get("runs", [])
-    setup_ms = [v for run in setup for v in run.get("setup_ms", [])]
+    by_system = results.get(COLD_START, {})
+    setup_ms = [v for run in by_system.get("ketch", {}).get("runs", [])
+                for v in run.get("setup_ms", [])]
     extra = f"; entering app.run() before it took {median(setup_ms):.1f} ms p50" if setup_ms else ""
-    return ("c) ketch: first .remote() in a fresh app.run()" + extra + ". Ray: a new actor's first "
-            "method call. mp.Pool: Pool(1) and its first apply (fork). subprocess: python -c pass.")
+    peers = [text for name, text in COLD_START_MEANING.items() if name in by_system]
+    return " ".join([f"c) ketch: first .remote() in a fresh app.run(){extra}.", *peers])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
               if "error" in outcome]
     notes += [f"error: {e} (full traceback in the JSON)" for e in errors]
 
-    peers = [s for s in chosen if s.name != "ketch"]
+    peers = sorted((s for s in chosen if s.name != "ketch"), key=lambda s: PEER_ORDER.index(s.name))
     title = f"ketch vs peers on {os.cpu_count()} CPUs, medians of {args.repeat} repeats"
     out = report.console()
     out.print(report.table(results, peers, title))

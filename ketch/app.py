@@ -213,6 +213,7 @@ class App:
 class _RunContext:
     def __init__(self, app: App, detach: bool) -> None:
         self.app = app
+        self.detach = detach
         self._logs: asyncio.Task[None] | None = None
 
     async def _enter(self) -> App:
@@ -222,6 +223,12 @@ class _RunContext:
         return self.app
 
     async def _exit(self) -> None:
+        client = await get_client()
+        if self.detach and not client.embedded:
+            self.app.app_id = None  # it keeps running on the server
+            if self._logs is not None:
+                self._logs.cancel()
+            return
         await self.app._stop()
         if self._logs is not None:
             with contextlib.suppress(asyncio.TimeoutError):

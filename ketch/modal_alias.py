@@ -22,7 +22,6 @@ SUBMODULES = {
     "partial_function": "ketch.partial",
     "retries": "ketch.retries",
     "runner": "ketch.app",
-    "schedule": "ketch.schedule",
 }
 
 

@@ -1,0 +1,4 @@
+import ketch
+
+app = ketch.App("broken")
+raise RuntimeError("this module is broken on purpose")

@@ -1,0 +1,59 @@
+"""Classes the tests run in real containers."""
+
+import os
+
+import ketch
+
+app = ketch.App("classes")
+
+
+@app.cls()
+class Counter:
+    start: int = ketch.parameter(default=0)
+    label: str = ketch.parameter(default="c")
+
+    @ketch.enter()
+    def setup(self):
+        self.entered = getattr(self, "entered", 0) + 1
+        self.count = self.start
+
+    @ketch.method()
+    def incr(self, by=1):
+        self.count += by
+        return f"{self.label}:{self.count}"
+
+    @ketch.method()
+    def state(self):
+        return self.entered, os.getpid()
+
+    @ketch.method()
+    def stream(self, n):
+        for i in range(n):
+            yield i
+
+    @ketch.exit()
+    def teardown(self):
+        marker = os.environ.get("KETCH_TEST_EXIT_MARKER")
+        if marker:
+            with open(marker, "a") as f:
+                f.write(f"exit {self.label}\n")
+
+
+@app.cls()
+class NeedsParam:
+    name: str = ketch.parameter()
+
+    @ketch.method()
+    def hello(self):
+        return "hello " + self.name
+
+
+@app.cls()
+class BrokenEnter:
+    @ketch.enter()
+    def setup(self):
+        raise RuntimeError("enter failed on purpose")
+
+    @ketch.method()
+    def run(self):
+        return "never"
