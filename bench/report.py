@@ -81,7 +81,14 @@ TARGETS = (
 
 def verdicts(results: Results) -> dict[str, dict[str, Any]]:
     """For the JSON: each target's text and whether it was met (None: could not be judged)."""
-    return {t.row.title: {"target": t.text, "met": t.check(results)} for t in TARGETS}
+    return {t.row.title: {"target": t.text, "met": t.check(results)}
+            for t in TARGETS if t.row.measurement in results}
+
+
+def _cell(results: Results, row: Row, system: str) -> str:
+    if "error" in results.get(row.measurement, {}).get(system, {}):
+        return "[red]error[/red]"
+    return _format_figure(figure(results, row, system), row.unit)
 
 
 def _format_figure(value: float | None, unit: str) -> str:
@@ -113,10 +120,10 @@ def table(results: Results, peers: Sequence[System], title: str) -> Table:
     for row in ROWS:
         if row.measurement not in results:
             continue
-        cells = [row.title, _format_figure(figure(results, row, "ketch"), row.unit)]
+        cells = [row.title, _cell(results, row, "ketch")]
         for peer in peers:
             applies = row.measurement in peer.measures
-            cells.append(_format_figure(figure(results, row, peer.name), row.unit) if applies else "")
+            cells.append(_cell(results, row, peer.name) if applies else "")
             cells.append(_format_ratio(ratio(results, row, peer.name)) if applies else "")
         target = targets.get(row)
         cells += [target.text, _format_verdict(target.check(results))] if target else ["", ""]
