@@ -14,11 +14,10 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import exception, output, synchronizer
 from .client import get_client
@@ -28,6 +27,9 @@ from .functions import Function, describe
 from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class LocalEntrypoint:
@@ -217,12 +219,16 @@ class _RunContext:
         self._logs: asyncio.Task[None] | None = None
 
     async def _enter(self) -> App:
+        import asyncio
+
         await self.app._start()
         if output.is_enabled():
             self._logs = asyncio.ensure_future(follow_logs(self.app.app_id or ""))
         return self.app
 
     async def _exit(self) -> None:
+        import asyncio
+
         client = await get_client()
         if self.detach and not client.embedded:
             self.app.app_id = None  # it keeps running on the server

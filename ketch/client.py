@@ -6,13 +6,15 @@ an embedded control plane, which lives until the process exits.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config, synchronizer
 from .protocol.client import Request
 from .transport import Transport
+
+if TYPE_CHECKING:
+    import asyncio
 
 _client: Client | None = None
 _lock: asyncio.Lock | None = None
@@ -36,6 +38,8 @@ async def get_client() -> Client:
     global _client, _lock
     if _client is not None:
         return _client
+    import asyncio
+
     if _lock is None:
         _lock = asyncio.Lock()
     async with _lock:

@@ -67,9 +67,12 @@ class FunctionCall:
             cursor = answer["cursor"]
             for record in answer["outputs"]:
                 held[record[0]] = record
+            values = []
             while index in held and (end is None or index < end):
-                yield await outcome(client, held.pop(index))
+                values.append(await outcome(client, held.pop(index)))
                 index += 1
+            if values:
+                yield values
             if answer["done"] and index not in held:
                 return
 

@@ -13,7 +13,6 @@ from . import exception
 from .client import Client, get_client
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
-from .mapping import map_outputs, start_call
 from .protocol import client as protocol
 from .protocol.container import Status
 from .synchronizer import aio, aio_iter
@@ -131,11 +130,14 @@ class Function:
         while True:
             answer = await client.request(protocol.outputs_get(call_id, cursor, None))
             cursor = answer["cursor"]
+            items = []
             for record in answer["outputs"]:
                 if record[1] == Status.GEN_DONE:
-                    return
-                yield await outcome(client, record)
-            if answer["done"]:
+                    break
+                items.append(await outcome(client, record))
+            if items:
+                yield items
+            if answer["done"] or len(items) < len(answer["outputs"]):
                 return
 
     @aio
@@ -159,13 +161,15 @@ class Function:
         self._check(False, "map")
         if not input_iterators:
             raise exception.InvalidError("map() needs at least one iterable of inputs")
+        from .mapping import map_outputs
+
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
             order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
-            yield value
+            yield value  # a list of results
 
     @aio_iter
     async def starmap(
@@ -175,13 +179,15 @@ class Function:
     ) -> AsyncIterator[Any]:
         """Like `map`, with each input a tuple of positional arguments."""
         self._check(False, "starmap")
+        from .mapping import map_outputs
+
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, (tuple(a) for a in input_iterator), kwargs or {},
             order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
-            yield value
+            yield value  # a list of results
 
     @aio
     async def for_each(
@@ -190,6 +196,8 @@ class Function:
     ) -> None:
         """Run the function over inputs for their side effects, discarding results."""
         self._check(False, "for_each")
+        from .mapping import map_outputs
+
         client, function_id = await self._resolve()
         async for _ in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
@@ -203,6 +211,8 @@ class Function:
     ) -> FunctionCall:
         """Start the function over inputs and return at once; results stay retrievable."""
         self._check(False, "spawn_map")
+        from .mapping import start_call
+
         client, function_id = await self._resolve()
         call_id, feeding, feeder = await start_call(
             client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {}

@@ -1,4 +1,4 @@
-"""``Function.map`` and friends: stream inputs in batches, stream outputs back.
+"""``Function.map`` and friends: stream inputs in batches, stream outputs back in batches.
 
 Inputs are read from the caller's iterators on a thread (they may block), pickled in chunks
 and sent as batches while outputs are already coming back. Outputs are yielded in input order
@@ -76,16 +76,28 @@ async def map_outputs(
                 raise feeding.exception()  # type: ignore[misc]
             answer = await client.request(protocol.outputs_get(call_id, cursor, 1.0))
             cursor = answer["cursor"]
-            for record in answer["outputs"]:
-                feeder.received += 1
-                if order_outputs:
-                    held[record[0]] = record
-                else:
-                    yield await _value(client, record, return_exceptions, wrap)
+            feeder.received += len(answer["outputs"])
             feeder.room.set()
-            while next_index in held:
-                yield await _value(client, held.pop(next_index), return_exceptions, wrap)
-                next_index += 1
+            ready: list[list[Any]] = []
+            if order_outputs:
+                held.update((record[0], record) for record in answer["outputs"])
+                while next_index in held:
+                    ready.append(held.pop(next_index))
+                    next_index += 1
+            else:
+                ready = answer["outputs"]
+            values: list[Any] = []
+            error: BaseException | None = None
+            for record in ready:
+                try:
+                    values.append(await _value(client, record, return_exceptions, wrap))
+                except Exception as exc:
+                    error = exc
+                    break
+            if values:
+                yield values  # the results before a failing one still reach the caller
+            if error is not None:
+                raise error
             if answer["done"]:
                 finished = True
                 await feeding

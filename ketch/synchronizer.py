@@ -2,18 +2,21 @@
 
 The SDK's I/O (and the embedded control plane) lives on an event loop in a daemon thread.
 `aio` makes an ``async def`` method callable both ways: ``obj.method(...)`` blocks,
-``await obj.method.aio(...)`` does not. `aio_iter` does the same for async generators.
+``await obj.method.aio(...)`` does not. `aio_iter` does the same for async generators that
+yield lists, so a blocking iteration crosses threads once per list, not once per item.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import exception
+
+if TYPE_CHECKING:  # asyncio is imported on first use: containers that never call out skip it
+    import asyncio
 
 T = TypeVar("T")
 
@@ -22,6 +25,8 @@ _lock = threading.Lock()
 
 
 def loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
     global _loop
     with _lock:
         if _loop is None:
@@ -34,6 +39,8 @@ def loop() -> asyncio.AbstractEventLoop:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the SDK loop and block until it is done."""
+    import asyncio
+
     target = loop()
     try:
         running = asyncio.get_running_loop()
@@ -47,6 +54,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 async def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` on the SDK loop from any event loop."""
+    import asyncio
+
     target = loop()
     if asyncio.get_running_loop() is target:
         return await coro
@@ -90,11 +99,22 @@ class _Bound(Generic[T]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         result = self._fn(self._obj, *args, **kwargs)
-        return iterate(result) if self._is_iter else run(result)
+        return _flatten(iterate(result)) if self._is_iter else run(result)
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
         result = self._fn(self._obj, *args, **kwargs)
-        return aiterate(result) if self._is_iter else run_async(result)
+        return _aflatten(aiterate(result)) if self._is_iter else run_async(result)
+
+
+def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
+    for batch in batches:
+        yield from batch
+
+
+async def _aflatten(batches: AsyncIterator[list[Any]]) -> AsyncIterator[Any]:
+    async for batch in batches:
+        for item in batch:
+            yield item
 
 
 class aio(Generic[T]):
@@ -113,7 +133,8 @@ class aio(Generic[T]):
 
 
 class aio_iter(aio[T]):
-    """Decorate an ``async def`` generator method: an iterator, or an async one through ``.aio``."""
+    """Decorate an ``async def`` generator method that yields lists: calling it gives an
+    iterator over the lists' items, and ``.aio`` an async one."""
 
     _is_iter = True
 
