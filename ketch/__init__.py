@@ -19,12 +19,12 @@ from . import exception
 from .app import App, LocalEntrypoint
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, is_local
+from .exception import Error
 from .function_call import FunctionCall
 from .functions import Function
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .retries import Retries
-from .exception import Error
 
 __version__ = "0.1.0"
 

@@ -182,7 +182,7 @@ class App:
         client = await get_client()
         answer = await client.request(protocol.app_create(self.name or "", self.description))
         self.app_id = answer["app_id"]
-        for tag, function in self._functions.items():
+        for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])

@@ -146,7 +146,7 @@ class Obj:
 
 def construct(cls: type, params: dict[str, Any]) -> Any:
     """An instance of a user class with its parameters set, as containers make them."""
-    instance = cls.__new__(cls)
+    instance: Any = object.__new__(cls)
     for name, value in params.items():
         setattr(instance, name, value)
     if "__init__" in vars(cls):

@@ -76,6 +76,8 @@ class Function:
         if self._object_id is None and self._variant_of is not None:
             parent_client, _ = await self._variant_of._resolve()
             app_id = self._variant_of.app.app_id if self._variant_of.app else None
+            if app_id is None:
+                raise exception.InvalidError(f"{self.tag}: the app is not running")
             answer = await parent_client.request(protocol.function_create(app_id, self.definition))
             self._object_id = answer["function_id"]
         if self._object_id is None:

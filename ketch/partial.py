@@ -101,7 +101,8 @@ def concurrent(
 
     def wrap(f: Any) -> Any:
         if inspect.isclass(f):
-            f.__ketch_concurrent__ = {"max_inputs": max_inputs, "target_inputs": target_inputs}
+            concurrency = {"max_inputs": max_inputs, "target_inputs": target_inputs}
+            f.__ketch_concurrent__ = concurrency  # type: ignore[attr-defined]
             return f
         return _mark(f, Flag.CONCURRENT, "concurrent", max_inputs=max_inputs,
                      target_inputs=target_inputs)

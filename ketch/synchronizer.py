@@ -122,9 +122,9 @@ class aio(Generic[T]):
 
     _is_iter = False
 
-    def __init__(self, fn: Callable[..., Awaitable[T]]) -> None:
+    def __init__(self, fn: Callable[..., Awaitable[T]] | Callable[..., AsyncIterator[Any]]) -> None:
         self._fn = fn
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
@@ -132,7 +132,7 @@ class aio(Generic[T]):
         return _Bound(self._fn, obj, self._is_iter)
 
 
-class aio_iter(aio[T]):
+class aio_iter(aio[Any]):
     """Decorate an ``async def`` generator method that yields lists: calling it gives an
     iterator over the lists' items, and ``.aio`` an async one."""
 

@@ -7,8 +7,9 @@ import threading
 import pytest
 
 import ketch
-from apps import basic
 from ketch import exception, serialization
+
+from apps import basic
 
 
 @pytest.mark.parametrize(

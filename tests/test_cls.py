@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from apps import classes
 from ketch import exception
+
+from apps import classes
 
 
 def test_methods_run_in_a_container_that_ran_enter_once(tmp_path):
@@ -46,7 +47,7 @@ def test_parameter_errors():
     with pytest.raises(exception.InvalidError, match="no parameter 'nme'"):
         classes.NeedsParam(nme="x")
     with pytest.raises(AttributeError, match="no method 'nope'"):
-        classes.Counter().nope
+        _ = classes.Counter().nope
 
 
 def test_failing_enter_fails_the_input_with_its_error():

@@ -8,8 +8,9 @@ import time
 import pytest
 
 import ketch
-from apps import basic
 from ketch import exception
+
+from apps import basic
 
 app = basic.app
 

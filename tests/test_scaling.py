@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from apps import scaling
 from ketch import client, synchronizer
+
+from apps import scaling
 
 
 def control_plane():

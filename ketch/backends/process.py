@@ -6,8 +6,8 @@ For machines without namespaces (non-root, non-Linux). It warns once that nothin
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 import signal
 
 from ..protocol.worker import ContainerExit, ContainerSpec
@@ -63,7 +63,7 @@ class ProcessDriver(Driver):
         self.signal_task(handle, signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), grace_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.signal_task(handle, signal.SIGKILL)
             await proc.wait()
 

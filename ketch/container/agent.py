@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 from ..protocol import container as wire
-from ..protocol.board import Board
 from ..protocol.blocking_peer import BlockingPeer, connect
+from ..protocol.board import Board
 from ..serialization import pack_exception
 from .execution import Execution
 from .loader import Service

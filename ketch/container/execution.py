@@ -10,8 +10,8 @@ from typing import Any
 
 from .. import context
 from ..protocol import container as wire
-from ..protocol.board import Board
 from ..protocol.blocking_peer import BlockingPeer
+from ..protocol.board import Board
 from ..serialization import MAX_INLINE, pack_exception, serialize
 from .outbox import Outbox
 

@@ -28,7 +28,9 @@ class BlobStore:
         try:
             return (self._root / blob_id).read_bytes()
         except FileNotFoundError:
-            raise exception.NotFoundError(f"blob {blob_id} does not exist (it may have expired)")
+            raise exception.NotFoundError(
+                f"blob {blob_id} does not exist (it may have expired)"
+            ) from None
 
     def expire(self, older_than_s: float) -> None:
         cutoff = time.time() - older_than_s

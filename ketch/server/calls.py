@@ -62,7 +62,7 @@ class Call:
             self._waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         start = max(cursor, self._base)
         records = self._outputs[start - self._base :]

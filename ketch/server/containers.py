@@ -1,8 +1,7 @@
 """The control plane's side of containers: start, feed, retry, scale down and bury them.
 
-`ContainerSessions` is the half of `ControlPlane` that talks to container agents and to the
-worker; it uses the control plane's ``functions``, ``calls``, ``apps``, ``worker`` and
-``blobs``.
+`ContainerSessions` is the part of `ControlPlane` that talks to container agents and asks the
+worker for containers; it reads and updates the control plane's functions and calls.
 """
 
 from __future__ import annotations
@@ -29,13 +28,14 @@ HEARTBEAT_TIMEOUT_S = 30.0
 
 
 class ContainerSessions:
-    def __init__(self) -> None:
+    def __init__(self, control_plane: ControlPlane) -> None:
+        self.cp = control_plane
         self.containers: dict[str, ContainerState] = {}
         self._scale_soon: set[str] = set()
 
     # -- frames from agents --------------------------------------------------------------------
 
-    async def on_container_frame(self: ControlPlane, peer: Peer, kind: str, body: Any) -> Any:
+    async def on_container_frame(self, peer: Peer, kind: str, body: Any) -> Any:
         if kind == wire.HELLO:
             return self._hello(peer, body)
         ct: ContainerState = peer.info["container"]
@@ -47,30 +47,30 @@ class ContainerSessions:
             ct.requeue_all = body["requeue_others"]
             ct.failure = body.get("failure")
         elif kind == wire.BLOB_GET:
-            return {"data": self.blobs.get(body["blob_id"])}
+            return {"data": self.cp.blobs.get(body["blob_id"])}
         elif kind == wire.BLOB_PUT:
-            return {"blob_id": self.blobs.put(body["data"])}
+            return {"blob_id": self.cp.blobs.put(body["data"])}
         elif kind != wire.HEARTBEAT:
             raise exception.InvalidError(f"containers may not send {kind!r}")
         return None
 
-    def _hello(self: ControlPlane, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
+    def _hello(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
         ct = self.containers.get(body["container_id"])
         if ct is None or not secrets.compare_digest(ct.token, body["token"]):
             raise exception.AuthError("unknown container or wrong container token")
-        fn = self.functions[ct.function_id]
+        fn = self.cp.functions[ct.function_id]
         peer.info["container"] = ct
         ct.peer = peer
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         asyncio.get_running_loop().call_soon(self.pump, fn)
-        app = self.apps[fn.app_id]
-        siblings = {self.functions[f].name: f for f in app.function_ids
-                    if self.functions[f].params is None}
+        app = self.cp.apps[fn.app_id]
+        siblings = {self.cp.functions[f].name: f for f in app.function_ids
+                    if self.cp.functions[f].params is None}
         return wire.hello_answer(fn.definition, fn.params, app.id, siblings)
 
-    def _on_outputs(self: ControlPlane, ct: ContainerState, records: list[list[Any]]) -> None:
-        fn = self.functions[ct.function_id]
+    def _on_outputs(self, ct: ContainerState, records: list[list[Any]]) -> None:
+        fn = self.cp.functions[ct.function_id]
         ct.outputs_seen += len(records)
         by_call: dict[str, list[list[Any]]] = {}
         for call_id, index, status, data, blob_id, duration in records:
@@ -82,18 +82,18 @@ class ContainerSessions:
                 continue
             by_call.setdefault(call_id, []).append([index, status, data, blob_id])
         for call_id, outs in by_call.items():
-            call = self.calls.get(call_id)
+            call = self.cp.calls.get(call_id)
             if call is not None and not call.cancelled:
-                self.add_outputs(call, outs)
+                self.cp.add_outputs(call, outs)
         if not ct.assigned:
             ct.idle_since = time.monotonic()
         self.pump(fn)
 
-    def _retry(self: ControlPlane, fn: FunctionState, item: PendingInput) -> bool:
+    def _retry(self, fn: FunctionState, item: PendingInput) -> bool:
         policy = fn.options.get("retries")
         if not policy or item.attempt >= policy["max_retries"] or fn.definition["is_generator"]:
             return False
-        if item.call_id in self.cancelled:
+        if item.call_id in self.cp.cancelled:
             return False
         item.attempt += 1
         delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
@@ -102,38 +102,38 @@ class ContainerSessions:
 
     # -- feeding and scaling -------------------------------------------------------------------
 
-    def pump(self: ControlPlane, fn: FunctionState) -> None:
+    def pump(self, fn: FunctionState) -> None:
         if fn.delayed:
             fn.release_due(time.monotonic())
-        for ct, records in fn.fill(self.cancelled):
+        for ct, records in fn.fill(self.cp.cancelled):
             ct.peer.notify(*wire.inputs(records))  # type: ignore[union-attr]  # fill takes ready ones
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
             asyncio.get_running_loop().call_soon(self._scale_later, fn)
 
-    def _scale_later(self: ControlPlane, fn: FunctionState) -> None:
+    def _scale_later(self, fn: FunctionState) -> None:
         self._scale_soon.discard(fn.id)
         self.scale(fn)
 
-    def scale(self: ControlPlane, fn: FunctionState) -> None:
-        if self.apps[fn.app_id].stopped:
+    def scale(self, fn: FunctionState) -> None:
+        if self.cp.apps[fn.app_id].stopped:
             return
         plan = autoscaler.plan(fn.snapshot(time.monotonic()))
         for container_id in plan.stop:
             asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
         for _ in range(plan.start):
-            if self.worker.free_slots() <= 0:
+            if self.cp.worker.free_slots() <= 0:
                 self._evict_idle(fn)  # frees a slot for a later tick
                 break
             self._start_container(fn)
 
-    def _start_container(self: ControlPlane, fn: FunctionState) -> None:
+    def _start_container(self, fn: FunctionState) -> None:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))
         self.containers[ct.id] = ct
         fn.containers[ct.id] = ct
-        asyncio.ensure_future(self.worker.start_container(self.container_spec(fn, ct.id, ct.token)))
+        asyncio.ensure_future(self.cp.worker.start_container(self.cp.container_spec(fn, ct.id, ct.token)))
 
-    def _evict_idle(self: ControlPlane, wanting: FunctionState) -> None:
+    def _evict_idle(self, wanting: FunctionState) -> None:
         """Stop the longest-idle container of another function, to make room for ``wanting``."""
         idle = [
             ct for ct in self.containers.values()
@@ -144,7 +144,7 @@ class ContainerSessions:
             asyncio.ensure_future(self.stop_container(victim, requeue=True))
 
     async def stop_container(
-        self: ControlPlane, ct: ContainerState, *, requeue: bool, grace_s: float = 10.0
+        self, ct: ContainerState, *, requeue: bool, grace_s: float = 10.0
     ) -> None:
         if ct.stopping and grace_s > 0:
             return
@@ -156,9 +156,9 @@ class ContainerSessions:
             while ct.id in self.containers and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         if ct.id in self.containers:
-            await self.worker.stop_container(ct.id, grace_s=1.0)
+            await self.cp.worker.stop_container(ct.id, grace_s=1.0)
 
-    def check_heartbeats(self: ControlPlane, now: float) -> None:
+    def check_heartbeats(self, now: float) -> None:
         for ct in list(self.containers.values()):
             if ct.peer is not None and not ct.stopping and now - ct.last_seen > HEARTBEAT_TIMEOUT_S:
                 ct.exit_reason = f"the container sent no heartbeat for {HEARTBEAT_TIMEOUT_S:.0f} s"
@@ -166,19 +166,19 @@ class ContainerSessions:
 
     # -- endings -------------------------------------------------------------------------------
 
-    def container_log(self: ControlPlane, container_id: str, stream: str, text: str) -> None:
+    def container_log(self, container_id: str, stream: str, text: str) -> None:
         ct = self.containers.get(container_id)
         if ct is None:
             return
         ct.tail.append(text)
-        fn = self.functions[ct.function_id]
-        self.apps[fn.app_id].logs.append([fn.name, container_id, stream, text])
+        fn = self.cp.functions[ct.function_id]
+        self.cp.apps[fn.app_id].logs.append([fn.name, container_id, stream, text])
 
-    def on_container_exit(self: ControlPlane, container_id: str, exit: ContainerExit) -> None:
+    def on_container_exit(self, container_id: str, exit: ContainerExit) -> None:
         ct = self.containers.pop(container_id, None)
         if ct is None:
             return
-        fn = self.functions[ct.function_id]
+        fn = self.cp.functions[ct.function_id]
         fn.containers.pop(container_id, None)
         if ct.peer is not None:
             ct.peer.close()
@@ -196,7 +196,7 @@ class ContainerSessions:
             self._release(fn, ct, reason, exit.running)
         self.pump(fn)
 
-    def _release(self: ControlPlane, fn: FunctionState, ct: ContainerState, reason: str,
+    def _release(self, fn: FunctionState, ct: ContainerState, reason: str,
                  running: list[tuple[str, int]] | None) -> None:
         """Requeue a dead container's inputs; those it was running are charged for its death.
 
@@ -220,7 +220,7 @@ class ContainerSessions:
         fn.pending.extendleft(reversed(requeue))
         ct.assigned.clear()
 
-    def _fail_all(self: ControlPlane, fn: FunctionState, ct: ContainerState, status: str,
+    def _fail_all(self, fn: FunctionState, ct: ContainerState, status: str,
                   data: bytes) -> None:
         items = list(ct.assigned.values()) + list(fn.pending)
         ct.assigned.clear()
@@ -228,7 +228,7 @@ class ContainerSessions:
         for item in items:
             self._output(item, status, data)
 
-    def _output(self: ControlPlane, item: PendingInput, status: str, data: bytes) -> None:
-        call = self.calls.get(item.call_id)
+    def _output(self, item: PendingInput, status: str, data: bytes) -> None:
+        call = self.cp.calls.get(item.call_id)
         if call is not None:
-            self.add_outputs(call, [[item.index, status, data, None]])
+            self.cp.add_outputs(call, [[item.index, status, data, None]])

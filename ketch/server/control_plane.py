@@ -57,7 +57,7 @@ class AppState:
         self.stopped = False
 
 
-class ControlPlane(ContainerSessions):
+class ControlPlane:
     """Example::
 
         cp = ControlPlane(Path("/tmp/state"))
@@ -82,7 +82,7 @@ class ControlPlane(ContainerSessions):
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
-        super().__init__()
+        self.sessions = ContainerSessions(self)
 
     async def start(self) -> None:
         if self._listen:
@@ -134,7 +134,7 @@ class ControlPlane(ContainerSessions):
             fn = self.functions[function_id]
             fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
             for ct in list(fn.containers.values()):
-                waits.append(self.stop_container(ct, requeue=False))
+                waits.append(self.sessions.stop_container(ct, requeue=False))
         await asyncio.gather(*waits)
         deadline = time.monotonic() + 10.0
         while any(self.functions[f].containers for f in app.function_ids):
@@ -188,7 +188,7 @@ class ControlPlane(ContainerSessions):
         fn = self.functions[call.function_id]
         fn.pending.extend(PendingInput(call_id, *record) for record in records)
         call.sent += len(records)
-        self.pump(fn)
+        self.sessions.pump(fn)
         return {}
 
     async def inputs_done(self, call_id: str, count: int) -> dict[str, Any]:
@@ -225,7 +225,7 @@ class ControlPlane(ContainerSessions):
         for ct in running:
             keys = [list(k) for k in ct.assigned if k[0] == call_id]
             if terminate_containers:
-                await self.stop_container(ct, requeue=True, grace_s=0.0)
+                await self.sessions.stop_container(ct, requeue=True, grace_s=0.0)
             elif ct.peer is not None:
                 ct.peer.notify(*wire.cancel(keys))
         message = b"the function call was cancelled"
@@ -309,7 +309,7 @@ class ControlPlane(ContainerSessions):
 
     async def on_frame(self, peer: Peer, kind: str, body: Any) -> Any:
         if "container" in peer.info or kind == wire.HELLO:
-            return await self.on_container_frame(peer, kind, body)
+            return await self.sessions.on_container_frame(peer, kind, body)
         return await self.handle(kind, body)
 
     def on_peer_closed(self, peer: Peer) -> None:
@@ -322,9 +322,9 @@ class ControlPlane(ContainerSessions):
             try:
                 now = time.monotonic()
                 for fn in list(self.functions.values()):
-                    self.pump(fn)
-                    self.scale(fn)
-                self.check_heartbeats(now)
+                    self.sessions.pump(fn)
+                    self.sessions.scale(fn)
+                self.sessions.check_heartbeats(now)
                 if now - last_expiry > 300:
                     last_expiry = now
                     self.store.expire(time.time())
@@ -349,4 +349,7 @@ class ControlPlane(ContainerSessions):
         )
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:
-        self.on_container_exit(container_id, exit)
+        self.sessions.on_container_exit(container_id, exit)
+
+    def container_log(self, container_id: str, stream: str, text: str) -> None:
+        self.sessions.container_log(container_id, stream, text)

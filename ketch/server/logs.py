@@ -42,7 +42,7 @@ class AppLogs:
             self._waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             end = self._base + len(self._lines)
         start = max(cursor, self._base)

@@ -90,7 +90,8 @@ class LocalWorker:
             for name, stream in (("stdout", handle.stdout), ("stderr", handle.stderr))
             if stream is not None
         ]
-        exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)
+        exit_: ContainerExit
+        exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)  # type: ignore[assignment]
         await driver.destroy_task(handle)
         board_path = handle.state.get("board", "")
         exit_ = dataclasses.replace(exit_, running=board.read(board_path))

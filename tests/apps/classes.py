@@ -28,8 +28,7 @@ class Counter:
 
     @ketch.method()
     def stream(self, n):
-        for i in range(n):
-            yield i
+        yield from range(n)
 
     @ketch.exit()
     def teardown(self):
