@@ -4,7 +4,10 @@ The tree::
 
     Error
     ├── InvalidError            bad input from the caller: fix the code or the arguments
-    │   └── ConflictError       the request conflicts with the current state
+    │   ├── ConflictError       the request conflicts with the current state
+    │   ├── SerializationError  an argument or result cannot be pickled
+    │   └── RequestSizeError    a payload is over ketch's size limit
+    ├── DeserializationError    a payload cannot be unpickled on this side
     ├── NotFoundError           no such app, function, call or object
     ├── AlreadyExistsError
     ├── AuthError
@@ -41,6 +44,18 @@ class InvalidError(Error):
 
 class ConflictError(InvalidError):
     """Raised when a request conflicts with the current state."""
+
+
+class SerializationError(InvalidError):
+    """Raised when an argument or a return value cannot be pickled."""
+
+
+class RequestSizeError(InvalidError):
+    """Raised when a payload is larger than ketch accepts."""
+
+
+class DeserializationError(Error):
+    """Raised when a payload cannot be unpickled here."""
 
 
 class NotFoundError(Error):

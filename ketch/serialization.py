@@ -23,12 +23,12 @@ def serialize(obj: Any, what: str = "value") -> bytes:
     try:
         data = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        raise exception.InvalidError(
+        raise exception.SerializationError(
             f"the {what} cannot be pickled ({type(exc).__name__}: {exc}); pass plain data, or "
             "objects whose classes are defined at the top level of an importable module"
         ) from exc
     if len(data) > MAX_PAYLOAD:
-        raise exception.InvalidError(
+        raise exception.RequestSizeError(
             f"the {what} is {len(data) / 2**20:.0f} MiB once pickled, over ketch's limit of "
             f"{MAX_PAYLOAD // 2**20} MiB; put large data in a Volume and pass its path instead"
         )
@@ -39,7 +39,7 @@ def deserialize(data: bytes, what: str = "value") -> Any:
     try:
         return pickle.loads(data)
     except Exception as exc:
-        raise exception.ExecutionError(
+        raise exception.DeserializationError(
             f"the {what} could not be unpickled here ({type(exc).__name__}: {exc}); make sure "
             "the modules it needs are installed and importable on both sides"
         ) from exc

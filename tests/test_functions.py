@@ -185,6 +185,22 @@ def test_batched():
     assert basic.batched_add.remote(1, 2)[0] == 3
 
 
+def test_async_batched_and_async_generator():
+    out = list(basic.async_batched_square.map(range(8)))
+    assert [v for v, _ in out] == [x * x for x in range(8)]
+    assert max(size for _, size in out) > 1
+    assert list(basic.async_gen.remote_gen(3)) == [0, 1, 2]
+
+
+def test_cancel_with_terminate_containers_replaces_the_container():
+    call = basic.slow.spawn(30)
+    time.sleep(0.5)
+    call.cancel(terminate_containers=True)
+    with pytest.raises(exception.InputCancellation):
+        call.get(timeout=5)
+    assert basic.slow.remote(0) == 0
+
+
 def test_with_options():
     quick = basic.slow.with_options(timeout=1)
     with pytest.raises(exception.FunctionTimeoutError):

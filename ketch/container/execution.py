@@ -89,26 +89,39 @@ class Execution:
         except BaseException as exc:  # anything the user's code raises goes back to the caller
             self.fail(record, exc, started, flush)
 
-    def run_batch(self, records: list[list[Any]], flush: bool) -> None:
-        started = time.perf_counter()
-        try:
-            calls = [self.begin(record) for record in records]
-            f = calls[0][0]
-            columns = [list(col) for col in zip(*(args for _, args, _ in calls))]
-            keywords = {k: [kw[k] for _, _, kw in calls] for k in calls[0][2]}
-            results = f(*columns, **keywords)
-            results = list(results)
-            if len(results) != len(records):
-                raise ValueError(
-                    f"a @batched function must return one result per input: it got "
-                    f"{len(records)} inputs and returned {len(results)} results"
-                )
-        except BaseException as exc:  # the whole batch fails together
-            for record in records:
-                self.fail(record, exc, started, flush=False)
-            self.outbox.flush()
+    def batch_call(
+        self, records: list[list[Any]]
+    ) -> tuple[Callable[..., Any], list[list[Any]], dict[str, list[Any]]]:
+        """The batched function and its arguments, one list per parameter."""
+        calls = [self.begin(record) for record in records]
+        columns = [list(col) for col in zip(*(args for _, args, _ in calls))]
+        keywords = {k: [kw[k] for _, _, kw in calls] for k in calls[0][2]}
+        return calls[0][0], columns, keywords
+
+    def batch_done(self, records: list[list[Any]], results: Any, started: float) -> None:
+        results = list(results)
+        if len(results) != len(records):
+            error = ValueError(
+                f"a @batched function must return one result per input: it got "
+                f"{len(records)} inputs and returned {len(results)} results"
+            )
+            self.batch_failed(records, error, started)
             return
         for record, result in zip(records, results):
             self.finish(record, Status.OK, result, started, flush=False)
-        if flush:
-            self.outbox.flush()
+        self.outbox.flush()
+
+    def batch_failed(self, records: list[list[Any]], exc: BaseException, started: float) -> None:
+        for record in records:
+            self.fail(record, exc, started, flush=False)
+        self.outbox.flush()
+
+    def run_batch(self, records: list[list[Any]]) -> None:
+        started = time.perf_counter()
+        try:
+            f, columns, keywords = self.batch_call(records)
+            results = f(*columns, **keywords)
+        except BaseException as exc:  # the whole batch fails together
+            self.batch_failed(records, exc, started)
+            return
+        self.batch_done(records, results, started)

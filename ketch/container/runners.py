@@ -52,7 +52,7 @@ class SyncRunner:
             if self.ex.batch is None:
                 self.ex.run_sync(record, flush=self.inbox.empty())
             else:
-                self.ex.run_batch(self._gather(record), flush=True)
+                self.ex.run_batch(self._gather(record))
 
     def _gather(self, first: list[Any]) -> list[list[Any]]:
         assert self.ex.batch is not None
@@ -113,7 +113,41 @@ class AsyncRunner:
             if record is STOP:
                 self.queue.put_nowait(STOP)
                 return
-            await self._run(record, flush=self.queue.empty())
+            if self.ex.batch is None:
+                await self._run(record, flush=self.queue.empty())
+            else:
+                await self._run_batch(await self._gather(record))
+
+    async def _gather(self, first: list[Any]) -> list[list[Any]]:
+        import asyncio
+
+        assert self.ex.batch is not None
+        size, wait_ms = self.ex.batch
+        batch = [first]
+        deadline = time.monotonic() + wait_ms / 1000
+        while len(batch) < size:
+            try:
+                record = await asyncio.wait_for(self.queue.get(),
+                                                max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if record is STOP:
+                self.queue.put_nowait(STOP)
+                break
+            batch.append(record)
+        return batch
+
+    async def _run_batch(self, records: list[list[Any]]) -> None:
+        started = time.perf_counter()
+        try:
+            f, columns, keywords = self.ex.batch_call(records)
+            results = f(*columns, **keywords)
+            if inspect.isawaitable(results):
+                results = await results
+        except BaseException as exc:  # the whole batch fails together
+            self.ex.batch_failed(records, exc, started)
+            return
+        self.ex.batch_done(records, results, started)
 
     async def _run(self, record: list[Any], flush: bool) -> None:
         started = time.perf_counter()

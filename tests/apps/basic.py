@@ -137,3 +137,17 @@ def concurrent_sleep(seconds):
 @ketch.batched(max_batch_size=4, wait_ms=200)
 def batched_add(xs, ys):
     return [(x + y, len(xs)) for x, y in zip(xs, ys)]
+
+
+@app.function()
+@ketch.batched(max_batch_size=8, wait_ms=100)
+async def async_batched_square(xs):
+    await asyncio.sleep(0.01)
+    return [(x * x, len(xs)) for x in xs]
+
+
+@app.function()
+async def async_gen(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
