@@ -35,10 +35,10 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # `workloads` must import by that name, here and in containers
 
-import report
-import systems
-from stats import median, ms, percentile
-from systems import COLD_START, MAP, WARM_CALL, System
+import report  # noqa: E402
+import systems  # noqa: E402
+from stats import median, ms, percentile  # noqa: E402
+from systems import COLD_START, MAP, WARM_CALL, System  # noqa: E402
 
 ALL = (WARM_CALL, MAP, COLD_START)
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",), COLD_START: ("p50_ms",)}
@@ -48,13 +48,15 @@ COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the n
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="repeats of each measurement (default 3)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repeats of each measurement (default 3)")
     parser.add_argument("--only", type=_measurements, default=ALL, metavar="a,b,c",
                         help="which measurements to run (default all)")
     parser.add_argument("--skip-ray", action="store_true", help="leave Ray out")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json",
                         help="where to write the raw numbers (default bench/results/latest.json)")
-    parser.add_argument("--warmup", type=int, default=50, help="a) untimed calls first (default 50)")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="a) untimed calls first (default 50)")
     parser.add_argument("--calls", type=int, default=500, help="a) timed calls (default 500)")
     parser.add_argument("--map-inputs", type=int, default=10_000, help="b) inputs (default 10,000)")
     parser.add_argument("--cold-samples", type=int, default=10,
@@ -98,7 +100,9 @@ def map_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
     received = system.map(args.map_inputs)
     elapsed = time.perf_counter() - start
     if received != args.map_inputs:
-        raise RuntimeError(f"{system.name} returned {received} results for {args.map_inputs} inputs")
+        raise RuntimeError(
+            f"{system.name} returned {received} results for {args.map_inputs} inputs"
+        )
     return {"inputs": received, "seconds": round(elapsed, 4),
             "inputs_per_s": round(received / elapsed, 1)}
 
@@ -141,7 +145,7 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
                 # page cache; for ketch, starting the embedded control plane).
                 system.cold_start()
                 results.update(repeat(system, [COLD_START], args))
-    except Exception:  # noqa: BLE001 - a failure is a result: recorded, and the run goes on
+    except Exception:  # a failure is a result: it is recorded and the run goes on
         failure = {"error": traceback.format_exc()}
         progress(system, "-", f"failed: {failure['error'].strip().splitlines()[-1]}")
         for m in wanted:
@@ -158,7 +162,7 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
                 continue
             try:
                 runs[m].append(MEASURE[m](system, args))
-            except Exception:  # noqa: BLE001 - as in bench_system
+            except Exception:  # recorded, as in bench_system
                 failed[m] = traceback.format_exc()
                 progress(system, m, f"failed: {failed[m].strip().splitlines()[-1]}")
                 continue
@@ -169,7 +173,8 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
 
 
 def summarize(measurement: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    medians = {key: round(median([run[key] for run in runs]), 3) for key in SUMMARY_KEYS[measurement]}
+    medians = {key: round(median([run[key] for run in runs]), 3)
+               for key in SUMMARY_KEYS[measurement]}
     return {**medians, "runs": runs}
 
 
@@ -206,25 +211,44 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     return [s for s in chosen if s.measures & set(args.only)]
 
 
-def environment(chosen: list[System]) -> dict[str, Any]:
+def busy_note(load: float) -> str | None:
+    """A warning when other work shared the machine: the figures are then not comparable."""
+    cpus = os.cpu_count() or 1
+    if load <= 0.5 * cpus:
+        return None
+    return (f"warning: the machine was busy (1-minute load average {load:.1f} on {cpus} CPUs at "
+            "the start); the figures may be noisy.")
+
+
+def environment(chosen: list[System], load_before: float) -> dict[str, Any]:
     return {
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "load_average_1min": {"before": round(load_before, 2),
+                              "after": round(os.getloadavg()[0], 2)},
         "ketch": importlib.metadata.version("ketch"),
-        "git_commit": _git_commit(),
+        **_git_state(),
         "systems": {s.name: s.info() for s in chosen},
     }
 
 
-def _git_commit() -> str | None:
+def _git(*command: str) -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH_DIR, capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run(["git", *command], cwd=BENCH_DIR, capture_output=True, text=True,
+                              timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _git_state() -> dict[str, Any]:
+    """The commit measured, and whether ketch's tracked files differed from it (then the
+    numbers belong to a working tree no commit holds)."""
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ":/ketch")
+    return {"git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": None if changed is None else bool(changed)}
 
 
 COLD_START_MEANING = {
@@ -247,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     faulthandler.dump_traceback_later(args.timeout, exit=True)
     isolate_ketch_state()
-    notes: list[str] = []
+    load_before = os.getloadavg()[0]
+    notes = [note for note in [busy_note(load_before)] if note]
     chosen = choose_systems(args, notes)
 
     results: report.Results = {m: {} for m in args.only}
@@ -272,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    document = {"environment": environment(chosen), "options": options, "results": results,
-                "targets": report.verdicts(results), "notes": notes}
+    document = {"environment": environment(chosen, load_before), "options": options,
+                "results": results, "targets": report.verdicts(results), "notes": notes}
     args.json.write_text(json.dumps(document, indent=1) + "\n")
     out.print(f"raw numbers: {args.json}", markup=False)
     return 1 if errors else 0

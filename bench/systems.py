@@ -137,7 +137,8 @@ class Subprocess(System):
     measures = frozenset({COLD_START})
 
     def cold_start(self) -> ColdSample:
-        return ColdSample(_timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+        command = [sys.executable, "-c", "pass"]
+        return ColdSample(_timed(lambda: subprocess.run(command, check=True)))
 
     def info(self) -> dict[str, Any]:
         return {"command": [sys.executable, "-c", "pass"]}
