@@ -8,10 +8,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def home() -> Path:
+    from pathlib import Path  # only the control plane needs it; containers start faster without
+
     return Path(os.environ.get("KETCH_HOME") or Path.home() / ".ketch").expanduser()
 
 

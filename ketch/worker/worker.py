@@ -18,6 +18,11 @@ from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 
 
+# Settings of the shell that started ketch that must not reach containers: without bytecode
+# caches every container would compile ketch and the user's modules from source again.
+HOST_ONLY_ENV = frozenset({"PYTHONDONTWRITEBYTECODE"})
+
+
 class LocalWorker:
     """The worker of the machine the control plane runs on.
 
@@ -39,7 +44,7 @@ class LocalWorker:
 
     async def start_container(self, spec: ContainerSpec) -> None:
         driver = self._driver(spec.runtime)
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
         env.update(spec.env)
         env.update(
             KETCH_CONTAINER_ID=spec.container_id,
