@@ -20,12 +20,19 @@ from .execution import Execution
 STOP: list[Any] = []
 
 
-class SyncRunner:
+class Runner:
     def __init__(self, execution: Execution, inbox: queue.SimpleQueue[list[Any]],
                  concurrency: int) -> None:
         self.ex = execution
         self.inbox = inbox
         self.concurrency = concurrency
+
+    def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        """Run ``enter`` hooks, then inputs until `STOP`, then ``exit`` hooks."""
+        raise NotImplementedError
+
+
+class SyncRunner(Runner):
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
@@ -71,12 +78,7 @@ class SyncRunner:
         return batch
 
 
-class AsyncRunner:
-    def __init__(self, execution: Execution, inbox: queue.SimpleQueue[list[Any]],
-                 concurrency: int) -> None:
-        self.ex = execution
-        self.inbox = inbox
-        self.concurrency = concurrency
+class AsyncRunner(Runner):
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         import asyncio

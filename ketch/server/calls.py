@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..protocol.container import Status
+from .wakeup import Wakeup
 
 
 class Call:
@@ -25,7 +25,7 @@ class Call:
         self.cancelled = False
         self._outputs: list[list[Any]] = []
         self._base = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._wakeup = Wakeup()
 
     @property
     def done(self) -> bool:
@@ -51,19 +51,11 @@ class Call:
         return kept
 
     def wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wakeup.wake()
 
     async def read(self, cursor: int, timeout: float | None) -> tuple[list[list[Any]], int]:
         if cursor >= self.end and not self.done and timeout != 0:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                pass
+            await self._wakeup.wait(timeout)
         start = max(cursor, self._base)
         records = self._outputs[start - self._base :]
         if not self.durable and start > self._base:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+from .wakeup import Wakeup
 
 MAX_LINES = 20_000
 
@@ -20,7 +21,7 @@ class AppLogs:
     def __init__(self) -> None:
         self._lines: list[list[Any]] = []
         self._base = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._wakeup = Wakeup()
         self.closed = False
 
     def append(self, line: list[Any]) -> None:
@@ -29,27 +30,16 @@ class AppLogs:
             drop = len(self._lines) - MAX_LINES
             del self._lines[:drop]
             self._base += drop
-        self._wake()
+        self._wakeup.wake()
 
     def close(self) -> None:
         self.closed = True
-        self._wake()
+        self._wakeup.wake()
 
     async def read(self, cursor: int, timeout: float | None) -> tuple[list[list[Any]], int]:
         end = self._base + len(self._lines)
         if cursor >= end and not self.closed and timeout != 0:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                pass
+            await self._wakeup.wait(timeout)
             end = self._base + len(self._lines)
         start = max(cursor, self._base)
         return self._lines[start - self._base :], end
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)

@@ -17,7 +17,6 @@ from ..backends import Driver, TaskHandle, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 
-
 # Settings of the shell that started ketch that must not reach containers: without bytecode
 # caches every container would compile ketch and the user's modules from source again.
 HOST_ONLY_ENV = frozenset({"PYTHONDONTWRITEBYTECODE"})
