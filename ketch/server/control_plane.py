@@ -198,6 +198,7 @@ class ControlPlane:
             self.store.set_call_inputs(call_id, count)
             if call.done:
                 self.store.finish_call(call_id)
+                self.calls.pop(call_id, None)
         call.wake()
         return {}
 
@@ -259,6 +260,7 @@ class ControlPlane:
             self.store.add_outputs(call.id, first, kept)
             if call.done:
                 self.store.finish_call(call.id)
+                self.calls.pop(call.id, None)  # complete in the store, which answers from now on
 
     async def _stored_outputs(
         self, call_id: str, cursor: int, timeout: float | None
