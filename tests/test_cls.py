@@ -6,25 +6,23 @@ import os
 
 import pytest
 
+import ketch
 from ketch import exception
 
 from apps import classes
 
 
-def test_methods_run_in_a_container_that_ran_enter_once(tmp_path):
-    os.environ["KETCH_TEST_EXIT_MARKER"] = str(tmp_path / "exit.log")
-    try:
+def test_methods_run_in_a_container_that_ran_enter_once(capsys):
+    with ketch.enable_output():
         with classes.app.run():
             counter = classes.Counter(start=10, label="a")
             assert counter.incr.remote() == "a:11"
             assert counter.incr.remote(5) == "a:16"  # same container, state kept
             entered, pid = counter.state.remote()
-            assert entered == 1 and pid != os.getpid()
+            assert entered == 1 and pid.split(":")[1] != str(os.getpid())
             assert list(counter.stream.remote_gen(3)) == [0, 1, 2]
             assert list(counter.incr.map([1, 1])) == ["a:17", "a:18"]
-    finally:
-        del os.environ["KETCH_TEST_EXIT_MARKER"]
-    assert "exit a" in (tmp_path / "exit.log").read_text()
+    assert "] exit hook ran for a" in capsys.readouterr().out
 
 
 def test_each_parameter_set_gets_its_own_containers():

@@ -8,16 +8,46 @@ from __future__ import annotations
 from .base import Capabilities, Driver, TaskHandle
 
 
-def get_driver(name: str) -> Driver:
-    from .. import exception
+RUNTIMES = ("namespace", "process")
 
+
+def get_driver(name: str) -> Driver:
+    """The driver for a runtime name, checked to work on this machine."""
+    from .. import config, exception
+
+    driver: Driver
     if name == "process":
         from .process import ProcessDriver
 
-        return ProcessDriver()
-    raise exception.InvalidError(
-        f"unknown runtime {name!r}: this ketch knows the runtime 'process'"
-    )
+        driver = ProcessDriver()
+    elif name == "namespace":
+        from .namespace import NamespaceDriver
+
+        driver = NamespaceDriver(config.home() / "containers", masks=[str(config.home())])
+    else:
+        raise exception.InvalidError(
+            f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}"
+        )
+    problem = driver.fingerprint()
+    if problem is not None:
+        raise exception.InvalidError(f"the {name} runtime cannot run here: {problem}")
+    return driver
 
 
-__all__ = ["Capabilities", "Driver", "TaskHandle", "get_driver"]
+def default_runtime() -> str:
+    """``KETCH_RUNTIME`` if set; else ``namespace`` where it works (root on Linux), else
+    ``process``."""
+    import os
+
+    from .namespace import NamespaceDriver
+
+    chosen = os.environ.get("KETCH_RUNTIME")
+    if chosen:
+        return chosen
+    from .. import config
+
+    probe = NamespaceDriver(config.home() / "containers", masks=[])
+    return "namespace" if probe.fingerprint() is None else "process"
+
+
+__all__ = ["RUNTIMES", "Capabilities", "Driver", "TaskHandle", "default_runtime", "get_driver"]

@@ -22,7 +22,7 @@ class ContainerSpec:
     app_id: str
     server_address: str
     token: str
-    runtime: str = "process"
+    runtime: str = ""  # "" lets the worker choose its default
     env: dict[str, str] = field(default_factory=dict)
     cpu: float | None = None
     memory_mb: int | None = None

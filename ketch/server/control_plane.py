@@ -343,7 +343,7 @@ class ControlPlane:
             app_id=fn.app_id,
             server_address=self.address,
             token=token,
-            runtime=opts.get("runtime") or "process",
+            runtime=opts.get("runtime") or "",
             env=dict(opts.get("env") or {}),
             cpu=opts.get("cpu"),
             memory_mb=opts.get("memory"),

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 
-from ..backends import Driver, TaskHandle, get_driver
+from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 
@@ -35,6 +35,7 @@ class LocalWorker:
         self._events = events
         self._max = max_containers
         self._drivers: dict[str, Driver] = {}
+        self._default_runtime: str | None = None
         self._tasks: dict[str, tuple[Driver, TaskHandle]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
 
@@ -42,7 +43,11 @@ class LocalWorker:
         return max(0, self._max - len(self._tasks))
 
     async def start_container(self, spec: ContainerSpec) -> None:
-        driver = self._driver(spec.runtime)
+        try:
+            driver = self._driver(spec.runtime or self.default_runtime())
+        except Exception as exc:  # an unusable runtime fails the container, with the reason
+            self._events.container_exited(spec.container_id, ContainerExit(None, None, str(exc)))
+            return
         env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
         env.update(spec.env)
         env.update(
@@ -64,7 +69,7 @@ class LocalWorker:
                 spec.container_id, ContainerExit(None, None, f"the container failed to start: {exc}")
             )
             return
-        handle.state["board"] = board_path
+        handle.state.setdefault("board", board_path)  # a driver may have moved it
         self._tasks[spec.container_id] = (driver, handle)
         watcher = asyncio.ensure_future(self._watch(driver, handle))
         self._watchers.add(watcher)
@@ -83,6 +88,11 @@ class LocalWorker:
         if self._watchers:
             await asyncio.wait(self._watchers, timeout=5.0)
 
+    def default_runtime(self) -> str:
+        if self._default_runtime is None:
+            self._default_runtime = default_runtime()
+        return self._default_runtime
+
     def _driver(self, name: str) -> Driver:
         if name not in self._drivers:
             self._drivers[name] = get_driver(name)
@@ -96,10 +106,11 @@ class LocalWorker:
         ]
         exit_: ContainerExit
         exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)  # type: ignore[assignment]
-        await driver.destroy_task(handle)
-        board_path = handle.state.get("board", "")
+        board_path = handle.state["board"]
         exit_ = dataclasses.replace(exit_, running=board.read(board_path))
-        os.unlink(board_path)
+        await driver.destroy_task(handle)
+        if os.path.exists(board_path):
+            os.unlink(board_path)
         self._tasks.pop(handle.container_id, None)
         self._events.container_exited(handle.container_id, exit_)
 

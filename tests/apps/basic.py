@@ -7,6 +7,8 @@ import time
 
 import ketch
 
+from apps.identity import container_identity
+
 app = ketch.App("basic")
 
 
@@ -76,7 +78,7 @@ def big_result(n):
 
 @app.function()
 def pid(_=None):
-    return os.getpid()
+    return container_identity()
 
 
 @app.function(timeout=1)
@@ -98,7 +100,9 @@ def die(how):
     return "alive"
 
 
-@app.function(retries=ketch.Retries(max_retries=2, initial_delay=0.0, backoff_coefficient=1.0))
+# These two count their attempts in a host file, so they run without a scratch layer.
+@app.function(retries=ketch.Retries(max_retries=2, initial_delay=0.0, backoff_coefficient=1.0),
+              runtime="process")
 def flaky(marker_dir, fail_times):
     """Fails (by crashing its container) until it has been called fail_times times."""
     path = os.path.join(marker_dir, "count")
@@ -110,7 +114,7 @@ def flaky(marker_dir, fail_times):
     return count
 
 
-@app.function(retries=ketch.Retries(max_retries=1, initial_delay=0.0))
+@app.function(retries=ketch.Retries(max_retries=1, initial_delay=0.0), runtime="process")
 def flaky_raise(marker_dir):
     path = os.path.join(marker_dir, "count")
     count = int(open(path).read()) if os.path.exists(path) else 0
@@ -130,7 +134,7 @@ def calls_other(x):
 @ketch.concurrent(max_inputs=5)
 def concurrent_sleep(seconds):
     time.sleep(seconds)
-    return os.getpid()
+    return container_identity()
 
 
 @app.function()

@@ -1,7 +1,8 @@
-import os
 import time
 
 import ketch
+
+from apps.identity import container_identity
 
 app = ketch.App("scaling")
 
@@ -9,9 +10,9 @@ app = ketch.App("scaling")
 @app.function(max_containers=3, scaledown_window=1)
 def busy(seconds):
     time.sleep(seconds)
-    return os.getpid()
+    return container_identity()
 
 
 @app.function(min_containers=1, scaledown_window=1)
 def warm(x):
-    return os.getpid()
+    return container_identity()
