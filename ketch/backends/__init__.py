@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from .base import Capabilities, Driver, TaskHandle
 
-
 RUNTIMES = ("namespace", "process")
 
 
