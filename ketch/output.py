@@ -38,10 +38,10 @@ def _style(stream: Any) -> bool:
 
 def show_line(function: str, container_id: str, stream: str, text: str) -> None:
     out = sys.stderr if stream == "stderr" else sys.stdout
-    short = container_id[-4:]
+    label = f"{function} {container_id[-4:]}" if container_id else function
     if _style(out):
-        prefix = f"\x1b[2m[{function} {short}]\x1b[0m "
+        prefix = f"\x1b[2m[{label}]\x1b[0m "
     else:
-        prefix = f"[{function} {short}] "
+        prefix = f"[{label}] "
     out.write(prefix + text + "\n")
     out.flush()

@@ -45,8 +45,8 @@ class Driver(abc.ABC):
         """None when the driver works on this machine, else why it does not."""
 
     @abc.abstractmethod
-    async def start_task(
-        self, spec: ContainerSpec, command: list[str], env: dict[str, str]
+    async def start_task(  # devices: extra /dev nodes the task may use (its GPUs)
+        self, spec: ContainerSpec, command: list[str], env: dict[str, str], devices: list[str]
     ) -> TaskHandle: ...
 
     @abc.abstractmethod

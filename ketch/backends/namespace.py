@@ -43,7 +43,7 @@ class NamespaceDriver(Driver):
         return available()
 
     async def start_task(
-        self, spec: ContainerSpec, command: list[str], env: dict[str, str]
+        self, spec: ContainerSpec, command: list[str], env: dict[str, str], devices: list[str]
     ) -> TaskHandle:
         scratch = self.scratch_root / spec.container_id
         for part in ("upper", "work", "root", "run"):
@@ -66,7 +66,7 @@ class NamespaceDriver(Driver):
                           str(scratch / "root")]],
             "masks": self.masks + [str(self.scratch_root)],
             "binds": binds,
-            "devices": [],
+            "devices": devices,
             "workdir": os.getcwd(),
         }
         proc = await asyncio.create_subprocess_exec(

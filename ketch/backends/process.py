@@ -38,7 +38,7 @@ class ProcessDriver(Driver):
         return None
 
     async def start_task(
-        self, spec: ContainerSpec, command: list[str], env: dict[str, str]
+        self, spec: ContainerSpec, command: list[str], env: dict[str, str], devices: list[str]
     ) -> TaskHandle:
         _warn_once()
         proc = await asyncio.create_subprocess_exec(

@@ -54,8 +54,14 @@ class Worker(Protocol):
 
     async def stop_container(self, container_id: str, grace_s: float) -> None: ...
 
-    def free_slots(self) -> int:
-        """How many more containers this worker can start now."""
+    def never_fits(self, spec: ContainerSpec) -> str | None:
+        """Why this worker could never run the spec's container, or None."""
         ...
+
+    def fits(self, spec: ContainerSpec) -> bool:
+        """Whether it has the resources to start the spec's container now."""
+        ...
+
+    def describe_free(self) -> str: ...
 
     async def close(self) -> None: ...

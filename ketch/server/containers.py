@@ -122,10 +122,23 @@ class ContainerSessions:
         for container_id in plan.stop:
             asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
         for _ in range(plan.start):
-            if self.cp.worker.free_slots() <= 0:
-                self._evict_idle(fn)  # frees a slot for a later tick
+            if not self.cp.worker.fits(self.cp.container_spec(fn, "", "")):
+                self._evict_idle(fn)  # frees room for a later tick
+                self._say_waiting(fn)
                 break
             self._start_container(fn)
+
+    def _say_waiting(self, fn: FunctionState) -> None:
+        """Tell the app's watchers, at most every 10 s, that inputs wait for resources."""
+        now = time.monotonic()
+        if now - fn.waiting_said < 10.0:
+            return
+        fn.waiting_said = now
+        opts = fn.options
+        request = f"cpu={opts.get('cpu') or 0.125}, memory={opts.get('memory') or 128} MiB"
+        text = (f"waiting for resources: a container needs {request}; the node has "
+                f"{self.cp.worker.describe_free()}")
+        self.cp.apps[fn.app_id].logs.append([fn.name, "", "stderr", text])
 
     def _start_container(self, fn: FunctionState) -> None:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import secrets
 import tempfile
 import time
@@ -78,7 +77,7 @@ class ControlPlane:
         self.cancelled: set[str] = set()
         self._listen = listen
         self.address = ""
-        self.worker: Worker = LocalWorker(self, max_containers or 4 * (os.cpu_count() or 1))
+        self.worker: Worker = LocalWorker(self, max_containers)
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
@@ -148,6 +147,12 @@ class ControlPlane:
     async def function_create(self, app_id: str, definition: dict[str, Any]) -> dict[str, Any]:
         app = self._app(app_id)
         fn = FunctionState(new_id("fu"), app_id, definition, None)
+        problem = self.worker.never_fits(self.container_spec(fn, "", ""))
+        if problem is not None:
+            raise exception.ResourceExhaustedError(
+                f"function {fn.name!r} can never run here: {problem}. Ask for less, or run "
+                "it on a larger machine."
+            )
         self.functions[fn.id] = fn
         app.function_ids.append(fn.id)
         self.store.add_function(fn.id, app_id, fn.name, definition, None)

@@ -23,7 +23,7 @@ EWMA = 0.2
 
 
 class PendingInput:
-    __slots__ = ("call_id", "index", "method", "args", "blob_id", "attempt")
+    __slots__ = ("call_id", "index", "method", "args", "blob_id", "attempt", "assigned_at")
 
     def __init__(
         self, call_id: str, index: int, method: str | None, args: bytes | None,
@@ -35,6 +35,7 @@ class PendingInput:
         self.args = args
         self.blob_id = blob_id
         self.attempt = attempt
+        self.assigned_at = 0.0
 
     def record(self) -> list[Any]:
         return wire.input_record(
@@ -79,6 +80,7 @@ class FunctionState:
         self.containers: dict[str, ContainerState] = {}
         self.input_s: float | None = None
         self.cold_start_s = 0.2
+        self.waiting_said = -1e9
 
     @property
     def name(self) -> str:
@@ -105,6 +107,7 @@ class FunctionState:
         """Assign queued inputs to ready containers; return the batches to send."""
         batches = []
         window = self.window()
+        now = time.monotonic()
         for ct in self.containers.values():
             if not self.pending:
                 break
@@ -116,6 +119,7 @@ class FunctionState:
                 item = self.pending.popleft()
                 if item.call_id in cancelled:
                     continue
+                item.assigned_at = now
                 ct.assigned[(item.call_id, item.index)] = item
                 records.append(item.record())
                 room -= 1
@@ -129,6 +133,14 @@ class FunctionState:
         else:
             self.input_s += EWMA * (duration_s - self.input_s)
 
+    def estimate_input_s(self, now: float) -> float | None:
+        """Seconds per input: the measured average, or longer while one has run longer."""
+        oldest = min((item.assigned_at for ct in self.containers.values()
+                      for item in ct.assigned.values()), default=None)
+        if oldest is None:
+            return self.input_s
+        return max(self.input_s or 0.0, now - oldest)
+
     def snapshot(self, now: float) -> autoscaler.Snapshot:
         running = sum(len(ct.assigned) for ct in self.containers.values())
         live = [ct for ct in self.containers.values() if not ct.stopping]
@@ -141,7 +153,7 @@ class FunctionState:
             starting=len(live) - len(ready),
             idle_s={ct.id: now - ct.idle_since for ct in ready if not ct.assigned},
             concurrency=int(opts.get("target_inputs") or self.concurrency),
-            input_s=self.input_s,
+            input_s=self.estimate_input_s(now),
             cold_start_s=self.cold_start_s,
             min_containers=int(opts.get("min_containers") or 0),
             max_containers=opts.get("max_containers"),

@@ -16,6 +16,12 @@ import tempfile
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
+from .gpus import Gpu, device_nodes, visible_devices
+from .resources import Capacity, Request
+
+
+def request_of(spec: ContainerSpec) -> Request:
+    return Request.of(spec.cpu, spec.memory_mb, spec.gpu)
 
 # Settings of the shell that started ketch that must not reach containers: without bytecode
 # caches every container would compile ketch and the user's modules from source again.
@@ -27,28 +33,48 @@ class LocalWorker:
 
     Example::
 
-        worker = LocalWorker(events, max_containers=8)
+        worker = LocalWorker(events)
         await worker.start_container(spec)
     """
 
-    def __init__(self, events: WorkerEvents, max_containers: int) -> None:
+    def __init__(self, events: WorkerEvents, max_containers: int | None = None,
+                 capacity: Capacity | None = None) -> None:
         self._events = events
         self._max = max_containers
+        self.capacity = capacity or Capacity()
         self._drivers: dict[str, Driver] = {}
         self._default_runtime: str | None = None
         self._tasks: dict[str, tuple[Driver, TaskHandle]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        self._starting: set[str] = set()
 
-    def free_slots(self) -> int:
-        return max(0, self._max - len(self._tasks))
+    def never_fits(self, spec: ContainerSpec) -> str | None:
+        return self.capacity.never_fits(request_of(spec))
+
+    def fits(self, spec: ContainerSpec) -> bool:
+        if self._max is not None and len(self._tasks) + len(self._starting) >= self._max:
+            return False
+        return self.capacity.fits(request_of(spec))
+
+    def describe_free(self) -> str:
+        return self.capacity.describe_free()
 
     async def start_container(self, spec: ContainerSpec) -> None:
+        gpus = self.capacity.reserve(spec.container_id, request_of(spec))
+        self._starting.add(spec.container_id)
+        try:
+            await self._start(spec, gpus)
+        finally:
+            self._starting.discard(spec.container_id)
+
+    async def _start(self, spec: ContainerSpec, gpus: list[Gpu]) -> None:
         try:
             driver = self._driver(spec.runtime or self.default_runtime())
         except Exception as exc:  # an unusable runtime fails the container, with the reason
-            self._events.container_exited(spec.container_id, ContainerExit(None, None, str(exc)))
+            self._exited(spec.container_id, ContainerExit(None, None, str(exc)))
             return
         env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
+        env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
         env.update(spec.env)
         env.update(
             KETCH_CONTAINER_ID=spec.container_id,
@@ -62,12 +88,11 @@ class LocalWorker:
         env["KETCH_BOARD"] = board_path
         command = [sys.executable, "-m", "ketch.container"]
         try:
-            handle = await driver.start_task(spec, command, env)
+            handle = await driver.start_task(spec, command, env, device_nodes(gpus))
         except OSError as exc:
             os.unlink(board_path)
-            self._events.container_exited(
-                spec.container_id, ContainerExit(None, None, f"the container failed to start: {exc}")
-            )
+            reason = f"the container failed to start: {exc}"
+            self._exited(spec.container_id, ContainerExit(None, None, reason))
             return
         handle.state.setdefault("board", board_path)  # a driver may have moved it
         self._tasks[spec.container_id] = (driver, handle)
@@ -112,7 +137,11 @@ class LocalWorker:
         if os.path.exists(board_path):
             os.unlink(board_path)
         self._tasks.pop(handle.container_id, None)
-        self._events.container_exited(handle.container_id, exit_)
+        self._exited(handle.container_id, exit_)
+
+    def _exited(self, container_id: str, exit_: ContainerExit) -> None:
+        self.capacity.release(container_id)
+        self._events.container_exited(container_id, exit_)
 
     async def _forward(self, container_id: str, name: str, stream: asyncio.StreamReader) -> None:
         while True:
