@@ -15,7 +15,7 @@ Example::
         print(square.remote(4))
 """
 
-from . import exception
+from . import exception, usage
 from .app import App, LocalEntrypoint
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, is_local
@@ -48,4 +48,5 @@ __all__ = [
     "is_local",
     "method",
     "parameter",
+    "usage",
 ]

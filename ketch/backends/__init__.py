@@ -5,7 +5,7 @@ Every driver implements `ketch.backends.base.Driver`; `get_driver` picks one by 
 
 from __future__ import annotations
 
-from .base import Capabilities, Driver, TaskHandle
+from .base import Capabilities, Driver, TaskHandle, TaskStats
 
 RUNTIMES = ("namespace", "process")
 
@@ -34,19 +34,21 @@ def get_driver(name: str) -> Driver:
 
 
 def default_runtime() -> str:
-    """``KETCH_RUNTIME`` if set; else ``namespace`` where it works (root on Linux), else
-    ``process``."""
+    """``KETCH_RUNTIME``, else ``runtime`` in ``config.toml``; else ``namespace`` where it
+    works (root on Linux), else ``process``."""
     import os
 
+    from .. import config
     from .namespace import NamespaceDriver
 
-    chosen = os.environ.get("KETCH_RUNTIME")
+    chosen = os.environ.get("KETCH_RUNTIME") or config.settings().get("runtime")
     if chosen:
-        return chosen
-    from .. import config
-
+        return str(chosen)
     probe = NamespaceDriver(config.home() / "containers", masks=[])
     return "namespace" if probe.fingerprint() is None else "process"
 
 
-__all__ = ["RUNTIMES", "Capabilities", "Driver", "TaskHandle", "default_runtime", "get_driver"]
+__all__ = [
+    "RUNTIMES", "Capabilities", "Driver", "TaskHandle", "TaskStats", "default_runtime",
+    "get_driver",
+]

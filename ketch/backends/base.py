@@ -22,6 +22,14 @@ class Capabilities:
     supports_gpus: bool
 
 
+@dataclass(frozen=True)
+class TaskStats:
+    """Cumulative CPU seconds and current memory of a task, from its cgroup."""
+
+    cpu_s: float
+    memory_bytes: int
+
+
 @dataclass
 class TaskHandle:
     """A started task. ``state`` is the driver's own data, opaque to the worker."""
@@ -58,6 +66,10 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def signal_task(self, handle: TaskHandle, signum: int) -> None: ...
+
+    def task_stats(self, handle: TaskHandle) -> TaskStats | None:
+        """What the task has used so far; None when the driver cannot measure it."""
+        return None
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         """Release whatever the task left behind (nothing, for drivers without state)."""

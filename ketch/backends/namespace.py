@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
-from .base import Capabilities, Driver, TaskHandle
+from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
@@ -118,6 +118,10 @@ class NamespaceDriver(Driver):
             os.kill(handle.pid, signum)
         except ProcessLookupError:
             pass
+
+    def task_stats(self, handle: TaskHandle) -> TaskStats | None:
+        usage = handle.state["cgroup"].usage()
+        return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         handle.state["cgroup"].remove()

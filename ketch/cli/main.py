@@ -9,6 +9,7 @@ import click
 from .python import python
 from .run import run
 from .server import server
+from .usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(python)
 cli.add_command(server)
+cli.add_command(usage)
 
 
 def main() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
 from typing import Any
 
 import click
 
-from .. import config, modal_alias
+from .. import config, modal_alias, usage
 from ..app import App, LocalEntrypoint
 from ..functions import Function
 from ..output import enable_output
@@ -95,9 +96,9 @@ def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool
                    "the command exits.", err=True)
     if isinstance(kwargs, int):  # --help was shown
         sys.exit(kwargs)
-    if quiet:
-        with app.run(detach=detach):
-            _call(app, target, kwargs)
-    else:
-        with enable_output(), app.run(detach=detach):
-            _call(app, target, kwargs)
+    output = contextlib.nullcontext() if quiet else enable_output()
+    with output, app.run(detach=detach):
+        app_id = app.app_id
+        _call(app, target, kwargs)
+    if app_id is not None and not detach:
+        click.echo(f"ketch: this run {usage.describe(usage.summary(app_id))}", err=True)

@@ -18,6 +18,7 @@ request                   body                                             answe
 ``call_cancel``           call_id, terminate_containers                    {}
 ``call_forget``           call_id                                          {}
 ``logs_get``              app_id, cursor, timeout                          {lines, cursor}
+``usage_query``           group_by, since, until, app_id                   {rows}
 ``blob_put``              data                                             {blob_id}
 ``blob_get``              blob_id                                          {data}
 ========================  ===============================================  =====================
@@ -84,6 +85,11 @@ def call_forget(call_id: str) -> Request:
 
 def logs_get(app_id: str, cursor: int, timeout: float | None) -> Request:
     return "logs_get", {"app_id": app_id, "cursor": cursor, "timeout": timeout}
+
+
+def usage_query(group_by: str, since: float | None = None, until: float | None = None,
+                app_id: str | None = None) -> Request:
+    return "usage_query", {"group_by": group_by, "since": since, "until": until, "app_id": app_id}
 
 
 def blob_put(data: bytes) -> Request:

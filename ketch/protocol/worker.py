@@ -43,8 +43,21 @@ class ContainerExit:
     running: list[tuple[str, int]] | None = None
 
 
+@dataclass(frozen=True)
+class UsageSample:
+    """What a container used over ``seconds`` of wall time: CPU seconds and memory (measured,
+    or None where the runtime cannot measure), and whole GPUs by model."""
+
+    seconds: float
+    cpu_s: float | None
+    memory_bytes: int | None
+    gpus: dict[str, int] = field(default_factory=dict)
+
+
 class WorkerEvents(Protocol):
     def container_exited(self, container_id: str, exit: ContainerExit) -> None: ...
+
+    def container_usage(self, container_id: str, sample: UsageSample) -> None: ...
 
     def container_log(self, container_id: str, stream: str, text: str) -> None: ...
 

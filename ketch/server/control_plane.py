@@ -21,13 +21,14 @@ from .. import exception
 from ..protocol import client as client_protocol
 from ..protocol import container as wire
 from ..protocol.peer import Peer
-from ..protocol.worker import ContainerExit, ContainerSpec, Worker
+from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
 from ..worker import LocalWorker
 from .blobs import BlobStore
 from .calls import Call
 from .containers import ContainerSessions
 from .dispatch import FunctionState, PendingInput
 from .logs import AppLogs
+from .metering import Meter
 from .store import Store
 
 log = logging.getLogger("ketch")
@@ -38,7 +39,7 @@ CLIENT_REQUESTS = frozenset(
     {
         "app_create", "app_stop", "function_create", "function_bind", "call_create",
         "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
-        "blob_put", "blob_get",
+        "blob_put", "blob_get", "usage_query",
     }
 )
 
@@ -82,6 +83,7 @@ class ControlPlane:
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
         self.sessions = ContainerSessions(self)
+        self.meter = Meter(self.store)
 
     async def start(self) -> None:
         if self._listen:
@@ -107,6 +109,7 @@ class ControlPlane:
             self._server.close()
         for peer in list(self._peers):
             peer.close()
+        self.meter.flush()
         self.store.close()
 
     async def handle(self, kind: str, body: dict[str, Any]) -> Any:
@@ -141,6 +144,7 @@ class ControlPlane:
                 break
             await asyncio.sleep(0.01)
         self.store.stop_app(app_id)
+        self.meter.flush()
         app.logs.close()
         return {}
 
@@ -164,6 +168,7 @@ class ControlPlane:
         bound_id = f"{parent.id}-{digest}"
         if bound_id not in self.functions:
             fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
+            fn.family_id = parent.id
             self.functions[bound_id] = fn
             self.apps[parent.app_id].function_ids.append(bound_id)
             self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
@@ -252,6 +257,11 @@ class ControlPlane:
         lines, end = await self._app(app_id).logs.read(cursor, timeout)
         return {"lines": lines, "cursor": end, "closed": self._app(app_id).logs.closed}
 
+    async def usage_query(self, group_by: str, since: float | None = None,
+                          until: float | None = None, app_id: str | None = None) -> dict[str, Any]:
+        self.meter.flush()
+        return {"rows": self.store.usage(group_by, since, until, app_id)}
+
     async def blob_put(self, data: bytes) -> dict[str, Any]:
         return {"blob_id": self.blobs.put(data)}
 
@@ -332,6 +342,7 @@ class ControlPlane:
                     self.sessions.pump(fn)
                     self.sessions.scale(fn)
                 self.sessions.check_heartbeats(now)
+                self.meter.flush()
                 if now - last_expiry > 300:
                     last_expiry = now
                     self.store.expire(time.time())
@@ -360,3 +371,9 @@ class ControlPlane:
 
     def container_log(self, container_id: str, stream: str, text: str) -> None:
         self.sessions.container_log(container_id, stream, text)
+
+    def container_usage(self, container_id: str, sample: UsageSample) -> None:
+        ct = self.sessions.containers.get(container_id)
+        if ct is not None:
+            fn = self.functions[ct.function_id]
+            self.meter.record(fn, self.apps[fn.app_id].name, ct, sample)

@@ -70,6 +70,7 @@ class FunctionState:
         self, function_id: str, app_id: str, definition: dict[str, Any], params: bytes | None
     ) -> None:
         self.id = function_id
+        self.family_id = function_id  # a class bound to parameters: its class's function id
         self.app_id = app_id
         self.definition = definition
         self.params = params

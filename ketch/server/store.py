@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY, function_id TEXT NOT NULL, kind TEXT NOT NULL, created REAL NOT NULL,
     expires REAL NOT NULL, inputs INTEGER, finished INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS usage (
+    hour REAL NOT NULL, app_id TEXT NOT NULL, app_name TEXT NOT NULL, function_id TEXT NOT NULL,
+    function_name TEXT NOT NULL, call_id TEXT NOT NULL, gpu_type TEXT NOT NULL,
+    cpu_s REAL NOT NULL, memory_gib_s REAL NOT NULL, gpu_s REAL NOT NULL, cost REAL NOT NULL,
+    PRIMARY KEY (hour, app_id, function_id, call_id, gpu_type)
+);
 CREATE TABLE IF NOT EXISTS call_outputs (
     call_id TEXT NOT NULL, position INTEGER NOT NULL, record BLOB NOT NULL,
     PRIMARY KEY (call_id, position)
@@ -122,6 +128,43 @@ class Store:
             self._write("DELETE FROM call_outputs WHERE call_id=?", (call_id,))
             self._write("DELETE FROM calls WHERE id=?", (call_id,))
         return len(ids)
+
+    def add_usage(self, rows: list[tuple[Any, ...]]) -> None:
+        """Add ``(hour, app_id, app_name, function_id, function_name, call_id, gpu_type, cpu_s,
+        memory_gib_s, gpu_s, cost)`` rows to the hourly totals."""
+        self._writemany(
+            "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (hour, app_id, function_id, call_id, gpu_type) DO UPDATE SET "
+            "cpu_s = cpu_s + excluded.cpu_s, memory_gib_s = memory_gib_s + excluded.memory_gib_s, "
+            "gpu_s = gpu_s + excluded.gpu_s, cost = cost + excluded.cost",
+            rows,
+        )
+
+    def usage(self, group_by: str, since: float | None, until: float | None,
+              app_id: str | None = None) -> list[dict[str, Any]]:
+        """Usage totals grouped by app, function, call, day or hour (UTC), oldest first."""
+        groups = {
+            "app": "app_name || ' (' || app_id || ')'",
+            "function": "app_name || '.' || function_name",
+            "call": "call_id",
+            "day": "date(hour, 'unixepoch')",
+            "hour": "strftime('%Y-%m-%d %H:00', hour, 'unixepoch')",
+        }
+        if group_by not in groups:
+            raise exception.InvalidError(f"usage can be grouped by {', '.join(groups)}")
+        where, args = ["1=1"], []
+        for clause, value in (("hour >= ?", since), ("hour < ?", until), ("app_id = ?", app_id)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        rows = self._db.execute(
+            f"SELECT {groups[group_by]} AS grp, MIN(hour), SUM(cpu_s), SUM(memory_gib_s), "
+            f"SUM(gpu_s), SUM(cost), group_concat(DISTINCT NULLIF(gpu_type, '')) FROM usage "
+            f"WHERE {' AND '.join(where)} GROUP BY grp ORDER BY MIN(hour), grp",
+            args,
+        ).fetchall()
+        keys = ("group", "first_hour", "cpu_s", "memory_gib_s", "gpu_s", "cost", "gpu_types")
+        return [dict(zip(keys, row)) for row in rows]
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         try:

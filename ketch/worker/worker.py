@@ -17,6 +17,7 @@ from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 from .gpus import Gpu, device_nodes, visible_devices
+from .metering import UsageMeter
 from .resources import Capacity, Request
 
 
@@ -96,7 +97,12 @@ class LocalWorker:
             return
         handle.state.setdefault("board", board_path)  # a driver may have moved it
         self._tasks[spec.container_id] = (driver, handle)
-        watcher = asyncio.ensure_future(self._watch(driver, handle))
+        models: dict[str, int] = {}
+        for gpu in gpus:
+            models[gpu.model] = models.get(gpu.model, 0) + 1
+        meter = UsageMeter(driver, handle, models,
+                           lambda sample: self._events.container_usage(spec.container_id, sample))
+        watcher = asyncio.ensure_future(self._watch(driver, handle, meter))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
 
@@ -123,7 +129,8 @@ class LocalWorker:
             self._drivers[name] = get_driver(name)
         return self._drivers[name]
 
-    async def _watch(self, driver: Driver, handle: TaskHandle) -> None:
+    async def _watch(self, driver: Driver, handle: TaskHandle, meter: UsageMeter) -> None:
+        sampling = asyncio.ensure_future(meter.run())
         streams = [
             self._forward(handle.container_id, name, stream)
             for name, stream in (("stdout", handle.stdout), ("stderr", handle.stderr))
@@ -131,6 +138,8 @@ class LocalWorker:
         ]
         exit_: ContainerExit
         exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)  # type: ignore[assignment]
+        sampling.cancel()
+        self._events.container_usage(handle.container_id, meter.sample())
         board_path = handle.state["board"]
         exit_ = dataclasses.replace(exit_, running=board.read(board_path))
         await driver.destroy_task(handle)

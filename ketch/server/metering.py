@@ -1,0 +1,44 @@
+"""Turn the worker's usage samples into billed usage, attributed to app, function and call.
+
+Each sample is billed (see `pricing`) and split evenly between the calls whose inputs the
+container held when it was taken (an idle container's time belongs to no call). Rows gather
+in memory and reach the store in one transaction per flush.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..protocol.worker import UsageSample
+from ..worker.resources import Request
+from .dispatch import ContainerState, FunctionState
+from .pricing import bill, prices
+from .store import Store
+
+
+class Meter:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._prices = prices()
+        self._rows: list[tuple[Any, ...]] = []
+
+    def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
+               sample: UsageSample) -> None:
+        opts = fn.options
+        request = Request.of(opts.get("cpu"), opts.get("memory"), opts.get("gpu"))
+        billed = bill(sample, request.cpu, request.memory_mib, self._prices)
+        calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
+        share = 1.0 / len(calls)
+        hour = float(int(time.time() // 3600 * 3600))
+        gpu_type, gpu_s = next(iter(billed.gpu_s.items()), ("", 0.0))
+        for call_id in calls:
+            self._rows.append((
+                hour, fn.app_id, app_name, fn.family_id, fn.name, call_id, gpu_type, billed.cpu_s * share, billed.memory_gib_s * share,
+                gpu_s * share, billed.cost * share,
+            ))
+
+    def flush(self) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._store.add_usage(rows)
