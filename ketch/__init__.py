@@ -22,6 +22,7 @@ from .context import current_function_call_id, current_input_id, is_local
 from .exception import Error
 from .function_call import FunctionCall
 from .functions import Function
+from .image import Image
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .retries import Retries
@@ -34,6 +35,7 @@ __all__ = [
     "Error",
     "Function",
     "FunctionCall",
+    "Image",
     "LocalEntrypoint",
     "Obj",
     "Retries",

@@ -53,6 +53,7 @@ class App:
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise exception.InvalidError(f"App name must be a string, not {name!r}")
+        validate({"image": image})
         self.name = name
         self.description = description or name or ""
         self.image = image
@@ -97,7 +98,8 @@ class App:
             if kwargs.get("is_generator") is not None:
                 is_gen = bool(kwargs["is_generator"])
             definition = build(raw, tag=tag, app_name=self.name or "", options=options_here,
-                               is_class=False, methods={}, is_generator=is_gen, is_async=is_async)
+                               is_class=False, methods={}, is_generator=is_gen, is_async=is_async,
+                               image=self._image_steps(kwargs.get("image")))
             function = Function(self, tag, raw, definition)
             self._register(tag, function)
             return function
@@ -133,7 +135,8 @@ class App:
             tag = kwargs.get("name") or user_cls.__name__
             definition = build(user_cls, tag=tag, app_name=self.name or "", options=opts,
                                is_class=True, methods=methods, is_generator=False,
-                               is_async=any(m["is_async"] for m in methods.values()))
+                               is_async=any(m["is_async"] for m in methods.values()),
+                               image=self._image_steps(kwargs.get("image")))
             service = Function(self, tag, user_cls, definition)
             cls = Cls(self, user_cls, service)
             self._register(tag, service, cls)
@@ -158,6 +161,10 @@ class App:
         for tag, function in other._functions.items():
             self._register(tag, function, other._classes.get(tag))
         return self
+
+    def _image_steps(self, image: Any) -> list[dict[str, Any]] | None:
+        chosen = image if image is not None else self.image
+        return chosen.to_wire() if chosen is not None else None
 
     def _register(self, tag: str, function: Function, cls: Cls | None = None) -> None:
         if tag in self._functions and self._functions[tag].raw_user_object is not function.raw_user_object:

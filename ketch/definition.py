@@ -39,6 +39,7 @@ def check_importable(raw: Any, serialized: bool, what: str) -> None:
 def build(
     raw: Any, *, tag: str, app_name: str, options: dict[str, Any], is_class: bool,
     methods: dict[str, dict[str, bool]], is_generator: bool, is_async: bool,
+    image: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     module_name = raw.__module__
     module = sys.modules.get(module_name)
@@ -61,6 +62,7 @@ def build(
         is_async=is_async,
         methods=methods,
         options=options,
+        image=image,
     )
 
 

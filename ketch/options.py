@@ -127,6 +127,14 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
         opts["single_use"] = True
     if kw.get("allow_concurrent_inputs") is not None:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
+    image = kw.get("image")
+    if image is not None:
+        from .image import Image
+
+        if not isinstance(image, Image):
+            raise exception.InvalidError(
+                f"image must be a ketch.Image (for example ketch.Image.debian_slim()), not {image!r}"
+            )
     for flag in ("enable_memory_snapshot", "block_network", "nonpreemptible", "serialized"):
         opts[flag] = bool(kw.get(flag))
     return opts

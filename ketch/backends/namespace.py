@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
@@ -57,17 +58,17 @@ class NamespaceDriver(Driver):
         server = env.get("KETCH_SERVER", "")
         if server.startswith("unix:"):
             binds.append([os.path.dirname(server[5:]), os.path.dirname(server[5:]), True])
+        image = spec.image or {}
         config = {
             "cgroup_procs": cgroup.procs_files,
             "net": False,
             "hostname": spec.container_id,
             "root": str(scratch / "root"),
-            "overlays": [[["/"], str(scratch / "upper"), str(scratch / "work"),
-                          str(scratch / "root")]],
+            "overlays": root_overlays(image.get("layers", []), scratch),
             "masks": self.masks + [str(self.scratch_root)],
-            "binds": binds,
+            "binds": binds + list(image.get("binds", [])),
             "devices": devices,
-            "workdir": os.getcwd(),
+            "workdir": image.get("workdir") or os.getcwd(),
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-S", NSINIT, json.dumps(config), *command,
@@ -126,6 +127,28 @@ class NamespaceDriver(Driver):
     async def destroy_task(self, handle: TaskHandle) -> None:
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
+
+
+def root_overlays(layers: list[str], scratch: Path) -> list[list[Any]]:
+    """The overlays that make a container's root: the image's layers over the host, and
+    ``scratch/upper`` on top.
+
+    The kernel refuses lower layers nested inside one another, and the layers live inside the
+    host's root. So the layers are first stacked into a read-only overlay of their own (whose
+    root belongs to another filesystem), which then sits on the host as one lower layer.
+    """
+    lowers = ["/"]
+    overlays: list[list[Any]] = []
+    if layers:
+        stack = list(reversed(layers))
+        if len(stack) == 1:  # a read-only overlay needs two lower layers
+            empty = Path(layers[0]).parent.parent / "empty"
+            empty.mkdir(exist_ok=True)
+            stack.append(str(empty))
+        overlays.append([stack, None, None, str(scratch / "image")])
+        lowers = [str(scratch / "image"), "/"]
+    overlays.append([lowers, str(scratch / "upper"), str(scratch / "work"), str(scratch / "root")])
+    return overlays
 
 
 def limits_of(spec: ContainerSpec) -> Limits:

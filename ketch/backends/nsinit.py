@@ -14,7 +14,8 @@ standard library) so that it starts in a few milliseconds without ``site``.
    same signal, so the worker sees what the command saw.
 
 CONFIG_JSON keys: ``cgroup_procs`` (files to write our pid to), ``net`` (bool), ``hostname``,
-``overlays`` (list of ``[lowerdirs, upper, work, target]``; the first is the root), ``root``
+``overlays`` (list of ``[lowerdirs, upper, work, target]``, mounted in order; ``upper`` None
+for a read-only one), ``root``
 (the merged root), ``masks`` (host paths hidden under an empty tmpfs), ``binds`` (list of
 ``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``.
 """
@@ -66,8 +67,10 @@ def build_root(config):
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for lower, upper, work, target in config["overlays"]:
         os.makedirs(target, exist_ok=True)
-        options = f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}"
-        mount("overlay", target, "overlay", 0, options)
+        options = f"lowerdir={':'.join(lower)}"
+        if upper:
+            options += f",upperdir={upper},workdir={work}"
+        mount("overlay", target, "overlay", MS_RDONLY if not upper else 0, options)
     proc = os.path.join(root, "proc")
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     build_dev(os.path.join(root, "dev"), config.get("devices", []))
@@ -130,7 +133,9 @@ def init(config, command):
         build_root(config)
         name = config.get("hostname", "ketch").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
-        os.chdir(config.get("workdir") or "/")
+        workdir = config.get("workdir") or "/"
+        os.makedirs(workdir, exist_ok=True)
+        os.chdir(workdir)
     except OSError as exc:
         sys.stderr.write(f"ketch: the container could not be set up: {exc}\n")
         os._exit(125)

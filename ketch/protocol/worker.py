@@ -9,7 +9,7 @@ interfaces over a connection.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class ContainerSpec:
     cpu: float | None = None
     memory_mb: int | None = None
     gpu: str | None = None
+    image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,10 @@ class Worker(Protocol):
         ...
 
     def describe_free(self) -> str: ...
+
+    async def build_image(self, steps: list[dict[str, Any]], runtime: str,
+                          log: Any) -> dict[str, Any]:
+        """Build (or find cached) the image's layers; ``log`` gets progress lines."""
+        ...
 
     async def close(self) -> None: ...

@@ -157,6 +157,13 @@ class ControlPlane:
                 f"function {fn.name!r} can never run here: {problem}. Ask for less, or run "
                 "it on a larger machine."
             )
+        if definition.get("image"):
+            def log(text: str) -> None:
+                app.logs.append(["image", "", "stderr", text])
+
+            fn.image = await self.worker.build_image(
+                definition["image"], fn.options.get("runtime") or "", log
+            )
         self.functions[fn.id] = fn
         app.function_ids.append(fn.id)
         self.store.add_function(fn.id, app_id, fn.name, definition, None)
@@ -169,6 +176,7 @@ class ControlPlane:
         if bound_id not in self.functions:
             fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
             fn.family_id = parent.id
+            fn.image = parent.image
             self.functions[bound_id] = fn
             self.apps[parent.app_id].function_ids.append(bound_id)
             self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
@@ -364,6 +372,7 @@ class ControlPlane:
             cpu=opts.get("cpu"),
             memory_mb=opts.get("memory"),
             gpu=opts.get("gpu"),
+            image=fn.image,
         )
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:

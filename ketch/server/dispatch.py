@@ -71,6 +71,7 @@ class FunctionState:
     ) -> None:
         self.id = function_id
         self.family_id = function_id  # a class bound to parameters: its class's function id
+        self.image: dict[str, Any] | None = None  # the built image, once built
         self.app_id = app_id
         self.definition = definition
         self.params = params

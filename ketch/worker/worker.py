@@ -12,11 +12,15 @@ import dataclasses
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
+from .. import config, exception
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 from .gpus import Gpu, device_nodes, visible_devices
+from .images import Builder
 from .metering import UsageMeter
 from .resources import Capacity, Request
 
@@ -48,6 +52,7 @@ class LocalWorker:
         self._tasks: dict[str, tuple[Driver, TaskHandle]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()
+        self._builder: Builder | None = None
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         return self.capacity.never_fits(request_of(spec))
@@ -59,6 +64,19 @@ class LocalWorker:
 
     def describe_free(self) -> str:
         return self.capacity.describe_free()
+
+    async def build_image(self, steps: list[dict[str, Any]], runtime: str,
+                          log: Callable[[str], None]) -> dict[str, Any]:
+        chosen = runtime or self.default_runtime()
+        if chosen != "namespace":
+            raise exception.InvalidError(
+                f"images need the namespace runtime, and this function would run with "
+                f"{chosen!r} ({'chosen' if runtime else 'the only one usable here'}); run ketch "
+                "as root on Linux, or drop image= to run on this machine's own Python"
+            )
+        if self._builder is None:
+            self._builder = Builder(config.home() / "images")
+        return (await self._builder.build(steps, log)).to_wire()
 
     async def start_container(self, spec: ContainerSpec) -> None:
         gpus = self.capacity.reserve(spec.container_id, request_of(spec))
@@ -76,6 +94,14 @@ class LocalWorker:
             return
         env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
         env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
+        python = sys.executable
+        if spec.image:
+            python = spec.image["python"]
+            env.update(spec.image["env"])
+            venv_bin = os.path.dirname(python)
+            env["PATH"] = f"{venv_bin}:{env.get('PATH', '/usr/bin:/bin')}"
+            env["PYTHONPATH"] = ":".join(spec.image["python_path"])
+            env["VIRTUAL_ENV"] = os.path.dirname(venv_bin)
         env.update(spec.env)
         env.update(
             KETCH_CONTAINER_ID=spec.container_id,
@@ -87,7 +113,7 @@ class LocalWorker:
         os.close(board_fd)
         board.create(board_path)
         env["KETCH_BOARD"] = board_path
-        command = [sys.executable, "-m", "ketch.container"]
+        command = [python, "-m", "ketch.container"]
         try:
             handle = await driver.start_task(spec, command, env, device_nodes(gpus))
         except OSError as exc:

@@ -1,0 +1,214 @@
+"""`Image`: the software a function's containers run on, as a chain of cached build steps.
+
+Example::
+
+    image = (
+        ketch.Image.debian_slim(python_version="3.11")
+        .apt_install("curl")
+        .uv_pip_install("numpy==2.1.3")
+        .env({"MODE": "fast"})
+        .add_local_dir("./data", remote_path="/data")
+    )
+
+    @app.function(image=image)
+    def f(): ...
+
+Each method returns a new image with one more step. The worker builds each step once, as a
+layer keyed by the hash of its parent and the step, and shares it between apps. The base is
+this machine's OS with the requested Python in a virtualenv at ``/opt/ketch/venv``.
+``add_local_*`` steps are mounted when a container starts (``copy=True`` makes them layers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from . import exception
+from .context import is_local
+from .serialization import serialize
+
+Step = dict[str, Any]
+
+
+def _strings(name: str, values: Sequence[Any]) -> list[str]:
+    flat: list[str] = []
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            flat.extend(_strings(name, value))
+        elif isinstance(value, str):
+            flat.append(value)
+        else:
+            raise exception.InvalidError(f"{name} takes strings, not {value!r}")
+    return flat
+
+
+class Image:
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+
+    def _extend(self, kind: str, force_build: bool = False, **fields: Any) -> Image:
+        if any(s["kind"].startswith("mount_") for s in self.steps) and not kind.startswith("mount_"):
+            raise exception.InvalidError(
+                f"{kind} comes after an add_local_* step that is mounted at start; put mounted "
+                "files last, or pass copy=True to those add_local_* calls"
+            )
+        return Image([*self.steps, {"kind": kind, "force_build": force_build, **fields}])
+
+    def to_wire(self) -> list[Step]:
+        return [dict(step) for step in self.steps]
+
+    # -- bases ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def debian_slim(python_version: str | None = None, force_build: bool = False) -> Image:
+        """The host OS with Python ``python_version`` (default: the running one) in a venv."""
+        version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
+        if not isinstance(version, str) or not version.replace(".", "").isdigit():
+            raise exception.InvalidError(f"python_version must look like '3.11', not {version!r}")
+        return Image([{"kind": "base", "python": version, "force_build": force_build}])
+
+    @staticmethod
+    def from_registry(tag: str, **kwargs: Any) -> Image:
+        raise exception.UnimplementedError(
+            f"Image.from_registry({tag!r}) is not supported yet: start from "
+            "ketch.Image.debian_slim() and add .apt_install(), .uv_pip_install() and "
+            ".run_commands() steps"
+        )
+
+    @staticmethod
+    def from_dockerfile(path: str, **kwargs: Any) -> Image:
+        raise exception.UnimplementedError(
+            f"Image.from_dockerfile({path!r}) is not supported yet: write its RUN lines as "
+            "ketch.Image.debian_slim().run_commands(...), and its pip installs as .uv_pip_install()"
+        )
+
+    # -- Python packages -------------------------------------------------------------------------
+
+    def uv_pip_install(
+        self, *packages: str | list[str], requirements: list[str] | None = None,
+        find_links: str | None = None, index_url: str | None = None,
+        extra_index_url: str | None = None, pre: bool = False, extra_options: str = "",
+        force_build: bool = False, **_ignored: Any,
+    ) -> Image:
+        """Install Python packages (and requirements files) into the image with uv."""
+        names = _strings("uv_pip_install", packages)
+        files = [_read(path) for path in requirements or []]
+        if not names and not files:
+            return self
+        return self._extend("pip", force_build, packages=names, requirements=files,
+                            find_links=find_links, index_url=index_url,
+                            extra_index_url=extra_index_url, pre=pre, extra_options=extra_options)
+
+    def pip_install(self, *packages: str | list[str], **kwargs: Any) -> Image:
+        """Install Python packages (ketch installs them with uv)."""
+        return self.uv_pip_install(*packages, **kwargs)
+
+    def pip_install_from_requirements(self, requirements_txt: str, **kwargs: Any) -> Image:
+        return self.uv_pip_install(requirements=[requirements_txt], **kwargs)
+
+    def pip_install_from_pyproject(
+        self, pyproject_toml: str, optional_dependencies: list[str] | None = None, **kwargs: Any
+    ) -> Image:
+        import tomllib
+
+        with open(os.path.expanduser(pyproject_toml), "rb") as f:
+            project = tomllib.load(f).get("project", {})
+        packages = list(project.get("dependencies", []))
+        for extra in optional_dependencies or []:
+            packages.extend(project.get("optional-dependencies", {}).get(extra, []))
+        return self.uv_pip_install(*packages, **kwargs)
+
+    # -- system --------------------------------------------------------------------------------
+
+    def apt_install(self, *packages: str | list[str], force_build: bool = False,
+                    **_ignored: Any) -> Image:
+        """Install Debian packages, as root, into the image."""
+        names = _strings("apt_install", packages)
+        return self._extend("apt", force_build, packages=names) if names else self
+
+    def run_commands(self, *commands: str | list[str], force_build: bool = False,
+                     **_ignored: Any) -> Image:
+        """Run shell commands as root; what they write becomes a layer."""
+        lines = _strings("run_commands", commands)
+        return self._extend("run", force_build, commands=lines) if lines else self
+
+    def env(self, vars: dict[str, str]) -> Image:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in vars.items()):
+            raise exception.InvalidError("Image.env takes a dict of str to str")
+        return self._extend("env", vars=dict(vars))
+
+    def workdir(self, path: str) -> Image:
+        return self._extend("workdir", path=str(path))
+
+    def run_function(self, raw_f: Callable[..., Any], *, args: Sequence[Any] = (),
+                     kwargs: dict[str, Any] | None = None, force_build: bool = False,
+                     **_ignored: Any) -> Image:
+        """Run a Python function in the image while building it; its writes become a layer."""
+        payload = serialize((raw_f, tuple(args), dict(kwargs or {})), "run_function")
+        return self._extend("function", force_build, payload=payload,
+                            name=getattr(raw_f, "__qualname__", "function"))
+
+    # -- local files ---------------------------------------------------------------------------
+
+    def add_local_file(self, local_path: str, remote_path: str, *, copy: bool = False) -> Image:
+        local = os.path.abspath(os.path.expanduser(local_path))
+        if not os.path.isfile(local):
+            raise exception.InvalidError(f"add_local_file: {local_path} is not a file")
+        if remote_path.endswith("/"):
+            remote_path += os.path.basename(local)
+        return self._local("file", local, remote_path, copy, [])
+
+    def add_local_dir(self, local_path: str, remote_path: str, *, copy: bool = False,
+                      ignore: Sequence[str] = ()) -> Image:
+        local = os.path.abspath(os.path.expanduser(local_path))
+        if not os.path.isdir(local):
+            raise exception.InvalidError(f"add_local_dir: {local_path} is not a directory")
+        return self._local("dir", local, remote_path, copy, list(ignore))
+
+    def add_local_python_source(self, *modules: str, copy: bool = False) -> Image:
+        """Add local Python packages or modules, importable in the container from /root."""
+        import importlib.util
+
+        image = self
+        for name in modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.origin is None:
+                raise exception.InvalidError(f"add_local_python_source: no module named {name!r}")
+            if spec.submodule_search_locations:
+                image = image.add_local_dir(list(spec.submodule_search_locations)[0],
+                                            f"/root/{name}", copy=copy, ignore=["__pycache__"])
+            else:
+                image = image.add_local_file(spec.origin, f"/root/{name}.py", copy=copy)
+        return image
+
+    def _local(self, what: str, local: str, remote: str, copy: bool, ignore: list[str]) -> Image:
+        if not os.path.isabs(remote):
+            raise exception.InvalidError(f"remote_path must be absolute, not {remote!r}")
+        kind = f"copy_{what}" if copy else f"mount_{what}"
+        return self._extend(kind, local=local, remote=remote, ignore=ignore)
+
+    # -- in the container ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def imports(self) -> Iterator[None]:
+        """Imports inside may fail locally (the package is only in the image)."""
+        try:
+            yield
+        except ImportError:
+            if not is_local():
+                raise
+
+    def __repr__(self) -> str:
+        return f"Image({' → '.join(step['kind'] for step in self.steps)})"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(os.path.expanduser(path)) as f:
+            return f.read()
+    except OSError as exc:
+        raise exception.InvalidError(f"cannot read requirements file {path}: {exc}") from exc

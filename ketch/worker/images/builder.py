@@ -1,0 +1,203 @@
+"""Build an image's layers in build containers and describe the result for the runtime.
+
+A build container is the namespace runtime's launcher over the parent layers (and the host
+OS beneath them), with the new layer's directory as the overlay's upper directory: whatever
+the step writes becomes the layer. uv's cache is bound in from the host so that packages are
+downloaded once per machine, not once per image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ... import exception
+from ...backends.namespace import root_overlays
+from . import pythons
+from .layers import LayerStore, content_hash, copy_tree, step_hash
+from .steps import INPUTS, PYTHON, SDK, VENV, describe, script
+
+Log = Callable[[str], None]
+NSINIT = str(Path(__file__).resolve().parents[2] / "backends" / "nsinit.py")
+TAIL = 40
+
+
+class ImageBuildError(exception.InvalidError):
+    """A build step failed; the message names the step and ends with its output."""
+
+
+@dataclass
+class BuiltImage:
+    """What a container needs to start from an image."""
+
+    layers: list[str]  # layer fs directories, lowest first
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]
+    python: str = PYTHON
+    python_path: list[str] = field(default_factory=lambda: [SDK])
+
+    def to_wire(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def runtime_pins() -> list[str]:
+    """The packages the container agent needs, at the versions this ketch runs with."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in ("cloudpickle", "msgpack")]
+
+
+def uv_binary() -> str:
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        raise exception.InvalidError("uv is not installed: `pip install uv` (ketch builds with it)")
+    return found
+
+
+class Builder:
+    def __init__(self, root: Path) -> None:
+        self.store = LayerStore(root / "layers")
+        self.mounts = root / "mounts"
+
+    async def build(self, steps: list[dict[str, Any]], log: Log) -> BuiltImage:
+        started = time.monotonic()
+        image = BuiltImage(layers=[], binds=[[sdk_dir(), f"{SDK}/ketch", True]])
+        parent, built = "", 0
+        for number, step in enumerate(steps, 1):
+            kind = step["kind"]
+            layer = step_hash(parent, step)
+            parent = layer
+            if kind == "env":
+                image.env.update(step["vars"])
+            elif kind == "workdir":
+                image.workdir = step["path"]
+            elif kind.startswith("mount_"):
+                image.binds.append(self._mount(step, layer))
+                if step["remote"].startswith("/root/"):
+                    image.python_path.append("/root")
+            else:
+                fresh = await self._layer(layer, step, image, number, len(steps), log)
+                built += fresh
+                image.layers.append(str(self.store.path(layer) / "fs"))
+                if kind.startswith("copy_") and step["remote"].startswith("/root/"):
+                    image.python_path.append("/root")
+        if built:
+            log(f"image built in {time.monotonic() - started:.1f} s")
+        return image
+
+    def _mount(self, step: dict[str, Any], layer: str) -> list[Any]:
+        if not step.get("ignore"):
+            return [step["local"], step["remote"], True]
+        snapshot = self.mounts / layer  # a filtered copy: a bind cannot leave files out
+        if not snapshot.exists():
+            tmp = self.mounts / f"{layer}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            copy_tree(step["local"], tmp, step["ignore"])
+            os.rename(tmp, snapshot)
+        return [str(snapshot), step["remote"], True]
+
+    async def _layer(self, layer: str, step: dict[str, Any], image: BuiltImage,
+                     number: int, total: int, log: Log) -> bool:
+        if self.store.exists(layer) and not step.get("force_build"):
+            return False
+        fd = await self.store.lock(layer)
+        try:
+            if self.store.exists(layer) and not step.get("force_build"):
+                return False  # someone else built it while we waited
+            log(f"building image step {number}/{total}: {describe(step)}")
+            tmp = self.store.scratch(layer)
+            try:
+                if step["kind"].startswith("copy_"):
+                    target = tmp / "fs" / step["remote"].lstrip("/")
+                    await asyncio.to_thread(copy_tree, step["local"], target, step["ignore"])
+                elif step["kind"] == "base":
+                    python_path = await asyncio.to_thread(pythons.find, step["python"])
+                    await self._run(step, tmp, image, python_path, log)
+                    await _compile_sdk(python_path)
+                else:
+                    await self._run(step, tmp, image, None, log)
+            except BaseException:
+                self.store.discard(tmp)
+                raise
+            meta = {"step": describe(step), "kind": step["kind"]}
+            if step["kind"] in ("copy_file", "copy_dir"):
+                meta["content"] = content_hash(step["local"], step["ignore"])
+            self.store.commit(layer, tmp, meta)
+            return True
+        finally:
+            self.store.unlock(fd)
+
+    async def _run(self, step: dict[str, Any], tmp: Path, image: BuiltImage,
+                   python_path: str | None, log: Log) -> None:
+        inputs = tmp / "inputs"
+        inputs.mkdir()
+        uv = uv_binary()
+        body = script(step, uv, python_path, runtime_pins(), inputs)
+        cache = uv_cache_dir(uv)
+        config = {
+            "cgroup_procs": [], "net": False, "hostname": "ketch-build",
+            "root": str(tmp / "root"),
+            "overlays": _build_overlays(image.layers, tmp),
+            "masks": [str(self.store.root.parent.parent)],
+            "binds": [[str(inputs), INPUTS, True], [cache, cache, False], *image.binds],
+            "devices": [], "workdir": image.workdir or "/",
+        }
+        env = {**os.environ, **image.env, "UV_CACHE_DIR": cache, "UV_LINK_MODE": "copy",
+               "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": VENV,
+               "PATH": f"{VENV}/bin:" + os.environ.get("PATH", "/usr/bin:/bin")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", NSINIT, json.dumps(config), "/bin/sh", "-c", body, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        lines: list[str] = []
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            lines.append(line)
+            log(f"  {line}")
+        if await proc.wait() != 0:
+            tail = "\n".join(lines[-TAIL:])
+            raise ImageBuildError(
+                f"image step {describe(step)} failed (exit status {proc.returncode}); nothing "
+                f"of it was cached. Its last output:\n{tail}"
+            )
+
+
+def _build_overlays(layers: list[str], tmp: Path) -> list[list[Any]]:
+    """As a container's root (see `root_overlays`), with the new layer as the upper dir."""
+    overlays = root_overlays(layers, tmp)
+    overlays[-1][1] = str(tmp / "fs")
+    return overlays
+
+
+async def _compile_sdk(python_path: str) -> None:
+    """Compile ketch's modules for the image's Python: the container sees them read-only, so
+    it could not cache the bytecode itself and would compile them at every start."""
+    proc = await asyncio.create_subprocess_exec(
+        python_path, "-m", "compileall", "-q", sdk_dir(),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    await proc.wait()
+
+
+def sdk_dir() -> str:
+    import ketch
+
+    return str(Path(ketch.__file__).parent)
+
+
+def uv_cache_dir(uv: str) -> str:
+    path = os.environ.get("UV_CACHE_DIR") or os.path.expanduser("~/.cache/uv")
+    os.makedirs(path, exist_ok=True)
+    return path

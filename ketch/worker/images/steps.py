@@ -1,0 +1,69 @@
+"""What each image step runs in its build container (a shell script), or copies directly."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+VENV = "/opt/ketch/venv"
+PYTHON = f"{VENV}/bin/python"
+SDK = "/opt/ketch/sdk"
+INPUTS = "/run/ketch-build"
+
+
+def describe(step: dict[str, Any]) -> str:
+    kind = step["kind"]
+    if kind == "base":
+        return f"debian_slim(python_version={step['python']!r})"
+    if kind == "pip":
+        return "uv_pip_install(" + ", ".join(step["packages"] + [
+            f"<requirements {i}>" for i, _ in enumerate(step["requirements"])]) + ")"
+    if kind == "apt":
+        return "apt_install(" + ", ".join(step["packages"]) + ")"
+    if kind == "run":
+        return "run_commands(" + "; ".join(step["commands"])[:80] + ")"
+    if kind == "function":
+        return f"run_function({step['name']})"
+    if kind.startswith(("copy_", "mount_")):
+        return f"add_local_{kind.split('_')[1]}({step['local']} → {step['remote']})"
+    return kind
+
+
+def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[str],
+           inputs: Path) -> str:
+    """The shell script that performs ``step`` inside the build container."""
+    kind = step["kind"]
+    q = shlex.quote
+    if kind == "base":
+        return (f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n"
+                f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
+                f"{' '.join(map(q, pins))}\n")
+    if kind == "pip":
+        args = [q(p) for p in step["packages"]]
+        for i, text in enumerate(step["requirements"]):
+            (inputs / f"requirements-{i}.txt").write_text(text)
+            args += ["-r", f"{INPUTS}/requirements-{i}.txt"]
+        for flag, value in (("--index-url", step.get("index_url")),
+                            ("--extra-index-url", step.get("extra_index_url")),
+                            ("--find-links", step.get("find_links"))):
+            if value:
+                args += [flag, q(value)]
+        if step.get("pre"):
+            args.append("--prerelease=allow")
+        extra = step.get("extra_options") or ""
+        return (f"set -e\n{q(uv)} pip install --compile-bytecode --python {PYTHON} "
+                f"{' '.join(args)} {extra}\n")
+    if kind == "apt":
+        packages = " ".join(q(p) for p in step["packages"])
+        return ("set -e\nexport DEBIAN_FRONTEND=noninteractive\napt-get update -q\n"
+                f"apt-get install -y -q --no-install-recommends {packages}\n"
+                "rm -rf /var/lib/apt/lists/*\n")
+    if kind == "run":
+        return "set -e\n" + "\n".join(step["commands"]) + "\n"
+    if kind == "function":
+        (inputs / "function.pkl").write_bytes(step["payload"])
+        code = (f"import pickle; f, a, k = pickle.load(open('{INPUTS}/function.pkl', 'rb')); "
+                "f(*a, **k)")
+        return f"set -e\nPYTHONPATH={SDK} {PYTHON} -c {q(code)}\n"
+    raise ValueError(f"step {kind!r} has no build script")
