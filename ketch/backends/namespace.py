@@ -15,12 +15,12 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
+from .rootfs import root_overlays
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
 INSIDE_RUN_DIR = "/run/ketch"
@@ -127,28 +127,6 @@ class NamespaceDriver(Driver):
     async def destroy_task(self, handle: TaskHandle) -> None:
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
-
-
-def root_overlays(layers: list[str], scratch: Path) -> list[list[Any]]:
-    """The overlays that make a container's root: the image's layers over the host, and
-    ``scratch/upper`` on top.
-
-    The kernel refuses lower layers nested inside one another, and the layers live inside the
-    host's root. So the layers are first stacked into a read-only overlay of their own (whose
-    root belongs to another filesystem), which then sits on the host as one lower layer.
-    """
-    lowers = ["/"]
-    overlays: list[list[Any]] = []
-    if layers:
-        stack = list(reversed(layers))
-        if len(stack) == 1:  # a read-only overlay needs two lower layers
-            empty = Path(layers[0]).parent.parent / "empty"
-            empty.mkdir(exist_ok=True)
-            stack.append(str(empty))
-        overlays.append([stack, None, None, str(scratch / "image")])
-        lowers = [str(scratch / "image"), "/"]
-    overlays.append([lowers, str(scratch / "upper"), str(scratch / "work"), str(scratch / "root")])
-    return overlays
 
 
 def limits_of(spec: ContainerSpec) -> Limits:

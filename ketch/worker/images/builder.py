@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import exception
-from ...backends.namespace import root_overlays
+from ...backends.rootfs import root_overlays
 from . import pythons
 from .layers import LayerStore, content_hash, copy_tree, step_hash
 from .steps import INPUTS, PYTHON, SDK, VENV, describe, script
