@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from .image import image
 from .python import python
 from .run import run
 from .server import server
@@ -20,6 +21,7 @@ def cli() -> None:
 
 
 cli.add_command(run)
+cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)

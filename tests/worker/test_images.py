@@ -7,10 +7,11 @@ import asyncio
 import pytest
 
 import ketch
-from apps import imaged
 from ketch import config, exception
 from ketch.backends.namespace import NamespaceDriver
 from ketch.worker.images import Builder, ImageBuildError
+
+from apps import imaged
 
 problem = NamespaceDriver(config.home() / "containers", masks=[]).fingerprint()
 pytestmark = pytest.mark.skipif(problem is not None, reason=f"images need namespaces: {problem}")

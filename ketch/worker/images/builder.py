@@ -108,6 +108,7 @@ class Builder:
     async def _layer(self, layer: str, step: dict[str, Any], image: BuiltImage,
                      number: int, total: int, log: Log) -> bool:
         if self.store.exists(layer) and not step.get("force_build"):
+            self.store.touch(layer)
             return False
         fd = await self.store.lock(layer)
         try:

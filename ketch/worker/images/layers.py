@@ -83,6 +83,16 @@ class LayerStore:
     def exists(self, layer: str) -> bool:
         return (self.root / layer / "meta.json").exists()
 
+    def touch(self, layer: str) -> None:
+        """Record that an image used the layer (`ketch image prune` keeps recent ones)."""
+        try:
+            meta = self.meta(layer)
+        except OSError:
+            return
+        if time.time() - meta.get("used", 0) > 3600:  # an hour's precision is plenty
+            meta["used"] = time.time()
+            (self.root / layer / "meta.json").write_text(json.dumps(meta))
+
     def meta(self, layer: str) -> dict[str, Any]:
         return dict(json.loads((self.root / layer / "meta.json").read_text()))
 
@@ -95,7 +105,7 @@ class LayerStore:
 
     def commit(self, layer: str, tmp: Path, meta: dict[str, Any]) -> None:
         shutil.rmtree(tmp / "work", ignore_errors=True)
-        meta = {**meta, "created": time.time(), "size": _size(tmp / "fs")}
+        meta = {**meta, "created": time.time(), "used": time.time(), "size": _size(tmp / "fs")}
         (tmp / "meta.json").write_text(json.dumps(meta))
         final = self.root / layer
         if final.exists():  # force_build replaces the old layer
