@@ -6,6 +6,9 @@
 Measurements (the design's targets table, docs in bench/README.md):
   a) warm no-op round trip, p50 and p99      b) .map over 10,000 no-op inputs, inputs/s
   c) cold start: time to the first result of a function with nothing running
+  d) c) in the namespace runtime, on a cached image
+  e) image cache hit: building an image whose layers are all built
+  f) cold image build, against a plain `uv venv` and `uv pip install` of the same packages
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -29,6 +32,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +41,53 @@ sys.path.insert(0, str(BENCH_DIR))  # `workloads` must import by that name, here
 
 import report  # noqa: E402
 import systems  # noqa: E402
+import workloads  # noqa: E402
 from stats import median, ms, percentile  # noqa: E402
-from systems import COLD_START, MAP, WARM_CALL, System  # noqa: E402
+from systems import (  # noqa: E402
+    COLD_START,
+    IMAGE_BUILD,
+    IMAGE_CACHE_HIT,
+    IMAGE_COLD_START,
+    IMAGES,
+    MAP,
+    WARM_CALL,
+    Sample,
+    System,
+    namespace_problem,
+)
 
-ALL = (WARM_CALL, MAP, COLD_START)
-SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",), COLD_START: ("p50_ms",)}
-PEER_ORDER = ("ray", "multiprocessing", "subprocess")  # in the table: the targets' peer first
+ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)
+PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv")  # in the table: targets' peer first
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A measurement made of separate samples, each one call of ``take``; the first call is
+    thrown away (it pays for the page cache, the control plane's start, building layers)."""
+
+    take: Callable[[System], Sample]
+    count: str  # the option holding the number of samples per repeat
+    unit: str = "ms"  # the samples' unit in the results: "ms" or "s"
+    pause_s: float = 0.0  # between samples
+
+
+SAMPLED = {
+    COLD_START: Sampled(lambda s: s.cold_start(), "cold_samples", pause_s=COLD_PAUSE_S),
+    IMAGE_COLD_START: Sampled(lambda s: s.image_cold_start(), "cold_samples",
+                              pause_s=COLD_PAUSE_S),
+    IMAGE_CACHE_HIT: Sampled(lambda s: s.image_cache_hit(), "cache_samples"),
+    IMAGE_BUILD: Sampled(lambda s: s.image_build(), "build_samples", unit="s"),
+}
+SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
+                **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()}}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3,
                         help="repeats of each measurement (default 3)")
-    parser.add_argument("--only", type=_measurements, default=ALL, metavar="a,b,c",
+    parser.add_argument("--only", type=_measurements, default=ALL, metavar="a,b,...",
                         help="which measurements to run (default all)")
     parser.add_argument("--skip-ray", action="store_true", help="leave Ray out")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json",
@@ -60,13 +97,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=500, help="a) timed calls (default 500)")
     parser.add_argument("--map-inputs", type=int, default=10_000, help="b) inputs (default 10,000)")
     parser.add_argument("--cold-samples", type=int, default=10,
-                        help="c) cold starts per repeat (default 10)")
+                        help="c), d) cold starts per repeat (default 10)")
+    parser.add_argument("--cache-samples", type=int, default=20,
+                        help="e) cache hits per repeat (default 20)")
+    parser.add_argument("--build-samples", type=int, default=3,
+                        help="f) cold builds per repeat (default 3)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
     args = parser.parse_args(argv)
-    if min(args.repeat, args.calls, args.map_inputs, args.cold_samples) < 1:
-        parser.error("--repeat, --calls, --map-inputs and --cold-samples must be at least 1")
+    counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples")
+    if min(getattr(args, name) for name in counts) < 1:
+        parser.error(", ".join(f"--{name.replace('_', '-')}" for name in counts)
+                     + " must be at least 1")
     return args
 
 
@@ -74,7 +117,7 @@ def _measurements(text: str) -> tuple[str, ...]:
     chosen = {part.strip() for part in text.split(",") if part.strip()}
     unknown = chosen - set(ALL)
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"expected some of a,b,c, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(ALL)}, not {text!r}")
     return tuple(m for m in ALL if m in chosen)
 
 
@@ -107,22 +150,28 @@ def map_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
             "inputs_per_s": round(received / elapsed, 1)}
 
 
-def cold_start(system: System, args: argparse.Namespace) -> dict[str, Any]:
-    taken = []
-    for _ in range(args.cold_samples):
-        taken.append(system.cold_start())
-        time.sleep(COLD_PAUSE_S)
-    run: dict[str, Any] = {
-        "p50_ms": ms(percentile([s.first_result_s for s in taken], 50)),
-        "samples_ms": [ms(s.first_result_s) for s in taken],
-    }
-    if any(s.setup_s for s in taken):
-        run["setup_ms"] = [ms(s.setup_s) for s in taken]
-    return run
+def sampled(measurement: str) -> Callable[[System, argparse.Namespace], dict[str, Any]]:
+    spec = SAMPLED[measurement]
+    scale: Callable[[float], float] = ms if spec.unit == "ms" else lambda s: round(s, 4)
+
+    def measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
+        taken = []
+        for _ in range(getattr(args, spec.count)):
+            taken.append(spec.take(system))
+            time.sleep(spec.pause_s)
+        run: dict[str, Any] = {
+            f"p50_{spec.unit}": scale(percentile([s.seconds for s in taken], 50)),
+            f"samples_{spec.unit}": [scale(s.seconds) for s in taken],
+        }
+        if any(s.setup_s for s in taken):
+            run["setup_ms"] = [ms(s.setup_s) for s in taken]
+        return run
+
+    return measure
 
 
 MEASURE: dict[str, Callable[[System, argparse.Namespace], dict[str, Any]]] = {
-    WARM_CALL: warm_call, MAP: map_throughput, COLD_START: cold_start,
+    WARM_CALL: warm_call, MAP: map_throughput, **{m: sampled(m) for m in SAMPLED},
 }
 
 
@@ -136,21 +185,29 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
     results: dict[str, dict[str, Any]] = {}
     try:
         with system.runtime():
-            warm = [m for m in wanted if m != COLD_START]
+            warm = [m for m in wanted if m not in SAMPLED]
             if warm:
                 with system.warm():
                     results.update(repeat(system, warm, args))
-            if COLD_START in wanted:
-                # One cold start thrown away: the first pays for things no later one does (the
-                # page cache; for ketch, starting the embedded control plane).
-                system.cold_start()
-                results.update(repeat(system, [COLD_START], args))
+            for m in (m for m in wanted if m in SAMPLED):
+                try:
+                    SAMPLED[m].take(system)  # thrown away: see `Sampled`
+                except Exception:  # recorded, as below
+                    results[m] = failure(system, m)
+                    continue
+                results.update(repeat(system, [m], args))
     except Exception:  # a failure is a result: it is recorded and the run goes on
-        failure = {"error": traceback.format_exc()}
-        progress(system, "-", f"failed: {failure['error'].strip().splitlines()[-1]}")
+        outcome = failure(system, "-")
         for m in wanted:
-            results.setdefault(m, failure)
+            results.setdefault(m, outcome)
     return results
+
+
+def failure(system: System, measurement: str) -> dict[str, Any]:
+    """The exception being handled, as a result."""
+    error = traceback.format_exc()
+    progress(system, measurement, f"failed: {error.strip().splitlines()[-1]}")
+    return {"error": error}
 
 
 def repeat(system: System, measurements: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -201,7 +258,7 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     # fork should not copy. Ray goes last: its daemons and workers can take a while to exit
     # after shutdown, and must not take CPU from the systems measured after it.
     chosen: list[System] = [systems.Pool(processes=os.cpu_count() or 2), systems.Subprocess(),
-                            systems.Ketch()]
+                            systems.Ketch(), systems.Uv()]
     if args.skip_ray:
         notes.append("Ray skipped (--skip-ray).")
     elif importlib.util.find_spec("ray") is None:
@@ -209,6 +266,15 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     else:
         chosen.append(systems.Ray(num_cpus=os.cpu_count() or 2, warmup_tasks=1000))
     return [s for s in chosen if s.measures & set(args.only)]
+
+
+def drop_image_measurements(args: argparse.Namespace, notes: list[str]) -> None:
+    """Leave out d) to f), with a note, where images cannot be built (not root, not Linux)."""
+    wanted = [m for m in args.only if m in IMAGES]
+    problem = namespace_problem() if wanted else None
+    if problem:
+        notes.append(f"{','.join(wanted)}) skipped: {problem}")
+        args.only = tuple(m for m in args.only if m not in IMAGES)
 
 
 def busy_note(load: float) -> str | None:
@@ -258,13 +324,44 @@ COLD_START_MEANING = {
 }
 
 
+def setup_note(results: report.Results, measurement: str) -> str:
+    runs = results.get(measurement, {}).get("ketch", {}).get("runs", [])
+    setup_ms = [v for run in runs for v in run.get("setup_ms", [])]
+    return f"; entering app.run() before it took {median(setup_ms):.1f} ms p50" if setup_ms else ""
+
+
 def cold_start_note(results: report.Results) -> str:
     by_system = results.get(COLD_START, {})
-    setup_ms = [v for run in by_system.get("ketch", {}).get("runs", [])
-                for v in run.get("setup_ms", [])]
-    extra = f"; entering app.run() before it took {median(setup_ms):.1f} ms p50" if setup_ms else ""
+    runtime = systems.Ketch().info()["default_runtime"]
     peers = [text for name, text in COLD_START_MEANING.items() if name in by_system]
-    return " ".join([f"c) ketch: first .remote() in a fresh app.run(){extra}.", *peers])
+    return " ".join([f"c) ketch: first .remote() in a fresh app.run(), {runtime} runtime, no "
+                     f"image{setup_note(results, COLD_START)}.", *peers])
+
+
+def image_cold_start_note(results: report.Results) -> str:
+    return ("d) ketch: as c), of a function in Image.debian_slim() (cached) with "
+            "runtime='namespace'" + setup_note(results, IMAGE_COLD_START)
+            + " (including the image's cache look-up). subprocess: python -c pass, again.")
+
+
+IMAGE_NOTES = {
+    IMAGE_CACHE_HIT: "e) Builder.build() of debian_slim().uv_pip_install(six).run_commands(...), "
+                     "all 3 layers built, one asyncio.run() each.",
+    IMAGE_BUILD: "f) ketch: Builder.build() of debian_slim().uv_pip_install(PKGS) into an empty "
+                 "layer store; its base layer also installs ketch's runtime dependencies "
+                 "(cloudpickle, msgpack), and it compiles bytecode (theirs, PKGS' and ketch's "
+                 "own modules). uv: uv venv + uv pip install PKGS, without bytecode. PKGS = "
+                 f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both.",
+}
+
+
+def measurement_notes(results: report.Results) -> list[str]:
+    notes = []
+    if COLD_START in results:
+        notes.append(cold_start_note(results))
+    if IMAGE_COLD_START in results:
+        notes.append(image_cold_start_note(results))
+    return notes + [text for m, text in IMAGE_NOTES.items() if m in results]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     isolate_ketch_state()
     load_before = os.getloadavg()[0]
     notes = [note for note in [busy_note(load_before)] if note]
+    drop_image_measurements(args, notes)
     chosen = choose_systems(args, notes)
 
     results: report.Results = {m: {} for m in args.only}
@@ -281,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             results[measurement][system.name] = outcome
     faulthandler.cancel_dump_traceback_later()
 
-    if COLD_START in args.only:
-        notes.append(cold_start_note(results))
+    notes += measurement_notes(results)
     errors = [f"{name} {m}): {outcome['error'].strip().splitlines()[-1]}"
               for m, by_system in results.items() for name, outcome in by_system.items()
               if "error" in outcome]

@@ -1,33 +1,55 @@
 """The systems under test, each behind the same small interface.
 
 A system is measured inside ``runtime()`` (process-wide setup such as starting Ray). The warm
-measurements (a, b) run inside ``warm()`` as well, which holds the workers warm; the cold start
-(c) runs outside ``warm()``, because it has to begin with nothing warm.
+measurements (a, b) run inside ``warm()`` as well, which holds the workers warm; the sampled
+ones (c to f: one `Sample` per call) run outside ``warm()``, because a cold start has to begin
+with nothing warm.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
 import multiprocessing.pool
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import workloads
 
+import ketch
+from ketch import config
+from ketch.backends import default_runtime, get_driver
+from ketch.worker.images import Builder
+from ketch.worker.images.builder import uv_binary, uv_cache_dir
+
 # Measurement names, as in the design's targets table and the --only option.
 WARM_CALL, MAP, COLD_START = "a", "b", "c"
+IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD = "d", "e", "f"
+IMAGES = (IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)  # they need the namespace runtime
+
+
+def namespace_problem() -> str | None:
+    """Why the namespace runtime, which images need, cannot run here; None when it can."""
+    try:
+        get_driver("namespace")
+    except ketch.exception.InvalidError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
-class ColdSample:
-    first_result_s: float  # from "nothing running" to the first result in hand
+class Sample:
+    seconds: float  # what the measurement times: e.g. from "nothing running" to a result
     setup_s: float = 0.0  # work done before the clock started, recorded for information
 
 
@@ -52,7 +74,20 @@ class System:
         """Run the no-op over ``range(n)``; the number of results received."""
         raise NotImplementedError
 
-    def cold_start(self) -> ColdSample:
+    def cold_start(self) -> Sample:
+        """c) The time to a first result with nothing running."""
+        raise NotImplementedError
+
+    def image_cold_start(self) -> Sample:
+        """d) As `cold_start`, in an isolated container on a cached image."""
+        raise NotImplementedError
+
+    def image_cache_hit(self) -> Sample:
+        """e) Building an image whose layers are all built already."""
+        raise NotImplementedError
+
+    def image_build(self) -> Sample:
+        """f) Building `workloads.BUILD_IMAGE` (or its equivalent) from nothing."""
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
@@ -68,6 +103,8 @@ def _timed(action: Callable[[], object]) -> float:
 
 class Ketch(System):
     name, label = "ketch", "ketch"
+    measures = frozenset({WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT,
+                          IMAGE_BUILD})
 
     @contextlib.contextmanager
     def warm(self) -> Iterator[None]:
@@ -80,16 +117,46 @@ class Ketch(System):
     def map(self, n: int) -> int:
         return sum(1 for _ in workloads.noop.map(range(n)))
 
-    def cold_start(self) -> ColdSample:
-        # A fresh app run registers a new function, so no container of it exists yet. Creating
-        # the app is a couple of requests to the control plane, kept out of the figure (the
-        # brief times the first .remote()) but recorded.
-        start = time.perf_counter()
-        with workloads.app.run():
-            entered = time.perf_counter()
-            workloads.noop.remote()
-            done = time.perf_counter()
-        return ColdSample(done - entered, entered - start)
+    def cold_start(self) -> Sample:
+        return _first_result(workloads.app, workloads.noop)
+
+    def image_cold_start(self) -> Sample:
+        # Entering app.run() also looks the image up in the layer cache (it is built by the
+        # first, discarded, sample): timed by e), and recorded in setup_s here.
+        return _first_result(workloads.image_app, workloads.noop_in_image)
+
+    def image_cache_hit(self) -> Sample:
+        # The store the embedded control plane's worker uses, which d) may have filled.
+        return Sample(_timed(lambda: _build(config.home() / "images", workloads.CACHED_IMAGE)))
+
+    def image_build(self) -> Sample:
+        scratch = Path(tempfile.mkdtemp(prefix="cold-build-", dir=config.home()))
+        try:
+            # A subfolder, as the worker's KETCH_HOME/images: build containers mask the folder
+            # above the store's root.
+            return Sample(_timed(lambda: _build(scratch / "images", workloads.BUILD_IMAGE)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def info(self) -> dict[str, Any]:
+        return {"default_runtime": default_runtime()}
+
+
+def _first_result(app: ketch.App, function: Any) -> Sample:
+    # A fresh app run registers a new function, so no container of it exists yet. Creating the
+    # app is a couple of requests to the control plane, kept out of the figure (the brief times
+    # the first .remote()) but recorded.
+    start = time.perf_counter()
+    with app.run():
+        entered = time.perf_counter()
+        function.remote()
+        done = time.perf_counter()
+    return Sample(done - entered, entered - start)
+
+
+def _build(root: Path, image: ketch.Image) -> None:
+    """Build ``image`` in the layer store under ``root``; a failed step raises with its output."""
+    asyncio.run(Builder(root).build(image.to_wire(), lambda line: None))
 
 
 class Pool(System):
@@ -116,12 +183,12 @@ class Pool(System):
         assert self._pool is not None
         return len(self._pool.map(workloads.plain_noop, range(n)))
 
-    def cold_start(self) -> ColdSample:
+    def cold_start(self) -> Sample:
         start = time.perf_counter()
         pool = multiprocessing.Pool(1)
         try:
             pool.apply(workloads.plain_noop)
-            return ColdSample(time.perf_counter() - start)
+            return Sample(time.perf_counter() - start)
         finally:
             pool.terminate()
             pool.join()
@@ -131,17 +198,49 @@ class Pool(System):
 
 
 class Subprocess(System):
-    """The floor for a cold start that begins a new interpreter: ``python -c pass``."""
+    """The floor for a cold start that begins a new interpreter: ``python -c pass``. It is the
+    peer of both cold starts, and measured again beside d)."""
 
     name, label = "subprocess", "subprocess"
-    measures = frozenset({COLD_START})
+    measures = frozenset({COLD_START, IMAGE_COLD_START})
 
-    def cold_start(self) -> ColdSample:
+    def cold_start(self) -> Sample:
         command = [sys.executable, "-c", "pass"]
-        return ColdSample(_timed(lambda: subprocess.run(command, check=True)))
+        return Sample(_timed(lambda: subprocess.run(command, check=True)))
+
+    def image_cold_start(self) -> Sample:
+        return self.cold_start()
 
     def info(self) -> dict[str, Any]:
         return {"command": [sys.executable, "-c", "pass"]}
+
+
+class Uv(System):
+    """f)'s peer: a plain ``uv venv`` and ``uv pip install`` of the same packages, with the uv
+    and the cache that ketch's image builder uses."""
+
+    name, label = "uv", "uv"
+    measures = frozenset({IMAGE_BUILD})
+
+    def image_build(self) -> Sample:
+        uv = uv_binary()  # looked up here, so that without uv only f) fails
+        env = {**os.environ, "UV_CACHE_DIR": uv_cache_dir(uv)}
+        with tempfile.TemporaryDirectory(prefix="ketch-bench-uv-") as scratch:
+            venv = Path(scratch) / "venv"
+            start = time.perf_counter()
+            _run_uv([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], env)
+            _run_uv([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+                     *workloads.BUILD_PACKAGES], env)
+            return Sample(time.perf_counter() - start)
+
+    def info(self) -> dict[str, Any]:
+        return {"packages": workloads.BUILD_PACKAGES}
+
+
+def _run_uv(command: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
 
 
 class Ray(System):
@@ -185,7 +284,7 @@ class Ray(System):
 
         return len(ray.get([self._noop.remote(i) for i in range(n)]))
 
-    def cold_start(self) -> ColdSample:
+    def cold_start(self) -> Sample:
         import ray
 
         # An actor gets a worker process started for it (the warm task workers are not reused),
@@ -197,7 +296,7 @@ class Ray(System):
         elapsed = time.perf_counter() - start
         ray.kill(actor)
         self._actor_pids.append(pid)
-        return ColdSample(elapsed)
+        return Sample(elapsed)
 
     def info(self) -> dict[str, Any]:
         reused = len(self._actor_pids) - len(set(self._actor_pids))

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ class ControlPlane:
         self.calls: dict[str, Call] = {}
         self.cancelled: set[str] = set()
         self._listen = listen
+        self._socket_dir: Path | None = None
         self.address = ""
         self.worker: Worker = LocalWorker(self, max_containers)
         self._server: asyncio.AbstractServer | None = None
@@ -94,7 +96,8 @@ class ControlPlane:
             bound = self._server.sockets[0].getsockname()
             self.address = f"{bound[0]}:{bound[1]}"
         else:
-            path = Path(tempfile.mkdtemp(prefix="ketch-")) / "cp.sock"
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="ketch-"))
+            path = self._socket_dir / "cp.sock"
             self._server = await asyncio.start_unix_server(self._accept, str(path), limit=1 << 22)
             self.address = f"unix:{path}"
         self._ticker = asyncio.ensure_future(self._tick_forever())
@@ -111,6 +114,8 @@ class ControlPlane:
             peer.close()
         self.meter.flush()
         self.store.close()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     async def handle(self, kind: str, body: dict[str, Any]) -> Any:
         """Answer one client request (see `ketch.protocol.client`)."""

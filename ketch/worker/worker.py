@@ -75,7 +75,7 @@ class LocalWorker:
                 "as root on Linux, or drop image= to run on this machine's own Python"
             )
         if self._builder is None:
-            self._builder = Builder(config.home() / "images")
+            self._builder = Builder(config.home() / "images", hide=[str(config.home())])
         return (await self._builder.build(steps, log)).to_wire()
 
     async def start_container(self, spec: ContainerSpec) -> None:

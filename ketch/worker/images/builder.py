@@ -64,9 +64,10 @@ def uv_binary() -> str:
 
 
 class Builder:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, hide: list[str] | None = None) -> None:
         self.store = LayerStore(root / "layers")
         self.mounts = root / "mounts"
+        self.hide = [str(root), *(hide or [])]  # kept out of sight of build steps
 
     async def build(self, steps: list[dict[str, Any]], log: Log) -> BuiltImage:
         started = time.monotonic()
@@ -148,7 +149,7 @@ class Builder:
             "cgroup_procs": [], "net": False, "hostname": "ketch-build",
             "root": str(tmp / "root"),
             "overlays": _build_overlays(image.layers, tmp),
-            "masks": [str(self.store.root.parent.parent)],
+            "masks": self.hide,
             "binds": [[str(inputs), INPUTS, True], [cache, cache, False], *image.binds],
             "devices": [], "workdir": image.workdir or "/",
         }

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 
 from ... import exception
 
@@ -43,7 +44,18 @@ def available() -> dict[str, str]:
     return versions
 
 
+def running(version: str) -> str | None:
+    """The interpreter behind this process (outside any virtualenv), if it is ``version``."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != version:
+        return None
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    return os.path.realpath(base)
+
+
 def find(version: str) -> str:
+    here = running(version)
+    if here is not None:
+        return here
     versions = available()
     if version in versions:
         return versions[version]
