@@ -17,7 +17,7 @@ image = (
 app = ketch.App("imaged", image=image)
 
 
-@app.function()
+@app.function(runtime="namespace")
 def inspect_image():
     with image.imports():
         import six
