@@ -19,26 +19,34 @@ from . import exception, usage
 from .app import App, LocalEntrypoint
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, is_local
+from .dict import Dict
 from .exception import Error
 from .function_call import FunctionCall
 from .functions import Function
 from .image import Image
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
+from .queue import Queue
 from .retries import Retries
+from .secret import Secret
+from .volume import Volume
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
     "Cls",
+    "Dict",
     "Error",
     "Function",
     "FunctionCall",
     "Image",
     "LocalEntrypoint",
     "Obj",
+    "Queue",
     "Retries",
+    "Secret",
+    "Volume",
     "batched",
     "concurrent",
     "current_function_call_id",

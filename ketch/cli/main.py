@@ -6,11 +6,15 @@ import logging
 
 import click
 
+from .dict import dict_group
 from .image import image
 from .python import python
+from .queue import queue_group
 from .run import run
+from .secret import secret_group
 from .server import server
 from .usage import usage
+from .volume import volume_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +29,8 @@ cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
+for group in (dict_group, queue_group, secret_group, volume_group):
+    cli.add_command(group)
 
 
 def main() -> None:

@@ -23,6 +23,9 @@ request                   body                                             answe
 ``blob_get``              blob_id                                          {data}
 ========================  ===============================================  =====================
 
+Named objects (dicts, queues, secrets, volumes) have requests of their own, listed after
+`blob_get` below; their keys and values travel pickled, as bytes.
+
 Output records handed to the SDK are ``[index, status, data, blob_id]``, status from
 `ketch.protocol.container.Status`. Log lines are ``[function, container_id, stream, text]``.
 """
@@ -113,3 +116,165 @@ def function_definition(
         "serialized": serialized, "is_class": is_class, "is_generator": is_generator,
         "is_async": is_async, "methods": methods, "options": options, "image": image,
     }
+
+
+# -- named objects --------------------------------------------------------------------------------
+
+
+def object_lookup(kind: str, name: str, create_if_missing: bool = False) -> Request:
+    """Answer: {object_id, created}."""
+    return "object_lookup", {"kind": kind, "name": name, "create_if_missing": create_if_missing}
+
+
+def object_create_ephemeral(kind: str) -> Request:
+    """An unnamed object that lives until released. Answer: {object_id}."""
+    return "object_create_ephemeral", {"kind": kind}
+
+
+def object_release(object_id: str) -> Request:
+    return "object_release", {"object_id": object_id}
+
+
+def object_delete(kind: str, name: str) -> Request:
+    return "object_delete", {"kind": kind, "name": name}
+
+
+def object_list(kind: str) -> Request:
+    """Answer: {objects: [{name, id, created}]}."""
+    return "object_list", {"kind": kind}
+
+
+def object_rename(kind: str, name: str, new_name: str) -> Request:
+    return "object_rename", {"kind": kind, "name": name, "new_name": new_name}
+
+
+# -- dicts: keys and values are pickled bytes -------------------------------------------------
+
+
+def dict_get(dict_id: str, key: bytes) -> Request:
+    """Answer: {found, value}."""
+    return "dict_get", {"dict_id": dict_id, "key": key}
+
+
+def dict_put(dict_id: str, key: bytes, value: bytes, skip_if_exists: bool = False) -> Request:
+    """Answer: {created}: False when skip_if_exists found the key already there."""
+    return "dict_put", {"dict_id": dict_id, "key": key, "value": value,
+                        "skip_if_exists": skip_if_exists}
+
+
+def dict_update(dict_id: str, items: list[list[bytes]]) -> Request:
+    return "dict_update", {"dict_id": dict_id, "items": items}
+
+
+def dict_pop(dict_id: str, key: bytes) -> Request:
+    """Answer: {found, value}."""
+    return "dict_pop", {"dict_id": dict_id, "key": key}
+
+
+def dict_contains(dict_id: str, key: bytes) -> Request:
+    """Answer: {found}."""
+    return "dict_contains", {"dict_id": dict_id, "key": key}
+
+
+def dict_len(dict_id: str) -> Request:
+    """Answer: {len}."""
+    return "dict_len", {"dict_id": dict_id}
+
+
+def dict_items(dict_id: str) -> Request:
+    """Answer: {items: [[key, value], ...]} in insertion order."""
+    return "dict_items", {"dict_id": dict_id}
+
+
+def dict_clear(dict_id: str) -> Request:
+    return "dict_clear", {"dict_id": dict_id}
+
+
+# -- queues: values are pickled bytes; partition None is the default partition --------------
+
+
+def queue_put(queue_id: str, values: list[bytes], partition: str | None,
+              timeout: float | None) -> Request:
+    """Waits up to ``timeout`` (None: forever, 0: not at all) for room. Answer: {}."""
+    return "queue_put", {"queue_id": queue_id, "values": values, "partition": partition,
+                         "timeout": timeout}
+
+
+def queue_get(queue_id: str, n: int, partition: str | None, timeout: float | None) -> Request:
+    """Up to ``n`` values, waiting up to ``timeout`` for the first. Answer: {values}."""
+    return "queue_get", {"queue_id": queue_id, "n": n, "partition": partition,
+                         "timeout": timeout}
+
+
+def queue_len(queue_id: str, partition: str | None, total: bool) -> Request:
+    """Answer: {len}."""
+    return "queue_len", {"queue_id": queue_id, "partition": partition, "total": total}
+
+
+def queue_clear(queue_id: str, partition: str | None, all: bool) -> Request:
+    return "queue_clear", {"queue_id": queue_id, "partition": partition, "all": all}
+
+
+def queue_peek(queue_id: str, n: int, partition: str | None) -> Request:
+    """The first ``n`` values without removing them. Answer: {values}."""
+    return "queue_peek", {"queue_id": queue_id, "n": n, "partition": partition}
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def secret_create(name: str | None, values: dict[str, str], overwrite: bool = False) -> Request:
+    """A named secret, or an ephemeral one when name is None. Answer: {secret_id}."""
+    return "secret_create", {"name": name, "values": values, "overwrite": overwrite}
+
+
+def secret_lookup(name: str, required_keys: list[str]) -> Request:
+    """Answer: {secret_id}; NotFoundError naming what is missing."""
+    return "secret_lookup", {"name": name, "required_keys": required_keys}
+
+
+# -- volumes: paths are inside the volume ---------------------------------------------------
+
+
+def volume_listdir(volume_id: str, path: str, recursive: bool) -> Request:
+    """Answer: {entries: [{path, type ("file"|"directory"|"symlink"), size, mtime}]}."""
+    return "volume_listdir", {"volume_id": volume_id, "path": path, "recursive": recursive}
+
+
+def volume_read(volume_id: str, path: str, offset: int, length: int) -> Request:
+    """Answer: {data, size}."""
+    return "volume_read", {"volume_id": volume_id, "path": path, "offset": offset,
+                           "length": length}
+
+
+def volume_upload(volume_id: str, path: str, offset: int, data: bytes, upload_id: str | None
+                  ) -> Request:
+    """Write a chunk of a file into an upload (a new one when upload_id is None).
+    Answer: {upload_id}."""
+    return "volume_upload", {"volume_id": volume_id, "path": path, "offset": offset,
+                             "data": data, "upload_id": upload_id}
+
+
+def volume_upload_commit(volume_id: str, upload_id: str, force: bool) -> Request:
+    """Make an upload's files part of the volume (a new version). Without ``force`` an upload
+    that would overwrite a file fails."""
+    return "volume_upload_commit", {"volume_id": volume_id, "upload_id": upload_id,
+                                    "force": force}
+
+
+def volume_remove(volume_id: str, path: str, recursive: bool) -> Request:
+    return "volume_remove", {"volume_id": volume_id, "path": path, "recursive": recursive}
+
+
+def volume_copy(volume_id: str, src_paths: list[str], dst_path: str) -> Request:
+    return "volume_copy", {"volume_id": volume_id, "src_paths": src_paths, "dst_path": dst_path}
+
+
+def volume_commit(volume_id: str, container_id: str) -> Request:
+    """From a container: make its changes under the volume's mount the volume's latest state."""
+    return "volume_commit", {"volume_id": volume_id, "container_id": container_id}
+
+
+def volume_reload(volume_id: str, container_id: str) -> Request:
+    """From a container: where the latest version is, to mount it. Answer: {version}."""
+    return "volume_reload", {"volume_id": volume_id, "container_id": container_id}

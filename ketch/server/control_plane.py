@@ -24,13 +24,19 @@ from ..protocol import container as wire
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
 from ..worker import LocalWorker
+from . import dicts, objects, queues, vault, volumes
 from .blobs import BlobStore
 from .calls import Call
 from .containers import ContainerSessions
+from .dicts import DictService
 from .dispatch import FunctionState, PendingInput
 from .logs import AppLogs
 from .metering import Meter
+from .objects import NamedObjects
+from .queues import QueueService
 from .store import Store
+from .vault import SecretService
+from .volumes import VolumeService
 
 log = logging.getLogger("ketch")
 
@@ -86,6 +92,20 @@ class ControlPlane:
         self._peers: set[Peer] = set()
         self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
+        self.objects = NamedObjects(self.store)
+        self.dicts = DictService(self.store, self.objects)
+        self.queues = QueueService(self.store, self.objects)
+        self.secrets = SecretService(self.store, self.objects)
+        self.volumes = VolumeService(self.store, self.objects)
+        self.object_requests = {
+            name: getattr(service, name)
+            for service, names in ((self.objects, objects.REQUESTS), (self.dicts, dicts.REQUESTS),
+                                   (self.queues, queues.REQUESTS),
+                                   (self.secrets, vault.REQUESTS),
+                                   (self.volumes, volumes.REQUESTS))
+            for name in names
+        }
+        self.objects.drop_ephemeral()
 
     async def start(self) -> None:
         if self._listen:
@@ -119,9 +139,11 @@ class ControlPlane:
 
     async def handle(self, kind: str, body: dict[str, Any]) -> Any:
         """Answer one client request (see `ketch.protocol.client`)."""
-        if kind not in CLIENT_REQUESTS:
-            raise exception.InvalidError(f"unknown request {kind!r}")
-        return await getattr(self, kind)(**body)
+        if kind in CLIENT_REQUESTS:
+            return await getattr(self, kind)(**body)
+        if kind in self.object_requests:
+            return await self.object_requests[kind](**body)
+        raise exception.InvalidError(f"unknown request {kind!r}")
 
     # -- apps and functions ------------------------------------------------------------------
 

@@ -166,6 +166,31 @@ class Store:
         keys = ("group", "first_hour", "cpu_s", "memory_gib_s", "gpu_s", "cost", "gpu_types")
         return [dict(zip(keys, row)) for row in rows]
 
+    # -- for the services that keep their own tables (dicts, queues, secrets, volumes) ----------
+
+    def ensure_schema(self, schema: str) -> None:
+        try:
+            self._db.executescript(schema)
+        except sqlite3.Error as exc:
+            raise exception.InternalError(f"the state database refused a schema: {exc}") from exc
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Run one write; return the number of rows it changed."""
+        try:
+            return self._db.execute(sql, args).rowcount
+        except sqlite3.Error as exc:
+            raise exception.InternalError(f"the state database refused a write: {exc}") from exc
+
+    def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._writemany(sql, rows)
+
+    def fetchall(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, args).fetchall()
+
+    def fetchone(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        row = self._db.execute(sql, args).fetchone()
+        return tuple(row) if row is not None else None
+
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         try:
             self._db.execute(sql, args)

@@ -1,0 +1,17 @@
+"""The secrets service of the control plane: values encrypted at rest (being written)."""
+
+from __future__ import annotations
+
+from .objects import NamedObjects
+from .store import Store
+
+REQUESTS: tuple[str, ...] = ()
+
+
+class SecretService:
+    def __init__(self, store: Store, objects: NamedObjects) -> None:
+        self.store = store
+        objects.droppers["secret"] = self.drop
+
+    def drop(self, object_id: str) -> None:
+        """Forget everything the object held."""
