@@ -53,7 +53,7 @@ class App:
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise exception.InvalidError(f"App name must be a string, not {name!r}")
-        validate({"image": image})
+        validate({"image": image, "volumes": volumes})
         self.name = name
         self.description = description or name or ""
         self.image = image
@@ -101,6 +101,7 @@ class App:
                                is_class=False, methods={}, is_generator=is_gen, is_async=is_async,
                                image=self._image_steps(kwargs.get("image")))
             function = Function(self, tag, raw, definition)
+            function.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
             self._register(tag, function)
             return function
 
@@ -138,6 +139,7 @@ class App:
                                is_async=any(m["is_async"] for m in methods.values()),
                                image=self._image_steps(kwargs.get("image")))
             service = Function(self, tag, user_cls, definition)
+            service.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
             cls = Cls(self, user_cls, service)
             self._register(tag, service, cls)
             return cls
@@ -191,6 +193,7 @@ class App:
         self.app_id = answer["app_id"]
         for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
+            definition = {**definition, "volumes": await _volume_ids(function.mounts)}
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])
 
@@ -270,6 +273,14 @@ async def follow_logs(app_id: str) -> None:
             output.show_line(function, container_id, stream, text)
         if answer["closed"] and not answer["lines"]:
             return
+
+
+async def _volume_ids(mounts: dict[str, Any]) -> dict[str, str]:
+    """Mount path -> volume id, finding (or creating) named volumes now."""
+    ids = {}
+    for path, volume in mounts.items():
+        _, ids[path] = await volume._resolve()
+    return ids
 
 
 def _parentheses(value: Any, decorator: str) -> None:

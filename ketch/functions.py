@@ -49,6 +49,7 @@ class Function:
         self._object_id: str | None = None
         self._params: bytes | None = None
         self._variant_of: Function | None = None
+        self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------

@@ -87,6 +87,28 @@ def _count(name: str, value: Any) -> int | None:
     return value
 
 
+RESERVED_MOUNTS = ("/proc", "/sys", "/dev", "/run/ketch")
+
+
+def _check_volumes(volumes: Any) -> None:
+    if volumes is None:
+        return
+    from .volume import Volume
+
+    if not isinstance(volumes, dict):
+        raise exception.InvalidError("volumes must be a dict of mount path to ketch.Volume")
+    for path, volume in volumes.items():
+        if not isinstance(volume, Volume):
+            raise exception.InvalidError(
+                f"volumes[{path!r}] must be a ketch.Volume (for example "
+                f"ketch.Volume.from_name('data', create_if_missing=True)), not {volume!r}"
+            )
+        if not isinstance(path, str) or not path.startswith("/") or path.rstrip("/") == "":
+            raise exception.InvalidError(f"a volume's mount path must be absolute and not /: {path!r}")
+        if any(path == p or path.startswith(p + "/") for p in RESERVED_MOUNTS):
+            raise exception.InvalidError(f"volumes cannot be mounted at {path} (reserved)")
+
+
 def validate(kw: dict[str, Any]) -> dict[str, Any]:
     """Check the keywords of ``@app.function``; return the wire options."""
     opts: dict[str, Any] = {}
@@ -127,6 +149,7 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
         opts["single_use"] = True
     if kw.get("allow_concurrent_inputs") is not None:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
+    _check_volumes(kw.get("volumes"))
     image = kw.get("image")
     if image is not None:
         from .image import Image

@@ -64,9 +64,13 @@ class NamespaceDriver(Driver):
             "net": False,
             "hostname": spec.container_id,
             "root": str(scratch / "root"),
-            "overlays": root_overlays(image.get("layers", []), scratch),
+            "overlays": root_overlays(image.get("layers", []), scratch) + [
+                [[v["lower"]], v["upper"], v["work"], str(scratch / "root") + v["mount"]]
+                for v in spec.volumes
+            ],
             "masks": self.masks + [str(self.scratch_root)],
-            "binds": binds + list(image.get("binds", [])),
+            "binds": binds + list(image.get("binds", []))
+            + [bind for v in spec.volumes for bind in v["binds"]],
             "devices": devices,
             "workdir": image.get("workdir") or os.getcwd(),
         }

@@ -107,7 +107,7 @@ def function_definition(
     *, name: str, app_name: str, module_name: str, module_file: str | None, qualname: str,
     sys_path: list[str], serialized: bytes | None, is_class: bool, is_generator: bool,
     is_async: bool, methods: dict[str, dict[str, bool]], options: dict[str, Any],
-    image: list[dict[str, Any]] | None = None,
+    image: list[dict[str, Any]] | None = None, volumes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the control plane stores for a function and hands to its containers."""
     return {
@@ -115,6 +115,7 @@ def function_definition(
         "module_file": module_file, "qualname": qualname, "sys_path": sys_path,
         "serialized": serialized, "is_class": is_class, "is_generator": is_generator,
         "is_async": is_async, "methods": methods, "options": options, "image": image,
+        "volumes": volumes or {},  # mount path -> volume id, filled in when the app starts
     }
 
 

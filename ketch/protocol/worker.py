@@ -28,6 +28,7 @@ class ContainerSpec:
     memory_mb: int | None = None
     gpu: str | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
+    volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class WorkerEvents(Protocol):
 
     def container_usage(self, container_id: str, sample: UsageSample) -> None: ...
 
+    async def container_finishing(self, container_id: str) -> None:
+        """The container has exited; its files are still there (volumes commit from them)."""
+        ...
+
     def container_log(self, container_id: str, stream: str, text: str) -> None: ...
 
 
@@ -77,6 +82,10 @@ class Worker(Protocol):
         ...
 
     def describe_free(self) -> str: ...
+
+    def runtime_of(self, runtime: str | None) -> str:
+        """The runtime a container asking for ``runtime`` ("" or None: the default) gets."""
+        ...
 
     async def build_image(self, steps: list[dict[str, Any]], runtime: str,
                           log: Any) -> dict[str, Any]:

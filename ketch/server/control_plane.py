@@ -184,6 +184,13 @@ class ControlPlane:
                 f"function {fn.name!r} can never run here: {problem}. Ask for less, or run "
                 "it on a larger machine."
             )
+        for volume_id in (definition.get("volumes") or {}).values():
+            self.objects.kind_of(volume_id, "volume")
+        if definition.get("volumes") and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
+            raise exception.InvalidError(
+                f"function {fn.name!r} mounts volumes, which need the namespace runtime (root on "
+                "Linux); use the volume's files through ketch.Volume methods instead"
+            )
         if definition.get("image"):
             def log(text: str) -> None:
                 app.logs.append(["image", "", "stderr", text])
@@ -400,10 +407,15 @@ class ControlPlane:
             memory_mb=opts.get("memory"),
             gpu=opts.get("gpu"),
             image=fn.image,
+            volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
+            if container_id else [],
         )
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:
         self.sessions.on_container_exit(container_id, exit)
+
+    async def container_finishing(self, container_id: str) -> None:
+        await self.volumes.finish(container_id)
 
     def container_log(self, container_id: str, stream: str, text: str) -> None:
         self.sessions.container_log(container_id, stream, text)

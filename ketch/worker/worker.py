@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -103,6 +104,8 @@ class LocalWorker:
             env["PYTHONPATH"] = ":".join(spec.image["python_path"])
             env["VIRTUAL_ENV"] = os.path.dirname(venv_bin)
         env.update(spec.env)
+        if spec.volumes:
+            env["KETCH_VOLUMES"] = json.dumps({v["volume_id"]: v["mount"] for v in spec.volumes})
         env.update(
             KETCH_CONTAINER_ID=spec.container_id,
             KETCH_CONTAINER_TOKEN=spec.token,
@@ -145,6 +148,9 @@ class LocalWorker:
         if self._watchers:
             await asyncio.wait(self._watchers, timeout=5.0)
 
+    def runtime_of(self, runtime: str | None) -> str:
+        return runtime or self.default_runtime()
+
     def default_runtime(self) -> str:
         if self._default_runtime is None:
             self._default_runtime = default_runtime()
@@ -168,7 +174,10 @@ class LocalWorker:
         self._events.container_usage(handle.container_id, meter.sample())
         board_path = handle.state["board"]
         exit_ = dataclasses.replace(exit_, running=board.read(board_path))
-        await driver.destroy_task(handle)
+        try:
+            await self._events.container_finishing(handle.container_id)
+        finally:
+            await driver.destroy_task(handle)
         if os.path.exists(board_path):
             os.unlink(board_path)
         self._tasks.pop(handle.container_id, None)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
+from .server_process import TESTS, ServerProcess, free_port
 
 SPAWN = """
 import ketch
@@ -28,48 +25,31 @@ print(ketch.FunctionCall.from_id(sys.argv[1]).get(timeout=30))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    env = {**os.environ, "KETCH_HOME": str(tmp_path / "home")}
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ketch.cli", "server", "--port", str(port)], env=env,
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0
-    log.close()
-
-
-def client(code: str, address: str, *args: str) -> str:
-    env = {**os.environ, "KETCH_SERVER": address, "PYTHONPATH": str(TESTS)}
-    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                            text=True, timeout=60, cwd=TESTS)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    process = ServerProcess(tmp_path)
+    process.start()
+    yield process
+    process.stop()
 
 
 def test_spawned_result_is_fetched_by_id_from_another_process(server):
-    first = client(SPAWN, server).split()
+    first = server.client(SPAWN).split()
     assert first[0] == "81"
     call_id = first[1]
     assert call_id.startswith("fc-")
-    assert client(FETCH, server, call_id).strip() == "0.5"
+    assert server.client(FETCH, call_id).strip() == "0.5"
+
+
+def test_a_volume_and_its_files_survive_a_restart(server, tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"w" * 1000)
+    assert server.cli("volume", "create", "keep").returncode == 0
+    assert server.cli("volume", "put", "keep", str(tmp_path / "weights.bin"), "/w.bin").returncode == 0
+    server.restart()
+    listed = server.cli("volume", "ls", "keep")
+    assert "w.bin" in listed.stdout, listed.stderr
+    read = "import ketch; print(len(b''.join(ketch.Volume.from_name('keep').read_file('w.bin'))))"
+    assert server.client(read).strip() == "1000"
 
 
 def test_unreachable_server_gives_a_clear_error():
