@@ -15,6 +15,7 @@ from systems import (
     IMAGE_CACHE_HIT,
     IMAGE_COLD_START,
     MAP,
+    VOLUME,
     WARM_CALL,
     System,
 )
@@ -29,6 +30,7 @@ MAX_COLD_START_MS = 150.0
 MAX_IMAGE_COLD_START_MS = 50.0  # the design's figure, for an isolated container on an image
 MAX_CACHE_HIT_MS = 50.0
 MAX_BUILD_RATIO = 1.3  # of a plain uv venv + uv pip install
+MIN_VOLUME_RATIO = 0.8  # of the same I/O on the host's disk, for writes and for reads
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,10 @@ COLD_P50 = Row(COLD_START, "p50_ms", "c) cold start, p50", "ms")
 IMAGE_COLD_P50 = Row(IMAGE_COLD_START, "p50_ms", "d) image cold start, p50", "ms")
 CACHE_HIT_P50 = Row(IMAGE_CACHE_HIT, "p50_ms", "e) image cache hit, p50", "ms")
 BUILD_P50 = Row(IMAGE_BUILD, "p50_s", "f) image cold build, p50", "s")
-ROWS = (WARM_P50, WARM_P99, MAP_RATE, COLD_P50, IMAGE_COLD_P50, CACHE_HIT_P50, BUILD_P50)
+VOLUME_WRITE = Row(VOLUME, "write_mb_s", "g) volume write", "MB/s")
+VOLUME_READ = Row(VOLUME, "read_mb_s", "g) volume read", "MB/s")
+ROWS = (WARM_P50, WARM_P99, MAP_RATE, COLD_P50, IMAGE_COLD_P50, CACHE_HIT_P50, BUILD_P50,
+        VOLUME_WRITE, VOLUME_READ)
 
 
 def figure(results: Results, row: Row, system: str) -> float | None:
@@ -95,6 +100,14 @@ def _build_target(results: Results) -> bool | None:
     return None if r is None else r <= MAX_BUILD_RATIO
 
 
+def _at_least_host(row: Row) -> Callable[[Results], bool | None]:
+    def check(results: Results) -> bool | None:
+        r = ratio(results, row, "host")
+        return None if r is None else r >= MIN_VOLUME_RATIO
+
+    return check
+
+
 TARGETS = (
     Target(WARM_P50, "≤ 0.5× Ray", _warm_call_target),
     Target(MAP_RATE, f"≥ 3× Ray, ≥ {MIN_MAP_RATE:,.0f}/s", _map_target),
@@ -104,6 +117,8 @@ TARGETS = (
     Target(CACHE_HIT_P50, f"≤ {MAX_CACHE_HIT_MS:.0f} ms",
            _at_most(CACHE_HIT_P50, MAX_CACHE_HIT_MS)),
     Target(BUILD_P50, f"≤ {MAX_BUILD_RATIO}× uv", _build_target),
+    Target(VOLUME_WRITE, f"≥ {MIN_VOLUME_RATIO}× host", _at_least_host(VOLUME_WRITE)),
+    Target(VOLUME_READ, f"≥ {MIN_VOLUME_RATIO}× host", _at_least_host(VOLUME_READ)),
 )
 
 
@@ -124,6 +139,8 @@ def _format_figure(value: float | None, unit: str) -> str:
         return "—"
     if unit == "inputs/s":
         return f"{value:,.0f}/s"
+    if unit == "MB/s":
+        return f"{value:,.0f} MB/s"
     if unit == "s":
         return f"{value:.2f} s"
     return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"

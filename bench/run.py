@@ -9,6 +9,7 @@ Measurements (the design's targets table, docs in bench/README.md):
   d) c) in the namespace runtime, on a cached image
   e) image cache hit: building an image whose layers are all built
   f) cold image build, against a plain `uv venv` and `uv pip install` of the same packages
+  g) write and read throughput on a volume in a container, against the host's disk directly
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -48,16 +49,18 @@ from systems import (  # noqa: E402
     IMAGE_BUILD,
     IMAGE_CACHE_HIT,
     IMAGE_COLD_START,
-    IMAGES,
     MAP,
+    NEEDS_NAMESPACE,
+    VOLUME,
     WARM_CALL,
     Sample,
     System,
     namespace_problem,
 )
 
-ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)
-PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv")  # in the table: targets' peer first
+ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME)
+# In the table: the peer of a target first.
+PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 
 
@@ -80,7 +83,8 @@ SAMPLED = {
     IMAGE_BUILD: Sampled(lambda s: s.image_build(), "build_samples", unit="s"),
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
-                **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()}}
+                **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
+                VOLUME: ("write_mb_s", "read_mb_s")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,11 +106,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="e) cache hits per repeat (default 20)")
     parser.add_argument("--build-samples", type=int, default=3,
                         help="f) cold builds per repeat (default 3)")
+    parser.add_argument("--volume-mib", type=int, default=256,
+                        help="g) MiB written and read per sample (default 256)")
+    parser.add_argument("--volume-samples", type=int, default=3,
+                        help="g) samples per repeat (default 3)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
     args = parser.parse_args(argv)
-    counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples")
+    counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples",
+              "volume_mib", "volume_samples")
     if min(getattr(args, name) for name in counts) < 1:
         parser.error(", ".join(f"--{name.replace('_', '-')}" for name in counts)
                      + " must be at least 1")
@@ -170,8 +179,18 @@ def sampled(measurement: str) -> Callable[[System, argparse.Namespace], dict[str
     return measure
 
 
+def volume_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
+    """g) The median MB/s (10^6 bytes) of the samples' writes and of their reads."""
+    taken = [system.volume_io(args.volume_mib) for _ in range(args.volume_samples)]
+    return {"write_mb_s": round(median([s.write_mb_s for s in taken]), 1),
+            "read_mb_s": round(median([s.read_mb_s for s in taken]), 1),
+            "write_s": [round(s.write_s, 4) for s in taken],
+            "read_s": [round(s.read_s, 4) for s in taken]}
+
+
 MEASURE: dict[str, Callable[[System, argparse.Namespace], dict[str, Any]]] = {
     WARM_CALL: warm_call, MAP: map_throughput, **{m: sampled(m) for m in SAMPLED},
+    VOLUME: volume_throughput,
 }
 
 
@@ -185,7 +204,7 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
     results: dict[str, dict[str, Any]] = {}
     try:
         with system.runtime():
-            warm = [m for m in wanted if m not in SAMPLED]
+            warm = [m for m in wanted if m in (WARM_CALL, MAP)]
             if warm:
                 with system.warm():
                     results.update(repeat(system, warm, args))
@@ -196,11 +215,23 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
                     results[m] = failure(system, m)
                     continue
                 results.update(repeat(system, [m], args))
+            if VOLUME in wanted:
+                results.update(volume(system, args))
     except Exception:  # a failure is a result: it is recorded and the run goes on
         outcome = failure(system, "-")
         for m in wanted:
             results.setdefault(m, outcome)
     return results
+
+
+def volume(system: System, args: argparse.Namespace) -> dict[str, Any]:
+    """g), after its setup and a first sample, thrown away (it starts ketch's container)."""
+    try:
+        with system.volume(args.volume_mib):
+            system.volume_io(args.volume_mib)
+            return repeat(system, [VOLUME], args)
+    except Exception:  # recorded, as in bench_system
+        return {VOLUME: failure(system, VOLUME)}
 
 
 def failure(system: System, measurement: str) -> dict[str, Any]:
@@ -258,7 +289,7 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     # fork should not copy. Ray goes last: its daemons and workers can take a while to exit
     # after shutdown, and must not take CPU from the systems measured after it.
     chosen: list[System] = [systems.Pool(processes=os.cpu_count() or 2), systems.Subprocess(),
-                            systems.Ketch(), systems.Uv()]
+                            systems.HostDisk(), systems.Ketch(), systems.Uv()]
     if args.skip_ray:
         notes.append("Ray skipped (--skip-ray).")
     elif importlib.util.find_spec("ray") is None:
@@ -268,13 +299,14 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     return [s for s in chosen if s.measures & set(args.only)]
 
 
-def drop_image_measurements(args: argparse.Namespace, notes: list[str]) -> None:
-    """Leave out d) to f), with a note, where images cannot be built (not root, not Linux)."""
-    wanted = [m for m in args.only if m in IMAGES]
+def drop_namespace_measurements(args: argparse.Namespace, notes: list[str]) -> None:
+    """Leave out d) to g), with a note, where the namespace runtime cannot run (not root, not
+    Linux): images are built and run in it, and only it mounts volumes."""
+    wanted = [m for m in args.only if m in NEEDS_NAMESPACE]
     problem = namespace_problem() if wanted else None
     if problem:
         notes.append(f"{','.join(wanted)}) skipped: {problem}")
-        args.only = tuple(m for m in args.only if m not in IMAGES)
+        args.only = tuple(m for m in args.only if m not in NEEDS_NAMESPACE)
 
 
 def busy_note(load: float) -> str | None:
@@ -355,13 +387,29 @@ IMAGE_NOTES = {
 }
 
 
-def measurement_notes(results: report.Results) -> list[str]:
+def volume_note(args: argparse.Namespace) -> str:
+    return (f"g) {args.volume_mib} MiB written to a new file in 4 MiB blocks, flush + fsync "
+            "(then removed, untimed), and a file of the same size read whole in 4 MiB blocks; "
+            f"median of {args.volume_samples} sample{'s' * (args.volume_samples != 1)} per repeat, "
+            "MB = 10^6 bytes. ketch: "
+            "volume_io.remote() in a warm namespace container, the volume at /data: the write "
+            "goes to the container's own layer (overlay upper dir in KETCH_HOME; not committed), "
+            "the read is of a file committed by batch_upload (the overlay's lower layer). host: "
+            "the same code in this process, in KETCH_HOME/host-io on the same disk. Both files "
+            "read were written just before (then os.sync()), so both reads come from the page "
+            "cache; the writes reach the disk.")
+
+
+def measurement_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
     notes = []
     if COLD_START in results:
         notes.append(cold_start_note(results))
     if IMAGE_COLD_START in results:
         notes.append(image_cold_start_note(results))
-    return notes + [text for m, text in IMAGE_NOTES.items() if m in results]
+    notes += [text for m, text in IMAGE_NOTES.items() if m in results]
+    if VOLUME in results:
+        notes.append(volume_note(args))
+    return notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     isolate_ketch_state()
     load_before = os.getloadavg()[0]
     notes = [note for note in [busy_note(load_before)] if note]
-    drop_image_measurements(args, notes)
+    drop_namespace_measurements(args, notes)
     chosen = choose_systems(args, notes)
 
     results: report.Results = {m: {} for m in args.only}
@@ -379,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             results[measurement][system.name] = outcome
     faulthandler.cancel_dump_traceback_later()
 
-    notes += measurement_notes(results)
+    notes += measurement_notes(results, args)
     errors = [f"{name} {m}): {outcome['error'].strip().splitlines()[-1]}"
               for m, by_system in results.items() for name, outcome in by_system.items()
               if "error" in outcome]

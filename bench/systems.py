@@ -3,7 +3,7 @@
 A system is measured inside ``runtime()`` (process-wide setup such as starting Ray). The warm
 measurements (a, b) run inside ``warm()`` as well, which holds the workers warm; the sampled
 ones (c to f: one `Sample` per call) run outside ``warm()``, because a cold start has to begin
-with nothing warm.
+with nothing warm. g) runs inside ``volume()``, which writes the file that g) reads.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from ketch.worker.images.builder import uv_binary, uv_cache_dir
 # Measurement names, as in the design's targets table and the --only option.
 WARM_CALL, MAP, COLD_START = "a", "b", "c"
 IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD = "d", "e", "f"
-IMAGES = (IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)  # they need the namespace runtime
+IMAGES = (IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)
+VOLUME = "g"
+NEEDS_NAMESPACE = (*IMAGES, VOLUME)
 
 
 def namespace_problem() -> str | None:
@@ -51,6 +53,24 @@ def namespace_problem() -> str | None:
 class Sample:
     seconds: float  # what the measurement times: e.g. from "nothing running" to a result
     setup_s: float = 0.0  # work done before the clock started, recorded for information
+
+
+@dataclass(frozen=True)
+class VolumeSample:
+    """g) One write of a new file and one read of the whole of a file written before."""
+
+    write_s: float
+    write_bytes: int
+    read_s: float
+    read_bytes: int
+
+    @property
+    def write_mb_s(self) -> float:
+        return self.write_bytes / self.write_s / 1e6
+
+    @property
+    def read_mb_s(self) -> float:
+        return self.read_bytes / self.read_s / 1e6
 
 
 class System:
@@ -90,6 +110,15 @@ class System:
         """f) Building `workloads.BUILD_IMAGE` (or its equivalent) from nothing."""
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def volume(self, mib: int) -> Iterator[None]:
+        """g) Where ``volume_io`` runs, with its file of ``mib`` MiB to read written already."""
+        yield
+
+    def volume_io(self, mib: int) -> VolumeSample:
+        """g) `workloads.disk_io`: write ``mib`` MiB to a new file, read the file to read."""
+        raise NotImplementedError
+
     def info(self) -> dict[str, Any]:
         """Facts about the setup worth keeping with the numbers."""
         return {}
@@ -104,7 +133,7 @@ def _timed(action: Callable[[], object]) -> float:
 class Ketch(System):
     name, label = "ketch", "ketch"
     measures = frozenset({WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT,
-                          IMAGE_BUILD})
+                          IMAGE_BUILD, VOLUME})
 
     @contextlib.contextmanager
     def warm(self) -> Iterator[None]:
@@ -138,6 +167,25 @@ class Ketch(System):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def volume(self, mib: int) -> Iterator[None]:
+        # The file to read is uploaded, which commits a version: the container mounts it as its
+        # overlay's lower layer, under a layer of its own (in KETCH_HOME/volume-layers) that
+        # takes the writes.
+        source = config.home() / "volume-upload.bin"
+        try:
+            workloads.fill(str(source), mib)
+            with workloads.volume.batch_upload(force=True) as batch:
+                batch.put_file(str(source), f"/{workloads.READ_FILE}")
+        finally:
+            source.unlink(missing_ok=True)
+        os.sync()  # as the host's: no writes of the setup's left to compete with the timed ones
+        with workloads.volume_app.run():
+            yield
+
+    def volume_io(self, mib: int) -> VolumeSample:
+        return _volume_sample(workloads.volume_io.remote(mib), mib)
+
     def info(self) -> dict[str, Any]:
         return {"default_runtime": default_runtime()}
 
@@ -157,6 +205,61 @@ def _first_result(app: ketch.App, function: Any) -> Sample:
 def _build(root: Path, image: ketch.Image) -> None:
     """Build ``image`` in the layer store under ``root``; a failed step raises with its output."""
     asyncio.run(Builder(root).build(image.to_wire(), lambda line: None))
+
+
+def _volume_sample(timed: dict[str, Any], mib: int) -> VolumeSample:
+    sample = VolumeSample(timed["write_s"], timed["write_bytes"], timed["read_s"],
+                          timed["read_bytes"])
+    if sample.read_bytes != mib * 2**20:
+        raise RuntimeError(f"read {sample.read_bytes} bytes of a file of {mib} MiB")
+    return sample
+
+
+class HostDisk(System):
+    """g)'s peer: `workloads.disk_io` in this process, in a directory on the disk that holds
+    the volumes and the containers' layers (KETCH_HOME/host-io)."""
+
+    name, label = "host", "host"
+    measures = frozenset({VOLUME})
+
+    def __init__(self) -> None:
+        self._directory: Path | None = None
+
+    @contextlib.contextmanager
+    def volume(self, mib: int) -> Iterator[None]:
+        directory = config.home() / "host-io"
+        directory.mkdir(parents=True)
+        try:
+            workloads.fill(str(directory / workloads.READ_FILE), mib)
+            os.sync()
+            self._directory = directory
+            yield
+        finally:
+            self._directory = None
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def volume_io(self, mib: int) -> VolumeSample:
+        assert self._directory is not None
+        return _volume_sample(workloads.disk_io(str(self._directory), mib), mib)
+
+    def info(self) -> dict[str, Any]:
+        return {"directory": "KETCH_HOME/host-io", **_filesystem(config.home())}
+
+
+def _filesystem(path: Path) -> dict[str, str]:
+    """The filesystem holding ``path``, from the longest mount point above it."""
+    best: list[str] = []
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point = fields[1]
+                if (str(path.resolve()) + "/").startswith(point.rstrip("/") + "/") and (
+                        not best or len(point) >= len(best[1])):
+                    best = fields
+    except OSError:
+        return {}
+    return {"filesystem": best[2], "device": best[0], "mount": best[1]} if best else {}
 
 
 class Pool(System):

@@ -7,6 +7,8 @@ reference.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import ketch
@@ -42,3 +44,47 @@ CACHED_IMAGE = (
 # f) small pure-Python packages, installed by ketch's image builder and by plain uv.
 BUILD_PACKAGES = ["six==1.16.0", "idna==3.10", "certifi==2024.8.30"]
 BUILD_IMAGE = ketch.Image.debian_slim().uv_pip_install(BUILD_PACKAGES)
+
+
+# g) the same file I/O (`disk_io`) in a container, on a volume mounted at /data, and on the host.
+volume = ketch.Volume.from_name("bench-volume", create_if_missing=True)
+volume_app = ketch.App("bench-volume")
+READ_FILE = "read.bin"  # written before the timing: on the volume, committed by an upload
+WRITE_FILE = "bench.bin"
+BLOCK = 4 * 2**20
+
+
+@volume_app.function(runtime="namespace", volumes={"/data": volume})
+def volume_io(mib: int) -> dict[str, float]:
+    return disk_io("/data", mib)
+
+
+def fill(path: str, mib: int) -> float:
+    """Write ``mib`` MiB to ``path`` in 4 MiB blocks of one buffer, flushed to the disk before
+    the file is closed; the seconds it took."""
+    block = bytes(range(256)) * (BLOCK // 256)  # not zeros, which a filesystem might elide
+    size = mib * 2**20
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        for offset in range(0, size, BLOCK):
+            f.write(block if size - offset >= BLOCK else block[: size - offset])
+        f.flush()
+        os.fsync(f.fileno())
+    return time.perf_counter() - start
+
+
+def disk_io(directory: str, mib: int) -> dict[str, float]:
+    """Time writing a new file of ``mib`` MiB in ``directory`` (then removed, untimed), and
+    reading the whole of `READ_FILE`, written there beforehand, in 4 MiB blocks."""
+    written = os.path.join(directory, WRITE_FILE)
+    write_s = fill(written, mib)
+    os.remove(written)  # never in the volume's lower layer, so this leaves nothing to commit
+    buffer = bytearray(BLOCK)
+    total = 0
+    start = time.perf_counter()
+    with open(os.path.join(directory, READ_FILE), "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            total += n
+    read_s = time.perf_counter() - start
+    return {"write_s": write_s, "write_bytes": mib * 2**20, "read_s": read_s,
+            "read_bytes": total}

@@ -85,6 +85,7 @@ class LocalVolumeStorage(VolumeStorage):
             shutil.copytree(current, staging, symlinks=True, copy_function=os.link)
             try:
                 apply(staging)
+                os.sync()  # the version's files reach the disk before it becomes the latest
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
@@ -95,7 +96,10 @@ class LocalVolumeStorage(VolumeStorage):
 
     def _set_latest(self, volume_id: str, number: int) -> None:
         tmp = self._dir(volume_id) / "latest.tmp"
-        tmp.write_text(str(number))
+        with open(tmp, "w") as f:
+            f.write(str(number))
+            f.flush()
+            os.fsync(f.fileno())  # the pointer must not outrun the files on a crash
         os.replace(tmp, self._dir(volume_id) / "latest")
 
     def _forget_old(self, volume_id: str, latest: int) -> None:
@@ -115,9 +119,9 @@ def inside(tree: Path, path: str) -> Path:
     return resolved
 
 
-def replace_file(source: Path, target: Path) -> None:
-    """Put a copy of ``source`` at ``target``: never write through a hard link into the file
-    that older versions share."""
+def replace_file(source: Path, target: Path, *, link: bool = False) -> None:
+    """Put ``source`` at ``target``: a copy, or with ``link`` a hard link (for sources nobody
+    writes to again). Never write through a hard link into the file older versions share."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
@@ -125,6 +129,8 @@ def replace_file(source: Path, target: Path) -> None:
         target.unlink()
     if source.is_symlink():
         os.symlink(os.readlink(source), target)
+    elif link:
+        os.link(source, target)
     else:
         shutil.copy2(source, target)
 
@@ -140,9 +146,11 @@ def remove(target: Path, recursive: bool) -> None:
         raise exception.NotFoundError(f"no such file in the volume: {target.name}")
 
 
-def apply_overlay_upper(upper: Path) -> Apply:
+def apply_overlay_upper(upper: Path, *, final: bool = False) -> Apply:
     """The changes an overlay's upper directory records: new and changed files, deletions
-    (whiteouts: 0/0 character devices) and replaced directories (opaque directories)."""
+    (whiteouts: 0/0 character devices) and replaced directories (opaque directories).
+
+    ``final``: nothing writes to ``upper`` any more, so its files are linked, not copied."""
     def apply(tree: Path) -> None:
         for directory, subdirs, files in os.walk(upper):
             rel_dir = Path(directory).relative_to(upper)
@@ -161,7 +169,7 @@ def apply_overlay_upper(upper: Path) -> Apply:
                     elif target.exists() or target.is_symlink():
                         target.unlink()
                 else:
-                    replace_file(source, tree / rel_dir / name)
+                    replace_file(source, tree / rel_dir / name, link=final)
     return apply
 
 

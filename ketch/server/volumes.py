@@ -105,7 +105,7 @@ class VolumeService:
             upper = self.scratch / container_id / volume_id / f"upper-{index}"
             if upper.exists() and any(upper.iterdir()):
                 await asyncio.to_thread(self.storage.new_version, volume_id,
-                                        apply_overlay_upper(upper))
+                                        apply_overlay_upper(upper, final=True))
         await asyncio.to_thread(shutil.rmtree, self.scratch / container_id, True)
 
     # -- clients -------------------------------------------------------------------------------
@@ -133,9 +133,13 @@ class VolumeService:
         target = inside(tree, path)
         if not target.is_file():
             raise exception.NotFoundError(f"no such file in the volume: {path}")
-        with open(target, "rb") as f:
-            f.seek(offset)
-            data = f.read(min(length, MAX_CHUNK))
+
+        def read() -> bytes:
+            with open(target, "rb") as f:
+                f.seek(offset)
+                return f.read(min(length, MAX_CHUNK))
+
+        data = await asyncio.to_thread(read)  # off the loop: other requests go on meanwhile
         return {"data": data, "size": target.stat().st_size}
 
     async def volume_upload(self, volume_id: str, path: str, offset: int, data: bytes,
@@ -146,9 +150,13 @@ class VolumeService:
             raise exception.InvalidError("bad upload id")
         target = inside(self.uploads / upload_id, path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "r+b" if target.exists() else "wb") as f:
-            f.seek(offset)
-            f.write(data)
+
+        def write() -> None:
+            with open(target, "r+b" if target.exists() else "wb") as f:
+                f.seek(offset)
+                f.write(data)
+
+        await asyncio.to_thread(write)
         return {"upload_id": upload_id}
 
     async def volume_upload_commit(self, volume_id: str, upload_id: str, force: bool
@@ -166,7 +174,7 @@ class VolumeService:
                             f"{source.relative_to(staged)} already exists in the volume; "
                             "pass force=True (or --force) to overwrite it"
                         )
-                    replace_file(source, target)
+                    replace_file(source, target, link=True)  # staging is thrown away after
 
         try:
             version = await asyncio.to_thread(self.storage.new_version, volume_id, apply)
