@@ -37,6 +37,7 @@ class Peer:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._serving: set[asyncio.Task[None]] = set()
         self.closed = False
         self.info: dict[str, Any] = {}
 
@@ -73,7 +74,9 @@ class Peer:
                 if kind == OK or kind == ERR:
                     self._answer(kind, request_id, body)
                 elif request_id:
-                    asyncio.ensure_future(self._serve(kind, request_id, body))
+                    task = asyncio.ensure_future(self._serve(kind, request_id, body))
+                    self._serving.add(task)
+                    task.add_done_callback(self._serving.discard)
                 else:
                     await self._handler(kind, body)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -103,6 +106,8 @@ class Peer:
         if self.closed and not self._pending and self._task is None:
             return
         self.closed = True
+        for task in list(self._serving):  # nobody is left to answer: a blocked get must not
+            task.cancel()                 # take an item for a caller that has gone
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(exception.ConnectionError("the connection was closed"))
