@@ -27,6 +27,7 @@ from .functions import Function, describe
 from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
+from .secret import Secret, ids_for_run
 
 if TYPE_CHECKING:
     import asyncio
@@ -53,12 +54,13 @@ class App:
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise exception.InvalidError(f"App name must be a string, not {name!r}")
-        validate({"image": image, "volumes": volumes})
+        validate({"image": image, "volumes": volumes, "secrets": secrets})
         self.name = name
         self.description = description or name or ""
         self.image = image
         self.secrets = list(secrets or [])
         self.volumes = dict(volumes or {})
+        self._secrets_of: dict[str, list[Secret]] = {}  # tag -> the app's, then its own
         self.tags = dict(tags or {})
         self._functions: dict[str, Function] = {}
         self._classes: dict[str, Cls] = {}
@@ -103,6 +105,7 @@ class App:
             function = Function(self, tag, raw, definition)
             function.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
             self._register(tag, function)
+            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
             return function
 
         return wrap
@@ -142,6 +145,7 @@ class App:
             service.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
             cls = Cls(self, user_cls, service)
             self._register(tag, service, cls)
+            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
             return cls
 
         return wrap
@@ -162,6 +166,7 @@ class App:
         """Add another app's functions and classes to this one."""
         for tag, function in other._functions.items():
             self._register(tag, function, other._classes.get(tag))
+            self._secrets_of[tag] = other._secrets_of.get(tag, [])
         return self
 
     def _image_steps(self, image: Any) -> list[dict[str, Any]] | None:
@@ -189,11 +194,13 @@ class App:
         if self.app_id is not None:
             raise exception.InvalidError(f"app {self.name!r} is already running")
         client = await get_client()
+        secret_ids = await ids_for_run(client, self._secrets_of)  # a missing one fails here
         answer = await client.request(protocol.app_create(self.name or "", self.description))
         self.app_id = answer["app_id"]
         for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
-            definition = {**definition, "volumes": await _volume_ids(function.mounts)}
+            definition = {**definition, "volumes": await _volume_ids(function.mounts),
+                          "secrets": secret_ids.get(function.tag, [])}
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])
 

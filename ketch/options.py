@@ -158,6 +158,10 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
             raise exception.InvalidError(
                 f"image must be a ketch.Image (for example ketch.Image.debian_slim()), not {image!r}"
             )
+    if kw.get("secrets") is not None:
+        from .secret import check_secrets
+
+        check_secrets(kw["secrets"])  # kept as objects by the app, sent as ids when it starts
     for flag in ("enable_memory_snapshot", "block_network", "nonpreemptible", "serialized"):
         opts[flag] = bool(kw.get(flag))
     return opts

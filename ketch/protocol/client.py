@@ -108,6 +108,7 @@ def function_definition(
     sys_path: list[str], serialized: bytes | None, is_class: bool, is_generator: bool,
     is_async: bool, methods: dict[str, dict[str, bool]], options: dict[str, Any],
     image: list[dict[str, Any]] | None = None, volumes: dict[str, str] | None = None,
+    secrets: list[str] | None = None,
 ) -> dict[str, Any]:
     """What the control plane stores for a function and hands to its containers."""
     return {
@@ -116,6 +117,7 @@ def function_definition(
         "serialized": serialized, "is_class": is_class, "is_generator": is_generator,
         "is_async": is_async, "methods": methods, "options": options, "image": image,
         "volumes": volumes or {},  # mount path -> volume id, filled in when the app starts
+        "secrets": secrets or [],  # secret ids (never values), filled in when the app starts
     }
 
 
@@ -279,3 +281,44 @@ def volume_commit(volume_id: str, container_id: str) -> Request:
 def volume_reload(volume_id: str, container_id: str) -> Request:
     """From a container: where the latest version is, to mount it. Answer: {version}."""
     return "volume_reload", {"volume_id": volume_id, "container_id": container_id}
+
+
+# -- deployments ----------------------------------------------------------------------------------
+
+
+def function_lookup(app_name: str, tag: str) -> Request:
+    """A deployed app's function. Answer: {function_id, definition}."""
+    return "function_lookup", {"app_name": app_name, "tag": tag}
+
+
+def app_deploy(app_id: str) -> Request:
+    """Make a running app (created and filled with functions) the deployed version of its name,
+    stopping the version it replaces. Answer: {version}."""
+    return "app_deploy", {"app_id": app_id}
+
+
+def app_list() -> Request:
+    """Answer: {apps: [{app_id, name, state, version, created, stopped}]}."""
+    return "app_list", {}
+
+
+def app_stop_by_name(name: str) -> Request:
+    return "app_stop_by_name", {"name": name}
+
+
+def app_history(name: str) -> Request:
+    """Answer: {versions: [{version, app_id, created, state}]}."""
+    return "app_history", {"name": name}
+
+
+def app_rollback(name: str, version: int | None) -> Request:
+    """Deploy an earlier version's functions again, as a new version. Answer: {version}."""
+    return "app_rollback", {"name": name, "version": version}
+
+
+def app_logs(name: str, since: float | None, function: str | None, cursor: int | None,
+             timeout: float | None) -> Request:
+    """Stored log lines of the app's versions. Answer: {lines: [[ts, function, container,
+    stream, text]], cursor}."""
+    return "app_logs", {"name": name, "since": since, "function": function, "cursor": cursor,
+                        "timeout": timeout}

@@ -95,7 +95,7 @@ class ControlPlane:
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
-        self.secrets = SecretService(self.store, self.objects)
+        self.secrets = SecretService(self.store, self.objects, state_dir / "secret.key")
         self.volumes = VolumeService(self.store, self.objects)
         self.object_requests = {
             name: getattr(service, name)
@@ -171,6 +171,8 @@ class ControlPlane:
                 break
             await asyncio.sleep(0.01)
         self.store.stop_app(app_id)
+        await self.secrets.release([s for f in app.function_ids  # the run's unnamed secrets
+                                    for s in self.functions[f].definition.get("secrets") or []])
         self.meter.flush()
         app.logs.close()
         return {}
@@ -178,6 +180,7 @@ class ControlPlane:
     async def function_create(self, app_id: str, definition: dict[str, Any]) -> dict[str, Any]:
         app = self._app(app_id)
         fn = FunctionState(new_id("fu"), app_id, definition, None)
+        self.secrets.check(definition.get("secrets") or [], fn.name)  # before any container
         problem = self.worker.never_fits(self.container_spec(fn, "", ""))
         if problem is not None:
             raise exception.ResourceExhaustedError(
@@ -402,13 +405,24 @@ class ControlPlane:
             server_address=self.address,
             token=token,
             runtime=opts.get("runtime") or "",
-            env=dict(opts.get("env") or {}),
+            env={**self._secret_env(fn, container_id), **(opts.get("env") or {})},
             cpu=opts.get("cpu"),
             memory_mb=opts.get("memory"),
             gpu=opts.get("gpu"),
             image=fn.image,
             volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
             if container_id else [],
+        )
+
+    def _secret_env(self, fn: FunctionState, container_id: str) -> dict[str, str]:
+        """The function's secrets, opened for a container about to start (not for a spec
+        that only checks resources); never stored."""
+        if not container_id or not fn.definition.get("secrets"):
+            return {}
+        logs = self.apps[fn.app_id].logs
+        return self.secrets.environment(
+            fn.definition["secrets"],
+            lambda text: logs.append([fn.name, container_id, "stderr", text]),
         )
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:
