@@ -203,6 +203,7 @@ class App:
                           "secrets": secret_ids.get(function.tag, [])}
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])
+            function.sent_definition = definition
 
     async def _stop(self) -> None:
         if self.app_id is None:
@@ -238,7 +239,11 @@ class _RunContext:
     async def _enter(self) -> App:
         import asyncio
 
-        await self.app._start()
+        try:
+            await self.app._start()
+        except BaseException:
+            await self.app._stop()  # a half-started app must not keep running
+            raise
         if output.is_enabled():
             self._logs = asyncio.ensure_future(follow_logs(self.app.app_id or ""))
         return self.app

@@ -49,6 +49,8 @@ class Function:
         self._object_id: str | None = None
         self._params: bytes | None = None
         self._variant_of: Function | None = None
+        self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
+        self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
@@ -74,12 +76,17 @@ class Function:
         client = await get_client()
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
+        if self._object_id is None and self._deployed is not None:
+            answer = await client.request(protocol.function_lookup(*self._deployed))
+            self._object_id, self.definition = answer["function_id"], answer["definition"]
         if self._object_id is None and self._variant_of is not None:
             parent_client, _ = await self._variant_of._resolve()
             app_id = self._variant_of.app.app_id if self._variant_of.app else None
             if app_id is None:
                 raise exception.InvalidError(f"{self.tag}: the app is not running")
-            answer = await parent_client.request(protocol.function_create(app_id, self.definition))
+            parent = self._variant_of.sent_definition or self._variant_of.definition
+            definition = {**parent, "options": self.definition["options"]}  # its secrets, volumes
+            answer = await parent_client.request(protocol.function_create(app_id, definition))
             self._object_id = answer["function_id"]
         if self._object_id is None:
             raise exception.InvalidError(
@@ -97,7 +104,8 @@ class Function:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def _check(self, want_generator: bool, verb: str) -> None:
+    async def _check(self, want_generator: bool, verb: str) -> None:
+        await self._resolve()  # a handle from from_name learns what it is here
         if self.is_generator and not want_generator:
             raise exception.InvalidError(
                 f"{self.tag} is a generator function: use .remote_gen() instead of .{verb}()"
@@ -117,7 +125,7 @@ class Function:
     @aio
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
-        self._check(False, "remote")
+        await self._check(False, "remote")
         client, call_id = await self._start("remote", args, kwargs)
         while True:
             answer = await client.request(protocol.outputs_get(call_id, 0, None))
@@ -127,7 +135,7 @@ class Function:
     @aio_iter
     async def remote_gen(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """Run a generator function in a container, yielding its values as they come."""
-        self._check(True, "remote_gen")
+        await self._check(True, "remote_gen")
         client, call_id = await self._start("remote", args, kwargs)
         cursor = 0
         while True:
@@ -146,7 +154,7 @@ class Function:
     @aio
     async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
         """Start the function and return a `FunctionCall` without waiting for it."""
-        self._check(False, "spawn")
+        await self._check(False, "spawn")
         _, call_id = await self._start("spawn", args, kwargs)
         return FunctionCall(call_id)
 
@@ -161,7 +169,7 @@ class Function:
         wrap_returned_exceptions: bool = True,
     ) -> AsyncIterator[Any]:
         """Run the function over inputs in parallel, yielding results (in order by default)."""
-        self._check(False, "map")
+        await self._check(False, "map")
         if not input_iterators:
             raise exception.InvalidError("map() needs at least one iterable of inputs")
         from .mapping import map_outputs
@@ -181,7 +189,7 @@ class Function:
         wrap_returned_exceptions: bool = True,
     ) -> AsyncIterator[Any]:
         """Like `map`, with each input a tuple of positional arguments."""
-        self._check(False, "starmap")
+        await self._check(False, "starmap")
         from .mapping import map_outputs
 
         client, function_id = await self._resolve()
@@ -198,7 +206,7 @@ class Function:
         ignore_exceptions: bool = False,
     ) -> None:
         """Run the function over inputs for their side effects, discarding results."""
-        self._check(False, "for_each")
+        await self._check(False, "for_each")
         from .mapping import map_outputs
 
         client, function_id = await self._resolve()
@@ -213,7 +221,7 @@ class Function:
         self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None
     ) -> FunctionCall:
         """Start the function over inputs and return at once; results stay retrievable."""
-        self._check(False, "spawn_map")
+        await self._check(False, "spawn_map")
         from .mapping import start_call
 
         client, function_id = await self._resolve()
@@ -222,6 +230,20 @@ class Function:
         )
         await feeding
         return FunctionCall(call_id, feeder.count)
+
+    @classmethod
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None
+                  ) -> Function:
+        """A deployed app's function, found when first called.
+
+        Example::
+
+            square = ketch.Function.from_name("hello", "square")
+            square.remote(4)
+        """
+        handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
+        handle._deployed = (app_name, name)
+        return handle
 
     # -- variants ------------------------------------------------------------------------------
 

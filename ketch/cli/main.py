@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
+from .. import exception
+from .app import app_group
+from .deploy import deploy
 from .dict import dict_group
 from .image import image
 from .python import python
@@ -29,9 +33,19 @@ cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
-for group in (dict_group, queue_group, secret_group, volume_group):
+for group in (app_group, deploy, dict_group, queue_group, secret_group, volume_group):
     cli.add_command(group)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except exception.Error as exc:  # ketch's own errors say what to do: no traceback needed
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

@@ -21,9 +21,9 @@ class ContainerSpec:
     function_name: str
     app_id: str
     server_address: str
-    token: str
+    token: str = field(repr=False)
     runtime: str = ""  # "" lets the worker choose its default
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     cpu: float | None = None
     memory_mb: int | None = None
     gpu: str | None = None

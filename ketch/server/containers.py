@@ -138,7 +138,7 @@ class ContainerSessions:
         request = f"cpu={opts.get('cpu') or 0.125}, memory={opts.get('memory') or 128} MiB"
         text = (f"waiting for resources: a container needs {request}; the node has "
                 f"{self.cp.worker.describe_free()}")
-        self.cp.apps[fn.app_id].logs.append([fn.name, "", "stderr", text])
+        self.cp.log(fn, "", "stderr", text)
 
     def _start_container(self, fn: FunctionState) -> None:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))
@@ -185,7 +185,8 @@ class ContainerSessions:
             return
         ct.tail.append(text)
         fn = self.cp.functions[ct.function_id]
-        self.cp.apps[fn.app_id].logs.append([fn.name, container_id, stream, text])
+        calls = {call_id for call_id, _ in ct.assigned}
+        self.cp.log(fn, container_id, stream, text, calls.pop() if len(calls) == 1 else None)
 
     def on_container_exit(self, container_id: str, exit: ContainerExit) -> None:
         ct = self.containers.pop(container_id, None)

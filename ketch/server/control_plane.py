@@ -24,12 +24,14 @@ from ..protocol import container as wire
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
 from ..worker import LocalWorker
-from . import dicts, objects, queues, vault, volumes
+from . import deployments, dicts, objects, queues, vault, volumes
 from .blobs import BlobStore
 from .calls import Call
 from .containers import ContainerSessions
+from .deployments import Deployments
 from .dicts import DictService
 from .dispatch import FunctionState, PendingInput
+from .logbook import Logbook
 from .logs import AppLogs
 from .metering import Meter
 from .objects import NamedObjects
@@ -59,6 +61,7 @@ class AppState:
     def __init__(self, app_id: str, name: str) -> None:
         self.id = app_id
         self.name = name
+        self.created = time.time()
         self.function_ids: list[str] = []
         self.logs = AppLogs()
         self.stopped = False
@@ -92,6 +95,7 @@ class ControlPlane:
         self._peers: set[Peer] = set()
         self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
+        self.logbook = Logbook(self.store)
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
@@ -106,8 +110,13 @@ class ControlPlane:
             for name in names
         }
         self.objects.drop_ephemeral()
+        self.deployments = Deployments(self)
+        self.object_requests.update(
+            (name, getattr(self.deployments, name)) for name in deployments.REQUESTS
+        )
 
     async def start(self) -> None:
+        await self.deployments.restore()
         if self._listen:
             from ..protocol.wire import parse_address
 
@@ -133,6 +142,7 @@ class ControlPlane:
         for peer in list(self._peers):
             peer.close()
         self.meter.flush()
+        self.logbook.flush()
         self.store.close()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
@@ -146,6 +156,12 @@ class ControlPlane:
         raise exception.InvalidError(f"unknown request {kind!r}")
 
     # -- apps and functions ------------------------------------------------------------------
+
+    def restore_app(self, app_id: str, name: str) -> AppState:
+        """Bring back a stored app (a deployed one, on restart)."""
+        app = AppState(app_id, name)
+        self.apps[app.id] = app
+        return app
 
     async def app_create(self, name: str, description: str = "") -> dict[str, Any]:
         app = AppState(new_id("ap"), name)
@@ -177,9 +193,11 @@ class ControlPlane:
         app.logs.close()
         return {}
 
-    async def function_create(self, app_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+    async def function_create(self, app_id: str, definition: dict[str, Any],
+                              function_id: str | None = None) -> dict[str, Any]:
+        """Create a function; with ``function_id``, bring back a stored one (on restart)."""
         app = self._app(app_id)
-        fn = FunctionState(new_id("fu"), app_id, definition, None)
+        fn = FunctionState(function_id or new_id("fu"), app_id, definition, None)
         self.secrets.check(definition.get("secrets") or [], fn.name)  # before any container
         problem = self.worker.never_fits(self.container_spec(fn, "", ""))
         if problem is not None:
@@ -197,13 +215,15 @@ class ControlPlane:
         if definition.get("image"):
             def log(text: str) -> None:
                 app.logs.append(["image", "", "stderr", text])
+                self.logbook.add(app.id, "image", "", None, "stderr", text)
 
             fn.image = await self.worker.build_image(
                 definition["image"], fn.options.get("runtime") or "", log
             )
         self.functions[fn.id] = fn
         app.function_ids.append(fn.id)
-        self.store.add_function(fn.id, app_id, fn.name, definition, None)
+        if function_id is None:
+            self.store.add_function(fn.id, app_id, fn.name, definition, None)
         return {"function_id": fn.id}
 
     async def function_bind(self, function_id: str, params: bytes) -> dict[str, Any]:
@@ -388,6 +408,7 @@ class ControlPlane:
                     self.sessions.scale(fn)
                 self.sessions.check_heartbeats(now)
                 self.meter.flush()
+                self.logbook.flush()
                 if now - last_expiry > 300:
                     last_expiry = now
                     self.store.expire(time.time())
@@ -419,11 +440,15 @@ class ControlPlane:
         that only checks resources); never stored."""
         if not container_id or not fn.definition.get("secrets"):
             return {}
-        logs = self.apps[fn.app_id].logs
         return self.secrets.environment(
-            fn.definition["secrets"],
-            lambda text: logs.append([fn.name, container_id, "stderr", text]),
+            fn.definition["secrets"], lambda text: self.log(fn, container_id, "stderr", text),
         )
+
+    def log(self, fn: FunctionState, container_id: str, stream: str, text: str,
+            call_id: str | None = None) -> None:
+        """A line for the app's watchers now, and for `ketch app logs` later."""
+        self.apps[fn.app_id].logs.append([fn.name, container_id, stream, text])
+        self.logbook.add(fn.app_id, fn.name, container_id, call_id, stream, text)
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:
         self.sessions.on_container_exit(container_id, exit)

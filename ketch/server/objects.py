@@ -7,6 +7,7 @@ drop an object's data when it is deleted.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -19,7 +20,8 @@ from .store import Store
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, created REAL NOT NULL,
-    ephemeral INTEGER NOT NULL DEFAULT 0
+    ephemeral INTEGER NOT NULL DEFAULT 0  -- unnamed: the owning control plane's pid, or -1
+                                          -- when a deployed app owns it
 );
 CREATE UNIQUE INDEX IF NOT EXISTS objects_by_name ON objects (kind, name) WHERE name IS NOT NULL;
 """
@@ -27,6 +29,16 @@ KINDS = {"dict": "di", "queue": "qu", "secret": "st", "volume": "vo"}
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUESTS = ("object_lookup", "object_create_ephemeral", "object_release", "object_delete",
             "object_list", "object_rename")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_name(name: str) -> None:
@@ -43,12 +55,14 @@ class NamedObjects:
         self.droppers: dict[str, Callable[[str], None]] = {}
 
     def drop_ephemeral(self) -> None:
-        """Ephemeral objects do not outlive the control plane that made them (call at start,
-        once every kind's service has registered its dropper)."""
-        for object_id, kind in self.store.fetchall(
-            "SELECT id, kind FROM objects WHERE ephemeral=1"
+        """Ephemeral objects do not outlive the control plane that made them: drop those whose
+        process is gone (call at start, once every kind's service has registered its dropper).
+        Another control plane on the same state directory keeps its own."""
+        for object_id, kind, owner in self.store.fetchall(
+            "SELECT id, kind, ephemeral FROM objects WHERE ephemeral > 0"
         ):
-            self._drop(object_id, kind)
+            if owner == os.getpid() or not _alive(owner):
+                self._drop(object_id, kind)
 
     def _check_kind(self, kind: str) -> str:
         if kind not in KINDS:
@@ -78,16 +92,21 @@ class NamedObjects:
                            (object_id, kind, name, time.time()))
         return {"object_id": object_id, "created": True}
 
+    def adopt(self, object_ids: list[str]) -> None:
+        """Unnamed objects a deployed app uses outlive the control plane (until released)."""
+        self.store.execute_many("UPDATE objects SET ephemeral=-1 WHERE id=? AND ephemeral > 0",
+                                [(object_id,) for object_id in object_ids])
+
     async def object_create_ephemeral(self, kind: str) -> dict[str, Any]:
         object_id = f"{self._check_kind(kind)}-{secrets.token_hex(8)}"
         self.store.execute(
-            "INSERT INTO objects (id, kind, name, created, ephemeral) VALUES (?, ?, NULL, ?, 1)",
-            (object_id, kind, time.time()),
+            "INSERT INTO objects (id, kind, name, created, ephemeral) VALUES (?, ?, NULL, ?, ?)",
+            (object_id, kind, time.time(), os.getpid()),
         )
         return {"object_id": object_id}
 
     async def object_release(self, object_id: str) -> dict[str, Any]:
-        row = self.store.fetchone("SELECT kind FROM objects WHERE id=? AND ephemeral=1",
+        row = self.store.fetchone("SELECT kind FROM objects WHERE id=? AND ephemeral != 0",
                                   (object_id,))
         if row is not None:
             self._drop(object_id, row[0])
