@@ -23,6 +23,7 @@ from . import exception, output, synchronizer
 from .client import get_client
 from .cls import Cls
 from .definition import build, check_importable, finalize
+from .definition import snapshot as take_snapshot
 from .functions import Function, describe
 from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
@@ -190,7 +191,9 @@ class App:
         """Run the app for the length of a ``with`` (or ``async with``) block."""
         return _RunContext(self, detach)
 
-    async def _start(self) -> None:
+    async def _start(self, snapshot: bool = False) -> None:
+        """Create the app and its functions; ``snapshot`` sends the modules' source along
+        (for deploys, whose versions must not change when the files do)."""
         if self.app_id is not None:
             raise exception.InvalidError(f"app {self.name!r} is already running")
         client = await get_client()
@@ -199,6 +202,8 @@ class App:
         self.app_id = answer["app_id"]
         for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
+            if snapshot:
+                definition = take_snapshot(definition)
             definition = {**definition, "volumes": await _volume_ids(function.mounts),
                           "secrets": secret_ids.get(function.tag, [])}
             created = await client.request(protocol.function_create(self.app_id, definition))

@@ -71,3 +71,21 @@ def finalize(definition: dict[str, Any], raw: Any) -> dict[str, Any]:
     if not definition["options"].get("serialized"):
         return definition
     return {**definition, "serialized": serialize(raw, f"function {definition['name']}")}
+
+
+def snapshot(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition with the source of its module (and its packages' ``__init__`` files)
+    inside, so that a deployed version keeps running the code it was deployed with."""
+    module_file, name = definition.get("module_file"), definition["module_name"]
+    if not module_file or definition.get("serialized") or name == "__main__":
+        return definition
+    root = definition["sys_path"][0]
+    parts = name.split(".")
+    paths = [os.path.join(root, *parts[:i], "__init__.py") for i in range(1, len(parts))]
+    paths.append(module_file)
+    files = {}
+    for path in paths:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                files[os.path.relpath(path, root)] = f.read()
+    return {**definition, "source": files}

@@ -38,7 +38,7 @@ def deploy(ref: str, as_module: bool, name: str | None) -> None:
     if not app.name:
         raise click.UsageError("a deployed app needs a name: ketch.App('name'), or --name")
     with enable_output():
-        synchronizer.run(app._start())
+        synchronizer.run(app._start(snapshot=True))
     answer = call(protocol.app_deploy(app.app_id or ""))
     click.echo(f"deployed {app.name} as version {answer['version']}")
     for tag in app.registered_functions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pickle
 import sys
 from collections.abc import Callable
@@ -24,6 +25,8 @@ MAIN_ALIAS = "_ketch_main"
 
 def import_module(definition: dict[str, Any]) -> ModuleType:
     import_paths(definition)
+    if definition.get("source"):
+        unpack_source(definition["source"])
     name = definition["module_name"]
     if name != "__main__":
         return importlib.import_module(name)
@@ -47,6 +50,21 @@ def find_user_object(definition: dict[str, Any]) -> tuple[Any, Any]:
     for part in definition["qualname"].split("."):
         obj = getattr(obj, part)
     return getattr(obj, "raw_user_object", obj), getattr(obj, "app", None)
+
+
+def unpack_source(files: dict[str, str]) -> None:
+    """Put a deployed version's own copy of its module first on ``sys.path``."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
+    root = os.path.join(tempfile.gettempdir(), f"ketch-source-{digest}")
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    sys.path.insert(0, root)
 
 
 def import_paths(definition: dict[str, Any]) -> None:

@@ -133,7 +133,8 @@ class ControlPlane:
 
     async def close(self) -> None:
         for app in list(self.apps.values()):
-            await self.app_stop(app.id)
+            # deployed apps stay deployed: the next control plane brings them back
+            await self.app_stop(app.id, ending=app.id not in self.deployments.versions)
         await self.worker.close()
         if self._ticker:
             self._ticker.cancel()
@@ -169,7 +170,9 @@ class ControlPlane:
         self.store.add_app(app.id, name, description)
         return {"app_id": app.id}
 
-    async def app_stop(self, app_id: str) -> dict[str, Any]:
+    async def app_stop(self, app_id: str, ending: bool = True) -> dict[str, Any]:
+        """Stop the app's containers; unless ``ending`` is False (a deployed app when the
+        control plane shuts down), the app ends for good."""
         app = self._app(app_id)
         if app.stopped:
             return {}
@@ -186,9 +189,10 @@ class ControlPlane:
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
-        self.store.stop_app(app_id)
-        await self.secrets.release([s for f in app.function_ids  # the run's unnamed secrets
-                                    for s in self.functions[f].definition.get("secrets") or []])
+        if ending:
+            self.store.stop_app(app_id)
+            await self.secrets.release([s for f in app.function_ids  # its unnamed secrets
+                                        for s in self.functions[f].definition.get("secrets") or []])
         self.meter.flush()
         app.logs.close()
         return {}

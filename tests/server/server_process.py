@@ -75,6 +75,8 @@ class ServerProcess:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ketch.cli", *args], env=self.env(),
+    def cli(self, *args: str, extra_env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env(), **(extra_env or {})}
+        return subprocess.run([sys.executable, "-m", "ketch.cli", *args], env=env,
                               capture_output=True, text=True, timeout=90, cwd=TESTS)

@@ -1,0 +1,10 @@
+import ketch
+
+VERSION = "1"  # the deploy test rewrites this between deploys
+app = ketch.App("deployed")
+
+
+@app.function()
+def which(x):
+    print(f"which ran with {x}")
+    return f"v{VERSION}:{x}"

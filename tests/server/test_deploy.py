@@ -1,0 +1,56 @@
+"""Deployments against a real ``ketch server``: call by name, restart, roll back, logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .server_process import TESTS, ServerProcess
+
+CALL = "import ketch; print(ketch.Function.from_name('deployed', 'which').remote(7))"
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = ServerProcess(tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+def deploy(server: ServerProcess, version: str) -> str:
+    """Deploy the app with its code saying ``version``: the file changes between deploys."""
+    source = (TESTS / "apps" / "deployed.py").read_text().replace('"1"', f'"{version}"')
+    target = server.home.parent / "project" / "deployed.py"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(source)
+    result = server.cli("deploy", str(target))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_deploy_call_restart_rollback_and_logs(server):
+    assert "deployed deployed as version 1" in deploy(server, "1")
+    assert server.client(CALL).strip() == "v1:7"
+    server.restart()
+    assert server.client(CALL).strip() == "v1:7"  # the deployment survived
+    assert "version 2" in deploy(server, "2")
+    assert server.client(CALL).strip() == "v2:7"
+    history = json.loads(server.cli("app", "history", "deployed", "--json").stdout)
+    assert [(v["version"], v["state"]) for v in history] == [(1, "stopped"), (2, "running")]
+    assert "version 3 runs the code of version 1" in server.cli("app", "rollback", "deployed").stdout
+    assert server.client(CALL).strip() == "v1:7"  # rollback restored the previous code
+    listed = json.loads(server.cli("app", "list", "--json").stdout)
+    assert [(a["name"], a["version"]) for a in listed] == [("deployed", 3)]
+    logs = server.cli("app", "logs", "deployed").stdout
+    assert "which ran with 7" in logs
+    assert server.cli("app", "stop", "deployed").returncode == 0
+    missing = server.cli("app", "stop", "deployed")
+    assert missing.returncode != 0 and "no deployed app named 'deployed'" in missing.stderr
+
+
+def test_deploy_needs_a_server(tmp_path):
+    process = ServerProcess(tmp_path)  # never started: its address is not configured either
+    result = process.cli("deploy", "apps/deployed.py", extra_env={"KETCH_SERVER": ""})
+    assert result.returncode != 0 and "needs a running ketch server" in result.stderr
