@@ -28,6 +28,7 @@ from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .queue import Queue
 from .retries import Retries
+from .schedule import Cron, Period
 from .secret import Secret
 from .volume import Volume
 
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Cls",
+    "Cron",
     "Dict",
     "Error",
     "Function",
@@ -43,6 +45,7 @@ __all__ = [
     "Image",
     "LocalEntrypoint",
     "Obj",
+    "Period",
     "Queue",
     "Retries",
     "Secret",

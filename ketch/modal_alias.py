@@ -21,6 +21,7 @@ SUBMODULES = {
     "output": "ketch.output",
     "partial_function": "ketch.partial",
     "retries": "ketch.retries",
+    "schedule": "ketch.schedule",
     "runner": "ketch.app",
 }
 

@@ -150,6 +150,15 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
     if kw.get("allow_concurrent_inputs") is not None:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
     _check_volumes(kw.get("volumes"))
+    schedule = kw.get("schedule")
+    if schedule is not None:
+        from .schedule import Schedule
+
+        if not isinstance(schedule, Schedule):
+            raise exception.InvalidError(
+                f"schedule must be ketch.Cron('...') or ketch.Period(...), not {schedule!r}"
+            )
+        opts["schedule"] = schedule.to_wire()
     image = kw.get("image")
     if image is not None:
         from .image import Image

@@ -36,6 +36,7 @@ from .logs import AppLogs
 from .metering import Meter
 from .objects import NamedObjects
 from .queues import QueueService
+from .scheduler import Scheduler
 from .store import Store
 from .vault import SecretService
 from .volumes import VolumeService
@@ -96,6 +97,7 @@ class ControlPlane:
         self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
         self.logbook = Logbook(self.store)
+        self.scheduler = Scheduler(self)
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
@@ -225,6 +227,7 @@ class ControlPlane:
                 definition["image"], fn.options.get("runtime") or "", log
             )
         self.functions[fn.id] = fn
+        self.scheduler.add(fn)
         app.function_ids.append(fn.id)
         if function_id is None:
             self.store.add_function(fn.id, app_id, fn.name, definition, None)
@@ -411,6 +414,7 @@ class ControlPlane:
                     self.sessions.pump(fn)
                     self.sessions.scale(fn)
                 self.sessions.check_heartbeats(now)
+                await self.scheduler.tick()
                 self.meter.flush()
                 self.logbook.flush()
                 if now - last_expiry > 300:

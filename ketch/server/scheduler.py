@@ -1,0 +1,49 @@
+"""Firing scheduled functions (``schedule=ketch.Cron(...)`` or ``ketch.Period(...)``).
+
+Each scheduled function has a next firing time, counted from when its app started (or was
+brought back after a restart). Firings missed while no control plane ran are skipped, not
+replayed in a burst: the next one is always computed from now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from ..schedule import Schedule
+from ..serialization import serialize
+
+if TYPE_CHECKING:
+    from .control_plane import ControlPlane
+    from .dispatch import FunctionState
+
+NO_ARGUMENTS = serialize(((), {}))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Scheduler:
+    def __init__(self, control_plane: ControlPlane) -> None:
+        self.cp = control_plane
+        self.next_fire: dict[str, dt.datetime] = {}  # function id -> when it fires next
+
+    def add(self, fn: FunctionState) -> None:
+        spec = fn.options.get("schedule")
+        if spec and fn.params is None:
+            self.next_fire[fn.id] = Schedule.from_wire(spec).next_after(now())
+
+    async def tick(self) -> None:
+        current = now()
+        for function_id, when in list(self.next_fire.items()):
+            fn = self.cp.functions.get(function_id)
+            if fn is None or self.cp.apps[fn.app_id].stopped:
+                del self.next_fire[function_id]
+                continue
+            if current < when:
+                continue
+            self.next_fire[function_id] = Schedule.from_wire(fn.options["schedule"]).next_after(
+                max(current, when))
+            call = await self.cp.call_create(fn.id, "spawn", [[0, None, NO_ARGUMENTS, None]])
+            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call['call_id']})")
