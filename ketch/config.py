@@ -23,7 +23,46 @@ def home() -> Path:
 
 
 def server_address() -> str | None:
-    return os.environ.get("KETCH_SERVER") or None
+    """``KETCH_SERVER``; else the ``ketch server`` running on this machine for this home."""
+    if "KETCH_SERVER" in os.environ:
+        return os.environ["KETCH_SERVER"] or None
+    return _read_json(home() / "server.json").get("address")
+
+
+def credentials() -> dict[str, str]:
+    """What this process shows the control plane: its container's token inside a container,
+    else ``KETCH_TOKEN_ID``/``KETCH_TOKEN_SECRET``, else ``KETCH_HOME/token.json``."""
+    if os.environ.get("KETCH_CONTAINER_ID"):
+        return {"container_id": os.environ["KETCH_CONTAINER_ID"],
+                "secret": os.environ.get("KETCH_CONTAINER_TOKEN", "")}
+    if os.environ.get("KETCH_TOKEN_ID"):
+        return {"token_id": os.environ["KETCH_TOKEN_ID"],
+                "secret": os.environ.get("KETCH_TOKEN_SECRET", "")}
+    token = _read_json(home() / "token.json")
+    return {"token_id": token.get("token_id", ""), "secret": token.get("token_secret", "")}
+
+
+def write_private_json(name: str, data: dict[str, str]) -> Path:
+    """Write ``KETCH_HOME/name`` readable by its owner only (tokens, the server's address)."""
+    import json
+
+    path = home() / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _read_json(path: Path) -> dict[str, str]:
+    import json
+
+    try:
+        with open(path) as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return {}
 
 
 def max_containers() -> int | None:

@@ -17,6 +17,7 @@ from .queue import queue_group
 from .run import run
 from .secret import secret_group
 from .server import server
+from .token import token_group
 from .usage import usage
 from .volume import volume_group
 
@@ -33,7 +34,8 @@ cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
-for group in (app_group, deploy, dict_group, queue_group, secret_group, volume_group):
+for group in (app_group, deploy, dict_group, queue_group, secret_group, token_group,
+              volume_group):
     cli.add_command(group)
 
 

@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from .. import config
+from .. import config, exception
 from ..server import ControlPlane
 
 
@@ -15,6 +15,8 @@ async def _serve(host: str, port: int, max_containers: int | None) -> None:
     control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
                                  max_containers=max_containers)
     await control_plane.start()
+    _ensure_token(control_plane)
+    config.write_private_json("server.json", {"address": control_plane.address})
     click.echo(f"ketch server listening on {control_plane.address} (state in {config.home()})")
     click.echo(f"clients: export KETCH_SERVER={control_plane.address}")
     stop = asyncio.Event()
@@ -22,7 +24,20 @@ async def _serve(host: str, port: int, max_containers: int | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    (config.home() / "server.json").unlink(missing_ok=True)
     await control_plane.close()
+
+
+def _ensure_token(control_plane: ControlPlane) -> None:
+    """The user who runs the server gets a token of their own, with no set-up step."""
+    token = config.credentials()
+    try:
+        control_plane.tokens.verify(token.get("token_id", ""), token.get("secret", ""), "user")
+    except exception.Error:
+        token_id, secret = control_plane.tokens.create("user")
+        path = config.write_private_json("token.json",
+                                         {"token_id": token_id, "token_secret": secret})
+        click.echo(f"made a token for this user in {path}")
 
 
 @click.command()

@@ -37,6 +37,25 @@ from typing import Any
 Request = tuple[str, dict[str, Any]]
 
 
+def auth(credentials: dict[str, str]) -> Request:
+    """The first request on a connection: ``{token_id, secret}`` or, from a container's code,
+    ``{container_id, secret}``. Answer: {kind}."""
+    return "auth", credentials
+
+
+def token_create(kind: str) -> Request:
+    """A new "user" or "proxy" token. Answer: {token_id, token_secret}."""
+    return "token_create", {"kind": kind}
+
+
+def token_list() -> Request:
+    return "token_list", {}
+
+
+def token_revoke(token_id: str) -> Request:
+    return "token_revoke", {"token_id": token_id}
+
+
 def app_create(name: str, description: str = "") -> Request:
     return "app_create", {"name": name, "description": description}
 

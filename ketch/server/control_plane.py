@@ -24,7 +24,8 @@ from ..protocol import container as wire
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
 from ..worker import LocalWorker
-from . import deployments, dicts, objects, queues, vault, volumes
+from . import access, deployments, dicts, objects, queues, vault, volumes
+from .auth import Identity, Tokens
 from .blobs import BlobStore
 from .calls import Call
 from .containers import ContainerSessions
@@ -49,7 +50,7 @@ CLIENT_REQUESTS = frozenset(
     {
         "app_create", "app_stop", "function_create", "function_bind", "call_create",
         "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
-        "blob_put", "blob_get", "usage_query",
+        "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
     }
 )
 
@@ -98,6 +99,7 @@ class ControlPlane:
         self.meter = Meter(self.store)
         self.logbook = Logbook(self.store)
         self.scheduler = Scheduler(self)
+        self.tokens = Tokens(self.store)
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
@@ -399,7 +401,42 @@ class ControlPlane:
     async def on_frame(self, peer: Peer, kind: str, body: Any) -> Any:
         if "container" in peer.info or kind == wire.HELLO:
             return await self.sessions.on_container_frame(peer, kind, body)
+        if kind == "auth":
+            peer.info["identity"] = self._authenticate(body)
+            return {"kind": peer.info["identity"].kind}
+        identity = peer.info.get("identity")
+        if identity is None:
+            raise exception.AuthError(
+                "this connection has not authenticated: clients send a token first (on the "
+                "server's machine it is found in KETCH_HOME/token.json; elsewhere run "
+                "`ketch token set`)"
+            )
+        access.check(self, identity, kind, body)
         return await self.handle(kind, body)
+
+    def _authenticate(self, body: dict[str, Any]) -> Identity:
+        if body.get("container_id"):
+            ct = self.sessions.containers.get(body["container_id"])
+            if ct is None or not secrets.compare_digest(ct.token, body.get("secret") or ""):
+                raise exception.AuthError("unknown container or wrong container token")
+            return Identity("container", ct.id, self.functions[ct.function_id].app_id)
+        if not body.get("token_id"):
+            raise exception.AuthError(
+                "no ketch token: on the server's machine it is found by itself; elsewhere run "
+                "`ketch token set --token-id ... --token-secret ...`"
+            )
+        return self.tokens.verify(body["token_id"], body.get("secret") or "", kind="user")
+
+    async def token_create(self, kind: str = "user") -> dict[str, Any]:
+        token_id, secret = self.tokens.create(kind)
+        return {"token_id": token_id, "token_secret": secret}
+
+    async def token_list(self) -> dict[str, Any]:
+        return {"tokens": self.tokens.list()}
+
+    async def token_revoke(self, token_id: str) -> dict[str, Any]:
+        self.tokens.revoke(token_id)
+        return {}
 
     def on_peer_closed(self, peer: Peer) -> None:
         self._peers.discard(peer)

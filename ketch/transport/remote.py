@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import exception
+from .. import config, exception
+from ..protocol import client as protocol
 from ..protocol.peer import Peer, connect
 
 
@@ -18,7 +19,9 @@ class RemoteTransport:
 
     @classmethod
     async def connect(cls, address: str) -> RemoteTransport:
-        return cls(await connect(address, _refuse))
+        peer = await connect(address, _refuse)
+        await peer.request(*protocol.auth(config.credentials()))
+        return cls(peer)
 
     async def request(self, kind: str, body: dict[str, Any]) -> Any:
         return await self._peer.request(kind, body)

@@ -1,0 +1,21 @@
+import ketch
+from ketch import synchronizer
+from ketch.client import get_client
+from ketch.protocol import client as protocol
+
+app = ketch.App("scoped")
+
+
+@app.function()
+def try_request(kind):
+    """Make a control-plane request with this container's own token."""
+    async def go():
+        client = await get_client()
+        request = {"app_list": protocol.app_list(), "usage": protocol.usage_query("app")}[kind]
+        return await client.request(request)
+
+    try:
+        synchronizer.run(go())
+    except ketch.exception.Error as exc:
+        return type(exc).__name__
+    return "allowed"

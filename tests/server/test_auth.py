@@ -1,0 +1,85 @@
+"""Tokens: nothing but public web endpoints is reachable without one; containers are scoped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ketch import exception
+from ketch.protocol import client as protocol
+from ketch.protocol.peer import connect
+
+from .server_process import ServerProcess
+from apps import scoped
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = ServerProcess(tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def _refuse(kind, body):
+    raise exception.InvalidError("no")
+
+
+def raw_request(address: str, credentials: dict[str, str] | None, request: protocol.Request):
+    async def go():
+        peer = await connect(address, _refuse)
+        try:
+            if credentials is not None:
+                await peer.request(*protocol.auth(credentials))
+            return await peer.request(*request)
+        finally:
+            peer.close()
+
+    return asyncio.run(go())
+
+
+def test_requests_without_a_good_token_are_refused(server):
+    with pytest.raises(exception.AuthError, match="has not authenticated"):
+        raw_request(server.address, None, protocol.app_list())
+    with pytest.raises(exception.AuthError, match="refused"):
+        raw_request(server.address, {"token_id": "ak-nope", "secret": "x"}, protocol.app_list())
+    token = json.loads((server.home / "token.json").read_text())
+    good = {"token_id": token["token_id"], "secret": token["token_secret"]}
+    assert raw_request(server.address, good, protocol.app_list()) == {"apps": []}
+    assert stat.S_IMODE(os.stat(server.home / "token.json").st_mode) == 0o600
+
+
+def test_token_commands_and_revocation(server):
+    made = server.cli("token", "new", "--no-save")
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(":", 1) for line in made.stdout.splitlines() if ":" in line)
+    token_id, secret = lines["token id"].strip(), lines["token secret"].strip()
+    creds = {"token_id": token_id, "secret": secret}
+    assert raw_request(server.address, creds, protocol.app_list()) == {"apps": []}
+    assert server.cli("token", "revoke", token_id).returncode == 0
+    with pytest.raises(exception.AuthError):
+        raw_request(server.address, creds, protocol.app_list())
+    listed = json.loads(server.cli("token", "list", "--json").stdout)
+    assert {t["id"]: bool(t["revoked"]) for t in listed}[token_id] is True
+
+
+def test_the_servers_own_machine_finds_it_without_set_up(server):
+    env = {k: v for k, v in server.env().items() if k != "KETCH_SERVER"}  # only KETCH_HOME
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "token", "info"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert f"server:   {server.address}" in result.stdout
+    listed = subprocess.run([sys.executable, "-m", "ketch.cli", "app", "list", "--json"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_a_container_acts_only_within_its_app():
+    with scoped.app.run():
+        assert scoped.try_request.remote("app_list") == "PermissionDeniedError"
+        assert scoped.try_request.remote("usage") == "PermissionDeniedError"
