@@ -31,6 +31,7 @@ from .retries import Retries
 from .schedule import Cron, Period
 from .secret import Secret
 from .volume import Volume
+from .web import asgi_app, fastapi_endpoint, web_server, wsgi_app
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,10 @@ __all__ = [
     "Retries",
     "Secret",
     "Volume",
+    "asgi_app",
+    "fastapi_endpoint",
+    "web_server",
+    "wsgi_app",
     "batched",
     "concurrent",
     "current_function_call_id",

@@ -29,6 +29,7 @@ from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
 from .secret import Secret, ids_for_run
+from .web import default_label
 
 if TYPE_CHECKING:
     import asyncio
@@ -97,6 +98,9 @@ class App:
                 raise exception.InvalidError(f"@app.function() needs a function, not {raw!r}")
             check_importable(raw, options_here["serialized"], "function")
             tag = kwargs.get("name") or raw.__name__
+            if "web" in options_here:
+                web = options_here["web"]
+                web["label"] = web.get("label") or default_label(self.name or "app", tag)
             is_gen, is_async = describe(raw)
             if kwargs.get("is_generator") is not None:
                 is_gen = bool(kwargs["is_generator"])
@@ -317,4 +321,6 @@ def _unwrap(f: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     if f.flags & Flag.BATCHED:
         options["batch_max_size"] = f.params["max_batch_size"]
         options["batch_wait_ms"] = f.params["wait_ms"]
+    if f.flags & Flag.WEB:
+        options["web"] = dict(f.params["web"])
     return f.raw_f, options

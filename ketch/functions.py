@@ -245,6 +245,12 @@ class Function:
         handle._deployed = (app_name, name)
         return handle
 
+    @aio
+    async def get_web_url(self) -> str:
+        """The URL of this web endpoint on the gateway."""
+        client, function_id = await self._resolve()
+        return str((await client.request(protocol.web_url(function_id)))["url"])
+
     # -- variants ------------------------------------------------------------------------------
 
     def with_options(self, **options: Any) -> Function:

@@ -23,6 +23,7 @@ class Flag(enum.IntFlag):
     EXIT = 8
     CONCURRENT = 16
     BATCHED = 32
+    WEB = 64
 
 
 class PartialFunction:

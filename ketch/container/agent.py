@@ -50,8 +50,15 @@ class Agent:
         self.execution = Execution(service, self.peer, self.outbox, board)
         threading.Thread(target=self._watch, daemon=True).start()
         concurrency = int(self.options.get("max_inputs") or 1)
-        runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
-        runner = runner_cls(self.execution, self.inbox, concurrency)
+        runner: Any
+        if self.options.get("web"):
+            from .web import WebRunner
+
+            runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
+                               self.inbox)
+        else:
+            runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
+            runner = runner_cls(self.execution, self.inbox, concurrency)
         try:
             runner.run(service.enter_hooks(), service.exit_hooks())
         except BaseException as exc:  # an @enter or @exit hook failed

@@ -43,6 +43,11 @@ def auth(credentials: dict[str, str]) -> Request:
     return "auth", credentials
 
 
+def web_url(function_id: str) -> Request:
+    """Answer: {url}."""
+    return "web_url", {"function_id": function_id}
+
+
 def token_create(kind: str) -> Request:
     """A new "user" or "proxy" token. Answer: {token_id, token_secret}."""
     return "token_create", {"kind": kind}

@@ -6,7 +6,8 @@ each carrying a batch of records; the agent also sends ``heartbeat`` notices and
 stop on its own (an input ran past its timeout), an ``exiting`` notice before it exits. The
 control plane asks it to stop with a ``shutdown`` notice and to drop inputs with ``cancel``.
 The agent fetches large payloads with the ``blob_get`` request and stores large results with
-``blob_put``.
+``blob_put``. A web endpoint's agent serves HTTP instead of taking inputs, and says where with
+a ``web_ready`` notice.
 
 Records are plain lists, which keeps a batch of thousands cheap to encode:
 
@@ -28,6 +29,7 @@ SHUTDOWN = "shutdown"
 CANCEL = "cancel"
 BLOB_GET = "blob_get"
 BLOB_PUT = "blob_put"
+WEB_READY = "web_ready"
 
 HEARTBEAT_INTERVAL_S = 2.0
 
@@ -87,6 +89,11 @@ def heartbeat(running: int) -> tuple[str, dict[str, Any]]:
 
 def exiting(reason: str, requeue_others: bool) -> tuple[str, dict[str, Any]]:
     return EXITING, {"reason": reason, "requeue_others": requeue_others}
+
+
+def web_ready(port: int) -> tuple[str, dict[str, Any]]:
+    """A web endpoint's container serves HTTP on 127.0.0.1:``port`` from now on."""
+    return WEB_READY, {"port": port}
 
 
 def shutdown() -> tuple[str, dict[str, Any]]:

@@ -46,6 +46,9 @@ class ContainerSessions:
             ct.exit_reason = body["reason"]
             ct.requeue_all = body["requeue_others"]
             ct.failure = body.get("failure")
+        elif kind == wire.WEB_READY:
+            ct.web_port = int(body["port"])
+            self.cp.gateway.wake(self.cp.functions[ct.function_id])
         elif kind == wire.BLOB_GET:
             return {"data": self.cp.blobs.get(body["blob_id"])}
         elif kind == wire.BLOB_PUT:

@@ -32,6 +32,7 @@ from .containers import ContainerSessions
 from .deployments import Deployments
 from .dicts import DictService
 from .dispatch import FunctionState, PendingInput
+from .gateway import Gateway
 from .logbook import Logbook
 from .logs import AppLogs
 from .metering import Meter
@@ -51,6 +52,7 @@ CLIENT_REQUESTS = frozenset(
         "app_create", "app_stop", "function_create", "function_bind", "call_create",
         "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
         "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
+        "web_url",
     }
 )
 
@@ -100,6 +102,7 @@ class ControlPlane:
         self.logbook = Logbook(self.store)
         self.scheduler = Scheduler(self)
         self.tokens = Tokens(self.store)
+        self.gateway = Gateway(self)
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
@@ -140,6 +143,7 @@ class ControlPlane:
             # deployed apps stay deployed: the next control plane brings them back
             await self.app_stop(app.id, ending=app.id not in self.deployments.versions)
         await self.worker.close()
+        await self.gateway.close()
         if self._ticker:
             self._ticker.cancel()
         if self._server:
@@ -230,6 +234,8 @@ class ControlPlane:
             )
         self.functions[fn.id] = fn
         self.scheduler.add(fn)
+        if fn.options.get("web"):
+            await self.gateway.start()
         app.function_ids.append(fn.id)
         if function_id is None:
             self.store.add_function(fn.id, app_id, fn.name, definition, None)
@@ -426,6 +432,12 @@ class ControlPlane:
                 "`ketch token set --token-id ... --token-secret ...`"
             )
         return self.tokens.verify(body["token_id"], body.get("secret") or "", kind="user")
+
+    async def web_url(self, function_id: str) -> dict[str, Any]:
+        fn = self._function(function_id)
+        if not fn.options.get("web"):
+            raise exception.InvalidError(f"{fn.name} is not a web endpoint")
+        return {"url": self.gateway.url_of(fn)}
 
     async def token_create(self, kind: str = "user") -> dict[str, Any]:
         token_id, secret = self.tokens.create(kind)

@@ -57,6 +57,8 @@ class ContainerState:
         self.exit_reason: str | None = None
         self.requeue_all = False
         self.outputs_seen = 0
+        self.web_port = 0  # a web endpoint's container: where it serves HTTP, once ready
+        self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
 
@@ -72,6 +74,7 @@ class FunctionState:
         self.id = function_id
         self.family_id = function_id  # a class bound to parameters: its class's function id
         self.image: dict[str, Any] | None = None  # the built image, once built
+        self.web_waiting = 0  # web requests waiting for a container with room
         self.app_id = app_id
         self.definition = definition
         self.params = params
@@ -144,16 +147,17 @@ class FunctionState:
         return max(self.input_s or 0.0, now - oldest)
 
     def snapshot(self, now: float) -> autoscaler.Snapshot:
-        running = sum(len(ct.assigned) for ct in self.containers.values())
+        running = sum(len(ct.assigned) + ct.web_active for ct in self.containers.values())
         live = [ct for ct in self.containers.values() if not ct.stopping]
         ready = [ct for ct in live if ct.peer is not None]
         opts = self.options
         return autoscaler.Snapshot(
-            pending=len(self.pending) + len(self.delayed),
+            pending=len(self.pending) + len(self.delayed) + self.web_waiting,
             running=running,
             ready=len(ready),
             starting=len(live) - len(ready),
-            idle_s={ct.id: now - ct.idle_since for ct in ready if not ct.assigned},
+            idle_s={ct.id: now - ct.idle_since for ct in ready
+                    if not ct.assigned and not ct.web_active},
             concurrency=int(opts.get("target_inputs") or self.concurrency),
             input_s=self.estimate_input_s(now),
             cold_start_s=self.cold_start_s,

@@ -1,0 +1,90 @@
+"""Serving a web endpoint from a container: uvicorn on a port of 127.0.0.1, for the gateway.
+
+The function's kind decides the app: `fastapi_endpoint` wraps the function in a one-route
+FastAPI app, `asgi_app` and `wsgi_app` call it for theirs, and `web_server` calls it to start
+a server of its own on its port, which is then waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..partial import run_hooks
+from ..protocol import container as wire
+from ..protocol.blocking_peer import BlockingPeer
+
+
+def build_app(kind: str, web: dict[str, Any], function: Callable[..., Any]) -> Any:
+    if kind == "fastapi":
+        from fastapi import FastAPI
+
+        docs = bool(web.get("docs"))
+        api = FastAPI(docs_url="/docs" if docs else None, redoc_url=None,
+                      openapi_url="/openapi.json" if docs else None)
+        api.add_api_route("/", function, methods=[web.get("method", "GET")])
+        return api
+    return function()
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the web server did not listen on port {port} within {timeout:g} s "
+                    "(startup_timeout)"
+                ) from None
+            time.sleep(0.05)
+
+
+class WebRunner:
+    """Serves until the agent's inbox says stop."""
+
+    def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
+                 inbox: queue.SimpleQueue[list[Any]]) -> None:
+        self.peer = peer
+        self.web = web
+        self.function = function
+        self.inbox = inbox
+
+    def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        run_hooks(enter)
+        if self.web["kind"] == "server":
+            self.function()
+            port = int(self.web["port"])
+            wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
+            self.peer.send(*wire.web_ready(port))
+            self.inbox.get()  # until shutdown
+        else:
+            asyncio.run(self._serve())
+        run_hooks(exit)
+
+    async def _serve(self) -> None:
+        import uvicorn
+
+        app = build_app(self.web["kind"], self.web, self.function)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto",
+                                interface="wsgi" if self.web["kind"] == "wsgi" else "auto")
+        server = uvicorn.Server(config)
+        threading.Thread(target=self._stop_on_shutdown, args=(server,), daemon=True).start()
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        self.peer.send(*wire.web_ready(sock.getsockname()[1]))
+        await serving
+
+    def _stop_on_shutdown(self, server: Any) -> None:
+        self.inbox.get()
+        server.should_exit = True
