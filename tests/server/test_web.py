@@ -1,0 +1,77 @@
+"""Web endpoints through the gateway, over real HTTP, with real containers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import httpx
+import pytest
+
+from ketch import client, synchronizer
+from ketch.cli.requests import call
+from ketch.protocol import client as protocol
+from ketch.server import gateway
+
+from apps import web
+
+
+@pytest.fixture(scope="module")
+def running():
+    with web.app.run():
+        yield
+
+
+def control_plane():
+    return synchronizer.run(client.get_client()).transport.control_plane
+
+
+def test_every_kind_answers(running):
+    url = web.add.get_web_url()
+    assert url.endswith("/webtest-add")
+    assert httpx.post(url, params={"a": 2, "b": 3}, timeout=30).json() == {"sum": 5}
+    assert httpx.get(f"{url}/docs", timeout=30).status_code == 200
+    with httpx.stream("GET", web.stream.get_web_url() + "/parts", timeout=30) as response:
+        parts = list(response.iter_lines())
+    assert parts == ["part 0", "part 1", "part 2"]
+    assert httpx.get(web.classic.get_web_url() + "/x/y", timeout=30).text == "wsgi /x/y"
+    listing = httpx.get(web.files.get_web_url() + "/", timeout=30)
+    assert listing.status_code == 200 and "web.py" in listing.text
+    assert httpx.get(url.rsplit("/", 1)[0] + "/nothing-here", timeout=30).status_code == 404
+
+
+def test_proxy_auth_is_refused_then_accepted(running):
+    url = web.private.get_web_url()
+    assert httpx.get(url, timeout=30).status_code == 401
+    token = call(protocol.token_create("proxy"))
+    wrong = {"Modal-Key": token["token_id"], "Modal-Secret": "nope"}
+    assert httpx.get(url, headers=wrong, timeout=30).status_code == 401
+    good = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    response = httpx.get(url, headers=good, timeout=30)
+    assert response.status_code == 200 and response.json() == "secret stuff"
+    ketch_names = {"Ketch-Key": token["token_id"], "Ketch-Secret": token["token_secret"]}
+    assert httpx.get(url, headers=ketch_names, timeout=30).status_code == 200
+
+
+def test_a_burst_from_zero_loses_no_request_then_scales_back_to_zero(running):
+    url = web.slow.get_web_url()
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(40)))
+    assert [a.status_code for a in answers] == [200] * 40
+    assert len({a.json()["host"] for a in answers}) > 1  # it scaled out
+    fn = control_plane().functions[web.slow.object_id]
+    deadline = time.monotonic() + 15
+    while fn.containers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not fn.containers  # back to zero after the scaledown window
+
+
+def test_requests_beyond_capacity_get_503_with_retry_after(running, monkeypatch):
+    url = web.single.get_web_url()
+    assert httpx.get(url, params={"seconds": 0}, timeout=60).status_code == 200  # warm
+    monkeypatch.setattr(gateway, "QUEUE_S", 0.5)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(3)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes[0] == 200 and 503 in codes
+    assert all(a.headers.get("retry-after") == "5" for a in answers if a.status_code == 503)
