@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import exception
+from . import exception, synchronizer
 from .functions import Function
 from .partial import Flag, hooks, marked, run_hooks
 from .serialization import serialize
@@ -72,7 +72,31 @@ class Cls:
     def service_function(self) -> Function:
         return self._service
 
+    @classmethod
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None) -> Cls:
+        """A deployed app's class, found when first used; its parameters are checked by the
+        containers that construct it.
+
+        Example::
+
+            Model = ketch.Cls.from_name("inference", "Model")
+            Model(size=3).predict.remote(1)
+        """
+        handle = cls.__new__(cls)
+        handle.app = None
+        handle.raw_user_object = None  # type: ignore[assignment]  # only its containers know it
+        handle._service = Function.from_name(app_name, name)
+        handle._params = {}
+        handle._methods = {}
+        return handle
+
+    @property
+    def _remote_only(self) -> bool:
+        return self.raw_user_object is None
+
     def __call__(self, **kwargs: Any) -> Obj:
+        if self._remote_only:
+            return Obj(self, kwargs)
         unknown = set(kwargs) - set(self._params)
         if unknown:
             raise exception.InvalidError(
@@ -118,6 +142,12 @@ class Obj:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._cls._remote_only:
+            service = self._cls._service
+            synchronizer.run(service._resolve())
+            if name not in service.definition["methods"]:
+                raise AttributeError(f"{service.tag} has no method {name!r}")
+            return self._method(name)
         if name not in self._cls._methods:
             raise AttributeError(
                 f"{self._cls.raw_user_object.__name__} has no method {name!r} marked with "
@@ -127,7 +157,7 @@ class Obj:
 
     def _method(self, name: str) -> Function:
         service = self._cls._service
-        raw = self._cls._methods[name].raw_f
+        raw = self._cls._methods[name].raw_f if name in self._cls._methods else None
         method = Function(
             self._cls.app, f"{service.tag}.{name}", raw, service.definition, method=name,
             service=service,

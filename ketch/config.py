@@ -29,6 +29,12 @@ def server_address() -> str | None:
     return _read_json(home() / "server.json").get("address")
 
 
+def gateway_port() -> int:
+    """``KETCH_GATEWAY_PORT``: the web gateway's port (default: any free one), so that web
+    endpoints keep their URLs across ``ketch serve`` reloads."""
+    return int(os.environ.get("KETCH_GATEWAY_PORT") or 0)
+
+
 def credentials() -> dict[str, str]:
     """What this process shows the control plane: its container's token inside a container,
     else ``KETCH_TOKEN_ID``/``KETCH_TOKEN_SECRET``, else ``KETCH_HOME/token.json``."""

@@ -66,7 +66,8 @@ class Function:
     @property
     def is_generator(self) -> bool:
         if self._method is not None:
-            return bool(self.definition["methods"][self._method]["is_generator"])
+            definition = (self._service or self).definition  # as resolved, for from_name
+            return bool(definition["methods"][self._method]["is_generator"])
         return bool(self.definition["is_generator"])
 
     def hydrate_from(self, function_id: str) -> None:
@@ -244,6 +245,22 @@ class Function:
         handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
         handle._deployed = (app_name, name)
         return handle
+
+    @aio
+    async def update_autoscaler(
+        self, *, min_containers: int | None = None, max_containers: int | None = None,
+        buffer_containers: int | None = None, scaledown_window: int | None = None,
+    ) -> None:
+        """Change this function's scaling now (until the app is deployed again)."""
+        from .options import validate
+
+        given = {"min_containers": min_containers, "max_containers": max_containers,
+                 "buffer_containers": buffer_containers, "scaledown_window": scaledown_window}
+        given = {k: v for k, v in given.items() if v is not None}
+        checked = validate(given)
+        client, function_id = await self._resolve()
+        settings = {k: checked[k] for k in given}
+        await client.request(protocol.function_update_autoscaler(function_id, settings))
 
     @aio
     async def get_web_url(self) -> str:

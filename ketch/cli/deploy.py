@@ -41,5 +41,7 @@ def deploy(ref: str, as_module: bool, name: str | None) -> None:
         synchronizer.run(app._start(snapshot=True))
     answer = call(protocol.app_deploy(app.app_id or ""))
     click.echo(f"deployed {app.name} as version {answer['version']}")
-    for tag in app.registered_functions:
-        click.echo(f"  {tag}: ketch.Function.from_name({app.name!r}, {tag!r})")
+    for tag, function in app.registered_functions.items():
+        where = (function.get_web_url() if function.definition["options"].get("web")
+                 else f"ketch.Function.from_name({app.name!r}, {tag!r})")
+        click.echo(f"  {tag}: {where}")

@@ -16,6 +16,7 @@ from .python import python
 from .queue import queue_group
 from .run import run
 from .secret import secret_group
+from .serve import serve
 from .server import server
 from .token import token_group
 from .usage import usage
@@ -34,7 +35,7 @@ cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
-for group in (app_group, deploy, dict_group, queue_group, secret_group, token_group,
+for group in (app_group, deploy, serve, dict_group, queue_group, secret_group, token_group,
               volume_group):
     cli.add_command(group)
 

@@ -14,7 +14,7 @@ from .. import config, modal_alias, usage
 from ..app import App, LocalEntrypoint
 from ..functions import Function
 from ..output import enable_output
-from .importing import find_target, import_program, signature_of
+from .importing import apps_in, find_target, import_program, signature_of
 
 TYPES: dict[Any, Any] = {str: click.STRING, int: click.INT, float: click.FLOAT, bool: click.BOOL}
 
@@ -72,8 +72,11 @@ async def _await(awaitable: Any) -> Any:
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the containers' output.")
 @click.option("-d", "--detach", is_flag=True,
               help="Keep the app running on the server after this command exits.")
+@click.option("--serve", "serving", is_flag=True, hidden=True,
+              help="Run the app until interrupted, without an entrypoint (for ketch serve).")
 @click.pass_context
-def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool) -> None:
+def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool,
+        serving: bool) -> None:
     """Run REF (FILE.py[::NAME], pkg.module[::NAME] or -m pkg.module[::NAME]).
 
     NAME picks a local entrypoint, a function or Class.method; without it the app's only
@@ -82,6 +85,9 @@ def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool
     modal_alias.install()
     module_ref, _, name = ref.partition("::")
     module = import_program(module_ref, as_module)
+    if serving:
+        serve_until_stopped(only_app(module, name or None))
+        return
     app, target = find_target(module, name or None)
     command = click.Command(
         name=ref, params=[_option(p) for p in _parameters(target)],
@@ -102,3 +108,30 @@ def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool
         _call(app, target, kwargs)
     if app_id is not None and not detach:
         click.echo(f"ketch: this run {usage.describe(usage.summary(app_id))}", err=True)
+
+
+def only_app(module: Any, name: str | None) -> App:
+    apps = apps_in(module)
+    if name:
+        if name not in apps:
+            raise click.UsageError(f"no app {name!r} in {module.__name__}")
+        return apps[name]
+    if len(apps) != 1:
+        raise click.UsageError(f"{module.__name__} defines {len(apps)} apps; name one: FILE::APP")
+    return next(iter(apps.values()))
+
+
+def serve_until_stopped(app: App) -> None:
+    """Run the app, show its web endpoints, and wait for SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with enable_output(), app.run():
+        for tag, function in app.registered_functions.items():
+            if function.definition["options"].get("web"):
+                click.echo(f"  {tag}: {function.get_web_url()}")
+        click.echo(f"ketch: serving {app.name or 'the app'}; press Ctrl-C to stop", err=True)
+        stop.wait()

@@ -11,14 +11,16 @@ from .. import config, exception
 from ..server import ControlPlane
 
 
-async def _serve(host: str, port: int, max_containers: int | None) -> None:
+async def _serve(host: str, port: int, gateway_port: int, max_containers: int | None) -> None:
     control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
                                  max_containers=max_containers)
     await control_plane.start()
+    await control_plane.gateway.start(host, gateway_port)
     _ensure_token(control_plane)
     config.write_private_json("server.json", {"address": control_plane.address})
     click.echo(f"ketch server listening on {control_plane.address} (state in {config.home()})")
     click.echo(f"clients: export KETCH_SERVER={control_plane.address}")
+    click.echo(f"web endpoints: {control_plane.gateway.base_url}/<label>")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,8 +45,10 @@ def _ensure_token(control_plane: ControlPlane) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7077, show_default=True, type=int)
+@click.option("--gateway-port", default=7078, show_default=True, type=int,
+              help="Port of the HTTP gateway for web endpoints (0: any free one).")
 @click.option("--max-containers", type=int, default=None,
               help="Containers this machine runs at once (default: 4 per core).")
-def server(host: str, port: int, max_containers: int | None) -> None:
-    """Run the control plane and this machine's worker until interrupted."""
-    asyncio.run(_serve(host, port, max_containers))
+def server(host: str, port: int, gateway_port: int, max_containers: int | None) -> None:
+    """Run the control plane, this machine's worker and the web gateway until interrupted."""
+    asyncio.run(_serve(host, port, gateway_port, max_containers))

@@ -43,6 +43,11 @@ def auth(credentials: dict[str, str]) -> Request:
     return "auth", credentials
 
 
+def function_update_autoscaler(function_id: str, settings: dict[str, Any]) -> Request:
+    """Override min/max/buffer containers and scaledown_window until the next deploy."""
+    return "function_update_autoscaler", {"function_id": function_id, "settings": settings}
+
+
 def web_url(function_id: str) -> Request:
     """Answer: {url}."""
     return "web_url", {"function_id": function_id}

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import exception
+from .. import config, exception
 from ..protocol import client as client_protocol
 from ..protocol import container as wire
 from ..protocol.peer import Peer
@@ -52,7 +52,7 @@ CLIENT_REQUESTS = frozenset(
         "app_create", "app_stop", "function_create", "function_bind", "call_create",
         "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
         "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
-        "web_url",
+        "web_url", "function_update_autoscaler",
     }
 )
 
@@ -235,7 +235,7 @@ class ControlPlane:
         self.functions[fn.id] = fn
         self.scheduler.add(fn)
         if fn.options.get("web"):
-            await self.gateway.start()
+            await self.gateway.start(port=config.gateway_port())
         app.function_ids.append(fn.id)
         if function_id is None:
             self.store.add_function(fn.id, app_id, fn.name, definition, None)
@@ -432,6 +432,17 @@ class ControlPlane:
                 "`ketch token set --token-id ... --token-secret ...`"
             )
         return self.tokens.verify(body["token_id"], body.get("secret") or "", kind="user")
+
+    async def function_update_autoscaler(self, function_id: str, settings: dict[str, Any]
+                                         ) -> dict[str, Any]:
+        fn = self._function(function_id)
+        allowed = {"min_containers", "max_containers", "buffer_containers", "scaledown_window"}
+        unknown = set(settings) - allowed
+        if unknown:
+            raise exception.InvalidError(f"update_autoscaler takes {', '.join(sorted(allowed))}")
+        fn.options = {**fn.options, **settings}
+        self.sessions.scale(fn)
+        return {}
 
     async def web_url(self, function_id: str) -> dict[str, Any]:
         fn = self._function(function_id)

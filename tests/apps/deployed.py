@@ -8,3 +8,12 @@ app = ketch.App("deployed")
 def which(x):
     print(f"which ran with {x}")
     return f"v{VERSION}:{x}"
+
+
+@app.cls()
+class Greeter:
+    greeting: str = ketch.parameter(default="hello")
+
+    @ketch.method()
+    def greet(self, name):
+        return f"{self.greeting} {name} from v{VERSION}"

@@ -45,7 +45,8 @@ class ServerProcess:
         with open(self._log_path, "a") as log:
             env = {k: v for k, v in self.env().items() if k != "KETCH_SERVER"}
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "ketch.cli", "server", "--port", str(self.port)],
+                [sys.executable, "-m", "ketch.cli", "server", "--port", str(self.port),
+                 "--gateway-port", "0"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30

@@ -9,6 +9,10 @@ import pytest
 from .server_process import TESTS, ServerProcess
 
 CALL = "import ketch; print(ketch.Function.from_name('deployed', 'which').remote(7))"
+CLS_CALL = ("import ketch; Greeter = ketch.Cls.from_name('deployed', 'Greeter'); "
+            "print(Greeter(greeting='hi').greet.remote('ada'))")
+SCALE = ("import ketch; f = ketch.Function.from_name('deployed', 'which'); "
+         "f.update_autoscaler(min_containers=1); print('ok')")
 
 
 @pytest.fixture
@@ -33,8 +37,10 @@ def deploy(server: ServerProcess, version: str) -> str:
 def test_deploy_call_restart_rollback_and_logs(server):
     assert "deployed deployed as version 1" in deploy(server, "1")
     assert server.client(CALL).strip() == "v1:7"
+    assert server.client(CLS_CALL).strip() == "hi ada from v1"
     server.restart()
     assert server.client(CALL).strip() == "v1:7"  # the deployment survived
+    assert server.client(SCALE).strip() == "ok"
     assert "version 2" in deploy(server, "2")
     assert server.client(CALL).strip() == "v2:7"
     history = json.loads(server.cli("app", "history", "deployed", "--json").stdout)

@@ -1,0 +1,55 @@
+"""``ketch serve`` reloads the app when its file changes, at the same URL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+from server.server_process import free_port
+
+APP = '''
+import ketch
+
+app = ketch.App("served")
+
+
+@app.function()
+@ketch.fastapi_endpoint()
+def version():
+    return "{version}"
+'''
+
+
+def wait_for(url: str, text: str, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).json() == text:
+                return True
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_serve_reloads_on_change(tmp_path):
+    source = tmp_path / "served.py"
+    source.write_text(APP.format(version="v1"))
+    port = free_port()
+    env = {**os.environ, "KETCH_HOME": str(tmp_path / "home"), "KETCH_GATEWAY_PORT": str(port),
+           "KETCH_SERVER": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli", "serve", str(source)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/served-version"
+    try:
+        assert wait_for(url, "v1")
+        source.write_text(APP.format(version="v2"))
+        assert wait_for(url, "v2")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
