@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import ketch
+import webapp
 
 app = ketch.App("bench")
 
@@ -88,3 +89,40 @@ def disk_io(directory: str, mib: int) -> dict[str, float]:
     read_s = time.perf_counter() - start
     return {"write_s": write_s, "write_bytes": mib * 2**20, "read_s": read_s,
             "read_bytes": total}
+
+
+# h) requests per second through the gateway, to a container kept warm (min_containers=1) that
+# takes up to 100 requests at once. The app is `webapp.make_app()`, which plain uvicorn serves
+# too.
+web_app = ketch.App("bench-web")
+
+
+@web_app.function(min_containers=1)
+@ketch.concurrent(max_inputs=100)
+@ketch.asgi_app()
+def web_hello() -> Any:
+    return webapp.make_app()
+
+
+# i) a burst of requests at an endpoint with no container running: up to 10 containers of 4
+# requests at once, each request holding its slot for BURST_SLEEP_S. j) the first request of
+# the same app as h) with no container running. A fresh app.run() per sample registers new
+# functions, so none has a container.
+cold_web_app = ketch.App("bench-web-cold")
+BURST_SLEEP_S = 0.1
+
+
+@cold_web_app.function(max_containers=10)
+@ketch.concurrent(max_inputs=4)
+@ketch.fastapi_endpoint()
+async def web_sleep() -> str:
+    import asyncio
+
+    await asyncio.sleep(BURST_SLEEP_S)
+    return "slept"
+
+
+@cold_web_app.function()
+@ketch.asgi_app()
+def web_hello_cold() -> Any:
+    return webapp.make_app()

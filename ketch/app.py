@@ -137,11 +137,23 @@ class App:
                 if partial.flags & Flag.BATCHED:
                     opts["batch_max_size"] = partial.params["max_batch_size"]
                     opts["batch_wait_ms"] = partial.params["wait_ms"]
-            if not methods:
+            web_methods = {name: dict(partial.params["web"])
+                           for name, partial in marked(user_cls, Flag.WEB).items()}
+            if any(web["kind"] == "server" for web in web_methods.values()):
                 raise exception.InvalidError(
-                    f"{user_cls.__name__} has no methods marked with @ketch.method()"
+                    "@ketch.web_server is not supported on class methods yet; use it on a "
+                    "function, or serve the class's app with @ketch.asgi_app"
+                )
+            if not methods and not web_methods:
+                raise exception.InvalidError(
+                    f"{user_cls.__name__} has no methods marked with @ketch.method() or a web "
+                    "endpoint decorator"
                 )
             tag = kwargs.get("name") or user_cls.__name__
+            for name, web in web_methods.items():
+                web["label"] = web.get("label") or default_label(self.name or "app", f"{tag}-{name}")
+            if web_methods:
+                opts["web_methods"] = web_methods
             definition = build(user_cls, tag=tag, app_name=self.name or "", options=opts,
                                is_class=True, methods=methods, is_generator=False,
                                is_async=any(m["is_async"] for m in methods.values()),

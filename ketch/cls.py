@@ -148,7 +148,7 @@ class Obj:
             if name not in service.definition["methods"]:
                 raise AttributeError(f"{service.tag} has no method {name!r}")
             return self._method(name)
-        if name not in self._cls._methods:
+        if name not in self._cls._methods and name not in marked(self._cls.raw_user_object, Flag.WEB):
             raise AttributeError(
                 f"{self._cls.raw_user_object.__name__} has no method {name!r} marked with "
                 "@ketch.method()"
@@ -157,7 +157,8 @@ class Obj:
 
     def _method(self, name: str) -> Function:
         service = self._cls._service
-        raw = self._cls._methods[name].raw_f if name in self._cls._methods else None
+        partial = self._cls._methods.get(name) or marked(self._cls.raw_user_object, Flag.WEB).get(name)
+        raw = partial.raw_f if partial is not None else None
         method = Function(
             self._cls.app, f"{service.tag}.{name}", raw, service.definition, method=name,
             service=service,
@@ -177,7 +178,8 @@ class Obj:
 def construct(cls: type, params: dict[str, Any]) -> Any:
     """An instance of a user class with its parameters set, as containers make them."""
     instance: Any = object.__new__(cls)
-    for name, value in params.items():
+    defaults = {name: p.default for name, p in parameters(cls).items() if p.default is not _MISSING}
+    for name, value in {**defaults, **params}.items():
         setattr(instance, name, value)
     if "__init__" in vars(cls):
         instance.__init__()

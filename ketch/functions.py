@@ -266,7 +266,9 @@ class Function:
     async def get_web_url(self) -> str:
         """The URL of this web endpoint on the gateway."""
         client, function_id = await self._resolve()
-        return str((await client.request(protocol.web_url(function_id)))["url"])
+        if self._service is not None:  # a class's web method: the class's unbound function
+            function_id = (await self._service._resolve())[1]
+        return str((await client.request(protocol.web_url(function_id, self._method)))["url"])
 
     # -- variants ------------------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ class Agent:
 
             runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
                                self.inbox)
+        elif self.options.get("web_methods"):
+            from .web import WebRunner
+
+            web = {"kind": "class", "methods": self.options["web_methods"]}
+            runner = WebRunner(self.peer, web, service.callable_for, self.inbox)
         else:
             runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
             runner = runner_cls(self.execution, self.inbox, concurrency)

@@ -32,6 +32,19 @@ def build_app(kind: str, web: dict[str, Any], function: Callable[..., Any]) -> A
     return function()
 
 
+def class_app(methods: dict[str, dict[str, Any]], method_of: Callable[[str], Any]) -> Any:
+    """One app for a class's web methods, each under ``/<method name>``."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from uvicorn.middleware.wsgi import WSGIMiddleware
+
+    routes = []
+    for name, web in methods.items():
+        app = build_app(web["kind"], web, method_of(name))
+        routes.append(Mount(f"/{name}", app=WSGIMiddleware(app) if web["kind"] == "wsgi" else app))
+    return Starlette(routes=routes)
+
+
 def wait_for_port(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -52,6 +65,8 @@ class WebRunner:
 
     def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
                  inbox: queue.SimpleQueue[list[Any]]) -> None:
+        """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
+        {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
         self.web = web
         self.function = function
@@ -72,7 +87,10 @@ class WebRunner:
     async def _serve(self) -> None:
         import uvicorn
 
-        app = build_app(self.web["kind"], self.web, self.function)
+        if self.web["kind"] == "class":
+            app = class_app(self.web["methods"], self.function)
+        else:
+            app = build_app(self.web["kind"], self.web, self.function)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(app, log_level="warning", lifespan="auto",

@@ -48,9 +48,9 @@ def function_update_autoscaler(function_id: str, settings: dict[str, Any]) -> Re
     return "function_update_autoscaler", {"function_id": function_id, "settings": settings}
 
 
-def web_url(function_id: str) -> Request:
-    """Answer: {url}."""
-    return "web_url", {"function_id": function_id}
+def web_url(function_id: str, method: str | None = None) -> Request:
+    """The URL of a web endpoint (a class's web method with ``method``). Answer: {url}."""
+    return "web_url", {"function_id": function_id, "method": method}
 
 
 def token_create(kind: str) -> Request:

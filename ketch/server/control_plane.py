@@ -234,7 +234,7 @@ class ControlPlane:
             )
         self.functions[fn.id] = fn
         self.scheduler.add(fn)
-        if fn.options.get("web"):
+        if fn.options.get("web") or fn.options.get("web_methods"):
             await self.gateway.start(port=config.gateway_port())
         app.function_ids.append(fn.id)
         if function_id is None:
@@ -444,11 +444,11 @@ class ControlPlane:
         self.sessions.scale(fn)
         return {}
 
-    async def web_url(self, function_id: str) -> dict[str, Any]:
+    async def web_url(self, function_id: str, method: str | None = None) -> dict[str, Any]:
         fn = self._function(function_id)
-        if not fn.options.get("web"):
-            raise exception.InvalidError(f"{fn.name} is not a web endpoint")
-        return {"url": self.gateway.url_of(fn)}
+        if not (fn.options.get("web_methods") or {}).get(method or "") and not fn.options.get("web"):
+            raise exception.InvalidError(f"{fn.name} {method or ''} is not a web endpoint")
+        return {"url": self.gateway.url_of(fn, method)}
 
     async def token_create(self, kind: str = "user") -> dict[str, Any]:
         token_id, secret = self.tokens.create(kind)

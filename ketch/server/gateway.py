@@ -70,8 +70,9 @@ class Gateway:
                 await asyncio.wait([self._task], timeout=5)
             await self._client.aclose()
 
-    def url_of(self, fn: FunctionState) -> str:
-        return f"{self.base_url}/{fn.options['web']['label']}"
+    def url_of(self, fn: FunctionState, method: str | None = None) -> str:
+        web = fn.options["web_methods"][method] if method else fn.options["web"]
+        return f"{self.base_url}/{web['label']}"
 
     def wake(self, fn: FunctionState) -> None:
         self.wakeups.setdefault(fn.id, Wakeup()).wake()
@@ -86,7 +87,7 @@ class Gateway:
             return
         request = Request(scope, receive)
         label, _, rest = request.url.path.lstrip("/").partition("/")
-        fn = self._find(label)
+        fn, method = self._find(label)
         response: Response
         if fn is None:
             response = PlainTextResponse(f"no web endpoint is labelled {label!r}\n", 404)
@@ -95,19 +96,27 @@ class Gateway:
                 "this endpoint needs a proxy token in the Modal-Key and Modal-Secret headers "
                 "(make one with `ketch token new --proxy`)\n", 401)
         else:
-            response = await self._forward(fn, request, rest)
+            response = await self._forward(fn, request, f"{method}/{rest}" if method else rest)
         await response(scope, receive, send)
 
-    def _find(self, label: str) -> FunctionState | None:
-        found = [fn for fn in self.cp.functions.values()
-                 if (fn.options.get("web") or {}).get("label") == label and fn.params is None
-                 and not self.cp.apps[fn.app_id].stopped]
-        deployed = [fn for fn in found if fn.app_id in self.cp.deployments.versions]
+    def _find(self, label: str) -> tuple[FunctionState | None, str | None]:
+        """The function serving ``label`` (a deployed one first), and the class method."""
+        found = []
+        for fn in self.cp.functions.values():
+            if fn.params is not None or self.cp.apps[fn.app_id].stopped:
+                continue
+            if (fn.options.get("web") or {}).get("label") == label:
+                found.append((fn, None))
+            for method, web in (fn.options.get("web_methods") or {}).items():
+                if web.get("label") == label:
+                    found.append((fn, method))
+        deployed = [pair for pair in found if pair[0].app_id in self.cp.deployments.versions]
         chosen = deployed or found
-        return chosen[-1] if chosen else None
+        return chosen[-1] if chosen else (None, None)
 
     def _authorized(self, fn: FunctionState, request: Any) -> bool:
-        if not fn.options["web"].get("requires_proxy_auth"):
+        settings = [fn.options.get("web") or {}, *(fn.options.get("web_methods") or {}).values()]
+        if not any(web.get("requires_proxy_auth") for web in settings):
             return True
         for key, secret in PROXY_HEADERS:
             if key in request.headers:

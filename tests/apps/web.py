@@ -71,3 +71,27 @@ def slow(seconds: float = 0.3):
 def single(seconds: float = 2.0):
     time.sleep(seconds)
     return "done"
+
+
+@app.cls()
+class Greeter:
+    greeting: str = ketch.parameter(default="hi")
+
+    @ketch.enter()
+    def load(self):
+        self.loaded = "loaded"
+
+    @ketch.fastapi_endpoint()
+    def hello(self, name: str = "you"):
+        return f"{self.greeting} {name} ({self.loaded})"
+
+    @ketch.asgi_app()
+    def app(self):
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        async def ping(request):
+            return PlainTextResponse("pong")
+
+        return Starlette(routes=[Route("/ping", ping)])

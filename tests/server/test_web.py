@@ -75,3 +75,11 @@ def test_requests_beyond_capacity_get_503_with_retry_after(running, monkeypatch)
     codes = sorted(a.status_code for a in answers)
     assert codes[0] == 200 and 503 in codes
     assert all(a.headers.get("retry-after") == "5" for a in answers if a.status_code == 503)
+
+
+def test_web_methods_of_a_class(running):
+    greeter = web.Greeter()
+    url = greeter.hello.get_web_url()
+    assert url.endswith("/webtest-greeter-hello")
+    assert httpx.get(url, params={"name": "ada"}, timeout=30).json() == "hi ada (loaded)"
+    assert httpx.get(greeter.app.get_web_url() + "/ping", timeout=30).text == "pong"
