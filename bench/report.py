@@ -17,6 +17,9 @@ from systems import (
     MAP,
     VOLUME,
     WARM_CALL,
+    WEB_BURST,
+    WEB_COLD_START,
+    WEB_RPS,
     System,
 )
 
@@ -31,6 +34,7 @@ MAX_IMAGE_COLD_START_MS = 50.0  # the design's figure, for an isolated container
 MAX_CACHE_HIT_MS = 50.0
 MAX_BUILD_RATIO = 1.3  # of a plain uv venv + uv pip install
 MIN_VOLUME_RATIO = 0.8  # of the same I/O on the host's disk, for writes and for reads
+MIN_WEB_RATIO = 0.7  # requests/s through the gateway, of the same app on plain uvicorn
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,11 @@ CACHE_HIT_P50 = Row(IMAGE_CACHE_HIT, "p50_ms", "e) image cache hit, p50", "ms")
 BUILD_P50 = Row(IMAGE_BUILD, "p50_s", "f) image cold build, p50", "s")
 VOLUME_WRITE = Row(VOLUME, "write_mb_s", "g) volume write", "MB/s")
 VOLUME_READ = Row(VOLUME, "read_mb_s", "g) volume read", "MB/s")
+WEB_RATE = Row(WEB_RPS, "requests_per_s", "h) web requests/s", "requests/s")
+WEB_BURST_P50 = Row(WEB_BURST, "p50_s", "i) web burst from zero", "s")
+WEB_COLD_P50 = Row(WEB_COLD_START, "p50_ms", "j) web first request, p50", "ms")
 ROWS = (WARM_P50, WARM_P99, MAP_RATE, COLD_P50, IMAGE_COLD_P50, CACHE_HIT_P50, BUILD_P50,
-        VOLUME_WRITE, VOLUME_READ)
+        VOLUME_WRITE, VOLUME_READ, WEB_RATE, WEB_BURST_P50, WEB_COLD_P50)
 
 
 def figure(results: Results, row: Row, system: str) -> float | None:
@@ -108,6 +115,16 @@ def _at_least_host(row: Row) -> Callable[[Results], bool | None]:
     return check
 
 
+def _web_target(results: Results) -> bool | None:
+    r = ratio(results, WEB_RATE, "uvicorn")
+    return None if r is None else r >= MIN_WEB_RATIO
+
+
+def _no_failed_answers(results: Results) -> bool | None:
+    failures = results.get(WEB_BURST, {}).get("ketch", {}).get("failures")
+    return None if failures is None else failures == 0
+
+
 TARGETS = (
     Target(WARM_P50, "≤ 0.5× Ray", _warm_call_target),
     Target(MAP_RATE, f"≥ 3× Ray, ≥ {MIN_MAP_RATE:,.0f}/s", _map_target),
@@ -119,6 +136,8 @@ TARGETS = (
     Target(BUILD_P50, f"≤ {MAX_BUILD_RATIO}× uv", _build_target),
     Target(VOLUME_WRITE, f"≥ {MIN_VOLUME_RATIO}× host", _at_least_host(VOLUME_WRITE)),
     Target(VOLUME_READ, f"≥ {MIN_VOLUME_RATIO}× host", _at_least_host(VOLUME_READ)),
+    Target(WEB_RATE, f"≥ {MIN_WEB_RATIO}× uvicorn", _web_target),
+    Target(WEB_BURST_P50, "no non-200 answer", _no_failed_answers),
 )
 
 
@@ -137,7 +156,7 @@ def _cell(results: Results, row: Row, system: str) -> str:
 def _format_figure(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    if unit == "inputs/s":
+    if unit in ("inputs/s", "requests/s"):
         return f"{value:,.0f}/s"
     if unit == "MB/s":
         return f"{value:,.0f} MB/s"

@@ -10,6 +10,9 @@ Measurements (the design's targets table, docs in bench/README.md):
   e) image cache hit: building an image whose layers are all built
   f) cold image build, against a plain `uv venv` and `uv pip install` of the same packages
   g) write and read throughput on a volume in a container, against the host's disk directly
+  h) requests/s through the HTTP gateway to a warm container, against the app on plain uvicorn
+  i) a burst of 200 requests at a web endpoint with no container: the time to the last answer
+  j) the first request to a web endpoint with no container, against starting plain uvicorn
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -53,15 +56,20 @@ from systems import (  # noqa: E402
     NEEDS_NAMESPACE,
     VOLUME,
     WARM_CALL,
+    WEB_BURST,
+    WEB_COLD_START,
+    WEB_RPS,
     Sample,
     System,
     namespace_problem,
 )
 
-ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME)
+ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME,
+       WEB_RPS, WEB_BURST, WEB_COLD_START)
 # In the table: the peer of a target first.
-PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host")
+PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
+BURST_PAUSE_S = 0.5  # the same for i)'s up to 10 containers
 
 
 @dataclass(frozen=True)
@@ -69,22 +77,26 @@ class Sampled:
     """A measurement made of separate samples, each one call of ``take``; the first call is
     thrown away (it pays for the page cache, the control plane's start, building layers)."""
 
-    take: Callable[[System], Sample]
+    take: Callable[[System, argparse.Namespace], Sample]
     count: str  # the option holding the number of samples per repeat
     unit: str = "ms"  # the samples' unit in the results: "ms" or "s"
     pause_s: float = 0.0  # between samples
 
 
 SAMPLED = {
-    COLD_START: Sampled(lambda s: s.cold_start(), "cold_samples", pause_s=COLD_PAUSE_S),
-    IMAGE_COLD_START: Sampled(lambda s: s.image_cold_start(), "cold_samples",
+    COLD_START: Sampled(lambda s, a: s.cold_start(), "cold_samples", pause_s=COLD_PAUSE_S),
+    IMAGE_COLD_START: Sampled(lambda s, a: s.image_cold_start(), "cold_samples",
                               pause_s=COLD_PAUSE_S),
-    IMAGE_CACHE_HIT: Sampled(lambda s: s.image_cache_hit(), "cache_samples"),
-    IMAGE_BUILD: Sampled(lambda s: s.image_build(), "build_samples", unit="s"),
+    IMAGE_CACHE_HIT: Sampled(lambda s, a: s.image_cache_hit(), "cache_samples"),
+    IMAGE_BUILD: Sampled(lambda s, a: s.image_build(), "build_samples", unit="s"),
+    WEB_BURST: Sampled(lambda s, a: s.web_burst(a.burst_requests), "burst_samples", unit="s",
+                       pause_s=BURST_PAUSE_S),
+    WEB_COLD_START: Sampled(lambda s, a: s.web_cold_start(), "web_cold_samples",
+                            pause_s=COLD_PAUSE_S),
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
-                VOLUME: ("write_mb_s", "read_mb_s")}
+                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s",)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,12 +122,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="g) MiB written and read per sample (default 256)")
     parser.add_argument("--volume-samples", type=int, default=3,
                         help="g) samples per repeat (default 3)")
+    parser.add_argument("--web-requests", type=int, default=2000,
+                        help="h) timed requests per repeat (default 2,000)")
+    parser.add_argument("--web-concurrency", type=int, default=32,
+                        help="h) keep-alive connections the requests go over (default 32)")
+    parser.add_argument("--burst-requests", type=int, default=200,
+                        help="i) requests fired at once (default 200)")
+    parser.add_argument("--burst-samples", type=int, default=1,
+                        help="i) bursts per repeat (default 1)")
+    parser.add_argument("--web-cold-samples", type=int, default=5,
+                        help="j) first requests per repeat (default 5)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
     args = parser.parse_args(argv)
     counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples",
-              "volume_mib", "volume_samples")
+              "volume_mib", "volume_samples", "web_requests", "web_concurrency", "burst_requests",
+              "burst_samples", "web_cold_samples")
     if min(getattr(args, name) for name in counts) < 1:
         parser.error(", ".join(f"--{name.replace('_', '-')}" for name in counts)
                      + " must be at least 1")
@@ -166,7 +189,7 @@ def sampled(measurement: str) -> Callable[[System, argparse.Namespace], dict[str
     def measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
         taken = []
         for _ in range(getattr(args, spec.count)):
-            taken.append(spec.take(system))
+            taken.append(spec.take(system, args))
             time.sleep(spec.pause_s)
         run: dict[str, Any] = {
             f"p50_{spec.unit}": scale(percentile([s.seconds for s in taken], 50)),
@@ -174,6 +197,8 @@ def sampled(measurement: str) -> Callable[[System, argparse.Namespace], dict[str
         }
         if any(s.setup_s for s in taken):
             run["setup_ms"] = [ms(s.setup_s) for s in taken]
+        if any(s.failures is not None for s in taken):
+            run["failures"] = sum(s.failures or 0 for s in taken)
         return run
 
     return measure
@@ -188,9 +213,21 @@ def volume_throughput(system: System, args: argparse.Namespace) -> dict[str, Any
             "read_s": [round(s.read_s, 4) for s in taken]}
 
 
+def web_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
+    """h) loadgen.py's requests/s over keep-alive connections, after a tenth as many untimed
+    requests (over connections of their own), as b) warms up with a tenth of its inputs."""
+    result = system.web_load(args.web_requests, args.web_concurrency,
+                             warmup=max(1, args.web_requests // 10))
+    if result["statuses"] != {"200": args.web_requests}:
+        raise RuntimeError(f"{system.name} answered {result['statuses']} "
+                           f"to {args.web_requests} requests")
+    return {"requests": result["requests"], "seconds": round(result["seconds"], 4),
+            "requests_per_s": round(result["requests"] / result["seconds"], 1)}
+
+
 MEASURE: dict[str, Callable[[System, argparse.Namespace], dict[str, Any]]] = {
     WARM_CALL: warm_call, MAP: map_throughput, **{m: sampled(m) for m in SAMPLED},
-    VOLUME: volume_throughput,
+    VOLUME: volume_throughput, WEB_RPS: web_throughput,
 }
 
 
@@ -210,13 +247,15 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
                     results.update(repeat(system, warm, args))
             for m in (m for m in wanted if m in SAMPLED):
                 try:
-                    SAMPLED[m].take(system)  # thrown away: see `Sampled`
+                    SAMPLED[m].take(system, args)  # thrown away: see `Sampled`
                 except Exception:  # recorded, as below
                     results[m] = failure(system, m)
                     continue
                 results.update(repeat(system, [m], args))
             if VOLUME in wanted:
                 results.update(volume(system, args))
+            if WEB_RPS in wanted:
+                results.update(web(system, args))
     except Exception:  # a failure is a result: it is recorded and the run goes on
         outcome = failure(system, "-")
         for m in wanted:
@@ -232,6 +271,15 @@ def volume(system: System, args: argparse.Namespace) -> dict[str, Any]:
             return repeat(system, [VOLUME], args)
     except Exception:  # recorded, as in bench_system
         return {VOLUME: failure(system, VOLUME)}
+
+
+def web(system: System, args: argparse.Namespace) -> dict[str, Any]:
+    """h), with the server up and answered once (for ketch: its container started)."""
+    try:
+        with system.web_server():
+            return repeat(system, [WEB_RPS], args)
+    except Exception:  # recorded, as in bench_system
+        return {WEB_RPS: failure(system, WEB_RPS)}
 
 
 def failure(system: System, measurement: str) -> dict[str, Any]:
@@ -263,6 +311,8 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
 def summarize(measurement: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     medians = {key: round(median([run[key] for run in runs]), 3)
                for key in SUMMARY_KEYS[measurement]}
+    if runs and all("failures" in run for run in runs):  # i): the total, not a median
+        medians["failures"] = sum(run["failures"] for run in runs)
     return {**medians, "runs": runs}
 
 
@@ -287,9 +337,10 @@ def isolate_ketch_state() -> None:
 def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     # The fork-based Pool goes before ketch, whose embedded control plane runs threads that a
     # fork should not copy. Ray goes last: its daemons and workers can take a while to exit
-    # after shutdown, and must not take CPU from the systems measured after it.
+    # after shutdown, and must not take CPU from the systems measured after it. Plain uvicorn
+    # goes before ketch too, so that the control plane's threads are not yet there.
     chosen: list[System] = [systems.Pool(processes=os.cpu_count() or 2), systems.Subprocess(),
-                            systems.HostDisk(), systems.Ketch(), systems.Uv()]
+                            systems.HostDisk(), systems.Uvicorn(), systems.Ketch(), systems.Uv()]
     if args.skip_ray:
         notes.append("Ray skipped (--skip-ray).")
     elif importlib.util.find_spec("ray") is None:
@@ -400,6 +451,36 @@ def volume_note(args: argparse.Namespace) -> str:
             "cache; the writes reach the disk.")
 
 
+def web_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
+    notes = []
+    if WEB_RPS in results:
+        notes.append(
+            f"h) {args.web_requests:,} GETs of / over {args.web_concurrency} keep-alive "
+            "connections by bench/loadgen.py (a process of its own, the same for both), after "
+            f"{max(1, args.web_requests // 10):,} untimed ones; the app is webapp.make_app() "
+            "(Starlette, one route, a short JSON answer). ketch: through the gateway to a warm "
+            "container (min_containers=1, @concurrent(max_inputs=100), @asgi_app). uvicorn: "
+            "python -m uvicorn, one worker. The generator shares the CPUs with the servers.")
+    if WEB_BURST in results:
+        outcome = results[WEB_BURST].get("ketch", {})
+        failures = outcome.get("failures")
+        counted = "no count (it failed)" if failures is None else f"{failures} non-200 answers"
+        notes.append(
+            f"i) ketch: {args.burst_requests} GETs fired at once (one connection each, by "
+            "loadgen.py) at a fastapi_endpoint that sleeps "
+            f"{workloads.BURST_SLEEP_S:g} s, max_containers=10, @concurrent(max_inputs=4), with "
+            "no container running (a fresh app.run()); the time to the last answer; "
+            f"{counted} in all {args.repeat * args.burst_samples} timed bursts"
+            + setup_note(results, WEB_BURST) + ".")
+    if WEB_COLD_START in results:
+        notes.append(
+            "j) ketch: the first GET of webapp.make_app() as an @asgi_app with no container "
+            "running (a fresh app.run())" + setup_note(results, WEB_COLD_START)
+            + ". uvicorn: from spawning python -m uvicorn to its first answer (the probe "
+            "retries every 2 ms while the port refuses).")
+    return notes
+
+
 def measurement_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
     notes = []
     if COLD_START in results:
@@ -409,7 +490,7 @@ def measurement_notes(results: report.Results, args: argparse.Namespace) -> list
     notes += [text for m, text in IMAGE_NOTES.items() if m in results]
     if VOLUME in results:
         notes.append(volume_note(args))
-    return notes
+    return notes + web_notes(results, args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,19 +2,22 @@
 
 A system is measured inside ``runtime()`` (process-wide setup such as starting Ray). The warm
 measurements (a, b) run inside ``warm()`` as well, which holds the workers warm; the sampled
-ones (c to f: one `Sample` per call) run outside ``warm()``, because a cold start has to begin
-with nothing warm. g) runs inside ``volume()``, which writes the file that g) reads.
+ones (c to f, i, j: one `Sample` per call) run outside ``warm()``, because a cold start has to
+begin with nothing warm. g) runs inside ``volume()``, which writes the file that g) reads, and
+h) inside ``web_server()``, which holds a web server up and warm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import multiprocessing.pool
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import loadgen
 import workloads
 
 import ketch
@@ -38,6 +42,12 @@ IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD = "d", "e", "f"
 IMAGES = (IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD)
 VOLUME = "g"
 NEEDS_NAMESPACE = (*IMAGES, VOLUME)
+WEB_RPS, WEB_BURST, WEB_COLD_START = "h", "i", "j"
+WEB = (WEB_RPS, WEB_BURST, WEB_COLD_START)
+
+BENCH_DIR = Path(__file__).resolve().parent
+LOADGEN_TIMEOUT_S = 300.0  # a generous bound on one run of loadgen.py, so a hang is an error
+FIRST_ANSWER_TIMEOUT_S = 60.0
 
 
 def namespace_problem() -> str | None:
@@ -53,6 +63,7 @@ def namespace_problem() -> str | None:
 class Sample:
     seconds: float  # what the measurement times: e.g. from "nothing running" to a result
     setup_s: float = 0.0  # work done before the clock started, recorded for information
+    failures: int | None = None  # i) answers other than 200 (connection errors included)
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,24 @@ class System:
         """g) `workloads.disk_io`: write ``mib`` MiB to a new file, read the file to read."""
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def web_server(self) -> Iterator[None]:
+        """h) Where ``web_load`` sends its requests: `webapp.make_app()`, served and warm."""
+        yield
+
+    def web_load(self, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+        """h) `loadgen.py`'s figures for ``requests`` GETs over ``concurrency`` connections."""
+        raise NotImplementedError
+
+    def web_burst(self, requests: int) -> Sample:
+        """i) ``requests`` GETs at once at an endpoint with no container: the time to the last
+        answer, and the answers other than 200."""
+        raise NotImplementedError
+
+    def web_cold_start(self) -> Sample:
+        """j) The time to the first answer of a web endpoint with nothing running."""
+        raise NotImplementedError
+
     def info(self) -> dict[str, Any]:
         """Facts about the setup worth keeping with the numbers."""
         return {}
@@ -133,7 +162,10 @@ def _timed(action: Callable[[], object]) -> float:
 class Ketch(System):
     name, label = "ketch", "ketch"
     measures = frozenset({WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT,
-                          IMAGE_BUILD, VOLUME})
+                          IMAGE_BUILD, VOLUME, *WEB})
+
+    def __init__(self) -> None:
+        self._web_url: str | None = None
 
     @contextlib.contextmanager
     def warm(self) -> Iterator[None]:
@@ -186,6 +218,44 @@ class Ketch(System):
     def volume_io(self, mib: int) -> VolumeSample:
         return _volume_sample(workloads.volume_io.remote(mib), mib)
 
+    @contextlib.contextmanager
+    def web_server(self) -> Iterator[None]:
+        # min_containers=1 starts a container on entering app.run(); the first request waits
+        # for it to be ready.
+        with workloads.web_app.run():
+            url = workloads.web_hello.get_web_url()
+            _expect_ok(url, asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S)))
+            self._web_url = url
+            try:
+                yield
+            finally:
+                self._web_url = None
+
+    def web_load(self, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+        assert self._web_url is not None
+        return run_loadgen(self._web_url, requests, concurrency, warmup)
+
+    def web_burst(self, requests: int) -> Sample:
+        # As `_first_result`: a fresh app run, so no container of the endpoint exists; entering
+        # it is recorded, not timed. loadgen.py's clock starts once it has started, before it
+        # opens its first connection.
+        start = time.perf_counter()
+        with workloads.cold_web_app.run():
+            url = workloads.web_sleep.get_web_url()
+            entered = time.perf_counter()
+            result = run_loadgen(url, requests, concurrency=requests)
+        return Sample(result["seconds"], entered - start, failures=_failures(result))
+
+    def web_cold_start(self) -> Sample:
+        start = time.perf_counter()
+        with workloads.cold_web_app.run():
+            url = workloads.web_hello_cold.get_web_url()
+            entered = time.perf_counter()
+            status = asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S))
+            done = time.perf_counter()
+        _expect_ok(url, status)
+        return Sample(done - entered, entered - start)
+
     def info(self) -> dict[str, Any]:
         return {"default_runtime": default_runtime()}
 
@@ -213,6 +283,101 @@ def _volume_sample(timed: dict[str, Any], mib: int) -> VolumeSample:
     if sample.read_bytes != mib * 2**20:
         raise RuntimeError(f"read {sample.read_bytes} bytes of a file of {mib} MiB")
     return sample
+
+
+def run_loadgen(url: str, requests: int, concurrency: int, warmup: int = 0) -> dict[str, Any]:
+    """`loadgen.py` in a process of its own (ketch's gateway runs in this one, and must not
+    share its GIL with the load): its JSON, with ``seconds``, ``requests`` and ``statuses``."""
+    command = [sys.executable, str(BENCH_DIR / "loadgen.py"), url, "--requests", str(requests),
+               "--concurrency", str(concurrency), "--warmup", str(warmup)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=LOADGEN_TIMEOUT_S,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen.py failed: {done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _failures(result: dict[str, Any]) -> int:
+    return int(result["requests"]) - int(result["statuses"].get("200", 0))
+
+
+def _expect_ok(url: str, status: int) -> None:
+    if status != 200:
+        raise RuntimeError(f"GET {url} answered {status}")
+
+
+class Uvicorn(System):
+    """h) and j)'s peer: `webapp.make_app()` on plain uvicorn, one worker, in a subprocess on a
+    free port of 127.0.0.1, with the same log level as ketch's containers."""
+
+    name, label = "uvicorn", "uvicorn"
+    measures = frozenset({WEB_RPS, WEB_COLD_START})
+
+    def __init__(self) -> None:
+        self._web_url: str | None = None
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], str]:
+        port = _free_port()
+        command = [sys.executable, "-m", "uvicorn", "--factory", "webapp:make_app", "--app-dir",
+                   str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                   "--log-level", "warning"]
+        return subprocess.Popen(command), f"http://127.0.0.1:{port}/"
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[bytes]) -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    @contextlib.contextmanager
+    def web_server(self) -> Iterator[None]:
+        process, url = self._spawn()
+        try:
+            _expect_ok(url, asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S)))
+            self._web_url = url
+            yield
+        finally:
+            self._web_url = None
+            self._stop(process)
+
+    def web_load(self, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+        assert self._web_url is not None
+        return run_loadgen(self._web_url, requests, concurrency, warmup)
+
+    def web_cold_start(self) -> Sample:
+        # From spawning the interpreter to the first answer: the probe retries every 2 ms while
+        # the port refuses connections.
+        start = time.perf_counter()
+        process, url = self._spawn()
+        try:
+            status = asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S))
+            elapsed = time.perf_counter() - start
+        finally:
+            self._stop(process)
+        _expect_ok(url, status)
+        return Sample(elapsed)
+
+    def info(self) -> dict[str, Any]:
+        import uvicorn
+
+        try:
+            import httptools  # noqa: F401
+
+            http = "httptools"
+        except ImportError:
+            http = "h11"
+        return {"version": uvicorn.__version__, "workers": 1, "http": http,
+                "app": "webapp:make_app"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class HostDisk(System):

@@ -11,8 +11,9 @@ import os
 import time
 from typing import Any
 
-import ketch
 import webapp
+
+import ketch
 
 app = ketch.App("bench")
 

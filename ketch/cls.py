@@ -157,7 +157,9 @@ class Obj:
 
     def _method(self, name: str) -> Function:
         service = self._cls._service
-        partial = self._cls._methods.get(name) or marked(self._cls.raw_user_object, Flag.WEB).get(name)
+        partial = self._cls._methods.get(name)
+        if partial is None and not self._cls._remote_only:
+            partial = marked(self._cls.raw_user_object, Flag.WEB).get(name)
         raw = partial.raw_f if partial is not None else None
         method = Function(
             self._cls.app, f"{service.tag}.{name}", raw, service.definition, method=name,

@@ -14,9 +14,9 @@ from ..server import ControlPlane
 async def _serve(host: str, port: int, gateway_port: int, max_containers: int | None) -> None:
     control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
                                  max_containers=max_containers)
+    _ensure_token(control_plane)  # before it listens: a client may connect at once
     await control_plane.start()
     await control_plane.gateway.start(host, gateway_port)
-    _ensure_token(control_plane)
     config.write_private_json("server.json", {"address": control_plane.address})
     click.echo(f"ketch server listening on {control_plane.address} (state in {config.home()})")
     click.echo(f"clients: export KETCH_SERVER={control_plane.address}")

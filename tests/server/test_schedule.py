@@ -19,7 +19,7 @@ def test_a_period_schedule_fires_on_time(capsys):
     fired = sorted(scheduled.ticks.keys())
     assert len(fired) >= 2
     gaps = [b - a for a, b in zip(fired, fired[1:])]
-    assert all(0.7 <= gap <= 1.6 for gap in gaps), gaps
+    assert all(0.5 <= gap <= 2.0 for gap in gaps), gaps  # when each run began, under load
     assert "schedule fired tick" in capsys.readouterr().err
 
 
