@@ -236,6 +236,7 @@ class ControlPlane:
         self.scheduler.add(fn)
         if fn.options.get("web") or fn.options.get("web_methods"):
             await self.gateway.start(port=config.gateway_port())
+            self.gateway.forget_routes()  # a new version may take over a label
         app.function_ids.append(fn.id)
         if function_id is None:
             self.store.add_function(fn.id, app_id, fn.name, definition, None)

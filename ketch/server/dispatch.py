@@ -75,6 +75,7 @@ class FunctionState:
         self.family_id = function_id  # a class bound to parameters: its class's function id
         self.image: dict[str, Any] | None = None  # the built image, once built
         self.web_waiting = 0  # web requests waiting for a container with room
+        self.web_waiting_since: list[float] = []  # when each waiting request began to wait
         self.app_id = app_id
         self.definition = definition
         self.params = params
@@ -140,8 +141,8 @@ class FunctionState:
 
     def estimate_input_s(self, now: float) -> float | None:
         """Seconds per input: the measured average, or longer while one has run longer."""
-        oldest = min((item.assigned_at for ct in self.containers.values()
-                      for item in ct.assigned.values()), default=None)
+        oldest = min([item.assigned_at for ct in self.containers.values()
+                      for item in ct.assigned.values()] + self.web_waiting_since, default=None)
         if oldest is None:
             return self.input_s
         return max(self.input_s or 0.0, now - oldest)

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import exception
+from .upstream import Upstream
 from .wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ class Gateway:
         self.host = "127.0.0.1"
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._client: Any = None
+        self._upstream = Upstream()
+        self._routes: dict[str, tuple[FunctionState, str | None]] = {}
         self.wakeups: dict[str, Wakeup] = {}
 
     @property
@@ -49,14 +51,12 @@ class Gateway:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._task is not None:
             return
-        import httpx
         import uvicorn
 
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         self.host, self.port = host, sock.getsockname()[1]
-        self._client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
         config = uvicorn.Config(self.asgi, log_level="warning", lifespan="off", interface="asgi3")
         self._server = uvicorn.Server(config)
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
@@ -68,7 +68,7 @@ class Gateway:
             self._server.should_exit = True
             if self._task is not None:
                 await asyncio.wait([self._task], timeout=5)
-            await self._client.aclose()
+            await self._upstream.close()
 
     def url_of(self, fn: FunctionState, method: str | None = None) -> str:
         web = fn.options["web_methods"][method] if method else fn.options["web"]
@@ -80,28 +80,30 @@ class Gateway:
     # -- requests ----------------------------------------------------------------------------
 
     async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from starlette.requests import Request
-        from starlette.responses import PlainTextResponse, Response
-
+        """The gateway itself, as a bare ASGI app: it is on every request's path."""
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
-        label, _, rest = request.url.path.lstrip("/").partition("/")
+        label, _, rest = scope["path"].lstrip("/").partition("/")
         fn, method = self._find(label)
-        response: Response
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if fn is None:
-            response = PlainTextResponse(f"no web endpoint is labelled {label!r}\n", 404)
-        elif not self._authorized(fn, request):
-            response = PlainTextResponse(
-                "this endpoint needs a proxy token in the Modal-Key and Modal-Secret headers "
-                "(make one with `ketch token new --proxy`)\n", 401)
+            await _plain(send, 404, f"no web endpoint is labelled {label!r}\n")
+        elif not self._authorized(fn, headers):
+            await _plain(send, 401, "this endpoint needs a proxy token in the Modal-Key and "
+                         "Modal-Secret headers (make one with `ketch token new --proxy`)\n")
         else:
-            response = await self._forward(fn, request, f"{method}/{rest}" if method else rest)
-        await response(scope, receive, send)
+            query = scope["query_string"].decode("latin-1")
+            target = f"/{method}/{rest}" if method else f"/{rest}"
+            await self._forward(fn, scope["method"], target + (f"?{query}" if query else ""),
+                                headers, await _body(receive), send)
 
     def _find(self, label: str) -> tuple[FunctionState | None, str | None]:
         """The function serving ``label`` (a deployed one first), and the class method."""
-        found = []
+        cached = self._routes.get(label)
+        if cached is not None and cached[0].id in self.cp.functions and not (
+                self.cp.apps[cached[0].app_id].stopped):
+            return cached
+        found: list[tuple[FunctionState, str | None]] = []
         for fn in self.cp.functions.values():
             if fn.params is not None or self.cp.apps[fn.app_id].stopped:
                 continue
@@ -112,58 +114,66 @@ class Gateway:
                     found.append((fn, method))
         deployed = [pair for pair in found if pair[0].app_id in self.cp.deployments.versions]
         chosen = deployed or found
-        return chosen[-1] if chosen else (None, None)
+        if not chosen:
+            return None, None
+        self._routes[label] = chosen[-1]
+        return chosen[-1]
 
-    def _authorized(self, fn: FunctionState, request: Any) -> bool:
+    def forget_routes(self) -> None:
+        """Apps changed (created, deployed, stopped): find labels afresh."""
+        self._routes.clear()
+
+    def _authorized(self, fn: FunctionState, headers: dict[str, str]) -> bool:
         settings = [fn.options.get("web") or {}, *(fn.options.get("web_methods") or {}).values()]
         if not any(web.get("requires_proxy_auth") for web in settings):
             return True
         for key, secret in PROXY_HEADERS:
-            if key in request.headers:
+            if key in headers:
                 try:
-                    self.cp.tokens.verify(request.headers[key], request.headers.get(secret, ""),
-                                          kind="proxy")
+                    self.cp.tokens.verify(headers[key], headers.get(secret, ""), kind="proxy")
                     return True
                 except exception.Error:
                     return False
         return False
 
-    async def _forward(self, fn: FunctionState, request: Any, rest: str) -> Any:
-        from starlette.responses import PlainTextResponse, StreamingResponse
-
+    async def _forward(self, fn: FunctionState, method: str, target: str,
+                       headers: dict[str, str], body: bytes, send: Any) -> None:
         try:
             ct = await self._acquire(fn)
         except Busy:
-            return PlainTextResponse("the endpoint is at capacity; try again shortly\n", 503,
-                                     headers={"Retry-After": "5"})
+            await _plain(send, 503, "the endpoint is at capacity; try again shortly\n",
+                         [(b"retry-after", b"5")])
+            return
         started = time.monotonic()
-        url = f"http://127.0.0.1:{ct.web_port}/{rest}"
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
         try:
-            upstream = await self._client.send(
-                self._client.build_request(request.method, url, params=request.query_params,
-                                           headers=headers, content=request.stream()),
-                stream=True)
-        except Exception as exc:  # the container went away mid-request
-            self._release(fn, ct, started)
-            return PlainTextResponse(f"the container did not answer: {exc}\n", 502)
-
-        async def body() -> Any:
+            forwarded = [(k, v) for k, v in headers.items()
+                         if k not in HOP_BY_HOP and k != "content-length"]
             try:
-                async for chunk in upstream.aiter_raw():
-                    yield chunk
-            finally:
-                await upstream.aclose()
-                self._release(fn, ct, started)
-
-        out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-        return StreamingResponse(body(), status_code=upstream.status_code, headers=out_headers)
+                upstream = await self._upstream.request(ct.web_port, method, target, forwarded,
+                                                        body)
+            except (OSError, ValueError) as exc:  # the container went away mid-request
+                await _plain(send, 502, f"the container did not answer: {exc}\n")
+                return
+            await send({"type": "http.response.start", "status": upstream.status,
+                        "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                    for k, v in upstream.headers if k not in HOP_BY_HOP]})
+            async for chunk in upstream.body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self._release(fn, ct, started)
 
     async def _acquire(self, fn: FunctionState) -> ContainerState:
+        ct = self._pick(fn)
+        if ct is not None:  # the common case: no waiting, nothing for the autoscaler to do
+            ct.web_active += 1
+            return ct
         deadline = time.monotonic() + QUEUE_S
         if fn.web_waiting >= MAX_WAITING:
             raise Busy
         fn.web_waiting += 1
+        began = time.monotonic()
+        fn.web_waiting_since.append(began)  # its wait tells the autoscaler how slow it goes
         try:
             self.cp.sessions.scale(fn)
             while True:
@@ -177,6 +187,7 @@ class Gateway:
                 await self.wakeups.setdefault(fn.id, Wakeup()).wait(min(remaining, 1.0))
         finally:
             fn.web_waiting -= 1
+            fn.web_waiting_since.remove(began)
 
     def _pick(self, fn: FunctionState) -> ContainerState | None:
         capacity = fn.concurrency
@@ -190,3 +201,21 @@ class Gateway:
         if ct.web_active == 0:
             ct.idle_since = time.monotonic()
         self.wake(fn)
+
+
+async def _body(receive: Any) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def _plain(send: Any, status: int, text: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
