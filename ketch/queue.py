@@ -8,10 +8,12 @@ A blocked ``get`` is woken as soon as an item is put. Limits (Modal's): an item 
 
 from __future__ import annotations
 
-import asyncio
 import queue
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio loads when a queue is used: containers start faster without it
+    import asyncio
 
 from . import exception
 from .object import NamedObject
@@ -94,6 +96,8 @@ class Queue(NamedObject):
         """The items, oldest first, without removing them; then any put later, until none has
         come for ``item_poll_timeout`` seconds."""
         client, queue_id = await self._resolve()
+        import asyncio
+
         loop = asyncio.get_running_loop()
         seen = 0
         deadline = loop.time() + item_poll_timeout
@@ -114,6 +118,8 @@ class Queue(NamedObject):
                    partition: str | None) -> None:
         data = [serialize(value, "queue item") for value in values]
         client, queue_id = await self._resolve()
+        import asyncio
+
         loop = asyncio.get_running_loop()
         deadline = _deadline(loop, block, timeout)
         while True:
@@ -128,6 +134,8 @@ class Queue(NamedObject):
     async def _get(self, n: int, block: bool, timeout: float | None,
                    partition: str | None) -> list[Any]:
         client, queue_id = await self._resolve()
+        import asyncio
+
         loop = asyncio.get_running_loop()
         deadline = _deadline(loop, block, timeout)
         while True:

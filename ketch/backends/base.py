@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +61,18 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def wait_task(self, handle: TaskHandle) -> ContainerExit: ...
 
-    @abc.abstractmethod
     async def stop_task(self, handle: TaskHandle, grace_s: float) -> None:
-        """Ask the task to stop, and kill it after ``grace_s``."""
+        """Ask the task to stop (SIGTERM), and kill it after ``grace_s``. Drivers whose task is
+        an `asyncio.subprocess.Process` in ``state["proc"]`` can keep this."""
+        proc: asyncio.subprocess.Process = handle.state["proc"]
+        if proc.returncode is not None:
+            return
+        self.signal_task(handle, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            self.signal_task(handle, signal.SIGKILL)
+            await proc.wait()
 
     @abc.abstractmethod
     def signal_task(self, handle: TaskHandle, signum: int) -> None: ...

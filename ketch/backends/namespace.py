@@ -100,17 +100,6 @@ class NamespaceDriver(Driver):
             )
         return exit_
 
-    async def stop_task(self, handle: TaskHandle, grace_s: float) -> None:
-        proc: asyncio.subprocess.Process = handle.state["proc"]
-        if proc.returncode is not None:
-            return
-        self.signal_task(handle, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace_s)
-        except TimeoutError:
-            self.signal_task(handle, signal.SIGKILL)
-            await proc.wait()
-
     def signal_task(self, handle: TaskHandle, signum: int) -> None:
         if signum == signal.SIGKILL:
             for path in handle.state["cgroup"].procs_files:  # everything, inside too

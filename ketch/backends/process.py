@@ -56,17 +56,6 @@ class ProcessDriver(Driver):
         returncode = await handle.state["proc"].wait()
         return describe_exit(returncode)
 
-    async def stop_task(self, handle: TaskHandle, grace_s: float) -> None:
-        proc: asyncio.subprocess.Process = handle.state["proc"]
-        if proc.returncode is not None:
-            return
-        self.signal_task(handle, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace_s)
-        except TimeoutError:
-            self.signal_task(handle, signal.SIGKILL)
-            await proc.wait()
-
     def signal_task(self, handle: TaskHandle, signum: int) -> None:
         try:
             os.killpg(handle.pid, signum)

@@ -6,37 +6,15 @@ Like the SDK, it reaches the control plane at ``KETCH_SERVER``, or runs one embe
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from .. import exception, synchronizer
-from ..client import get_client
 from ..dict import Dict
 from ..protocol import client as protocol
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """ketch errors (no such dict, …) become one line on stderr, not a traceback."""
-    try:
-        yield
-    except exception.Error as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _request(request: protocol.Request) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        client = await get_client()
-        return dict(await client.request(request))
-
-    with _errors():
-        return synchronizer.run(go())
+from .requests import call, create_object, errors
 
 
 @click.group("dict")
@@ -48,18 +26,16 @@ def dict_group() -> None:
 @click.argument("name")
 def create(name: str) -> None:
     """Create a dict."""
-    if not _request(protocol.object_lookup("dict", name, True))["created"]:
-        raise click.ClickException(f"a dict named {name!r} already exists")
-    click.echo(f"created dict {name}")
+    create_object("dict", name)
 
 
 @dict_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_dicts(as_json: bool) -> None:
     """List named dicts and how many entries each holds."""
-    rows = _request(protocol.object_list("dict"))["objects"]
+    rows = call(protocol.object_list("dict"))["objects"]
     for row in rows:
-        row["len"] = _request(protocol.dict_len(row["id"]))["len"]
+        row["len"] = call(protocol.dict_len(row["id"]))["len"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -80,7 +56,7 @@ def list_dicts(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys and values as repr).")
 def items(name: str, n: int | None, as_json: bool) -> None:
     """Show a dict's entries (the first N when N is given)."""
-    with _errors():
+    with errors():
         pairs = [(repr(k), repr(v)) for k, v in
                  itertools.islice(Dict.from_name(name).items(), n)]
     if as_json:
@@ -105,7 +81,7 @@ def clear(name: str, yes: bool) -> None:
     """Remove every entry of a dict."""
     if not yes:
         click.confirm(f"remove every entry of dict {name}?", abort=True)
-    with _errors():
+    with errors():
         Dict.from_name(name).clear()
     click.echo(f"cleared dict {name}")
 
@@ -117,7 +93,7 @@ def delete(name: str, yes: bool) -> None:
     """Delete a dict and its entries."""
     if not yes:
         click.confirm(f"delete dict {name} and all its entries?", abort=True)
-    with _errors():
+    with errors():
         Dict.delete(name)
     click.echo(f"deleted dict {name}")
 

@@ -6,40 +6,22 @@ Like the SDK, it reaches the control plane at ``KETCH_SERVER``, or runs one embe
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from .. import exception, synchronizer
-from ..client import get_client
 from ..protocol import client as protocol
 from ..queue import Queue
+from .requests import call, create_object, errors
 
 partition_option = click.option("--partition", help="A named partition (default: the default "
                                                     "partition).")
 
 
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """ketch errors (no such queue, …) become one line on stderr, not a traceback."""
-    try:
-        yield
-    except exception.Error as exc:
-        raise click.ClickException(str(exc)) from None
 
 
-def _request(request: protocol.Request) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        client = await get_client()
-        return dict(await client.request(request))
-
-    with _errors():
-        return synchronizer.run(go())
 
 
 @click.group("queue")
@@ -51,18 +33,16 @@ def queue_group() -> None:
 @click.argument("name")
 def create(name: str) -> None:
     """Create a queue."""
-    if not _request(protocol.object_lookup("queue", name, True))["created"]:
-        raise click.ClickException(f"a queue named {name!r} already exists")
-    click.echo(f"created queue {name}")
+    create_object("queue", name)
 
 
 @queue_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_queues(as_json: bool) -> None:
     """List named queues and how many items each holds (all partitions)."""
-    rows = _request(protocol.object_list("queue"))["objects"]
+    rows = call(protocol.object_list("queue"))["objects"]
     for row in rows:
-        row["len"] = _request(protocol.queue_len(row["id"], None, True))["len"]
+        row["len"] = call(protocol.queue_len(row["id"], None, True))["len"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -84,7 +64,7 @@ def list_queues(as_json: bool) -> None:
 @partition_option
 def peek(name: str, n: int, partition: str | None) -> None:
     """Show the first N items (default 1) without removing them."""
-    with _errors():
+    with errors():
         for value in itertools.islice(Queue.from_name(name).iterate(partition=partition), n):
             click.echo(repr(value))
 
@@ -95,7 +75,7 @@ def peek(name: str, n: int, partition: str | None) -> None:
 @click.option("--total", is_flag=True, help="Count the items of every partition.")
 def length(name: str, partition: str | None, total: bool) -> None:
     """Show how many items a partition (or, with --total, the queue) holds."""
-    with _errors():
+    with errors():
         click.echo(Queue.from_name(name).len(partition=partition, total=total))
 
 
@@ -111,7 +91,7 @@ def clear(name: str, partition: str | None, everything: bool, yes: bool) -> None
         what = "every partition"
     if not yes:
         click.confirm(f"remove every item of {what} of queue {name}?", abort=True)
-    with _errors():
+    with errors():
         Queue.from_name(name).clear(partition=partition, all=everything)
     click.echo(f"cleared {what} of queue {name}")
 
@@ -123,6 +103,6 @@ def delete(name: str, yes: bool) -> None:
     """Delete a queue and its items."""
     if not yes:
         click.confirm(f"delete queue {name} and all its items?", abort=True)
-    with _errors():
+    with errors():
         Queue.delete(name)
     click.echo(f"deleted queue {name}")

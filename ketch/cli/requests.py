@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from .. import exception, synchronizer
 from ..client import get_client
+from ..protocol import client as protocol
 from ..protocol.client import Request
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[None]:
+    """ketch's errors (no such object, …) become one line on stderr, not a traceback."""
+    try:
+        yield
+    except exception.Error as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def call(request: Request) -> Any:
@@ -17,7 +29,12 @@ def call(request: Request) -> Any:
         client = await get_client()
         return await client.request(request)
 
-    try:
+    with errors():
         return synchronizer.run(go())
-    except exception.Error as exc:
-        raise click.ClickException(str(exc)) from exc
+
+
+def create_object(kind: str, name: str) -> None:
+    """``ketch <kind> create NAME``."""
+    if not call(protocol.object_lookup(kind, name, True))["created"]:
+        raise click.ClickException(f"a {kind} named {name!r} already exists")
+    click.echo(f"created {kind} {name}")

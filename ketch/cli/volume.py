@@ -8,18 +8,9 @@ import sys
 
 import click
 
-from .. import synchronizer
-from ..client import get_client
 from ..protocol import client as protocol
 from ..volume import FileEntryType, Volume
-
-
-def _request(request: protocol.Request) -> dict:  # type: ignore[type-arg]
-    async def go() -> dict:  # type: ignore[type-arg]
-        client = await get_client()
-        return await client.request(request)  # type: ignore[no-any-return]
-
-    return synchronizer.run(go())
+from .requests import call, create_object
 
 
 @click.group("volume")
@@ -31,16 +22,14 @@ def volume_group() -> None:
 @click.argument("name")
 def create(name: str) -> None:
     """Create a volume."""
-    if not _request(protocol.object_lookup("volume", name, True))["created"]:
-        raise click.ClickException(f"a volume named {name!r} already exists")
-    click.echo(f"created volume {name}")
+    create_object("volume", name)
 
 
 @volume_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_volumes(as_json: bool) -> None:
     """List volumes."""
-    objects = _request(protocol.object_list("volume"))["objects"]
+    objects = call(protocol.object_list("volume"))["objects"]
     if as_json:
         click.echo(json.dumps(objects, indent=2))
     else:
