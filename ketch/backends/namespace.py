@@ -8,7 +8,7 @@ The launcher (`nsinit.py`) runs under ``python -S`` and imports only the standar
 from __future__ import annotations
 
 import asyncio
-import json
+import marshal
 import os
 import platform
 import shutil
@@ -75,7 +75,7 @@ class NamespaceDriver(Driver):
             "workdir": image.get("workdir") or os.getcwd(),
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-S", NSINIT, json.dumps(config), *command,
+            sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), *command,
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=1 << 22,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-import json
+import marshal
 import os
 import shutil
 import sys
@@ -158,7 +158,7 @@ class Builder:
                "PATH": f"{VENV}/bin:" + os.environ.get("PATH", "/usr/bin:/bin")}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-S", NSINIT, json.dumps(config), "/bin/sh", "-c", body, env=env,
+            sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), "/bin/sh", "-c", body, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
