@@ -31,7 +31,7 @@ from .retries import Retries
 from .schedule import Cron, Period
 from .secret import Secret
 from .volume import Volume
-from .web import asgi_app, fastapi_endpoint, web_server, wsgi_app
+from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ __all__ = [
     "Volume",
     "asgi_app",
     "fastapi_endpoint",
+    "web_endpoint",
     "web_server",
     "wsgi_app",
     "batched",

@@ -80,3 +80,6 @@ def web_server(port: int, *, startup_timeout: float = 5.0, label: str | None = N
 def default_label(app_name: str, tag: str) -> str:
     text = re.sub(r"[^a-z0-9-]+", "-", f"{app_name}-{tag}".lower()).strip("-")
     return text[:63].strip("-") or "endpoint"
+
+
+web_endpoint = fastapi_endpoint  # Modal's earlier name for it

@@ -29,14 +29,21 @@ class Upstream:
 
     async def request(self, port: int, method: str, target: str,
                       headers: list[tuple[str, str]], body: bytes) -> Response:
-        reader, writer = await self._connection(port)
+        try:
+            return await self._exchange(port, method, target, headers, body, fresh=False)
+        except ConnectionError:  # a kept-open connection the container had closed: once more
+            return await self._exchange(port, method, target, headers, body, fresh=True)
+
+    async def _exchange(self, port: int, method: str, target: str,
+                        headers: list[tuple[str, str]], body: bytes, fresh: bool) -> Response:
+        reader, writer = await self._connection(port, fresh)
         head = [f"{method} {target} HTTP/1.1", "host: 127.0.0.1",
                 f"content-length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         try:
             raw = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, OSError):
             writer.close()
             raise ConnectionError("the container closed the connection") from None
         lines = raw.decode("latin-1").split("\r\n")
@@ -45,9 +52,9 @@ class Upstream:
                (line.partition(":") for line in lines[1:] if line)]
         return Response(status, out, self._body(port, method, status, out, reader, writer))
 
-    async def _connection(self, port: int) -> Connection:
+    async def _connection(self, port: int, fresh: bool) -> Connection:
         idle = self._idle.get(port)
-        while idle:
+        while idle and not fresh:
             reader, writer = idle.pop()
             if not writer.is_closing() and not reader.at_eof():
                 return reader, writer
