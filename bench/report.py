@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from systems import (
     COLD_START,
+    CONTAINER_BURST,
+    HEAVY_COLD_START,
     IMAGE_BUILD,
     IMAGE_CACHE_HIT,
     IMAGE_COLD_START,
@@ -35,6 +37,7 @@ MAX_CACHE_HIT_MS = 50.0
 MAX_BUILD_RATIO = 1.3  # of a plain uv venv + uv pip install
 MIN_VOLUME_RATIO = 0.8  # of the same I/O on the host's disk, for writes and for reads
 MIN_WEB_RATIO = 0.7  # requests/s through the gateway, of the same app on plain uvicorn
+MIN_START_RATE = 50.0  # container starts/s in a burst, on 2 cores
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ VOLUME_READ = Row(VOLUME, "read_mb_s", "g) volume read", "MB/s")
 WEB_RATE = Row(WEB_RPS, "requests_per_s", "h) web requests/s", "requests/s")
 WEB_BURST_P50 = Row(WEB_BURST, "p50_s", "i) web burst from zero", "s")
 WEB_COLD_P50 = Row(WEB_COLD_START, "p50_ms", "j) web first request, p50", "ms")
+START_RATE = Row(CONTAINER_BURST, "starts_per_s", "k) container starts/s, burst", "starts/s")
+HEAVY_COLD_P50 = Row(HEAVY_COLD_START, "p50_ms", "l) numpy+pandas cold start, p50", "ms")
 ROWS = (WARM_P50, WARM_P99, MAP_RATE, COLD_P50, IMAGE_COLD_P50, CACHE_HIT_P50, BUILD_P50,
-        VOLUME_WRITE, VOLUME_READ, WEB_RATE, WEB_BURST_P50, WEB_COLD_P50)
+        VOLUME_WRITE, VOLUME_READ, WEB_RATE, WEB_BURST_P50, WEB_COLD_P50, START_RATE,
+        HEAVY_COLD_P50)
 
 
 def figure(results: Results, row: Row, system: str) -> float | None:
@@ -102,6 +108,14 @@ def _at_most(row: Row, limit: float) -> Callable[[Results], bool | None]:
     return check
 
 
+def _at_least(row: Row, limit: float) -> Callable[[Results], bool | None]:
+    def check(results: Results) -> bool | None:
+        ours = figure(results, row, "ketch")
+        return None if ours is None else ours >= limit
+
+    return check
+
+
 def _build_target(results: Results) -> bool | None:
     r = ratio(results, BUILD_P50, "uv")
     return None if r is None else r <= MAX_BUILD_RATIO
@@ -138,6 +152,7 @@ TARGETS = (
     Target(VOLUME_READ, f"≥ {MIN_VOLUME_RATIO}× host", _at_least_host(VOLUME_READ)),
     Target(WEB_RATE, f"≥ {MIN_WEB_RATIO}× uvicorn", _web_target),
     Target(WEB_BURST_P50, "no non-200 answer", _no_failed_answers),
+    Target(START_RATE, f"≥ {MIN_START_RATE:.0f}/s", _at_least(START_RATE, MIN_START_RATE)),
 )
 
 
@@ -158,6 +173,8 @@ def _format_figure(value: float | None, unit: str) -> str:
         return "—"
     if unit in ("inputs/s", "requests/s"):
         return f"{value:,.0f}/s"
+    if unit == "starts/s":
+        return f"{value:,.1f}/s"
     if unit == "MB/s":
         return f"{value:,.0f} MB/s"
     if unit == "s":

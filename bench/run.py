@@ -13,6 +13,8 @@ Measurements (the design's targets table, docs in bench/README.md):
   h) requests/s through the HTTP gateway to a warm container, against the app on plain uvicorn
   i) a burst of 200 requests at a web endpoint with no container: the time to the last answer
   j) the first request to a web endpoint with no container, against starting plain uvicorn
+  k) container starts per second in a burst of 100 sleeping inputs mapped at once
+  l) c) for a function whose module imports numpy and pandas, against `python -c "import ..."`
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -49,6 +51,9 @@ import workloads  # noqa: E402
 from stats import median, ms, percentile  # noqa: E402
 from systems import (  # noqa: E402
     COLD_START,
+    CONTAINER_BURST,
+    HEAVY_COLD_START,
+    HEAVY_PACKAGES,
     IMAGE_BUILD,
     IMAGE_CACHE_HIT,
     IMAGE_COLD_START,
@@ -65,11 +70,12 @@ from systems import (  # noqa: E402
 )
 
 ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME,
-       WEB_RPS, WEB_BURST, WEB_COLD_START)
+       WEB_RPS, WEB_BURST, WEB_COLD_START, CONTAINER_BURST, HEAVY_COLD_START)
 # In the table: the peer of a target first.
 PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 BURST_PAUSE_S = 0.5  # the same for i)'s up to 10 containers
+CONTAINER_BURST_PAUSE_S = 1.0  # the same for k)'s up to 100 containers
 
 
 @dataclass(frozen=True)
@@ -93,10 +99,13 @@ SAMPLED = {
                        pause_s=BURST_PAUSE_S),
     WEB_COLD_START: Sampled(lambda s, a: s.web_cold_start(), "web_cold_samples",
                             pause_s=COLD_PAUSE_S),
+    HEAVY_COLD_START: Sampled(lambda s, a: s.heavy_cold_start(), "heavy_samples",
+                              pause_s=COLD_PAUSE_S),
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
-                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s",)}
+                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s",),
+                CONTAINER_BURST: ("starts_per_s", "containers")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -132,13 +141,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="i) bursts per repeat (default 1)")
     parser.add_argument("--web-cold-samples", type=int, default=5,
                         help="j) first requests per repeat (default 5)")
+    parser.add_argument("--heavy-samples", type=int, default=5,
+                        help="l) cold starts per repeat (default 5)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
     args = parser.parse_args(argv)
     counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples",
               "volume_mib", "volume_samples", "web_requests", "web_concurrency", "burst_requests",
-              "burst_samples", "web_cold_samples")
+              "burst_samples", "web_cold_samples", "heavy_samples")
     if min(getattr(args, name) for name in counts) < 1:
         parser.error(", ".join(f"--{name.replace('_', '-')}" for name in counts)
                      + " must be at least 1")
@@ -225,9 +236,24 @@ def web_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
             "requests_per_s": round(result["requests"] / result["seconds"], 1)}
 
 
+def container_burst(system: System, args: argparse.Namespace) -> dict[str, Any]:
+    """k) Containers started per second: the distinct containers that ran the burst's inputs,
+    over the time from issuing the map to the latest of their first inputs' starts."""
+    inputs = workloads.BURST_CONTAINERS
+    taken = system.container_burst(inputs)
+    time.sleep(CONTAINER_BURST_PAUSE_S)
+    if len(taken.results) != inputs:
+        raise RuntimeError(f"{system.name} returned {len(taken.results)} results for {inputs}")
+    return {"starts_per_s": round(taken.starts_per_s, 2), "containers": len(taken.first_starts),
+            "last_start_s": round(taken.last_start_s, 4), "map_s": round(taken.map_s, 4),
+            "setup_ms": [ms(taken.setup_s)],
+            "first_starts_s": sorted(round(t - taken.issued, 4)
+                                     for t in taken.first_starts.values())}
+
+
 MEASURE: dict[str, Callable[[System, argparse.Namespace], dict[str, Any]]] = {
     WARM_CALL: warm_call, MAP: map_throughput, **{m: sampled(m) for m in SAMPLED},
-    VOLUME: volume_throughput, WEB_RPS: web_throughput,
+    VOLUME: volume_throughput, WEB_RPS: web_throughput, CONTAINER_BURST: container_burst,
 }
 
 
@@ -252,6 +278,13 @@ def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str
                     results[m] = failure(system, m)
                     continue
                 results.update(repeat(system, [m], args))
+            if CONTAINER_BURST in wanted:
+                try:
+                    system.container_burst(workloads.BURST_CONTAINERS)  # thrown away, as c)'s
+                    time.sleep(CONTAINER_BURST_PAUSE_S)
+                    results.update(repeat(system, [CONTAINER_BURST], args))
+                except Exception:  # recorded, as below
+                    results[CONTAINER_BURST] = failure(system, CONTAINER_BURST)
             if VOLUME in wanted:
                 results.update(volume(system, args))
             if WEB_RPS in wanted:
@@ -358,6 +391,16 @@ def drop_namespace_measurements(args: argparse.Namespace, notes: list[str]) -> N
     if problem:
         notes.append(f"{','.join(wanted)}) skipped: {problem}")
         args.only = tuple(m for m in args.only if m not in NEEDS_NAMESPACE)
+
+
+def drop_heavy_measurement(args: argparse.Namespace, notes: list[str]) -> None:
+    """Leave out l), with a note, where numpy or pandas is not installed (not a dependency of
+    ketch nor of its `bench` extra)."""
+    missing = [p for p in HEAVY_PACKAGES if importlib.util.find_spec(p) is None]
+    if HEAVY_COLD_START in args.only and missing:
+        notes.append(f"{HEAVY_COLD_START}) skipped: {', '.join(missing)} not installed "
+                     f"(pip install {' '.join(HEAVY_PACKAGES)}).")
+        args.only = tuple(m for m in args.only if m != HEAVY_COLD_START)
 
 
 def busy_note(load: float) -> str | None:
@@ -481,6 +524,35 @@ def web_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def container_burst_note(results: report.Results) -> str:
+    runs = results.get(CONTAINER_BURST, {}).get("ketch", {}).get("runs", [])
+    inputs = workloads.BURST_CONTAINERS
+    capacity = systems.Ketch().info()["node_capacity"]
+    text = (f"k) ketch: list(sleep_where.map([{workloads.BURST_INPUT_S:g}] * {inputs})) in a "
+            f"fresh app.run(), cpu=0.01, memory=32, max_containers={inputs}; each input records "
+            "time.time() as it begins and its container (os.uname().nodename). starts/s = "
+            "distinct containers / (the latest container's first input start - the map's issue).")
+    if runs:
+        containers = [run["containers"] for run in runs]
+        last = [run["last_start_s"] for run in runs]
+        text += (f" Distinct containers per burst: {', '.join(map(str, containers))}; the last "
+                 f"first start {median(last):.2f} s after the issue (median)"
+                 + setup_note(results, CONTAINER_BURST) + ".")
+        asked_cpu, asked_mib = inputs * 0.01, inputs * 32
+        fits = asked_cpu <= capacity["cpu"] and asked_mib <= capacity["memory_mib"]
+        text += (f" {inputs} containers ask {asked_cpu:g} CPU and {asked_mib} MiB of the node's "
+                 f"{capacity['cpu']} CPU and {capacity['memory_mib']} MiB: "
+                 + ("capacity is not the limit." if fits else "capacity is the limit."))
+    return text
+
+
+def heavy_cold_start_note(results: report.Results) -> str:
+    imports = ", ".join(HEAVY_PACKAGES)
+    return (f"l) ketch: as c), of heavy.versions, whose module imports {imports}"
+            + setup_note(results, HEAVY_COLD_START)
+            + f'. subprocess: python -c "import {imports}". No target until snapshots exist.')
+
+
 def measurement_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
     notes = []
     if COLD_START in results:
@@ -490,7 +562,12 @@ def measurement_notes(results: report.Results, args: argparse.Namespace) -> list
     notes += [text for m, text in IMAGE_NOTES.items() if m in results]
     if VOLUME in results:
         notes.append(volume_note(args))
-    return notes + web_notes(results, args)
+    notes += web_notes(results, args)
+    if CONTAINER_BURST in results:
+        notes.append(container_burst_note(results))
+    if HEAVY_COLD_START in results:
+        notes.append(heavy_cold_start_note(results))
+    return notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -500,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     notes = [note for note in [busy_note(load_before)] if note]
     drop_namespace_measurements(args, notes)
+    drop_heavy_measurement(args, notes)
     chosen = choose_systems(args, notes)
 
     results: report.Results = {m: {} for m in args.only}

@@ -2,9 +2,9 @@
 
 A system is measured inside ``runtime()`` (process-wide setup such as starting Ray). The warm
 measurements (a, b) run inside ``warm()`` as well, which holds the workers warm; the sampled
-ones (c to f, i, j: one `Sample` per call) run outside ``warm()``, because a cold start has to
-begin with nothing warm. g) runs inside ``volume()``, which writes the file that g) reads, and
-h) inside ``web_server()``, which holds a web server up and warm.
+ones (c to f, i, j, l: one `Sample` per call; k: one `BurstSample`) run outside ``warm()``,
+because a cold start has to begin with nothing warm. g) runs inside ``volume()``, which writes
+the file that g) reads, and h) inside ``web_server()``, which holds a web server up and warm.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ketch import config
 from ketch.backends import default_runtime, get_driver
 from ketch.worker.images import Builder
 from ketch.worker.images.builder import uv_binary, uv_cache_dir
+from ketch.worker.resources import node_memory_mib
 
 # Measurement names, as in the design's targets table and the --only option.
 WARM_CALL, MAP, COLD_START = "a", "b", "c"
@@ -44,6 +45,8 @@ VOLUME = "g"
 NEEDS_NAMESPACE = (*IMAGES, VOLUME)
 WEB_RPS, WEB_BURST, WEB_COLD_START = "h", "i", "j"
 WEB = (WEB_RPS, WEB_BURST, WEB_COLD_START)
+CONTAINER_BURST, HEAVY_COLD_START = "k", "l"
+HEAVY_PACKAGES = ("numpy", "pandas")  # l) needs them importable here and in containers
 
 BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN_TIMEOUT_S = 300.0  # a generous bound on one run of loadgen.py, so a hang is an error
@@ -64,6 +67,33 @@ class Sample:
     seconds: float  # what the measurement times: e.g. from "nothing running" to a result
     setup_s: float = 0.0  # work done before the clock started, recorded for information
     failures: int | None = None  # i) answers other than 200 (connection errors included)
+
+
+@dataclass(frozen=True)
+class BurstSample:
+    """k) One burst: the inputs' results, and when the map was issued (wall clock)."""
+
+    issued: float  # time.time() just before the map was issued
+    results: list[tuple[str, float]]  # (container id, time.time() when the input began)
+    map_s: float  # from issuing the map to its last result
+    setup_s: float  # entering app.run(), not timed
+
+    @property
+    def first_starts(self) -> dict[str, float]:
+        """Each container's first input's start."""
+        first: dict[str, float] = {}
+        for container, started in self.results:
+            first[container] = min(started, first.get(container, started))
+        return first
+
+    @property
+    def last_start_s(self) -> float:
+        """From issuing the map to the latest of the containers' first inputs."""
+        return max(self.first_starts.values()) - self.issued
+
+    @property
+    def starts_per_s(self) -> float:
+        return len(self.first_starts) / self.last_start_s
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,14 @@ class System:
         """j) The time to the first answer of a web endpoint with nothing running."""
         raise NotImplementedError
 
+    def container_burst(self, inputs: int) -> BurstSample:
+        """k) ``inputs`` sleeping inputs mapped at once over a function with no container."""
+        raise NotImplementedError
+
+    def heavy_cold_start(self) -> Sample:
+        """l) As `cold_start`, of code that imports numpy and pandas."""
+        raise NotImplementedError
+
     def info(self) -> dict[str, Any]:
         """Facts about the setup worth keeping with the numbers."""
         return {}
@@ -162,7 +200,7 @@ def _timed(action: Callable[[], object]) -> float:
 class Ketch(System):
     name, label = "ketch", "ketch"
     measures = frozenset({WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT,
-                          IMAGE_BUILD, VOLUME, *WEB})
+                          IMAGE_BUILD, VOLUME, *WEB, CONTAINER_BURST, HEAVY_COLD_START})
 
     def __init__(self) -> None:
         self._web_url: str | None = None
@@ -256,8 +294,25 @@ class Ketch(System):
         _expect_ok(url, status)
         return Sample(done - entered, entered - start)
 
+    def container_burst(self, inputs: int) -> BurstSample:
+        # A fresh app run, as `_first_result`: no container of the function exists yet.
+        start = time.perf_counter()
+        with workloads.burst_app.run():
+            entered = time.perf_counter()
+            issued = time.time()
+            results = list(workloads.sleep_where.map([workloads.BURST_INPUT_S] * inputs))
+            done = time.time()
+        return BurstSample(issued, [(c, t) for c, t in results], done - issued, entered - start)
+
+    def heavy_cold_start(self) -> Sample:
+        import heavy  # here, so that without numpy and pandas only l) is affected
+
+        return _first_result(heavy.app, heavy.versions)
+
     def info(self) -> dict[str, Any]:
-        return {"default_runtime": default_runtime()}
+        # The node's capacity as the embedded worker sees it (its `Capacity` defaults).
+        return {"default_runtime": default_runtime(),
+                "node_capacity": {"cpu": os.cpu_count() or 1, "memory_mib": node_memory_mib()}}
 
 
 def _first_result(app: ketch.App, function: Any) -> Sample:
@@ -470,7 +525,7 @@ class Subprocess(System):
     peer of both cold starts, and measured again beside d)."""
 
     name, label = "subprocess", "subprocess"
-    measures = frozenset({COLD_START, IMAGE_COLD_START})
+    measures = frozenset({COLD_START, IMAGE_COLD_START, HEAVY_COLD_START})
 
     def cold_start(self) -> Sample:
         command = [sys.executable, "-c", "pass"]
@@ -479,8 +534,13 @@ class Subprocess(System):
     def image_cold_start(self) -> Sample:
         return self.cold_start()
 
+    def heavy_cold_start(self) -> Sample:
+        command = [sys.executable, "-c", f"import {', '.join(HEAVY_PACKAGES)}"]
+        return Sample(_timed(lambda: subprocess.run(command, check=True)))
+
     def info(self) -> dict[str, Any]:
-        return {"command": [sys.executable, "-c", "pass"]}
+        return {"command": [sys.executable, "-c", "pass"],
+                "heavy_command": [sys.executable, "-c", f"import {', '.join(HEAVY_PACKAGES)}"]}
 
 
 class Uv(System):

@@ -127,3 +127,19 @@ async def web_sleep() -> str:
 @ketch.asgi_app()
 def web_hello_cold() -> Any:
     return webapp.make_app()
+
+
+# k) a burst of container starts: 100 inputs that each sleep long enough that the autoscaler,
+# which grows with the time per input and the backlog, asks for one container per input. Each
+# returns where it ran (in the namespace runtime a container's hostname is its id) and when it
+# began, by the wall clock that the bench process shares.
+burst_app = ketch.App("bench-burst")
+BURST_CONTAINERS = 100
+BURST_INPUT_S = 2.0
+
+
+@burst_app.function(cpu=0.01, memory=32, max_containers=BURST_CONTAINERS)
+def sleep_where(seconds: float) -> tuple[str, float]:
+    started = time.time()
+    time.sleep(seconds)
+    return os.uname().nodename, started

@@ -123,11 +123,13 @@ class NamespaceDriver(Driver):
 
 
 def limits_of(spec: ContainerSpec) -> Limits:
+    """As Modal: ``cpu=N`` is a request (a share of the CPU under contention, no ceiling);
+    ``cpu=(request, limit)`` also caps it. ``memory`` is a ceiling either way."""
     request, limit = _pair(spec.cpu, 0.125)
-    memory_request, memory_limit = _pair(spec.memory_mb, None)
+    _, memory_limit = _pair(spec.memory_mb, None)
     return Limits(
         cpu_request=float(request),
-        cpu_limit=float(limit) if spec.cpu is not None else None,
+        cpu_limit=float(limit) if isinstance(spec.cpu, (list, tuple)) else None,
         memory_mib=int(memory_limit) if memory_limit is not None else None,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ketch")
 Status = wire.Status
 HEARTBEAT_TIMEOUT_S = 30.0
+# Containers starting at once: an interpreter start is CPU work, so starting a hundred together
+# on two cores makes each of them (and the inputs already running) wait for all the others.
+MAX_STARTING = 2 * (os.cpu_count() or 1)
 
 
 class ContainerSessions:
@@ -67,6 +71,9 @@ class ContainerSessions:
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         asyncio.get_running_loop().call_soon(self.pump, fn)
+        for other in self.cp.functions.values():  # a start slot is free: others may use it
+            if other.pending or other.web_waiting:
+                asyncio.get_running_loop().call_soon(self.scale, other)
         app = self.cp.apps[fn.app_id]
         siblings = {self.cp.functions[f].name: f for f in app.function_ids
                     if self.cp.functions[f].params is None}
@@ -125,6 +132,8 @@ class ContainerSessions:
         for container_id in plan.stop:
             asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
         for _ in range(plan.start):
+            if self.starting() >= MAX_STARTING:
+                break  # more at once would only starve each other's start; the tick goes on
             if not self.cp.worker.fits(self.cp.container_spec(fn, "", "")):
                 self._evict_idle(fn)  # frees room for a later tick
                 self._say_waiting(fn)
@@ -142,6 +151,10 @@ class ContainerSessions:
         text = (f"waiting for resources: a container needs {request}; the node has "
                 f"{self.cp.worker.describe_free()}")
         self.cp.log(fn, "", "stderr", text)
+
+    def starting(self) -> int:
+        """Containers started but not yet connected, on the whole node."""
+        return sum(1 for ct in self.containers.values() if ct.peer is None and not ct.stopping)
 
     def _start_container(self, fn: FunctionState) -> None:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))

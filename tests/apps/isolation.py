@@ -33,7 +33,7 @@ def hog(mib):
     return len(blocks)
 
 
-@app.function(runtime="namespace", cpu=0.5)
+@app.function(runtime="namespace", cpu=(0.5, 0.5))
 def burn(seconds):
     """Spin for `seconds` of wall time; return the CPU seconds this process got."""
     start = time.monotonic()
