@@ -15,16 +15,7 @@ from ketch import exception
 from ketch.protocol import client as protocol
 from ketch.protocol.peer import connect
 
-from .server_process import ServerProcess
 from apps import scoped
-
-
-@pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 async def _refuse(kind, body):

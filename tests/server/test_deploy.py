@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .server_process import TESTS, ServerProcess
 
 CALL = "import ketch; print(ketch.Function.from_name('deployed', 'which').remote(7))"
@@ -15,12 +13,6 @@ SCALE = ("import ketch; f = ketch.Function.from_name('deployed', 'which'); "
          "f.update_autoscaler(min_containers=1); print('ok')")
 
 
-@pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 def deploy(server: ServerProcess, version: str) -> str:

@@ -6,9 +6,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from .server_process import TESTS, ServerProcess, free_port
+from .server_process import TESTS, free_port
 
 SPAWN = """
 import ketch
@@ -25,12 +23,6 @@ print(ketch.FunctionCall.from_id(sys.argv[1]).get(timeout=30))
 """
 
 
-@pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 def test_spawned_result_is_fetched_by_id_from_another_process(server):
