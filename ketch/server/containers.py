@@ -94,7 +94,7 @@ class ContainerSessions:
         for call_id, outs in by_call.items():
             call = self.cp.calls.get(call_id)
             if call is not None and not call.cancelled:
-                self.cp.add_outputs(call, outs)
+                self.cp.call_service.add_outputs(call, outs)
         if not ct.assigned:
             ct.idle_since = time.monotonic()
         self.pump(fn)
@@ -261,4 +261,4 @@ class ContainerSessions:
     def _output(self, item: PendingInput, status: str, data: bytes) -> None:
         call = self.cp.calls.get(item.call_id)
         if call is not None:
-            self.cp.add_outputs(call, [[item.index, status, data, None]])
+            self.cp.call_service.add_outputs(call, [[item.index, status, data, None]])

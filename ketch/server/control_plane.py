@@ -19,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from .. import config, exception
-from ..protocol import client as client_protocol
 from ..protocol import container as wire
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
 from ..worker import LocalWorker
-from . import access, deployments, dicts, objects, queues, vault, volumes
+from . import access, call_service, deployments, dicts, objects, queues, vault, volumes
 from .auth import Identity, Tokens
 from .blobs import BlobStore
+from .call_service import SPAWN_TTL_S, CallService
 from .calls import Call
 from .containers import ContainerSessions
 from .deployments import Deployments
 from .dicts import DictService
-from .dispatch import FunctionState, PendingInput
+from .dispatch import FunctionState
 from .gateway import Gateway
 from .logbook import Logbook
 from .logs import AppLogs
@@ -45,13 +45,10 @@ from .volumes import VolumeService
 
 log = logging.getLogger("ketch")
 
-SPAWN_TTL_S = 24 * 3600.0
 TICK_S = 0.2
 CLIENT_REQUESTS = frozenset(
     {
-        "app_create", "app_stop", "function_create", "function_bind", "call_create",
-        "inputs_put", "inputs_done", "outputs_get", "call_cancel", "call_forget", "logs_get",
-        "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
+        "app_create", "app_stop", "function_create", "function_bind", "logs_get", "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
         "web_url", "function_update_autoscaler",
     }
 )
@@ -117,6 +114,10 @@ class ControlPlane:
             for name in names
         }
         self.objects.drop_ephemeral()
+        self.call_service = CallService(self)
+        self.object_requests.update(
+            (name, getattr(self.call_service, name)) for name in call_service.REQUESTS
+        )
         self.deployments = Deployments(self)
         self.object_requests.update(
             (name, getattr(self.deployments, name)) for name in deployments.REQUESTS
@@ -257,83 +258,6 @@ class ControlPlane:
 
     # -- calls -------------------------------------------------------------------------------
 
-    async def call_create(
-        self, function_id: str, kind: str, records: list[list[Any]] | None = None
-    ) -> dict[str, Any]:
-        fn = self._function(function_id)
-        if self.apps[fn.app_id].stopped:
-            raise exception.InvalidError(
-                f"the app of function {fn.name!r} has stopped; run it again with `ketch run`"
-            )
-        call = Call(new_id("fc"), function_id, kind, durable=kind == "spawn")
-        self.calls[call.id] = call
-        if call.durable:
-            self.store.add_call(call.id, function_id, kind, SPAWN_TTL_S)
-        if records is not None:
-            await self.inputs_put(call.id, records)
-            await self.inputs_done(call.id, len(records))
-        return {"call_id": call.id}
-
-    async def inputs_put(self, call_id: str, records: list[list[Any]]) -> dict[str, Any]:
-        call = self._call(call_id)
-        fn = self.functions[call.function_id]
-        fn.pending.extend(PendingInput(call_id, *record) for record in records)
-        call.sent += len(records)
-        self.sessions.pump(fn)
-        return {}
-
-    async def inputs_done(self, call_id: str, count: int) -> dict[str, Any]:
-        call = self._call(call_id)
-        call.expected = count
-        if call.durable:
-            self.store.set_call_inputs(call_id, count)
-            if call.done:
-                self.store.finish_call(call_id)
-                self.calls.pop(call_id, None)
-        call.wake()
-        return {}
-
-    async def outputs_get(
-        self, call_id: str, cursor: int, timeout: float | None
-    ) -> dict[str, Any]:
-        call = self.calls.get(call_id)
-        if call is None:
-            return await self._stored_outputs(call_id, cursor, timeout)
-        records, end = await call.read(cursor, timeout)
-        done = call.done and end == call.end
-        if done and not call.durable:
-            self.calls.pop(call_id, None)  # the caller has every output now
-        return client_protocol.outputs_answer(records, end, done)
-
-    async def call_cancel(self, call_id: str, terminate_containers: bool) -> dict[str, Any]:
-        call = self.calls.get(call_id)
-        if call is None:
-            return {}
-        self.cancelled.add(call_id)
-        call.cancelled = True
-        fn = self.functions[call.function_id]
-        fn.pending = type(fn.pending)(i for i in fn.pending if i.call_id != call_id)
-        running = [ct for ct in fn.containers.values() if any(k[0] == call_id for k in ct.assigned)]
-        for ct in running:
-            keys = [list(k) for k in ct.assigned if k[0] == call_id]
-            if terminate_containers:
-                await self.sessions.stop_container(ct, requeue=True, grace_s=0.0)
-            elif ct.peer is not None:
-                ct.peer.notify(*wire.cancel(keys))
-        message = b"the function call was cancelled"
-        expected = call.expected if call.expected is not None else call.sent
-        missing = [i for i in range(expected) if i not in call.finished]
-        self.add_outputs(call, [[i, wire.Status.CANCELLED, message, None] for i in missing])
-        if call.expected is None:
-            call.expected = expected
-        return {}
-
-    async def call_forget(self, call_id: str) -> dict[str, Any]:
-        call = self.calls.get(call_id)
-        if call is not None and not call.durable:
-            del self.calls[call_id]
-        return {}
-
     async def logs_get(self, app_id: str, cursor: int, timeout: float | None) -> dict[str, Any]:
         lines, end = await self._app(app_id).logs.read(cursor, timeout)
         return {"lines": lines, "cursor": end, "closed": self._app(app_id).logs.closed}
@@ -348,34 +272,6 @@ class ControlPlane:
 
     async def blob_get(self, blob_id: str) -> dict[str, Any]:
         return {"data": self.blobs.get(blob_id)}
-
-    def add_outputs(self, call: Call, records: list[list[Any]]) -> None:
-        first = call.end
-        kept = call.add(records)
-        if call.durable and kept:
-            self.store.add_outputs(call.id, first, kept)
-            if call.done:
-                self.store.finish_call(call.id)
-                self.calls.pop(call.id, None)  # complete in the store, which answers from now on
-
-    async def _stored_outputs(
-        self, call_id: str, cursor: int, timeout: float | None
-    ) -> dict[str, Any]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            row = self.store.call(call_id)
-            if row is None:
-                raise exception.NotFoundError(f"no function call {call_id} (it may have expired)")
-            if row["expires"] < time.time():
-                raise exception.OutputExpiredError(f"the output of {call_id} has expired")
-            records = self.store.outputs(call_id, cursor)
-            if records or row["finished"]:
-                return client_protocol.outputs_answer(
-                    records, cursor + len(records), bool(row["finished"])
-                )
-            if deadline is not None and time.monotonic() >= deadline:
-                return client_protocol.outputs_answer([], cursor, False)
-            await asyncio.sleep(0.05)
 
     # -- lookups -------------------------------------------------------------------------------
 

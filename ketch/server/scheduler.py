@@ -45,5 +45,6 @@ class Scheduler:
                 continue
             self.next_fire[function_id] = Schedule.from_wire(fn.options["schedule"]).next_after(
                 max(current, when))
-            call = await self.cp.call_create(fn.id, "spawn", [[0, None, NO_ARGUMENTS, None]])
+            call = await self.cp.call_service.call_create(
+                fn.id, "spawn", [[0, None, NO_ARGUMENTS, None]])
             self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call['call_id']})")
