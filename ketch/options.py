@@ -145,8 +145,13 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
     if runtime is not None and runtime not in RUNTIMES:
         raise exception.InvalidError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     opts["runtime"] = runtime
-    if kw.get("max_inputs") is not None or kw.get("single_use_containers"):
-        opts["single_use"] = True
+    if kw.get("max_inputs") is not None:  # Modal's: inputs a container runs before it retires
+        limit = _count("max_inputs", kw["max_inputs"])
+        if not limit:
+            raise exception.InvalidError("max_inputs must be at least 1")
+        opts["inputs_per_container"] = limit
+    elif kw.get("single_use_containers"):
+        opts["inputs_per_container"] = 1
     if kw.get("allow_concurrent_inputs") is not None:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
     _check_volumes(kw.get("volumes"))

@@ -206,3 +206,9 @@ def test_with_options():
     with pytest.raises(exception.FunctionTimeoutError):
         quick.remote(10)
     assert basic.slow.with_options(retries=1).remote(0) == 0
+
+
+def test_max_inputs_retires_a_container_after_that_many():
+    identities = list(basic.retires_after_two.map(range(6)))
+    counts = {identity: identities.count(identity) for identity in identities}
+    assert len(counts) >= 3 and max(counts.values()) <= 2

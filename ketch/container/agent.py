@@ -48,6 +48,7 @@ class Agent:
             self._exit_with_failure(exc)
         board = Board(os.environ.get("KETCH_BOARD"))
         self.execution = Execution(service, self.peer, self.outbox, board)
+        self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
         concurrency = int(self.options.get("max_inputs") or 1)
         runner: Any
@@ -92,6 +93,14 @@ class Agent:
                 self.inbox.put(STOP)
             elif kind == wire.CANCEL and self.execution is not None:
                 self.execution.cancelled.update((call_id, index) for call_id, index in body)
+
+    def _maybe_retire(self, finished: int) -> None:
+        """With max_inputs, a container retires once it has run that many inputs."""
+        limit = self.options.get("inputs_per_container")
+        if limit and finished == limit:
+            self.outbox.flush()
+            self.peer.send(*wire.exiting(f"the container ran its {limit} inputs", True))
+            self.inbox.put(STOP)
 
     def _watch(self) -> None:
         assert self.execution is not None

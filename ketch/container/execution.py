@@ -27,6 +27,8 @@ class Execution:
         self.outbox = outbox
         self.board = board
         self.running: dict[tuple[str, int], tuple[float, int]] = {}
+        self.finished = 0
+        self.on_finished: Callable[[int], None] | None = None
         self.cancelled: set[tuple[str, int]] = set()
         options = service.definition["options"]
         self.batch: tuple[int, int] | None = None
@@ -48,6 +50,9 @@ class Execution:
         self.emit(record, status, value, started, flush)
         _, slot = self.running.pop((call_id, index), (0.0, -1))
         self.board.end(slot)  # if the container dies before the output leaves, it is requeued
+        self.finished += 1
+        if self.on_finished is not None:
+            self.on_finished(self.finished)
 
     def emit(self, record: list[Any], status: str, value: Any, started: float,
              flush: bool) -> None:

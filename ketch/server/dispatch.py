@@ -57,6 +57,7 @@ class ContainerState:
         self.exit_reason: str | None = None
         self.requeue_all = False
         self.outputs_seen = 0
+        self.inputs_given = 0  # over its life: max_inputs retires it after that many
         self.web_port = 0  # a web endpoint's container: where it serves HTTP, once ready
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
@@ -120,6 +121,9 @@ class FunctionState:
             if not ct.ready:
                 continue
             room = window - len(ct.assigned)
+            lifetime = self.options.get("inputs_per_container")
+            if lifetime:
+                room = min(room, lifetime - ct.inputs_given)
             records = []
             while room > 0 and self.pending:
                 item = self.pending.popleft()
@@ -127,6 +131,7 @@ class FunctionState:
                     continue
                 item.assigned_at = now
                 ct.assigned[(item.call_id, item.index)] = item
+                ct.inputs_given += 1
                 records.append(item.record())
                 room -= 1
             if records:

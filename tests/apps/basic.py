@@ -155,3 +155,8 @@ async def async_gen(n):
     for i in range(n):
         await asyncio.sleep(0)
         yield i
+
+
+@app.function(max_inputs=2)
+def retires_after_two(x):
+    return container_identity()
