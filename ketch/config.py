@@ -26,7 +26,21 @@ def server_address() -> str | None:
     """``KETCH_SERVER``; else the ``ketch server`` running on this machine for this home."""
     if "KETCH_SERVER" in os.environ:
         return os.environ["KETCH_SERVER"] or None
-    return _read_json(home() / "server.json").get("address")
+    published = _read_json(home() / "server.json")
+    pid = published.get("pid")
+    if pid and not process_alive(int(pid)):
+        return None  # left behind by a server that was killed: run embedded instead
+    return published.get("address")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def gateway_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import click
@@ -17,7 +18,8 @@ async def _serve(host: str, port: int, gateway_port: int, max_containers: int | 
     _ensure_token(control_plane)  # before it listens: a client may connect at once
     await control_plane.start()
     await control_plane.gateway.start(host, gateway_port)
-    config.write_private_json("server.json", {"address": control_plane.address})
+    config.write_private_json("server.json",
+                              {"address": control_plane.address, "pid": str(os.getpid())})
     click.echo(f"ketch server listening on {control_plane.address} (state in {config.home()})")
     click.echo(f"clients: export KETCH_SERVER={control_plane.address}")
     click.echo(f"web endpoints: {control_plane.gateway.base_url}/<label>")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import exception
+from ..config import process_alive
 from .store import Store
 
 SCHEMA = """
@@ -29,16 +30,6 @@ KINDS = {"dict": "di", "queue": "qu", "secret": "st", "volume": "vo"}
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUESTS = ("object_lookup", "object_create_ephemeral", "object_release", "object_delete",
             "object_list", "object_rename")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_name(name: str) -> None:
@@ -61,7 +52,7 @@ class NamedObjects:
         for object_id, kind, owner in self.store.fetchall(
             "SELECT id, kind, ephemeral FROM objects WHERE ephemeral > 0"
         ):
-            if owner == os.getpid() or not _alive(owner):
+            if owner == os.getpid() or not process_alive(owner):
                 self._drop(object_id, kind)
 
     def _check_kind(self, kind: str) -> str:

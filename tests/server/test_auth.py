@@ -74,3 +74,14 @@ def test_a_container_acts_only_within_its_app():
     with scoped.app.run():
         assert scoped.try_request.remote("app_list") == "PermissionDeniedError"
         assert scoped.try_request.remote("usage") == "PermissionDeniedError"
+
+
+def test_a_killed_servers_address_is_ignored(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "server.json").write_text(json.dumps({"address": "127.0.0.1:9", "pid": "999999"}))
+    env = {**os.environ, "KETCH_HOME": str(home)}
+    env.pop("KETCH_SERVER", None)
+    info = subprocess.run([sys.executable, "-m", "ketch.cli", "token", "info"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert "(embedded" in info.stdout
