@@ -58,6 +58,16 @@ async def get_client() -> Client:
     return _client
 
 
+async def send(request: Request) -> Any:
+    """Send one request through this process's client (call on the SDK loop)."""
+    return await (await get_client()).request(request)
+
+
+def send_blocking(request: Request) -> Any:
+    """`send`, from blocking code."""
+    return synchronizer.run(send(request))
+
+
 def _close_at_exit() -> None:
     global _client
     if _client is not None:

@@ -48,6 +48,7 @@ class Function:
         self._service = service  # the class's service function, for methods
         self._object_id: str | None = None
         self._params: bytes | None = None
+        self._bound: dict[tuple[str, bytes], str] = {}  # for a class: (id, params) -> bound id
         self._variant_of: Function | None = None
         self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
@@ -97,11 +98,16 @@ class Function:
         return client, self._object_id
 
     async def _bound_id(self, client: Client, params: bytes | None) -> str:
+        """The id of this class bound to ``params``; asked of the control plane once per
+        parameter set and app run, not on every method call."""
         _, function_id = await self._resolve()
         if params is None:
             return function_id
-        answer = await client.request(protocol.function_bind(function_id, params))
-        return str(answer["function_id"])
+        key = (function_id, params)
+        if key not in self._bound:
+            answer = await client.request(protocol.function_bind(function_id, params))
+            self._bound[key] = str(answer["function_id"])
+        return self._bound[key]
 
     # -- calls ---------------------------------------------------------------------------------
 

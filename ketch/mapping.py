@@ -21,7 +21,7 @@ MAX_OUTSTANDING = 100_000
 
 
 def _next_chunk(
-    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any], method: str | None, start: int
+    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any], start: int
 ) -> list[tuple[int, bytes]]:
     return [(start + i, pack_args(args, kwargs)) for i, args in
             enumerate(itertools.islice(source, CHUNK))]
@@ -41,7 +41,7 @@ class MapFeeder:
 
     async def feed(self, source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any]) -> None:
         while True:
-            chunk = await asyncio.to_thread(_next_chunk, source, kwargs, self.method, self.count)
+            chunk = await asyncio.to_thread(_next_chunk, source, kwargs, self.count)
             if not chunk:
                 break
             records = [await input_record(self.client, i, self.method, p) for i, p in chunk]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 from . import exception, synchronizer
-from .client import Client, get_client
+from .client import Client, get_client, send_blocking
 from .protocol import client as protocol
 
 ObjT = TypeVar("ObjT", bound="NamedObject")
@@ -89,11 +89,7 @@ class NamedObject:
     @classmethod
     def delete(cls, name: str, **_ignored: Any) -> None:
         """Delete the object called ``name`` and everything it holds."""
-        async def go() -> None:
-            client = await get_client()
-            await client.request(protocol.object_delete(cls.KIND, name))
-
-        synchronizer.run(go())
+        send_blocking(protocol.object_delete(cls.KIND, name))
 
     def __reduce__(self) -> tuple[Any, ...]:
         object_id = self._object_id or self.object_id

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import exception, synchronizer
-from .client import Client, get_client
+from . import exception
+from .client import Client, get_client, send_blocking
 from .context import is_local
 from .dotenv import find_dotenv, read_dotenv
 from .object import NamedObject
@@ -38,14 +38,14 @@ class SecretManager:
         """Store a named secret; with ``allow_existing``, an existing one is left as it is."""
         values = _checked(env_dict, "Secret.objects.create")
         try:
-            _request(protocol.secret_create(name, values, overwrite=False))
+            send_blocking(protocol.secret_create(name, values, overwrite=False))
         except exception.AlreadyExistsError:
             if not allow_existing:
                 raise
 
     def list(self, *, environment_name: str | None = None, client: Any = None) -> list[Secret]:
         """The named secrets, newest first."""
-        rows = _request(protocol.object_list("secret"))["objects"]
+        rows = send_blocking(protocol.object_list("secret"))["objects"]
         rows.sort(key=lambda row: row["created"], reverse=True)
         return [Secret(object_id=row["id"], name=row["name"]) for row in rows]
 
@@ -53,7 +53,7 @@ class SecretManager:
                environment_name: str | None = None, client: Any = None) -> None:
         """Delete a named secret. Apps using it start their next containers without it."""
         try:
-            _request(protocol.object_delete("secret", name))
+            send_blocking(protocol.object_delete("secret", name))
         except exception.NotFoundError:
             if not allow_missing:
                 raise exception.NotFoundError(
@@ -230,8 +230,3 @@ def _checked(env_dict: Any, what: str) -> dict[str, str]:
     return values
 
 
-def _request(request: protocol.Request) -> Any:
-    async def go() -> Any:
-        return await (await get_client()).request(request)
-
-    return synchronizer.run(go())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import get_client
+from .client import send
 from .protocol import client as protocol
 from .synchronizer import aio_function
 
@@ -22,8 +22,7 @@ TOTALS = ("cpu_s", "memory_gib_s", "gpu_s", "cost")
 
 async def _query(by: str = "app", since: float | None = None, until: float | None = None,
                  app_id: str | None = None) -> list[dict[str, Any]]:
-    client = await get_client()
-    answer = await client.request(protocol.usage_query(by, since, until, app_id))
+    answer = await send(protocol.usage_query(by, since, until, app_id))
     return list(answer["rows"])
 
 

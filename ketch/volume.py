@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from . import exception, synchronizer
-from .client import get_client
+from .client import send_blocking
 from .object import NamedObject
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
@@ -74,7 +74,7 @@ class Volume(NamedObject):
         """Make this container's changes under the mount the volume's latest version."""
         volume_id, _ = self._mount("commit")
         container_id = os.environ["KETCH_CONTAINER_ID"]
-        synchronizer.run(_request(protocol.volume_commit(volume_id, container_id)))
+        send_blocking(protocol.volume_commit(volume_id, container_id))
 
     def reload(self) -> None:
         """See the volume's latest version (changes not committed are dropped)."""
@@ -82,7 +82,7 @@ class Volume(NamedObject):
 
         volume_id, mount = self._mount("reload")
         container_id = os.environ["KETCH_CONTAINER_ID"]
-        answer = synchronizer.run(_request(protocol.volume_reload(volume_id, container_id)))
+        answer = send_blocking(protocol.volume_reload(volume_id, container_id))
         remount_overlay(mount, answer["lower"], answer["upper"], answer["work"])
 
     # -- anywhere --------------------------------------------------------------------------------
@@ -141,12 +141,7 @@ class Volume(NamedObject):
 
     @staticmethod
     def rename(old_name: str, new_name: str, **_ignored: Any) -> None:
-        synchronizer.run(_request(protocol.object_rename("volume", old_name, new_name)))
-
-
-async def _request(request: protocol.Request) -> Any:
-    client = await get_client()
-    return await client.request(request)
+        send_blocking(protocol.object_rename("volume", old_name, new_name))
 
 
 class VolumeUpload:

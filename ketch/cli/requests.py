@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .. import exception, synchronizer
-from ..client import get_client
+from .. import exception
+from ..client import send_blocking
 from ..protocol import client as protocol
 from ..protocol.client import Request
 
@@ -25,12 +25,8 @@ def errors() -> Iterator[None]:
 
 def call(request: Request) -> Any:
     """Send ``request`` to the control plane (``KETCH_SERVER``, or one embedded here)."""
-    async def go() -> Any:
-        client = await get_client()
-        return await client.request(request)
-
     with errors():
-        return synchronizer.run(go())
+        return send_blocking(request)
 
 
 def create_object(kind: str, name: str) -> None:

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .. import exception
-from .wire import ERR, HEADER, OK, decode, encode, error_from_wire
+from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire
 
 
 class BlockingPeer:
@@ -77,6 +77,9 @@ class BlockingPeer:
             self._mark_closed()
             return None
         (size,) = HEADER.unpack(header)
+        if size > MAX_FRAME:
+            self._mark_closed()
+            return None
         return decode(self._file.read(size))
 
     def _deliver(self, kind: str, request_id: int, body: Any) -> None:

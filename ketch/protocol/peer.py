@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import exception
-from .wire import ERR, HEADER, OK, decode, encode, error_from_wire, error_to_wire
+from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire, error_to_wire
 
 Handler = Callable[[str, Any], Awaitable[Any]]
 
@@ -70,6 +70,8 @@ class Peer:
             while True:
                 header = await self._reader.readexactly(HEADER.size)
                 (size,) = HEADER.unpack(header)
+                if size > MAX_FRAME:  # a broken or hostile peer: do not buffer what it claims
+                    break
                 kind, request_id, body = decode(await self._reader.readexactly(size))
                 if kind == OK or kind == ERR:
                     self._answer(kind, request_id, body)

@@ -244,9 +244,11 @@ class ControlPlane:
         return {"function_id": fn.id}
 
     async def function_bind(self, function_id: str, params: bytes) -> dict[str, Any]:
-        parent = self._function(function_id)
-        digest = hashlib.sha256(params).hexdigest()[:16]
-        bound_id = f"{parent.id}-{digest}"
+        return {"function_id": self._bind(self._function(function_id), params).id}
+
+    def _bind(self, parent: FunctionState, params: bytes) -> FunctionState:
+        """A class bound to parameters: its own function (and containers), made once."""
+        bound_id = f"{parent.id}-{hashlib.sha256(params).hexdigest()[:16]}"
         if bound_id not in self.functions:
             fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
             fn.family_id = parent.id
@@ -254,7 +256,7 @@ class ControlPlane:
             self.functions[bound_id] = fn
             self.apps[parent.app_id].function_ids.append(bound_id)
             self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
-        return {"function_id": bound_id}
+        return self.functions[bound_id]
 
     # -- calls -------------------------------------------------------------------------------
 

@@ -193,10 +193,7 @@ class Store:
         return tuple(row) if row is not None else None
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        try:
-            self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise exception.InternalError(f"the state database refused a write: {exc}") from exc
+        self.execute(sql, args)
 
     def _writemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:
