@@ -96,6 +96,7 @@ def settings() -> dict[str, Any]:
     Example file::
 
         runtime = "namespace"          # the default runtime for functions
+        zygotes = true                 # fork containers from zygotes (KETCH_ZYGOTES=0: never)
         [prices]                       # dollars per second, overriding the defaults
         cpu = 0.0000131                # per core
         memory = 0.00000222            # per GiB
@@ -113,3 +114,12 @@ def settings() -> dict[str, Any]:
         from . import exception
 
         raise exception.InvalidError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def zygotes_enabled() -> bool:
+    """Whether containers are forked from zygotes: ``KETCH_ZYGOTES`` (0 or 1), else
+    ``zygotes`` in ``config.toml``, else yes."""
+    value = os.environ.get("KETCH_ZYGOTES")
+    if value:
+        return value not in ("0", "false", "no")
+    return bool(settings().get("zygotes", True))

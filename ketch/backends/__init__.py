@@ -22,7 +22,8 @@ def get_driver(name: str) -> Driver:
     elif name == "namespace":
         from .namespace import NamespaceDriver
 
-        driver = NamespaceDriver(config.home() / "containers", masks=[str(config.home())])
+        driver = NamespaceDriver(config.home() / "containers", masks=[str(config.home())],
+                                 zygotes=config.zygotes_enabled())
     else:
         raise exception.InvalidError(
             f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}"

@@ -41,6 +41,7 @@ class TaskHandle:
     stderr: asyncio.StreamReader | None
     state: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+    notes: list[str] = field(default_factory=list)  # lines for the container's log, from ketch
 
 
 class Driver(abc.ABC):
@@ -83,3 +84,6 @@ class Driver(abc.ABC):
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         """Release whatever the task left behind (nothing, for drivers without state)."""
+
+    async def close(self) -> None:
+        """Release what the driver keeps between tasks, once its tasks have ended."""

@@ -3,35 +3,48 @@ on an overlay root (image layers over the host, a scratch upper layer removed af
 its own cgroup with its CPU, memory and pids limits.
 
 The launcher (`nsinit.py`) runs under ``python -S`` and imports only the standard library.
+Where it can, the driver forks containers from a zygote instead (`ketch.backends.zygotes`),
+which has done the interpreter's start and the imports already; a container that cannot be
+forked starts through the launcher.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import marshal
 import os
 import platform
+import secrets
 import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+import msgpack
+
+from ..protocol import zygote as zygote_wire
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
 from .rootfs import root_overlays
+from .zygotes import Recipe, ZygoteError, ZygotePool
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
 INSIDE_RUN_DIR = "/run/ketch"
+# Set per container, never in a zygote: who it is, where its files are, which GPUs it has.
+PER_CONTAINER_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"})
 
 
 class NamespaceDriver(Driver):
     name = "namespace"
 
-    def __init__(self, scratch_root: Path, masks: list[str]) -> None:
+    def __init__(self, scratch_root: Path, masks: list[str], zygotes: bool = True) -> None:
         self.scratch_root = scratch_root
         self.masks = masks
+        self.zygotes = ZygotePool() if zygotes else None
 
     def capabilities(self) -> Capabilities:
         return Capabilities(isolation="namespaces", enforces_resources=True, supports_gpus=True)
@@ -74,14 +87,57 @@ class NamespaceDriver(Driver):
             "devices": devices,
             "workdir": image.get("workdir") or os.getcwd(),
         }
-        proc = await asyncio.create_subprocess_exec(
+        state = {"cgroup": cgroup, "scratch": scratch, "board": str(scratch / "run" / "board")}
+        notes = []
+        if self.zygotes is not None:
+            try:
+                proc, stdout, stderr = await self.zygotes.fork(
+                    self._recipe(spec, command, env, config), config, env)
+                return TaskHandle(spec.container_id, proc.pid, stdout, stderr,
+                                  {**state, "proc": proc})
+            except ZygoteError as exc:
+                if spec.snapshot is not None:
+                    notes.append(f"ketch: started without its memory snapshot: {exc}")
+        launched = await asyncio.create_subprocess_exec(
             sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), *command,
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=1 << 22,
         )
-        state = {"proc": proc, "cgroup": cgroup, "scratch": scratch,
-                 "board": str(scratch / "run" / "board")}
-        return TaskHandle(spec.container_id, proc.pid, proc.stdout, proc.stderr, state)
+        return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
+                          {**state, "proc": launched}, notes=notes)
+
+    def _recipe(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
+                config: dict[str, Any]) -> Recipe:
+        """The zygote a container of ``spec`` can be forked from: the container's environment
+        less what is its own (with a snapshot, its secrets stay: the module may read them)."""
+        own = set(PER_CONTAINER_ENV) | (set() if spec.snapshot else set(spec.env))
+        zygote_env = {k: v for k, v in env.items() if k not in own and not k.startswith("KETCH_")}
+        image = spec.image or {}
+        identity = [command, sorted(zygote_env.items()), config["workdir"],
+                    image.get("layers", []), image.get("binds", []), snapshot_identity(spec)]
+        key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
+        scratch = self.scratch_root / f"zygote-{key[:12]}-{secrets.token_hex(3)}"
+        launch = {
+            "zygote": True,
+            "root": str(scratch / "root"),
+            "overlays": root_overlays(image.get("layers", []), scratch),
+            "masks": self.masks + [str(self.scratch_root)],
+            "binds": list(image.get("binds", [])),
+            "devices": [],
+            "workdir": config["workdir"],
+        }
+        return Recipe(
+            key=key,
+            command=[sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), command[0],
+                     "-m", "ketch.container.zygote"],
+            env=zygote_env,
+            prepare=zygote_wire.prepare(spec.snapshot),
+            scratch=scratch,
+        )
+
+    async def close(self) -> None:
+        if self.zygotes is not None:
+            await self.zygotes.close()
 
     async def wait_task(self, handle: TaskHandle) -> ContainerExit:
         returncode = await handle.state["proc"].wait()
@@ -120,6 +176,24 @@ class NamespaceDriver(Driver):
     async def destroy_task(self, handle: TaskHandle) -> None:
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
+
+
+def snapshot_identity(spec: ContainerSpec) -> str | None:
+    """What a snapshot zygote depends on: the definition, the parameters, and the module's
+    files as they are now (their sizes and times), so that an edit makes a new zygote."""
+    if spec.snapshot is None:
+        return None
+    definition = spec.snapshot["definition"]
+    digest = hashlib.sha256(msgpack.packb([definition, spec.snapshot.get("params")],
+                                          use_bin_type=True))
+    module_file = definition.get("module_file")
+    if module_file and os.path.isdir(os.path.dirname(module_file)):
+        folder = os.path.dirname(module_file)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                stat = os.stat(os.path.join(folder, name))
+                digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
 
 
 def limits_of(spec: ContainerSpec) -> Limits:

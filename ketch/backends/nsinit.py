@@ -2,7 +2,8 @@
 
 Run as ``python -S nsinit.py CONFIG COMMAND...``, CONFIG being the hex of a `marshal`-ed dict
 (marshal is built in: json would cost its import, ~10 ms, on every container start). It imports
-nothing from ketch, only the standard library, so that it starts in a few milliseconds.
+nothing from ketch, only the standard library, so that it starts in a few milliseconds. A
+zygote (`ketch.container.zygote`) imports it to take the same steps from a forked process.
 
 1. join the container's cgroups (so everything it starts is accounted and limited);
 2. unshare mount, pid, ipc and uts namespaces (and net, if asked);
@@ -14,11 +15,16 @@ nothing from ketch, only the standard library, so that it starts in a few millis
 4. the launcher mirrors that status: it exits with the same code, or kills itself with the
    same signal, so the worker sees what the command saw.
 
+With ``zygote`` set in CONFIG it starts a zygote instead: only a mount namespace, the same
+root mounted but entered with chroot rather than pivot_root, and the host's root kept open as
+the descriptor named by ``KETCH_HOST_ROOT_FD``, from which each forked container builds its own
+root exactly as step 3 does.
+
 CONFIG keys: ``cgroup_procs`` (files to write our pid to), ``net`` (bool), ``hostname``,
 ``overlays`` (list of ``[lowerdirs, upper, work, target]``, mounted in order; ``upper`` None
 for a read-only one), ``root``
 (the merged root), ``masks`` (host paths hidden under an empty tmpfs), ``binds`` (list of
-``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``.
+``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``, ``zygote``.
 """
 
 import ctypes
@@ -62,7 +68,8 @@ def mount(source, target, fstype, flags=0, data=None):
     )
 
 
-def build_root(config):
+def mount_root(config):
+    """Mount the container's root filesystem under ``config["root"]``, without entering it."""
     root = config["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for lower, upper, work, target in config["overlays"]:
@@ -91,6 +98,10 @@ def build_root(config):
         mount(source, inside, None, MS_BIND | MS_REC)
         if read_only:
             mount(None, inside, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def pivot(root):
+    """Make ``root`` the root of this mount namespace and drop every path to the old one."""
     old = os.path.join(root, ".ketch-old-root")
     os.makedirs(old, exist_ok=True)
     check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()), "pivot_root")
@@ -127,10 +138,28 @@ def wait_status(status):
     return os.WEXITSTATUS(status)
 
 
-def init(config, command):
-    """pid 1 of the container: set up the root, start the command, reap, forward signals."""
+def join_cgroups(config):
+    pid = str(os.getpid())
+    for path in config["cgroup_procs"]:
+        with open(path, "w") as f:
+            f.write(pid)
+
+
+def enter_namespaces(config):
+    """Join the cgroups and unshare; the next child forked is pid 1 of the container."""
+    join_cgroups(config)
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if config.get("net"):
+        flags |= CLONE_NEWNET
+    check(libc.unshare(flags), "unshare")
+
+
+def setup(config):
+    """As pid 1: build and enter the root, name the host, go to the working directory. A
+    failure is reported on stderr and ends the container with status 125."""
     try:
-        build_root(config)
+        mount_root(config)
+        pivot(config["root"])
         name = config.get("hostname", "ketch").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
         workdir = config.get("workdir") or "/"
@@ -139,15 +168,16 @@ def init(config, command):
     except OSError as exc:
         sys.stderr.write(f"ketch: the container could not be set up: {exc}\n")
         os._exit(125)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.execvp(command[0], command)
-        except OSError as exc:
-            sys.stderr.write(f"ketch: cannot run {command[0]}: {exc}\n")
-            os._exit(127)
+
+
+def forward_signals(child):
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda s, _f: os.kill(child, s))
+
+
+def reap(child):
+    """As pid 1: reap every orphan until ``child`` exits, then exit with its status."""
+    forward_signals(child)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
@@ -159,22 +189,9 @@ def init(config, command):
             os._exit(wait_status(status))
 
 
-def main():
-    config = marshal.loads(bytes.fromhex(sys.argv[1]))
-    command = sys.argv[2:]
-    pid = str(os.getpid())
-    for path in config["cgroup_procs"]:
-        with open(path, "w") as f:
-            f.write(pid)
-    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    if config.get("net"):
-        flags |= CLONE_NEWNET
-    check(libc.unshare(flags), "unshare")
-    child = os.fork()
-    if child == 0:
-        init(config, command)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda s, _f: os.kill(child, s))
+def mirror(child):
+    """Wait for ``child`` (pid 1) and end the same way it did."""
+    forward_signals(child)
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -187,6 +204,44 @@ def main():
             signal.signal(code - 128, signal.SIG_DFL)
         os.kill(os.getpid(), code - 128)
     os._exit(code)
+
+
+def run(command):
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execvp(command[0], command)
+        except OSError as exc:
+            sys.stderr.write(f"ketch: cannot run {command[0]}: {exc}\n")
+            os._exit(127)
+    reap(child)
+
+
+def start_zygote(config, command):
+    """A zygote's own mounts: the container root, entered with chroot; the host root kept."""
+    check(libc.unshare(CLONE_NEWNS), "unshare")
+    mount_root(config)
+    host = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    os.set_inheritable(host, True)
+    os.environ["KETCH_HOST_ROOT_FD"] = str(host)
+    os.chroot(config["root"])
+    workdir = config.get("workdir") or "/"
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)
+    os.execvp(command[0], command)
+
+
+def main():
+    config = marshal.loads(bytes.fromhex(sys.argv[1]))
+    command = sys.argv[2:]
+    if config.get("zygote"):
+        start_zygote(config, command)
+    enter_namespaces(config)
+    child = os.fork()
+    if child == 0:
+        setup(config)
+        run(command)
+    mirror(child)
 
 
 if __name__ == "__main__":

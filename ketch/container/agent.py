@@ -30,9 +30,11 @@ TICK_S = 0.02
 
 
 class Agent:
-    def __init__(self, peer: BlockingPeer, hello: dict[str, Any]) -> None:
+    def __init__(self, peer: BlockingPeer, hello: dict[str, Any],
+                 service: Service | None = None) -> None:
         self.peer = peer
         self.hello = hello
+        self.service = service  # already loaded, in a container forked from a snapshot
         self.definition: dict[str, Any] = hello["definition"]
         self.options = self.definition["options"]
         self.inbox: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
@@ -42,7 +44,7 @@ class Agent:
     def serve(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            service = Service(self.definition, self.hello["params"])
+            service = self.service or Service(self.definition, self.hello["params"])
             service.hydrate(self.hello["app_id"], self.hello["app_functions"])
         except BaseException as exc:  # report why the container could not start, then exit
             self._exit_with_failure(exc)
@@ -135,7 +137,8 @@ class Agent:
         os._exit(1)
 
 
-def main() -> None:
+def main(service: Service | None = None) -> None:
+    """Run the container; ``service`` is the user's code when a zygote loaded it already."""
     from .. import modal_alias
 
     modal_alias.install()
@@ -143,4 +146,4 @@ def main() -> None:
     peer = connect(os.environ["KETCH_SERVER"])
     answer = peer.request(*wire.hello(container_id, os.environ["KETCH_CONTAINER_TOKEN"]),
                           read_here=True)
-    Agent(peer, answer).serve()
+    Agent(peer, answer, service).serve()

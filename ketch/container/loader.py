@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import exception
 from ..cls import construct
-from ..partial import Flag, PartialFunction, hooks
+from ..partial import Flag, PartialFunction, hooks, run_hooks
 
 MAIN_ALIAS = "_ketch_main"
 
@@ -82,6 +82,7 @@ class Service:
         if isinstance(user, PartialFunction):
             user = user.raw_f
         self.instance: Any = None
+        self.snapped = False
         if definition["is_class"]:
             self.instance = construct(user, pickle.loads(params) if params else {})
         else:
@@ -103,9 +104,17 @@ class Service:
             raise exception.InvalidError("a class input must name its method")
         return getattr(self.instance, method)
 
+    def snap(self) -> None:
+        """Run the ``@enter(snap=True)`` hooks now, before a memory snapshot is taken."""
+        if self.instance is not None:
+            run_hooks(hooks(self.instance, Flag.ENTER_PRE_SNAPSHOT))
+        self.snapped = True
+
     def enter_hooks(self) -> list[Callable[[], Any]]:
         if self.instance is None:
             return []
+        if self.snapped:
+            return hooks(self.instance, Flag.ENTER_POST_SNAPSHOT)
         return hooks(self.instance, Flag.ENTER_PRE_SNAPSHOT, Flag.ENTER_POST_SNAPSHOT)
 
     def exit_hooks(self) -> list[Callable[[], Any]]:

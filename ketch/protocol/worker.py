@@ -29,6 +29,8 @@ class ContainerSpec:
     gpu: str | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
+    # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
+    snapshot: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -400,6 +400,8 @@ class ControlPlane:
             image=fn.image,
             volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
             if container_id else [],
+            snapshot={"definition": fn.definition, "params": fn.params}
+            if opts.get("enable_memory_snapshot") else None,
         )
 
     def _secret_env(self, fn: FunctionState, container_id: str) -> dict[str, str]:

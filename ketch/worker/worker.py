@@ -125,6 +125,8 @@ class LocalWorker:
             self._exited(spec.container_id, ContainerExit(None, None, reason))
             return
         handle.state.setdefault("board", board_path)  # a driver may have moved it
+        for note in handle.notes:
+            self._events.container_log(spec.container_id, "stderr", note)
         self._tasks[spec.container_id] = (driver, handle)
         models: dict[str, int] = {}
         for gpu in gpus:
@@ -147,6 +149,8 @@ class LocalWorker:
         )
         if self._watchers:
             await asyncio.wait(self._watchers, timeout=5.0)
+        for driver in self._drivers.values():
+            await driver.close()
 
     def runtime_of(self, runtime: str | None) -> str:
         return runtime or self.default_runtime()

@@ -1,0 +1,316 @@
+"""The worker's side of zygotes: start them, have them fork containers, retire them.
+
+A zygote (`ketch.container.zygote`) is kept per `Recipe`: the same interpreter, image,
+environment and working directory, and, with a memory snapshot, the same function, code and
+parameters. The key changes with any of them, so a code change gets a new zygote and the old
+one retires once its containers are gone. Idle zygotes retire after `IDLE_S`, beyond
+`MAX_ZYGOTES`, and at once when the machine runs short of memory.
+
+Example::
+
+    pool = ZygotePool()
+    proc, stdout, stderr = await pool.fork(recipe, config, env)
+    status = await proc.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..protocol import zygote as wire
+
+IDLE_S = 600.0
+MAX_ZYGOTES = 8
+START_TIMEOUT_S = 120.0
+LOW_MEMORY_FRACTION = 0.1
+
+
+class ZygoteError(Exception):
+    """No container can be forked from this zygote; start one the usual way."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to start the zygote for ``key``: its launcher command, environment, the `prepare`
+    message for its stdin, and a scratch directory removed when it exits."""
+
+    key: str
+    command: list[str]
+    env: dict[str, str]
+    prepare: bytes
+    scratch: Path
+
+
+class ForkedProcess:
+    """A container forked by a zygote, with the part of `asyncio.subprocess.Process` drivers use:
+    ``pid``, ``returncode`` and ``wait()``. The zygote, its parent, reports its end."""
+
+    def __init__(self, pid: int, ended: asyncio.Future[int]) -> None:
+        self.pid = pid
+        self._ended = ended
+
+    @property
+    def returncode(self) -> int | None:
+        if not self._ended.done():
+            return None
+        return os.waitstatus_to_exitcode(self._ended.result())
+
+    async def wait(self) -> int:
+        await asyncio.shield(self._ended)
+        return self.returncode  # type: ignore[return-value]
+
+
+class Zygote:
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.children = 0
+        self.last_used = time.monotonic()
+        self.alive = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._sock: socket.socket | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._forks: dict[int, asyncio.Future[int]] = {}
+        self._ends: dict[int, asyncio.Future[int]] = {}
+        self._next_id = 0
+        self._output: list[str] = []
+        self._collector: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for part in ("upper", "work", "root"):
+            (self.recipe.scratch / part).mkdir(parents=True, exist_ok=True)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**self.recipe.env, "KETCH_ZYGOTE_FD": str(theirs.fileno())}
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.recipe.command, env=env, pass_fds=[theirs.fileno()],
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self._sock = ours
+        ours.setblocking(False)
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        self._collector = asyncio.ensure_future(self._collect_output())
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(self.recipe.prepare)
+        await self._proc.stdin.drain()
+        self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
+        except TimeoutError:
+            self.kill()
+            raise ZygoteError(f"the zygote was not ready after {START_TIMEOUT_S:.0f} s") from None
+        self.alive = True
+
+    async def fork(self, config: dict[str, Any], env: dict[str, str]) -> tuple[
+            ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
+        if not self.alive or self._sock is None:
+            raise ZygoteError("the zygote has exited")
+        loop = asyncio.get_running_loop()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._next_id += 1
+        request_id = self._next_id
+        forked = self._forks[request_id] = loop.create_future()
+        self._ends[request_id] = loop.create_future()
+        try:
+            wire.send(self._sock, wire.fork(request_id, config, env), [out_w, err_w])
+        except OSError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise ZygoteError(f"the zygote cannot be reached: {exc}") from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.children += 1
+        self.last_used = time.monotonic()
+        try:
+            pid = await forked
+        except ZygoteError:
+            self.children -= 1
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        return (ForkedProcess(pid, self._ends[request_id]),
+                await _reader(out_r), await _reader(err_r))
+
+    def retire(self) -> None:
+        """Fork no more; the zygote exits once its last container has ended."""
+        self.alive = False
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                wire.send(self._sock, wire.encode(wire.RETIRE, {}))
+
+    def kill(self) -> None:
+        self.alive = False
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def ended(self) -> None:
+        """Wait until the zygote has exited and its scratch is gone."""
+        if self._collector is not None:
+            await self._collector
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                message = wire.receive(self._sock)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = None
+            if message is None:
+                self._lost()
+                return
+            kind, body, _ = message
+            self._dispatch(kind, body)
+
+    def _dispatch(self, kind: str, body: dict[str, Any]) -> None:
+        assert self._ready is not None
+        if kind == wire.READY:
+            self._ready.set_result(None)
+        elif kind == wire.FAILED:
+            self._ready.set_exception(ZygoteError(body["reason"]))
+        elif kind == wire.FORKED:
+            _settle(self._forks.pop(body["id"]), body["pid"])
+        elif kind == wire.FORK_FAILED:
+            self._forks.pop(body["id"]).set_exception(ZygoteError(body["reason"]))
+            self._ends.pop(body["id"], None)
+        elif kind == wire.EXITED:
+            _settle(self._ends.pop(body["id"]), body["status"])
+            self.children -= 1
+            self.last_used = time.monotonic()
+
+    def _lost(self) -> None:
+        """The zygote exited: fail what waits on it; its containers died with it (their
+        launchers have SIGKILL as parent-death signal)."""
+        self.alive = False
+        assert self._sock is not None and self._ready is not None
+        asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        self._sock.close()
+        tail = " / ".join(self._output[-5:])
+        reason = "the zygote exited" + (f": {tail}" if tail else "")
+        if not self._ready.done():
+            self._ready.set_exception(ZygoteError(reason))
+        for future in self._forks.values():
+            future.set_exception(ZygoteError(reason))
+        for future in self._ends.values():
+            _settle(future, signal.SIGKILL)  # the wait status of a SIGKILL
+        self._forks.clear()
+        self._ends.clear()
+        self.children = 0
+
+    async def _collect_output(self) -> None:
+        """Keep the zygote's last lines (a failure's reason), and clean up after it."""
+        assert self._proc is not None and self._proc.stdout is not None
+        async for line in self._proc.stdout:
+            self._output = [*self._output[-19:], line.decode(errors="replace").rstrip()]
+        await self._proc.wait()
+        shutil.rmtree(self.recipe.scratch, ignore_errors=True)  # its mounts went with it
+
+
+class ZygotePool:
+    def __init__(self, on_failure: Callable[[Recipe, str], None] | None = None) -> None:
+        self._zygotes: dict[str, Zygote] = {}
+        self._starting: dict[str, asyncio.Task[Zygote]] = {}
+        self._failed: dict[str, str] = {}
+        self._on_failure = on_failure
+
+    async def fork(self, recipe: Recipe, config: dict[str, Any], env: dict[str, str]) -> tuple[
+            ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
+        """A container forked from ``recipe``'s zygote, started first if need be. Raises
+        `ZygoteError` when there is none (it failed to start, now or before)."""
+        self.reclaim()
+        zygote = await self._zygote(recipe)
+        try:
+            return await zygote.fork(config, env)
+        except ZygoteError:
+            self._zygotes.pop(recipe.key, None)
+            zygote.kill()
+            raise
+
+    def reclaim(self) -> None:
+        """Retire zygotes idle too long, beyond the most kept, or all idle ones when memory
+        runs short."""
+        now = time.monotonic()
+        idle = sorted((z for z in self._zygotes.values() if z.children == 0),
+                      key=lambda z: z.last_used)
+        excess = len(self._zygotes) - MAX_ZYGOTES
+        short = memory_short()
+        for zygote in idle:
+            if short or excess > 0 or now - zygote.last_used > IDLE_S:
+                self._zygotes.pop(zygote.recipe.key, None)
+                zygote.retire()
+                excess -= 1
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._starting.values(), return_exceptions=True)
+        zygotes = list(self._zygotes.values())
+        self._zygotes.clear()
+        for zygote in zygotes:
+            zygote.kill()
+        await asyncio.gather(*(z.ended() for z in zygotes), return_exceptions=True)
+
+    async def _zygote(self, recipe: Recipe) -> Zygote:
+        if recipe.key in self._failed:
+            raise ZygoteError(self._failed[recipe.key])
+        zygote = self._zygotes.get(recipe.key)
+        if zygote is not None and zygote.alive:
+            return zygote
+        task = self._starting.get(recipe.key)
+        if task is None:
+            task = self._starting[recipe.key] = asyncio.ensure_future(self._start(recipe))
+        return await asyncio.shield(task)
+
+    async def _start(self, recipe: Recipe) -> Zygote:
+        zygote = Zygote(recipe)
+        try:
+            await zygote.start()
+        except (ZygoteError, OSError) as exc:
+            zygote.kill()
+            self._failed[recipe.key] = str(exc)
+            if self._on_failure is not None:
+                self._on_failure(recipe, str(exc))
+            raise ZygoteError(str(exc)) from None
+        finally:
+            self._starting.pop(recipe.key, None)
+        self._zygotes[recipe.key] = zygote
+        return zygote
+
+
+def memory_short() -> bool:
+    """Whether less than a tenth of the machine's memory is available."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) for line in f}
+    except (OSError, ValueError, IndexError):
+        return False
+    return info.get("MemAvailable", 0) < LOW_MEMORY_FRACTION * info.get("MemTotal", 0)
+
+
+def _settle(future: asyncio.Future[int], value: int) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 22)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                 os.fdopen(fd, "rb", buffering=0))
+    return reader

@@ -1,0 +1,61 @@
+"""Messages between a worker and a zygote (`ketch.container.zygote`).
+
+The zygote reads one `prepare` message from its stdin when it starts (the function to load
+ahead of time, if it keeps a memory snapshot), then talks over a ``SOCK_SEQPACKET`` socket:
+one message per packet, so no framing, and a fork request carries the new container's stdout
+and stderr as file descriptors beside it.
+
+worker → zygote: ``fork`` (with two descriptors), ``retire``.
+zygote → worker: ``ready`` or ``failed`` once, then ``forked``/``fork_failed`` per request and
+``exited`` when a forked container ends.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import msgpack
+
+READY = "ready"
+FAILED = "failed"
+FORK = "fork"
+FORKED = "forked"
+FORK_FAILED = "fork_failed"
+EXITED = "exited"
+RETIRE = "retire"
+MAX_PACKET = 1 << 20
+
+
+def encode(kind: str, body: dict[str, Any]) -> bytes:
+    return msgpack.packb([kind, body], use_bin_type=True)
+
+
+def decode(data: bytes) -> tuple[str, dict[str, Any]]:
+    kind, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return kind, body
+
+
+def prepare(snapshot: dict[str, Any] | None) -> bytes:
+    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None."""
+    return encode("prepare", {"snapshot": snapshot})
+
+
+def fork(request_id: int, config: dict[str, Any], env: dict[str, str]) -> bytes:
+    return encode(FORK, {"id": request_id, "config": config, "env": env})
+
+
+def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.send(data)
+
+
+def receive(sock: socket.socket) -> tuple[str, dict[str, Any], list[int]] | None:
+    """One message and the descriptors that came with it; None at the end of the stream."""
+    data, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 4)
+    if not data:
+        return None
+    kind, body = decode(data)
+    return kind, body, fds
