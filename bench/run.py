@@ -15,6 +15,7 @@ Measurements (the design's targets table, docs in bench/README.md):
   j) the first request to a web endpoint with no container, against starting plain uvicorn
   k) container starts per second in a burst of 100 sleeping inputs mapped at once
   l) c) for a function whose module imports numpy and pandas, against `python -c "import ..."`
+  m) l) with enable_memory_snapshot=True: containers forked from a zygote that imported them
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -52,6 +53,7 @@ from stats import median, ms, percentile  # noqa: E402
 from systems import (  # noqa: E402
     COLD_START,
     CONTAINER_BURST,
+    HEAVY,
     HEAVY_COLD_START,
     HEAVY_PACKAGES,
     IMAGE_BUILD,
@@ -59,6 +61,7 @@ from systems import (  # noqa: E402
     IMAGE_COLD_START,
     MAP,
     NEEDS_NAMESPACE,
+    SNAPSHOT_COLD_START,
     VOLUME,
     WARM_CALL,
     WEB_BURST,
@@ -70,7 +73,7 @@ from systems import (  # noqa: E402
 )
 
 ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME,
-       WEB_RPS, WEB_BURST, WEB_COLD_START, CONTAINER_BURST, HEAVY_COLD_START)
+       WEB_RPS, WEB_BURST, WEB_COLD_START, CONTAINER_BURST, HEAVY_COLD_START, SNAPSHOT_COLD_START)
 # In the table: the peer of a target first.
 PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
@@ -101,6 +104,8 @@ SAMPLED = {
                             pause_s=COLD_PAUSE_S),
     HEAVY_COLD_START: Sampled(lambda s, a: s.heavy_cold_start(), "heavy_samples",
                               pause_s=COLD_PAUSE_S),
+    SNAPSHOT_COLD_START: Sampled(lambda s, a: s.snapshot_cold_start(), "heavy_samples",
+                                 pause_s=COLD_PAUSE_S),
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
@@ -397,10 +402,10 @@ def drop_heavy_measurement(args: argparse.Namespace, notes: list[str]) -> None:
     """Leave out l), with a note, where numpy or pandas is not installed (not a dependency of
     ketch nor of its `bench` extra)."""
     missing = [p for p in HEAVY_PACKAGES if importlib.util.find_spec(p) is None]
-    if HEAVY_COLD_START in args.only and missing:
-        notes.append(f"{HEAVY_COLD_START}) skipped: {', '.join(missing)} not installed "
+    if set(HEAVY) & set(args.only) and missing:
+        notes.append(f"{' and '.join(HEAVY)}) skipped: {', '.join(missing)} not installed "
                      f"(pip install {' '.join(HEAVY_PACKAGES)}).")
-        args.only = tuple(m for m in args.only if m != HEAVY_COLD_START)
+        args.only = tuple(m for m in args.only if m not in HEAVY)
 
 
 def busy_note(load: float) -> str | None:
@@ -550,7 +555,13 @@ def heavy_cold_start_note(results: report.Results) -> str:
     imports = ", ".join(HEAVY_PACKAGES)
     return (f"l) ketch: as c), of heavy.versions, whose module imports {imports}"
             + setup_note(results, HEAVY_COLD_START)
-            + f'. subprocess: python -c "import {imports}". No target until snapshots exist.')
+            + f'. subprocess: python -c "import {imports}".')
+
+
+def snapshot_cold_start_note(results: report.Results) -> str:
+    return ("m) ketch: as l), of heavy.versions_snapshot (enable_memory_snapshot=True): forked "
+            "from a zygote that imported numpy and pandas during the first, unmeasured sample"
+            + setup_note(results, SNAPSHOT_COLD_START) + ". Target: at most a tenth of l).")
 
 
 def measurement_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
@@ -567,6 +578,8 @@ def measurement_notes(results: report.Results, args: argparse.Namespace) -> list
         notes.append(container_burst_note(results))
     if HEAVY_COLD_START in results:
         notes.append(heavy_cold_start_note(results))
+    if SNAPSHOT_COLD_START in results:
+        notes.append(snapshot_cold_start_note(results))
     return notes
 
 

@@ -45,8 +45,9 @@ VOLUME = "g"
 NEEDS_NAMESPACE = (*IMAGES, VOLUME)
 WEB_RPS, WEB_BURST, WEB_COLD_START = "h", "i", "j"
 WEB = (WEB_RPS, WEB_BURST, WEB_COLD_START)
-CONTAINER_BURST, HEAVY_COLD_START = "k", "l"
-HEAVY_PACKAGES = ("numpy", "pandas")  # l) needs them importable here and in containers
+CONTAINER_BURST, HEAVY_COLD_START, SNAPSHOT_COLD_START = "k", "l", "m"
+HEAVY = (HEAVY_COLD_START, SNAPSHOT_COLD_START)
+HEAVY_PACKAGES = ("numpy", "pandas")  # l) and m) need them importable here and in containers
 
 BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN_TIMEOUT_S = 300.0  # a generous bound on one run of loadgen.py, so a hang is an error
@@ -186,6 +187,10 @@ class System:
         """l) As `cold_start`, of code that imports numpy and pandas."""
         raise NotImplementedError
 
+    def snapshot_cold_start(self) -> Sample:
+        """m) l) with a memory snapshot (the first, unmeasured sample takes it)."""
+        raise NotImplementedError
+
     def info(self) -> dict[str, Any]:
         """Facts about the setup worth keeping with the numbers."""
         return {}
@@ -200,7 +205,7 @@ def _timed(action: Callable[[], object]) -> float:
 class Ketch(System):
     name, label = "ketch", "ketch"
     measures = frozenset({WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT,
-                          IMAGE_BUILD, VOLUME, *WEB, CONTAINER_BURST, HEAVY_COLD_START})
+                          IMAGE_BUILD, VOLUME, *WEB, CONTAINER_BURST, *HEAVY})
 
     def __init__(self) -> None:
         self._web_url: str | None = None
@@ -308,6 +313,11 @@ class Ketch(System):
         import heavy  # here, so that without numpy and pandas only l) is affected
 
         return _first_result(heavy.app, heavy.versions)
+
+    def snapshot_cold_start(self) -> Sample:
+        import heavy
+
+        return _first_result(heavy.app, heavy.versions_snapshot)
 
     def info(self) -> dict[str, Any]:
         # The node's capacity as the embedded worker sees it (its `Capacity` defaults).
@@ -525,7 +535,7 @@ class Subprocess(System):
     peer of both cold starts, and measured again beside d)."""
 
     name, label = "subprocess", "subprocess"
-    measures = frozenset({COLD_START, IMAGE_COLD_START, HEAVY_COLD_START})
+    measures = frozenset({COLD_START, IMAGE_COLD_START, *HEAVY})
 
     def cold_start(self) -> Sample:
         command = [sys.executable, "-c", "pass"]
@@ -537,6 +547,9 @@ class Subprocess(System):
     def heavy_cold_start(self) -> Sample:
         command = [sys.executable, "-c", f"import {', '.join(HEAVY_PACKAGES)}"]
         return Sample(_timed(lambda: subprocess.run(command, check=True)))
+
+    def snapshot_cold_start(self) -> Sample:
+        return self.heavy_cold_start()
 
     def info(self) -> dict[str, Any]:
         return {"command": [sys.executable, "-c", "pass"],

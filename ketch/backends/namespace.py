@@ -62,7 +62,6 @@ class NamespaceDriver(Driver):
         scratch = self.scratch_root / spec.container_id
         for part in ("upper", "work", "root", "run"):
             (scratch / part).mkdir(parents=True)
-        cgroup = Cgroup.create(spec.container_id, limits_of(spec))
         env = dict(env)
         binds = [[str(scratch / "run"), INSIDE_RUN_DIR, False]]
         if env.get("KETCH_BOARD"):
@@ -73,7 +72,6 @@ class NamespaceDriver(Driver):
             binds.append([os.path.dirname(server[5:]), os.path.dirname(server[5:]), True])
         image = spec.image or {}
         config = {
-            "cgroup_procs": cgroup.procs_files,
             "net": False,
             "hostname": spec.container_id,
             "root": str(scratch / "root"),
@@ -87,24 +85,27 @@ class NamespaceDriver(Driver):
             "devices": devices,
             "workdir": image.get("workdir") or os.getcwd(),
         }
-        state = {"cgroup": cgroup, "scratch": scratch, "board": str(scratch / "run" / "board")}
+        state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
         if self.zygotes is not None:
             try:
-                proc, stdout, stderr = await self.zygotes.fork(
-                    self._recipe(spec, command, env, config), config, env)
-                return TaskHandle(spec.container_id, proc.pid, stdout, stderr,
-                                  {**state, "proc": proc})
+                forked = await self.zygotes.fork(self._recipe(spec, command, env, config), config,
+                                                 env, spec.container_id, limits_of(spec))
+                return TaskHandle(spec.container_id, forked.process.pid, forked.stdout,
+                                  forked.stderr,
+                                  {**state, "proc": forked.process, "cgroup": forked.cgroup})
             except ZygoteError as exc:
                 if spec.snapshot is not None:
                     notes.append(f"ketch: started without its memory snapshot: {exc}")
+        cgroup = Cgroup.create(spec.container_id, limits_of(spec))
+        config["cgroup_procs"] = cgroup.procs_files
         launched = await asyncio.create_subprocess_exec(
             sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), *command,
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=1 << 22,
         )
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
-                          {**state, "proc": launched}, notes=notes)
+                          {**state, "proc": launched, "cgroup": cgroup}, notes=notes)
 
     def _recipe(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
                 config: dict[str, Any]) -> Recipe:

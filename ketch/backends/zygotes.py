@@ -6,11 +6,14 @@ parameters. The key changes with any of them, so a code change gets a new zygote
 one retires once its containers are gone. Idle zygotes retire after `IDLE_S`, beyond
 `MAX_ZYGOTES`, and at once when the machine runs short of memory.
 
+Each zygote keeps one spare (`ketch.container.zygote`): a child already in a cgroup of its own
+and in new namespaces, so that the next container skips the slowest steps of its start.
+
 Example::
 
     pool = ZygotePool()
-    proc, stdout, stderr = await pool.fork(recipe, config, env)
-    status = await proc.wait()
+    forked = await pool.fork(recipe, config, env, "ct-1a2b", Limits(memory_mib=512))
+    status = await forked.process.wait()
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import zygote as wire
+from ..worker.cgroups import Cgroup, Limits
 
 IDLE_S = 600.0
 MAX_ZYGOTES = 8
@@ -70,10 +75,28 @@ class ForkedProcess:
         return self.returncode  # type: ignore[return-value]
 
 
+@dataclass
+class Forked:
+    """A container forked from a zygote, and the cgroup it runs in (the caller's to remove)."""
+
+    process: ForkedProcess
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+    cgroup: Cgroup
+
+
+@dataclass
+class Spare:
+    request_id: int
+    cgroup: Cgroup
+    ready: bool = False
+
+
 class Zygote:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
-        self.children = 0
+        self._containers: set[int] = set()  # request ids of containers still running
+        self._spare: Spare | None = None
         self.last_used = time.monotonic()
         self.alive = False
         self._proc: asyncio.subprocess.Process | None = None
@@ -114,11 +137,40 @@ class Zygote:
             self.kill()
             raise ZygoteError(f"the zygote was not ready after {START_TIMEOUT_S:.0f} s") from None
         self.alive = True
+        self._prefork()
 
-    async def fork(self, config: dict[str, Any], env: dict[str, str]) -> tuple[
-            ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
+    @property
+    def children(self) -> int:
+        return len(self._containers)
+
+    async def fork(self, config: dict[str, Any], env: dict[str, str], name: str,
+                   limits: Limits) -> Forked:
+        """Fork a container named ``name`` (its cgroup's name) with ``limits``; the spare if
+        one is ready."""
         if not self.alive or self._sock is None:
             raise ZygoteError("the zygote has exited")
+        spare = self._take_spare(bool(config.get("net")))
+        try:
+            cgroup = spare.cgroup if spare else Cgroup.create(name, limits)
+            if spare:
+                cgroup.limit(limits)
+        except OSError as exc:
+            if spare:
+                spare.cgroup.remove()
+            raise ZygoteError(f"the container's cgroup: {exc}") from None
+        config = {**config, "cgroup_procs": cgroup.procs_files}
+        try:
+            process, stdout, stderr = await self._request(
+                wire.fork, config, env, spare.request_id if spare else None)
+        except ZygoteError:
+            cgroup.remove()
+            raise
+        self._prefork()
+        return Forked(process, stdout, stderr, cgroup)
+
+    async def _request(self, message: Callable[..., bytes], *args: Any) -> tuple[
+            ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
+        assert self._sock is not None
         loop = asyncio.get_running_loop()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -127,7 +179,7 @@ class Zygote:
         forked = self._forks[request_id] = loop.create_future()
         self._ends[request_id] = loop.create_future()
         try:
-            wire.send(self._sock, wire.fork(request_id, config, env), [out_w, err_w])
+            wire.send(self._sock, message(request_id, *args), [out_w, err_w])
         except OSError as exc:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -135,17 +187,58 @@ class Zygote:
         finally:
             os.close(out_w)
             os.close(err_w)
-        self.children += 1
+        self._containers.add(request_id)
         self.last_used = time.monotonic()
         try:
             pid = await forked
         except ZygoteError:
-            self.children -= 1
+            self._containers.discard(request_id)
             for fd in (out_r, err_r):
                 os.close(fd)
             raise
         return (ForkedProcess(pid, self._ends[request_id]),
                 await _reader(out_r), await _reader(err_r))
+
+    def _take_spare(self, net: bool) -> Spare | None:
+        spare = self._spare
+        if spare is None or not spare.ready or net:  # spares have the host's network
+            return None
+        self._spare = None
+        self._ends.pop(spare.request_id, None)  # its end is now the container's
+        return spare
+
+    def _prefork(self) -> None:
+        """Have a spare made, in the background: the next container's cgroup, joined."""
+        if not self.alive or self._spare is not None or self._sock is None:
+            return
+        try:
+            cgroup = Cgroup.create(f"spare-{secrets.token_hex(4)}", Limits())
+        except OSError:
+            return  # no spare: containers fork the usual way
+        loop = asyncio.get_running_loop()
+        self._next_id += 1
+        spare = Spare(self._next_id, cgroup)
+        forked = self._forks[spare.request_id] = loop.create_future()
+        ended = self._ends[spare.request_id] = loop.create_future()
+        try:
+            wire.send(self._sock, wire.prefork(spare.request_id, cgroup.procs_files))
+        except OSError:
+            cgroup.remove()
+            return
+        self._spare = spare
+        forked.add_done_callback(lambda f: self._spare_forked(spare, f))
+        ended.add_done_callback(lambda _: self._spare_ended(spare))
+
+    def _spare_forked(self, spare: Spare, forked: asyncio.Future[int]) -> None:
+        if forked.exception() is None:
+            spare.ready = True
+        else:
+            self._spare_ended(spare)
+
+    def _spare_ended(self, spare: Spare) -> None:
+        if self._spare is spare:
+            self._spare = None
+        spare.cgroup.remove()
 
     def retire(self) -> None:
         """Fork no more; the zygote exits once its last container has ended."""
@@ -192,8 +285,10 @@ class Zygote:
             self._forks.pop(body["id"]).set_exception(ZygoteError(body["reason"]))
             self._ends.pop(body["id"], None)
         elif kind == wire.EXITED:
-            _settle(self._ends.pop(body["id"]), body["status"])
-            self.children -= 1
+            ended = self._ends.pop(body["id"], None)
+            if ended is not None:
+                _settle(ended, body["status"])
+            self._containers.discard(body["id"])
             self.last_used = time.monotonic()
 
     def _lost(self) -> None:
@@ -213,7 +308,7 @@ class Zygote:
             _settle(future, signal.SIGKILL)  # the wait status of a SIGKILL
         self._forks.clear()
         self._ends.clear()
-        self.children = 0
+        self._containers.clear()
 
     async def _collect_output(self) -> None:
         """Keep the zygote's last lines (a failure's reason), and clean up after it."""
@@ -231,14 +326,14 @@ class ZygotePool:
         self._failed: dict[str, str] = {}
         self._on_failure = on_failure
 
-    async def fork(self, recipe: Recipe, config: dict[str, Any], env: dict[str, str]) -> tuple[
-            ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
+    async def fork(self, recipe: Recipe, config: dict[str, Any], env: dict[str, str],
+                   name: str, limits: Limits) -> Forked:
         """A container forked from ``recipe``'s zygote, started first if need be. Raises
         `ZygoteError` when there is none (it failed to start, now or before)."""
         self.reclaim()
         zygote = await self._zygote(recipe)
         try:
-            return await zygote.fork(config, env)
+            return await zygote.fork(config, env, name, limits)
         except ZygoteError:
             self._zygotes.pop(recipe.key, None)
             zygote.kill()

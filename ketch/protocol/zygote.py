@@ -5,9 +5,11 @@ ahead of time, if it keeps a memory snapshot), then talks over a ``SOCK_SEQPACKE
 one message per packet, so no framing, and a fork request carries the new container's stdout
 and stderr as file descriptors beside it.
 
-worker → zygote: ``fork`` (with two descriptors), ``retire``.
+worker → zygote: ``prefork`` (a spare: a child already in a fresh cgroup and namespaces, waiting
+for its container), ``fork`` (with two descriptors; ``spare`` names the prefork to use),
+``retire``.
 zygote → worker: ``ready`` or ``failed`` once, then ``forked``/``fork_failed`` per request and
-``exited`` when a forked container ends.
+``exited`` when a forked container (or an unused spare) ends.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ FORKED = "forked"
 FORK_FAILED = "fork_failed"
 EXITED = "exited"
 RETIRE = "retire"
+PREFORK = "prefork"
 MAX_PACKET = 1 << 20
 
 
@@ -41,8 +44,13 @@ def prepare(snapshot: dict[str, Any] | None) -> bytes:
     return encode("prepare", {"snapshot": snapshot})
 
 
-def fork(request_id: int, config: dict[str, Any], env: dict[str, str]) -> bytes:
-    return encode(FORK, {"id": request_id, "config": config, "env": env})
+def fork(request_id: int, config: dict[str, Any], env: dict[str, str],
+         spare: int | None = None) -> bytes:
+    return encode(FORK, {"id": request_id, "config": config, "env": env, "spare": spare})
+
+
+def prefork(request_id: int, cgroup_procs: list[str]) -> bytes:
+    return encode(PREFORK, {"id": request_id, "cgroup_procs": cgroup_procs})
 
 
 def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:

@@ -87,20 +87,9 @@ class Cgroup:
             directory = base / name
             directory.mkdir()
             dirs[controller] = directory
-        cpu = dirs["cpu"]
-        _write(cpu / "cpu.shares", str(max(2, int(1024 * limits.cpu_request))))
-        if limits.cpu_limit is not None:
-            _write(cpu / "cpu.cfs_period_us", str(PERIOD_US))
-            _write(cpu / "cpu.cfs_quota_us", str(int(PERIOD_US * limits.cpu_limit)))
-        if limits.memory_mib is not None:
-            memory = dirs["memory"]
-            _write(memory / "memory.limit_in_bytes", str(limits.memory_mib * 2**20))
-            try:  # no swap beyond the limit, where the kernel accounts swap
-                _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_mib * 2**20))
-            except OSError:
-                pass
-        _write(dirs["pids"] / "pids.max", str(limits.pids))
-        return cls(1, dirs)
+        cgroup = cls(1, dirs)
+        cgroup.limit(limits)
+        return cgroup
 
     @classmethod
     def _create_v2(cls, name: str, limits: Limits) -> Cgroup:
@@ -113,6 +102,34 @@ class Cgroup:
                 pass  # already enabled, or delegated to us as it is
         directory = base / name
         directory.mkdir()
+        cgroup = cls(2, {"unified": directory})
+        cgroup.limit(limits)
+        return cgroup
+
+    def limit(self, limits: Limits) -> None:
+        """Set the limits (again: a cgroup made ahead of its container gets them late)."""
+        if self.version == 2:
+            self._limit_v2(limits)
+        else:
+            self._limit_v1(limits)
+
+    def _limit_v1(self, limits: Limits) -> None:
+        cpu = self.dirs["cpu"]
+        _write(cpu / "cpu.shares", str(max(2, int(1024 * limits.cpu_request))))
+        if limits.cpu_limit is not None:
+            _write(cpu / "cpu.cfs_period_us", str(PERIOD_US))
+            _write(cpu / "cpu.cfs_quota_us", str(int(PERIOD_US * limits.cpu_limit)))
+        if limits.memory_mib is not None:
+            memory = self.dirs["memory"]
+            _write(memory / "memory.limit_in_bytes", str(limits.memory_mib * 2**20))
+            try:  # no swap beyond the limit, where the kernel accounts swap
+                _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_mib * 2**20))
+            except OSError:
+                pass
+        _write(self.dirs["pids"] / "pids.max", str(limits.pids))
+
+    def _limit_v2(self, limits: Limits) -> None:
+        directory = self.dirs["unified"]
         _write(directory / "cpu.weight", str(max(1, min(10_000, int(100 * limits.cpu_request)))))
         if limits.cpu_limit is not None:
             _write(directory / "cpu.max", f"{int(PERIOD_US * limits.cpu_limit)} {PERIOD_US}")
@@ -123,7 +140,6 @@ class Cgroup:
             except OSError:
                 pass
         _write(directory / "pids.max", str(limits.pids))
-        return cls(2, {"unified": directory})
 
     def usage(self) -> Usage:
         try:

@@ -11,8 +11,8 @@ import pytest
 
 import ketch
 from ketch import config, synchronizer
-from ketch.client import get_client
 from ketch.backends.namespace import NamespaceDriver
+from ketch.client import get_client
 from ketch.protocol import client as protocol
 
 from apps import snapshots
@@ -32,10 +32,11 @@ def test_each_container_starts_from_fresh_state_in_its_own_namespaces(running):
     assert [s["counter"] for s in seen] == [1, 1, 1]  # no global mutated by an earlier input
     assert len({s["container"] for s in seen}) == 3
     assert len({s["imported_at"] for s in seen}) == 1  # the module was imported once, ahead
+    assert len({s["cgroup"] for s in seen}) == 3  # a cgroup each, not the zygote's
     for s in seen:
         assert s["pid"] == 2  # pid 1 is the container's init: its own pid namespace
         assert s["hostname"] == s["container"]
-        assert s["container"] in s["cgroup"]  # its own cgroup, not the zygote's
+        assert "/ketch/" in s["cgroup"]
 
 
 def test_snap_hooks_run_once_in_the_zygote_and_the_others_in_each_container(running):
