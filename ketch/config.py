@@ -90,6 +90,35 @@ def max_containers() -> int | None:
     return int(value) if value else None
 
 
+def volumes_path() -> Path | None:
+    """``path`` of ``[volumes]`` in ``config.toml``: where volume versions (or their cache) and
+    containers' volume layers live; None for the control plane's state directory. On a
+    cluster, a path every node mounts at the same place."""
+    from pathlib import Path
+
+    value = _volumes().get("path")
+    return Path(value).expanduser() if value else None
+
+
+def volumes_url() -> str | None:
+    """``url`` of ``[volumes]`` in ``config.toml``: an fsspec URL (``s3://bucket/prefix``) that
+    keeps the volume versions, or None to keep them under `volumes_path`."""
+    value = _volumes().get("url")
+    return str(value) if value else None
+
+
+def _volumes() -> dict[str, Any]:
+    value = settings().get("volumes") or {}
+    if not isinstance(value, dict):
+        from . import exception
+
+        raise exception.InvalidError(
+            "volumes in config.toml is a table: [volumes] with path = \"/shared/dir\" and/or "
+            "url = \"s3://bucket/prefix\""
+        )
+    return value
+
+
 def settings() -> dict[str, Any]:
     """``KETCH_HOME/config.toml``, or {} when there is none.
 
@@ -97,6 +126,11 @@ def settings() -> dict[str, Any]:
 
         runtime = "namespace"          # the default runtime for functions
         zygotes = true                 # fork containers from zygotes (KETCH_ZYGOTES=0: never)
+        backend = "ray"                # where `ketch server` runs containers: "local" or "ray"
+        ray_address = "head:6379"      # the Ray cluster of the ray backend (default: "auto")
+        [volumes]                      # where volumes live (see docs/ray.md)
+        path = "/mnt/shared/ketch"     # versions and containers' layers (default: the state dir)
+        url = "s3://bucket/volumes"    # keep the versions in an fsspec store; `path` caches them
         [prices]                       # dollars per second, overriding the defaults
         cpu = 0.0000131                # per core
         memory = 0.00000222            # per GiB

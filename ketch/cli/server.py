@@ -1,20 +1,26 @@
-"""``ketch server``: a standalone control plane and worker that clients reach by address."""
+"""``ketch server``: a standalone control plane and worker that clients reach by address.
+
+With ``--backend ray`` its containers run on a Ray cluster (see docs/ray.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
+from collections.abc import Callable
 
 import click
 
 from .. import config, exception
+from ..protocol.worker import Worker, WorkerEvents
 from ..server import ControlPlane
 
 
-async def _serve(host: str, port: int, gateway_port: int, max_containers: int | None) -> None:
+async def _serve(host: str, port: int, gateway_port: int, max_containers: int | None,
+                 worker: Callable[[WorkerEvents], Worker] | None) -> None:
     control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
-                                 max_containers=max_containers)
+                                 max_containers=max_containers, worker=worker)
     _ensure_token(control_plane)  # before it listens: a client may connect at once
     await control_plane.start()
     await control_plane.gateway.start(host, gateway_port)
@@ -44,13 +50,40 @@ def _ensure_token(control_plane: ControlPlane) -> None:
         click.echo(f"made a token for this user in {path}")
 
 
+def _worker(backend: str | None, ray_address: str | None, max_containers: int | None
+            ) -> Callable[[WorkerEvents], Worker] | None:
+    """The worker of ``backend`` (the flag, else ``backend`` in config.toml, else local)."""
+    settings = config.settings()
+    chosen = backend or settings.get("backend") or "local"
+    if chosen == "local":
+        return None
+    if chosen != "ray":
+        raise click.UsageError(f"unknown backend {chosen!r}: use local or ray")
+    from ..worker.ray import RayWorker, connect
+
+    address = ray_address or settings.get("ray_address")
+    connect(address)
+    click.echo(f"containers run on the Ray cluster at {address or 'auto'}")
+    return functools.partial(RayWorker, max_containers=max_containers)
+
+
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; with --backend ray, one the cluster's nodes reach.")
 @click.option("--port", default=7077, show_default=True, type=int)
 @click.option("--gateway-port", default=7078, show_default=True, type=int,
               help="Port of the HTTP gateway for web endpoints (0: any free one).")
 @click.option("--max-containers", type=int, default=None,
-              help="Containers this machine runs at once (default: 4 per core).")
-def server(host: str, port: int, gateway_port: int, max_containers: int | None) -> None:
-    """Run the control plane, this machine's worker and the web gateway until interrupted."""
-    asyncio.run(_serve(host, port, gateway_port, max_containers))
+              help="Containers run at once (default: as many as the machine, or the Ray "
+                   "cluster, has room for).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
+              help="Where containers run: this machine (local, the default) or a Ray cluster "
+                   "(ray); also `backend` in config.toml.")
+@click.option("--ray-address", default=None,
+              help="The Ray cluster's address, HOST:6379 (default: `ray_address` in "
+                   "config.toml, else the cluster `ray start` runs on this machine).")
+def server(host: str, port: int, gateway_port: int, max_containers: int | None,
+           backend: str | None, ray_address: str | None) -> None:
+    """Run the control plane, its worker and the web gateway until interrupted."""
+    worker = _worker(backend, ray_address, max_containers)
+    asyncio.run(_serve(host, port, gateway_port, max_containers, worker))

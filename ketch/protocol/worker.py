@@ -39,12 +39,15 @@ class ContainerExit:
 
     ``running`` lists the ``(call_id, index)`` inputs it was running when it ended, read from
     its running board (`ketch.protocol.board`); None when the worker could not tell.
+    ``lost``: the container was lost with its node (or the process that watched it), rather
+    than failing by itself, so its death says nothing about its function's code.
     """
 
     exit_code: int | None
     signal: int | None
     reason: str
     running: list[tuple[str, int]] | None = None
+    lost: bool = False
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ class ContainerSessions:
         reason = ct.exit_reason or exit.reason
         if ct.failure is not None:
             self._fail_all(fn, ct, Status.ERROR, ct.failure)
-        elif not ct.stopping and not ct.outputs_seen and not exit.running:
+        elif not ct.stopping and not ct.outputs_seen and not exit.running and not exit.lost:
             # it died before running anything: every input would meet the same fate
             tail = "\n".join(ct.tail)
             message = f"the container failed while starting: {reason}" + (

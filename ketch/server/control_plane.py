@@ -15,13 +15,14 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import config, exception
 from ..protocol import container as wire
 from ..protocol.peer import Peer
-from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker
+from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
 from . import access, call_service, deployments, dicts, objects, queues, vault, volumes
 from .auth import Identity, Tokens
@@ -78,8 +79,12 @@ class ControlPlane:
     """
 
     def __init__(
-        self, state_dir: Path, *, listen: str | None = None, max_containers: int | None = None
+        self, state_dir: Path, *, listen: str | None = None, max_containers: int | None = None,
+        worker: Callable[[WorkerEvents], Worker] | None = None,
     ) -> None:
+        """``worker`` makes the worker that runs containers, given the control plane to report
+        to (`ketch.worker.ray.RayWorker` places them on a Ray cluster); this machine's
+        `LocalWorker` by default."""
         self.state_dir = state_dir
         self.store = Store(state_dir / "ketch.db")
         self.blobs = BlobStore(state_dir / "blobs")
@@ -90,7 +95,7 @@ class ControlPlane:
         self._listen = listen
         self._socket_dir: Path | None = None
         self.address = ""
-        self.worker: Worker = LocalWorker(self, max_containers)
+        self.worker: Worker = worker(self) if worker else LocalWorker(self, max_containers)
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
@@ -104,7 +109,8 @@ class ControlPlane:
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
         self.secrets = SecretService(self.store, self.objects, state_dir / "secret.key")
-        self.volumes = VolumeService(self.store, self.objects)
+        self.volumes = VolumeService(self.store, self.objects, config.volumes_path(),
+                                     config.volumes_url())
         self.object_requests = {
             name: getattr(service, name)
             for service, names in ((self.objects, objects.REQUESTS), (self.dicts, dicts.REQUESTS),

@@ -4,8 +4,8 @@ A volume is a sequence of versions, each a whole tree. A container mounts the la
 under its own writable layer; its ``commit()`` makes a new version of the latest plus its
 changes (last write wins), and ``reload()`` remounts the latest. `LocalVolumeStorage` keeps
 each version as a directory whose unchanged files are hard links to the previous version's, so
-a version costs only what changed. Another backend (an object store, through fsspec) implements
-the same `VolumeStorage` methods.
+a version costs only what changed. `ketch.server.fsspec_storage.FsspecVolumeStorage` keeps the
+versions in an object store (through fsspec) behind the same methods.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class VolumeStorage(abc.ABC):
     @abc.abstractmethod
     def new_version(self, volume_id: str, apply: Apply) -> int:
         """Make a version of the latest one changed by ``apply(tree)``; return its number."""
+
+    @abc.abstractmethod
+    def versions_dir(self, volume_id: str) -> Path:
+        """The local directory holding the volume's versions by number (containers see it, to
+        remount the latest on reload)."""
 
 
 class LocalVolumeStorage(VolumeStorage):

@@ -20,6 +20,7 @@ from .objects import NamedObjects
 from .store import Store
 from .volume_storage import (
     LocalVolumeStorage,
+    VolumeStorage,
     apply_overlay_upper,
     entry,
     inside,
@@ -34,10 +35,19 @@ MAX_CHUNK = 16 * 2**20
 
 
 class VolumeService:
-    def __init__(self, store: Store, objects: NamedObjects, root: Path | None = None) -> None:
+    def __init__(self, store: Store, objects: NamedObjects, root: Path | None = None,
+                 url: str | None = None) -> None:
+        """``root``: where versions (or, with an fsspec ``url`` keeping them, their cache) and
+        containers' layers live; the store's directory by default."""
         self.objects = objects
         home = root if root is not None else store.path.parent
-        self.storage = LocalVolumeStorage(home / "volumes")
+        self.storage: VolumeStorage
+        if url:
+            from .fsspec_storage import FsspecVolumeStorage
+
+            self.storage = FsspecVolumeStorage(url, home / "volume-cache")
+        else:
+            self.storage = LocalVolumeStorage(home / "volumes")
         self.scratch = home / "volume-layers"
         self.uploads = home / "volume-uploads"
         self.layers: dict[tuple[str, str], int] = {}  # (container, volume) -> current layer

@@ -30,8 +30,9 @@ class ServerProcess:
         server.stop()
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, args: tuple[str, ...] = ()) -> None:
         self.home = directory / "home"
+        self.args = args  # more `ketch server` options
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self._log_path = directory / "server.log"
@@ -46,7 +47,7 @@ class ServerProcess:
             env = {k: v for k, v in self.env().items() if k != "KETCH_SERVER"}
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "ketch.cli", "server", "--port", str(self.port),
-                 "--gateway-port", "0"],
+                 "--gateway-port", "0", *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
@@ -55,6 +56,8 @@ class ServerProcess:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
             except OSError:
+                if self._proc.poll() is not None:
+                    break
                 time.sleep(0.1)
         raise RuntimeError(f"ketch server did not start: {self._log_path.read_text()}")
 

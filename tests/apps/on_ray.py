@@ -1,0 +1,62 @@
+"""Functions the ray backend's tests run on a local multi-node Ray cluster.
+
+Each reports ``RAY_RAYLET_PID``, which the container inherits from its actor: it names the
+Ray node the container was placed on."""
+
+import os
+import sys
+import time
+
+import ketch
+
+app = ketch.App("on-ray")
+
+
+def node() -> str:
+    return os.environ.get("RAY_RAYLET_PID", "")
+
+
+@app.function(cpu=0.5)
+def where(x):
+    time.sleep(0.4)
+    return x * x, node(), os.environ["KETCH_CONTAINER_ID"]
+
+
+# Ray's GPU placement with a GPU that is only advertised: the node has `num_gpus=1` and the
+# resource `accelerator_type:H100`, and no real GPU (so no devices to bind: runtime="process").
+@app.function(gpu="H100", cpu=0.25, runtime="process")
+def on_gpu(_):
+    return node(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+@app.function(cpu=0.5, max_containers=4, runtime="process",
+              retries=ketch.Retries(max_retries=3, initial_delay=0.0, backoff_coefficient=1.0))
+def tagged(x, marker_dir):
+    """Marks each attempt's node and container in a host directory (so without a scratch
+    layer: runtime="process"), so the test sees where inputs run."""
+    with open(os.path.join(marker_dir, f"{node()}-{os.environ['KETCH_CONTAINER_ID']}-{x}"), "w"):
+        pass
+    time.sleep(0.3)
+    return x * x
+
+
+image_app = ketch.App("on-ray-image")
+
+
+@image_app.function(image=ketch.Image.debian_slim().uv_pip_install("six==1.16.0"), cpu=0.5)
+def in_image(_):
+    import six
+
+    time.sleep(0.4)
+    return six.__version__, sys.executable, node()
+
+
+@app.function(cpu=0.5, runtime="process",
+              retries=ketch.Retries(max_retries=2, initial_delay=0.0, backoff_coefficient=1.0))
+def slow(x, marker_dir):
+    """As `tagged`, with inputs long enough for a node to die before its container's first
+    output."""
+    with open(os.path.join(marker_dir, f"{node()}-{os.environ['KETCH_CONTAINER_ID']}-{x}"), "w"):
+        pass
+    time.sleep(1.5)
+    return x * x
