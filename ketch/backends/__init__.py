@@ -10,8 +10,9 @@ from .base import Capabilities, Driver, TaskHandle, TaskStats
 RUNTIMES = ("namespace", "process")
 
 
-def get_driver(name: str) -> Driver:
-    """The driver for a runtime name, checked to work on this machine."""
+def get_driver(name: str, zygotes: bool | None = None) -> Driver:
+    """The driver for a runtime name, checked to work on this machine. ``zygotes``: whether
+    the namespace runtime forks containers from zygotes (None: as configured)."""
     from .. import config, exception
 
     driver: Driver
@@ -23,7 +24,7 @@ def get_driver(name: str) -> Driver:
         from .namespace import NamespaceDriver
 
         driver = NamespaceDriver(config.home() / "containers", masks=[str(config.home())],
-                                 zygotes=config.zygotes_enabled())
+                                 zygotes=config.zygotes_enabled() if zygotes is None else zygotes)
     else:
         raise exception.InvalidError(
             f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}"

@@ -62,38 +62,12 @@ class NamespaceDriver(Driver):
         scratch = self.scratch_root / spec.container_id
         for part in ("upper", "work", "root", "run"):
             (scratch / part).mkdir(parents=True)
-        env = dict(env)
-        binds = [[str(scratch / "run"), INSIDE_RUN_DIR, False]]
-        if env.get("KETCH_BOARD"):
-            shutil.move(env["KETCH_BOARD"], scratch / "run" / "board")
-            env["KETCH_BOARD"] = f"{INSIDE_RUN_DIR}/board"
-        server = env.get("KETCH_SERVER", "")
-        if server.startswith("unix:"):
-            binds.append([os.path.dirname(server[5:]), os.path.dirname(server[5:]), True])
-        image = spec.image or {}
-        config = {
-            "net": False,
-            "hostname": spec.container_id,
-            "root": str(scratch / "root"),
-            "overlays": root_overlays(image.get("layers", []), scratch) + [
-                [[v["lower"]], v["upper"], v["work"], str(scratch / "root") + v["mount"]]
-                for v in spec.volumes
-            ],
-            "masks": self.masks + [str(self.scratch_root)],
-            "binds": binds + list(image.get("binds", []))
-            + [bind for v in spec.volumes for bind in v["binds"]],
-            "devices": devices,
-            "workdir": image.get("workdir") or os.getcwd(),
-        }
+        env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
         if self.zygotes is not None:
             try:
-                forked = await self.zygotes.fork(self._recipe(spec, command, env, config), config,
-                                                 env, spec.container_id, limits_of(spec))
-                return TaskHandle(spec.container_id, forked.process.pid, forked.stdout,
-                                  forked.stderr,
-                                  {**state, "proc": forked.process, "cgroup": forked.cgroup})
+                return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:
                 if spec.snapshot is not None:
                     notes.append(f"ketch: started without its memory snapshot: {exc}")
@@ -107,16 +81,54 @@ class NamespaceDriver(Driver):
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
                           {**state, "proc": launched, "cgroup": cgroup}, notes=notes)
 
-    def _recipe(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
-                config: dict[str, Any]) -> Recipe:
-        """The zygote a container of ``spec`` can be forked from: the container's environment
+    def _container(self, spec: ContainerSpec, env: dict[str, str], devices: list[str],
+                   scratch: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        """The container's environment and its launcher config (less its cgroup)."""
+        env = dict(env)
+        binds = [[str(scratch / "run"), INSIDE_RUN_DIR, False]]
+        if env.get("KETCH_BOARD"):
+            shutil.move(env["KETCH_BOARD"], scratch / "run" / "board")
+            env["KETCH_BOARD"] = f"{INSIDE_RUN_DIR}/board"
+        server = env.get("KETCH_SERVER", "")
+        if server.startswith("unix:"):
+            binds.append([os.path.dirname(server[5:]), os.path.dirname(server[5:]), True])
+        image = spec.image or {}
+        return env, {
+            "net": False,
+            "hostname": spec.container_id,
+            "root": str(scratch / "root"),
+            "overlays": root_overlays(image.get("layers", []), scratch) + [
+                [[v["lower"]], v["upper"], v["work"], str(scratch / "root") + v["mount"]]
+                for v in spec.volumes
+            ],
+            "masks": self.masks + [str(self.scratch_root)],
+            "binds": binds + list(image.get("binds", []))
+            + [bind for v in spec.volumes for bind in v["binds"]],
+            "devices": devices,
+            "workdir": image.get("workdir") or os.getcwd(),
+        }
+
+    async def _fork(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
+                    config: dict[str, Any], state: dict[str, Any]) -> TaskHandle:
+        """The container, forked from the zygote of its recipe: the container's environment
         less what is its own (with a snapshot, its secrets stay: the module may read them)."""
+        assert self.zygotes is not None
         own = set(PER_CONTAINER_ENV) | (set() if spec.snapshot else set(spec.env))
         zygote_env = {k: v for k, v in env.items() if k not in own and not k.startswith("KETCH_")}
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
                     image.get("layers", []), image.get("binds", []), snapshot_identity(spec)]
         key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
+        forked = await self.zygotes.fork(
+            key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
+            config, env, spec.container_id, limits_of(spec))
+        return TaskHandle(spec.container_id, forked.process.pid, forked.stdout, forked.stderr,
+                          {**state, "proc": forked.process, "cgroup": forked.cgroup})
+
+    def _recipe(self, key: str, python: str, env: dict[str, str], spec: ContainerSpec,
+                workdir: str) -> Recipe:
+        """How to start the zygote for ``key``: the launcher in zygote mode, on the image."""
+        image = spec.image or {}
         scratch = self.scratch_root / f"zygote-{key[:12]}-{secrets.token_hex(3)}"
         launch = {
             "zygote": True,
@@ -125,13 +137,13 @@ class NamespaceDriver(Driver):
             "masks": self.masks + [str(self.scratch_root)],
             "binds": list(image.get("binds", [])),
             "devices": [],
-            "workdir": config["workdir"],
+            "workdir": workdir,
         }
         return Recipe(
             key=key,
-            command=[sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), command[0],
+            command=[sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), python,
                      "-m", "ketch.container.zygote"],
-            env=zygote_env,
+            env=env,
             prepare=zygote_wire.prepare(spec.snapshot),
             scratch=scratch,
         )

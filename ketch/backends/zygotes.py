@@ -12,7 +12,7 @@ and in new namespaces, so that the next container skips the slowest steps of its
 Example::
 
     pool = ZygotePool()
-    forked = await pool.fork(recipe, config, env, "ct-1a2b", Limits(memory_mib=512))
+    forked = await pool.fork(key, make_recipe, config, env, "ct-1a2b", Limits(memory_mib=512))
     status = await forked.process.wait()
 """
 
@@ -320,22 +320,22 @@ class Zygote:
 
 
 class ZygotePool:
-    def __init__(self, on_failure: Callable[[Recipe, str], None] | None = None) -> None:
+    def __init__(self) -> None:
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self._failed: dict[str, str] = {}
-        self._on_failure = on_failure
 
-    async def fork(self, recipe: Recipe, config: dict[str, Any], env: dict[str, str],
-                   name: str, limits: Limits) -> Forked:
-        """A container forked from ``recipe``'s zygote, started first if need be. Raises
-        `ZygoteError` when there is none (it failed to start, now or before)."""
+    async def fork(self, key: str, recipe: Callable[[], Recipe], config: dict[str, Any],
+                   env: dict[str, str], name: str, limits: Limits) -> Forked:
+        """A container forked from the zygote for ``key``, started from ``recipe()`` if there
+        is none yet (so a start with a zygote at hand builds no recipe). Raises `ZygoteError`
+        when there is none (it failed to start, now or before)."""
         self.reclaim()
-        zygote = await self._zygote(recipe)
+        zygote = await self._zygote(key, recipe)
         try:
             return await zygote.fork(config, env, name, limits)
         except ZygoteError:
-            self._zygotes.pop(recipe.key, None)
+            self._zygotes.pop(key, None)
             zygote.kill()
             raise
 
@@ -346,7 +346,7 @@ class ZygotePool:
         idle = sorted((z for z in self._zygotes.values() if z.children == 0),
                       key=lambda z: z.last_used)
         excess = len(self._zygotes) - MAX_ZYGOTES
-        short = memory_short()
+        short = bool(idle) and memory_short()  # only idle zygotes can go
         for zygote in idle:
             if short or excess > 0 or now - zygote.last_used > IDLE_S:
                 self._zygotes.pop(zygote.recipe.key, None)
@@ -361,15 +361,15 @@ class ZygotePool:
             zygote.kill()
         await asyncio.gather(*(z.ended() for z in zygotes), return_exceptions=True)
 
-    async def _zygote(self, recipe: Recipe) -> Zygote:
-        if recipe.key in self._failed:
-            raise ZygoteError(self._failed[recipe.key])
-        zygote = self._zygotes.get(recipe.key)
+    async def _zygote(self, key: str, recipe: Callable[[], Recipe]) -> Zygote:
+        if key in self._failed:
+            raise ZygoteError(self._failed[key])
+        zygote = self._zygotes.get(key)
         if zygote is not None and zygote.alive:
             return zygote
-        task = self._starting.get(recipe.key)
+        task = self._starting.get(key)
         if task is None:
-            task = self._starting[recipe.key] = asyncio.ensure_future(self._start(recipe))
+            task = self._starting[key] = asyncio.ensure_future(self._start(recipe()))
         return await asyncio.shield(task)
 
     async def _start(self, recipe: Recipe) -> Zygote:
@@ -379,8 +379,6 @@ class ZygotePool:
         except (ZygoteError, OSError) as exc:
             zygote.kill()
             self._failed[recipe.key] = str(exc)
-            if self._on_failure is not None:
-                self._on_failure(recipe, str(exc))
             raise ZygoteError(str(exc)) from None
         finally:
             self._starting.pop(recipe.key, None)

@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from ..backends import nsinit
@@ -109,7 +110,8 @@ class Zygote:
             self.drop_spare()
         return True
 
-    def fork(self, body: dict[str, Any], become: Any, fds: list[int]) -> int | None:
+    def fork(self, body: dict[str, Any], become: Callable[[], None],
+             fds: list[int]) -> int | None:
         """Fork a child that runs ``become``; ``fds`` are the child's alone afterwards."""
         sys.stdout.flush()
         sys.stderr.flush()

@@ -44,7 +44,9 @@ class LocalWorker:
     """
 
     def __init__(self, events: WorkerEvents, max_containers: int | None = None,
-                 capacity: Capacity | None = None) -> None:
+                 capacity: Capacity | None = None, zygotes: bool | None = None) -> None:
+        """``zygotes``: fork containers from zygotes (None: as configured); a worker that will
+        only ever start one container has no use for them."""
         self._events = events
         self._max = max_containers
         self.capacity = capacity or Capacity()
@@ -54,6 +56,7 @@ class LocalWorker:
         self._watchers: set[asyncio.Task[None]] = set()
         self._starting: set[str] = set()
         self._builder: Builder | None = None
+        self._zygotes = zygotes
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         return self.capacity.never_fits(request_of(spec))
@@ -162,7 +165,7 @@ class LocalWorker:
 
     def _driver(self, name: str) -> Driver:
         if name not in self._drivers:
-            self._drivers[name] = get_driver(name)
+            self._drivers[name] = get_driver(name, self._zygotes)
         return self._drivers[name]
 
     async def _watch(self, driver: Driver, handle: TaskHandle, meter: UsageMeter) -> None:

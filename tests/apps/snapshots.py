@@ -25,6 +25,11 @@ def bump() -> dict:
     return {**where(), "counter": counter}
 
 
+@app.function(runtime="namespace", single_use_containers=True)
+def plain() -> dict:
+    return {**where(), "command": open("/proc/self/cmdline").read().split("\0")}
+
+
 @app.cls(runtime="namespace", enable_memory_snapshot=True, single_use_containers=True)
 class Model:
     @ketch.enter(snap=True)

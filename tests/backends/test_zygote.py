@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import ketch
 from ketch import config, synchronizer
 from ketch.backends.namespace import NamespaceDriver
 from ketch.client import get_client
@@ -82,12 +81,10 @@ def test_an_unsafe_snapshot_falls_back_to_a_normal_start_and_says_so(running):
     assert said and "background-loader" in said[0]
 
 
-def test_without_snapshot_containers_are_forked_with_the_agent_imported_only():
-    app = ketch.App("plain")
-
-    @app.function(runtime="namespace", serialized=True)
-    def loaded() -> bool:
-        return "ketch.container.agent" in sys.modules and "apps.snapshots" not in sys.modules
-
-    with app.run():
-        assert loaded.remote() is True
+def test_without_snapshot_containers_are_forked_but_import_the_module_themselves(running):
+    first, second = snapshots.plain.remote(), snapshots.plain.remote()
+    assert first["container"] != second["container"]
+    for seen in (first, second):  # forked from a zygote, not a new `python -m ketch.container`
+        assert "ketch.container.zygote" in seen["command"]
+        assert seen["pid"] == 2
+    assert first["imported_at"] != second["imported_at"]  # imported after the fork, in each

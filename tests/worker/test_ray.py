@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -205,32 +205,18 @@ with on_ray.app.run():
 
 
 def test_a_node_killed_mid_map_loses_no_input(cluster, server, tmp_path):
-    c, _, _ = cluster
-    doomed = c.add_node(**NODE)
-    pid = raylet_pid(doomed)
-    with subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], env=server.env(),
-                          cwd=TESTS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as client:
+    def every_container_answered(pid: str, markers: list[str]) -> bool:
         # Every container (at most 4) has finished an input, so none is still starting, and
         # one or more run on the doomed node: then the node dies, with its containers.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and client.poll() is None:
-            per_container: dict[str, int] = {}
-            for marker in os.listdir(tmp_path):
-                node, container = marker.split("-")[0], "-".join(marker.split("-")[1:3])
-                per_container[f"{node}/{container}"] = per_container.get(f"{node}/{container}", 0) + 1
-            if (len(per_container) == 4 and min(per_container.values()) >= 2
-                    and any(key.startswith(pid + "/") for key in per_container)):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"the map never ran on four containers, one on the new node: "
-                        f"{per_container} {client.communicate()}")
-        _kill_processes_of(pid)  # its workers (the actors) and their containers, then Ray's own
-        c.remove_node(doomed, allow_graceful=False)
-        out, err = client.communicate(timeout=90)
-    assert client.returncode == 0, err
-    assert ast.literal_eval(out.strip().splitlines()[-1]) == [x * x for x in range(24)]
+        per_container: dict[str, int] = {}
+        for marker in markers:
+            node, container = marker.split("-")[0], "-".join(marker.split("-")[1:3])
+            per_container[f"{node}/{container}"] = per_container.get(f"{node}/{container}", 0) + 1
+        return (len(per_container) == 4 and min(per_container.values()) >= 2
+                and any(key.startswith(pid + "/") for key in per_container))
+
+    pid, out = map_while_a_node_dies(cluster, server, KILLED, tmp_path, every_container_answered)
+    assert out == [x * x for x in range(24)]
     ran_on = {m.split("-")[0] for m in os.listdir(tmp_path)}
     assert pid in ran_on and len(ran_on) >= 2  # and the rest elsewhere
 
@@ -244,21 +230,35 @@ with on_ray.app.run():
 
 
 def test_a_node_killed_before_its_container_answered_loses_no_input(cluster, server, tmp_path):
+    def begun_there(pid: str, markers: list[str]) -> bool:  # its first input, not its output
+        return any(m.startswith(pid + "-") for m in markers)
+
+    _, out = map_while_a_node_dies(cluster, server, FIRST, tmp_path, begun_there)
+    assert out == [x * x for x in range(6)]
+
+
+def map_while_a_node_dies(cluster, server: ServerProcess, code: str, markers: Path,
+                          ready: Callable[[str, list[str]], bool]) -> tuple[str, object]:
+    """Run ``code`` (a map whose inputs leave files named after their node in ``markers``)
+    with a new node in the cluster, and kill that node once ``ready(its pid, the files)``.
+    The doomed node's raylet pid, and what the map printed."""
     c, _, _ = cluster
     doomed = c.add_node(**NODE)
     pid = raylet_pid(doomed)
-    with subprocess.Popen([sys.executable, "-c", FIRST, str(tmp_path)], env=server.env(),
+    with subprocess.Popen([sys.executable, "-c", code, str(markers)], env=server.env(),
                           cwd=TESTS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as client:
-        deadline = time.monotonic() + 60  # until a container there has begun its first input
-        while not any(m.startswith(pid + "-") for m in os.listdir(tmp_path)):
-            assert time.monotonic() < deadline and client.poll() is None, client.communicate()
+        deadline = time.monotonic() + 60
+        while not ready(pid, os.listdir(markers)):
+            if time.monotonic() > deadline or client.poll() is not None:
+                pytest.fail(f"the map never got where the node should die: "
+                            f"{os.listdir(markers)} {client.communicate()}")
             time.sleep(0.02)
-        _kill_processes_of(pid)
+        _kill_processes_of(pid)  # its workers (the actors) and their containers, then Ray's own
         c.remove_node(doomed, allow_graceful=False)
         out, err = client.communicate(timeout=90)
     assert client.returncode == 0, err
-    assert ast.literal_eval(out.strip().splitlines()[-1]) == [x * x for x in range(6)]
+    return pid, ast.literal_eval(out.strip().splitlines()[-1])
 
 
 def _kill_processes_of(raylet: str) -> None:

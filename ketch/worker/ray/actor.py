@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -107,9 +106,7 @@ class ContainerActor:
         request = request_of(spec)
         # Sized to what Ray gave the actor, so the worker takes exactly those GPUs.
         capacity = Capacity(request.cpu, request.memory_mib, Inventory(gpus))
-        # One container per actor: a zygote here would be started for a single fork.
-        os.environ["KETCH_ZYGOTES"] = "0"
-        worker = LocalWorker(events, capacity=capacity)
+        worker = LocalWorker(events, capacity=capacity, zygotes=False)  # one container each
         await worker.start_container(dataclasses.replace(
             spec, gpu=f"ANY:{len(gpus)}" if gpus else None))
         self._worker = worker
