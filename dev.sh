@@ -30,6 +30,12 @@ case "${1:-}" in
         ;;
     test)
         shift
+        # Sandboxes: gVisor's runsc and nftables (their network policy), from the system's
+        # packages; as root on Debian or Ubuntu they are installed when missing.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+                && ! { command -v runsc && command -v nft && command -v ip; } >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq runsc nftables iproute2 >/dev/null
+        fi
         .venv/bin/python -m pip install -q -e '.[test]'
         .venv/bin/python -m pytest "$@"
         ;;

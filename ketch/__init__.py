@@ -28,8 +28,10 @@ from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .queue import Queue
 from .retries import Retries
+from .sandbox import Sandbox
 from .schedule import Cron, Period
 from .secret import Secret
+from .stream_type import StreamType
 from .volume import Volume
 from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
@@ -49,7 +51,9 @@ __all__ = [
     "Period",
     "Queue",
     "Retries",
+    "Sandbox",
     "Secret",
+    "StreamType",
     "Volume",
     "asgi_app",
     "fastapi_endpoint",

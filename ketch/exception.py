@@ -11,6 +11,7 @@ The tree::
     ├── NotFoundError           no such app, function, call or object
     ├── AlreadyExistsError
     ├── AuthError
+    ├── SandboxTerminatedError  a sandbox was ended before its command finished
     ├── ExecutionError          something went wrong while running user code
     │   ├── ContainerDiedError  the container running the input exited (crash, kill, OOM)
     │   └── InputCancellation   the input was cancelled
@@ -21,7 +22,8 @@ The tree::
     ├── ResourceExhaustedError
     ├── OutputExpiredError      the result of a call has expired
     └── TimeoutError            (also a builtin TimeoutError)
-        └── FunctionTimeoutError
+        ├── FunctionTimeoutError
+        └── SandboxTimeoutError  a sandbox reached its timeout
 
 ``DeprecationError`` and ``PendingDeprecationError`` are warning categories, as in Modal.
 
@@ -120,6 +122,10 @@ class TimeoutError(Error, builtins.TimeoutError):
 
 class FunctionTimeoutError(TimeoutError):
     """Raised when an input exceeds its function's ``timeout``."""
+
+
+class SandboxTerminatedError(Error):
+    """The sandbox was terminated (by ``terminate``, its idle_timeout or its app's end)."""
 
 
 class SandboxTimeoutError(TimeoutError):

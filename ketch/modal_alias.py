@@ -23,6 +23,11 @@ SUBMODULES = {
     "retries": "ketch.retries",
     "schedule": "ketch.schedule",
     "runner": "ketch.app",
+    "sandbox": "ketch.sandbox",
+    "io_streams": "ketch.io_streams",
+    "container_process": "ketch.container_process",
+    "stream_type": "ketch.stream_type",
+    "file_io": "ketch.file_io",
 }
 
 

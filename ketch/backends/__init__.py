@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 
-RUNTIMES = ("namespace", "process")
+RUNTIMES = ("namespace", "process", "gvisor")
 
 
 def get_driver(name: str, zygotes: bool | None = None) -> Driver:
@@ -25,6 +25,10 @@ def get_driver(name: str, zygotes: bool | None = None) -> Driver:
 
         driver = NamespaceDriver(config.home() / "containers", masks=[str(config.home())],
                                  zygotes=config.zygotes_enabled() if zygotes is None else zygotes)
+    elif name == "gvisor":
+        from .gvisor import GvisorDriver
+
+        driver = GvisorDriver(config.home() / "containers", masks=[str(config.home())])
     else:
         raise exception.InvalidError(
             f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}"
@@ -50,7 +54,28 @@ def default_runtime() -> str:
     return "namespace" if probe.fingerprint() is None else "process"
 
 
+def sandbox_runtime() -> str:
+    """``KETCH_SANDBOX_RUNTIME``, else ``sandbox_runtime`` in ``config.toml``; else ``gvisor``
+    where runsc works here, else the hardened ``namespace`` runtime."""
+    import os
+
+    from .. import config, exception
+
+    chosen = os.environ.get("KETCH_SANDBOX_RUNTIME") or config.settings().get("sandbox_runtime")
+    if chosen:
+        return str(chosen)
+    problems = []
+    for name in ("gvisor", "namespace"):
+        try:
+            get_driver(name, zygotes=False)
+            return name
+        except exception.InvalidError as exc:
+            problems.append(str(exc))
+    raise exception.InvalidError(
+        "sandboxes need an isolating runtime and none works here: " + "; ".join(problems))
+
+
 __all__ = [
     "RUNTIMES", "Capabilities", "Driver", "TaskHandle", "TaskStats", "default_runtime",
-    "get_driver",
+    "get_driver", "sandbox_runtime",
 ]

@@ -42,6 +42,7 @@ class TaskHandle:
     state: dict[str, Any] = field(default_factory=dict)
     version: int = 1
     notes: list[str] = field(default_factory=list)  # lines for the container's log, from ketch
+    stdin: asyncio.StreamWriter | None = None  # a sandbox's channel to its supervisor
 
 
 class Driver(abc.ABC):

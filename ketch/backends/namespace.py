@@ -6,6 +6,9 @@ The launcher (`nsinit.py`) runs under ``python -S`` and imports only the standar
 Where it can, the driver forks containers from a zygote instead (`ketch.backends.zygotes`),
 which has done the interpreter's start and the imports already; a container that cannot be
 forked starts through the launcher.
+
+A sandbox (``spec.sandbox``) always starts through the launcher, which hardens it (see
+`nsinit.py` and `seccomp.py`), on what `ketch.backends.sandboxing` prepared for it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
 from .rootfs import root_overlays
+from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env
 from .zygotes import Recipe, ZygoteError, ZygotePool
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
@@ -59,6 +63,8 @@ class NamespaceDriver(Driver):
     async def start_task(
         self, spec: ContainerSpec, command: list[str], env: dict[str, str], devices: list[str]
     ) -> TaskHandle:
+        if spec.sandbox is not None:
+            return await self._start_sandbox(spec, command, env, devices)
         scratch = self.scratch_root / spec.container_id
         for part in ("upper", "work", "root", "run"):
             (scratch / part).mkdir(parents=True)
@@ -80,6 +86,30 @@ class NamespaceDriver(Driver):
         )
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
                           {**state, "proc": launched, "cgroup": cgroup}, notes=notes)
+
+    async def _start_sandbox(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
+                             devices: list[str]) -> TaskHandle:
+        """A sandbox: never forked from a zygote; the launcher hardens it (``sandbox``), and
+        its stdin is a pipe, its channel to its supervisor."""
+        image_python = (spec.image or {}).get("python")
+        pythons = [command[0], *([image_python] if image_python else [])]
+        setup = await SandboxSetup.prepare(spec, self.scratch_root / spec.container_id,
+                                           pythons, masks=self.masks)
+        config = {**setup.launcher_config(), "sandbox": True, "devices": devices}
+        try:
+            launched = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), *command,
+                env=sandbox_env(env), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, limit=1 << 22,
+            )
+        except BaseException:
+            await setup.release()
+            raise
+        state = {"proc": launched, "cgroup": setup.cgroup, "sandbox": setup,
+                 "scratch": setup.scratch}
+        return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
+                          state, stdin=launched.stdin)
 
     def _container(self, spec: ContainerSpec, env: dict[str, str], devices: list[str],
                    scratch: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -167,6 +197,10 @@ class NamespaceDriver(Driver):
                 f"the container ran out of memory at {peak:.0f} MiB (its memory limit) and was "
                 "killed; ask for more with memory=...",
             )
+        setup: SandboxSetup | None = handle.state.get("sandbox")
+        if setup is not None and setup.pids_exhausted():
+            return ContainerExit(exit_.exit_code, exit_.signal,
+                                 f"{exit_.reason}; {describe_pids_limit(setup.spec)}")
         return exit_
 
     def signal_task(self, handle: TaskHandle, signum: int) -> None:
@@ -187,6 +221,9 @@ class NamespaceDriver(Driver):
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
+        if "sandbox" in handle.state:
+            await handle.state["sandbox"].release()
+            return
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
 

@@ -20,11 +20,22 @@ root mounted but entered with chroot rather than pivot_root, and the host's root
 the descriptor named by ``KETCH_HOST_ROOT_FD``, from which each forked container builds its own
 root exactly as step 3 does.
 
+With ``sandbox`` set (a sandbox: code nobody vouched for) it also hardens the container:
+it joins the network namespace ``netns`` (a file for setns(2)) or, with ``net``, a new one
+whose loopback is up; sysfs is a fresh read-only one; /proc is hardened as Docker does it
+(read-only /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs; kcore, keys,
+kallsyms, timer_list, sched_debug and the like masked); pid 1 becomes non-dumpable, so that
+/proc/1/{mem,root,exe} cannot be used against it, and drops its capabilities once the command
+is started. The command drops every capability (bounding, ambient, effective, permitted,
+inheritable; locked by securebits) while staying uid 0, sets no_new_privs and runs under the
+seccomp filter of `seccomp.py`.
+
 CONFIG keys: ``cgroup_procs`` (files to write our pid to), ``net`` (bool), ``hostname``,
 ``overlays`` (list of ``[lowerdirs, upper, work, target]``, mounted in order; ``upper`` None
 for a read-only one), ``root``
 (the merged root), ``masks`` (host paths hidden under an empty tmpfs), ``binds`` (list of
-``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``, ``zygote``.
+``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``, ``zygote``,
+``sandbox`` (bool), ``netns`` (a network namespace to join, for a sandbox).
 """
 
 import ctypes
@@ -48,6 +59,20 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+# NOROOT, NO_SETUID_FIXUP and NO_CAP_AMBIENT_RAISE, each locked; KEEP_CAPS locked off
+SECURE_BITS = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+# What a sandbox may not change in /proc, and what it may not read at all (as Docker).
+PROC_READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+MASKED = ("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+          "/proc/kallsyms", "/proc/kmsg", "/proc/latency_stats", "/proc/sched_debug",
+          "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/proc/vmallocinfo",
+          "/sys/firmware", "/sys/devices/virtual/powercap")
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -68,8 +93,9 @@ def mount(source, target, fstype, flags=0, data=None):
     )
 
 
-def mount_root(config):
-    """Mount the container's root filesystem under ``config["root"]``, without entering it."""
+def mount_root(config, system=True):
+    """Mount the container's root filesystem under ``config["root"]``, without entering it;
+    with ``system`` False, without /proc, /dev and /sys (gVisor makes its own)."""
     root = config["root"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for lower, upper, work, target in config["overlays"]:
@@ -78,12 +104,16 @@ def mount_root(config):
         if upper:
             options += f",upperdir={upper},workdir={work}"
         mount("overlay", target, "overlay", MS_RDONLY if not upper else 0, options)
-    proc = os.path.join(root, "proc")
-    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    build_dev(os.path.join(root, "dev"), config.get("devices", []))
-    sys_dir = os.path.join(root, "sys")
-    mount("/sys", sys_dir, None, MS_BIND | MS_REC)
-    mount(None, sys_dir, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    if system:
+        proc = os.path.join(root, "proc")
+        mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        build_dev(os.path.join(root, "dev"), config.get("devices", []))
+        sys_dir = os.path.join(root, "sys")
+        if config.get("sandbox"):  # its own, read-only, without the host's cgroup mounts
+            mount("sysfs", sys_dir, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        else:
+            mount("/sys", sys_dir, None, MS_BIND | MS_REC)
+            mount(None, sys_dir, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     for path in config.get("masks", []):
         inside = os.path.join(root, path.lstrip("/"))
         if os.path.isdir(inside):
@@ -149,9 +179,36 @@ def enter_namespaces(config):
     """Join the cgroups and unshare; the next child forked is pid 1 of the container."""
     join_cgroups(config)
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    if config.get("net"):
+    if config.get("netns"):
+        join_netns(config["netns"])
+    elif config.get("net"):
         flags |= CLONE_NEWNET
     check(libc.unshare(flags), "unshare")
+    if config.get("net") and config.get("sandbox") and not config.get("netns"):
+        loopback_up()
+
+
+def join_netns(path):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        check(libc.setns(fd, CLONE_NEWNET), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def loopback_up():
+    """Bring up ``lo`` of a new network namespace (it starts down)."""
+    fd = libc.socket(2, 2, 0)  # AF_INET, SOCK_DGRAM: any socket takes interface ioctls
+    if fd < 0:
+        check(fd, "socket")
+    try:
+        ifreq = ctypes.create_string_buffer(b"lo", 40)  # struct ifreq: name, then the flags
+        check(libc.ioctl(fd, SIOCGIFFLAGS, ifreq), "SIOCGIFFLAGS lo")
+        flags = int.from_bytes(ifreq.raw[16:18], sys.byteorder) | IFF_UP
+        ifreq[16:18] = flags.to_bytes(2, sys.byteorder)
+        check(libc.ioctl(fd, SIOCSIFFLAGS, ifreq), "SIOCSIFFLAGS lo")
+    finally:
+        os.close(fd)
 
 
 def setup(config):
@@ -165,9 +222,69 @@ def setup(config):
         workdir = config.get("workdir") or "/"
         os.makedirs(workdir, exist_ok=True)
         os.chdir(workdir)
+        if config.get("sandbox"):
+            harden()
     except OSError as exc:
         sys.stderr.write(f"ketch: the container could not be set up: {exc}\n")
         os._exit(125)
+
+
+def harden():
+    """As a sandbox's pid 1, in its root: /proc and /sys as Docker leaves them, and itself
+    out of reach of /proc/1 (non-dumpable)."""
+    for path in PROC_READ_ONLY:
+        if os.path.exists(path):
+            mount(path, path, None, MS_BIND | MS_REC)
+            mount(None, path, None,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for path in MASKED:
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=555")
+        elif os.path.exists(path):
+            mount("/dev/null", path, None, MS_BIND)
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def prctl(option, *args):
+    args = [ctypes.c_ulong(a) for a in args] + [ctypes.c_ulong(0)] * (4 - len(args))
+    check(libc.prctl(option, *args), f"prctl({option})")
+
+
+def drop_capabilities():
+    """Every capability gone for good, as uid 0 stays: the bounding and ambient sets
+    emptied, the securebits that would give root its capabilities back locked, and the
+    effective, permitted and inheritable sets cleared."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_SET_SECUREBITS, SECURE_BITS)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = ctypes.create_string_buffer((0x20080522).to_bytes(4, sys.byteorder), 8)
+    data = ctypes.create_string_buffer(24)  # two of {effective, permitted, inheritable}
+    check(libc.syscall(SYS_CAPSET, header, data), "capset")
+
+
+def confine():
+    """In a sandbox's command, before its exec: no capabilities, no new privileges, and the
+    seccomp filter. Nothing of the command runs if any of it fails."""
+    try:
+        drop_capabilities()
+        load_seccomp().install()
+    except OSError as exc:
+        sys.stderr.write(f"ketch: the sandbox could not be confined: {exc}\n")
+        os._exit(125)
+
+
+def load_seccomp():
+    """`seccomp.py`, beside this file, imported as ketch.backends.nsinit or run as a script
+    (then this file's folder is first on sys.path)."""
+    if __package__:
+        from . import seccomp
+    else:
+        import seccomp
+    return seccomp
 
 
 def forward_signals(child):
@@ -206,14 +323,22 @@ def mirror(child):
     os._exit(code)
 
 
-def run(command):
+def run(command, sandbox=False):
     child = os.fork()
     if child == 0:
+        if sandbox:
+            confine()
         try:
             os.execvp(command[0], command)
         except OSError as exc:
             sys.stderr.write(f"ketch: cannot run {command[0]}: {exc}\n")
             os._exit(127)
+    if sandbox:  # pid 1 needs none of them to reap and to forward signals
+        try:
+            drop_capabilities()
+        except OSError as exc:
+            sys.stderr.write(f"ketch: the sandbox's init kept its capabilities: {exc}\n")
+            os.kill(child, signal.SIGKILL)
     reap(child)
 
 
@@ -234,14 +359,49 @@ def start_zygote(config, command):
 def main():
     config = marshal.loads(bytes.fromhex(sys.argv[1]))
     command = sys.argv[2:]
+    if config.get("gvisor"):
+        start_gvisor(config, command)
     if config.get("zygote"):
         start_zygote(config, command)
+    if config.get("sandbox"):
+        load_seccomp()  # now, while its file is in sight
     enter_namespaces(config)
     child = os.fork()
     if child == 0:
         setup(config)
-        run(command)
+        run(command, config.get("sandbox", False))
     mirror(child)
+
+
+def start_gvisor(config, command):
+    """A gVisor sandbox's launcher: in the sandbox's cgroup (so its limits hold for gVisor's
+    own processes too) and in a mount namespace of its own holding the sandbox's root
+    (overlays, masks, binds; gVisor makes /proc, /dev and /sys itself), it becomes
+    ``command`` (runsc), which serves that root. runsc stays in the host's network namespace,
+    where ``runsc kill`` reaches it; its sentry joins ``netns``, named in the OCI spec."""
+    try:
+        join_cgroups(config)
+        check(libc.unshare(CLONE_NEWNS), "unshare")
+        mount_root(config, system=False)
+        if config.get("netns"):
+            unmark_root_netns(config["netns"])
+        os.execvp(command[0], command)
+    except OSError as exc:
+        sys.stderr.write(f"ketch: the sandbox could not be set up: {exc}\n")
+        os._exit(125)
+
+
+def unmark_root_netns(path):
+    """runsc before 2024 takes a network namespace with /proc/sys/net/core/rmem_default for
+    the host's and refuses it (gVisor issue 10704); since Linux 6.7 every one has that file.
+    Hide it in ``path``'s namespace, for runsc only: this mount namespace is runsc's own."""
+    host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        join_netns(path)
+        mount("tmpfs", "/proc/sys/net/core", "tmpfs", MS_RDONLY, "size=4k,mode=555")
+        check(libc.setns(host, CLONE_NEWNET), "setns back")
+    finally:
+        os.close(host)
 
 
 if __name__ == "__main__":

@@ -351,3 +351,83 @@ def app_logs(name: str, since: float | None, function: str | None, cursor: int |
     stream, text]], cursor}."""
     return "app_logs", {"name": name, "since": since, "function": function, "cursor": cursor,
                         "timeout": timeout}
+
+
+# -- sandboxes (answered by `ketch.server.sandboxes`) ------------------------------------------
+# A sandbox is described as ``{sandbox_id, app_id, name, tags, created, runtime, returncode,
+# reason, status, done, command}``; status is "running", "completed", "failed", "terminated" or
+# "timeout". Its processes are numbered: 0 is its command, then one per exec.
+
+
+def app_lookup(name: str, create_if_missing: bool) -> Request:
+    """A running or deployed app by name. Answer: {app_id}."""
+    return "app_lookup", {"name": name, "create_if_missing": create_if_missing}
+
+
+def sandbox_create(app_id: str | None, definition: dict[str, Any]) -> Request:
+    """``definition``: command, image (steps), secrets (ids), env, volumes (mount → id), cpu,
+    memory, gpu, timeout, idle_timeout, workdir, block_network, cidr_allowlist, name, runtime,
+    ports, readiness_probe. Answer: {sandbox_id}."""
+    return "sandbox_create", {"app_id": app_id, "definition": definition}
+
+
+def sandbox_wait(sandbox_id: str, timeout: float | None) -> Request:
+    """Wait up to ``timeout`` for it to end. Answer: its description."""
+    return "sandbox_wait", {"sandbox_id": sandbox_id, "timeout": timeout}
+
+
+def sandbox_terminate(sandbox_id: str) -> Request:
+    return "sandbox_terminate", {"sandbox_id": sandbox_id}
+
+
+def sandbox_get(sandbox_id: str) -> Request:
+    return "sandbox_get", {"sandbox_id": sandbox_id}
+
+
+def sandbox_list(app_id: str | None, tags: dict[str, str] | None) -> Request:
+    """Running sandboxes. Answer: {sandboxes: [description]}."""
+    return "sandbox_list", {"app_id": app_id, "tags": tags}
+
+
+def sandbox_tags_set(sandbox_id: str, tags: dict[str, str]) -> Request:
+    return "sandbox_tags_set", {"sandbox_id": sandbox_id, "tags": tags}
+
+
+def sandbox_from_name(app_name: str, name: str) -> Request:
+    return "sandbox_from_name", {"app_name": app_name, "name": name}
+
+
+def sandbox_exec(sandbox_id: str, argv: list[str], workdir: str | None,
+                 env: dict[str, str] | None, timeout: float | None, secrets: list[str],
+                 piping: dict[str, str]) -> Request:
+    """``piping``: {stdout, stderr}, each "pipe" or "devnull". Answer: {process}."""
+    return "sandbox_exec", {"sandbox_id": sandbox_id, "argv": argv, "workdir": workdir,
+                            "env": env, "timeout": timeout, "secrets": secrets,
+                            "piping": piping}
+
+
+def process_stdin(sandbox_id: str, process: int, data: bytes, eof: bool) -> Request:
+    return "process_stdin", {"sandbox_id": sandbox_id, "process": process, "data": data,
+                             "eof": eof}
+
+
+def process_output(sandbox_id: str, process: int, stream: str, cursor: int,
+                   timeout: float | None) -> Request:
+    """``stream``: "stdout" or "stderr". Answer: {data, cursor, eof}."""
+    return "process_output", {"sandbox_id": sandbox_id, "process": process, "stream": stream,
+                              "cursor": cursor, "timeout": timeout}
+
+
+def process_wait(sandbox_id: str, process: int, timeout: float | None) -> Request:
+    """Answer: {returncode} (None while it runs)."""
+    return "process_wait", {"sandbox_id": sandbox_id, "process": process, "timeout": timeout}
+
+
+def process_signal(sandbox_id: str, process: int, signal: int) -> Request:
+    return "process_signal", {"sandbox_id": sandbox_id, "process": process, "signal": signal}
+
+
+def sandbox_file(sandbox_id: str, meta: dict[str, Any], data: bytes = b"") -> Request:
+    """A file operation inside the sandbox (``meta``: see `ketch.protocol.supervisor`).
+    Answer: {meta, data}; ``meta["error"]`` when it failed."""
+    return "sandbox_file", {"sandbox_id": sandbox_id, "meta": meta, "data": data}

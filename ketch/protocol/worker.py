@@ -13,6 +13,21 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class SandboxPolicy:
+    """What a sandbox's runtime enforces on top of a container's CPU and memory limits.
+
+    ``block_network``: no interface but loopback. Otherwise the sandbox has its own network
+    namespace whose traffic may go only to ``cidr_allowlist`` (None: anywhere but the host
+    itself). ``pids``: processes and threads at once; ``disk_mib``: its writable layer.
+    """
+
+    block_network: bool = False
+    cidr_allowlist: list[str] | None = None
+    pids: int = 1024
+    disk_mib: int = 4096
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything a worker needs to start one container."""
 
@@ -31,6 +46,11 @@ class ContainerSpec:
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
+    # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
+    # supervisor (`ketch.protocol.supervisor`).
+    sandbox: SandboxPolicy | None = None
+    command: list[str] = field(default_factory=list)  # a sandbox's (none: it waits until ended)
+    workdir: str | None = None  # a sandbox's, over its image's
 
 
 @dataclass(frozen=True)
@@ -72,11 +92,26 @@ class WorkerEvents(Protocol):
 
     def container_log(self, container_id: str, stream: str, text: str) -> None: ...
 
+    async def sandbox_frame(self, container_id: str, kind: int, proc: int,
+                            payload: bytes) -> None:
+        """A frame from a sandbox's supervisor (`ketch.protocol.supervisor`); the worker reads
+        no further from that sandbox until this returns."""
+        ...
+
 
 class Worker(Protocol):
     async def start_container(self, spec: ContainerSpec) -> None: ...
 
     async def stop_container(self, container_id: str, grace_s: float) -> None: ...
+
+    def sandbox_send(self, container_id: str, data: bytes) -> None:
+        """Frames for a sandbox's supervisor; dropped when the sandbox has ended."""
+        ...
+
+    def sandbox_runtime(self, runtime: str | None) -> str:
+        """The runtime a sandbox asking for ``runtime`` gets, or `InvalidError` saying why
+        none can hold one here."""
+        ...
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         """Why this worker could never run the spec's container, or None."""

@@ -25,10 +25,12 @@ def check(cp: ControlPlane, identity: Identity, kind: str, body: dict[str, Any])
         raise exception.PermissionDeniedError(
             f"a {identity.kind} token may not make {kind!r} requests"
         )
+    if kind == "sandbox_create" and body.get("app_id") is None:
+        body["app_id"] = identity.app_id  # a container's sandboxes belong to its app
     app_id = _app_of(cp, kind, body)
     if app_id is not None and app_id != identity.app_id:
         raise exception.PermissionDeniedError(
-            "a container may only call the functions of its own app"
+            "a container may only use the functions and sandboxes of its own app"
         )
 
 
@@ -38,6 +40,10 @@ def _app_of(cp: ControlPlane, kind: str, body: dict[str, Any]) -> str | None:
         return cp.functions[body["function_id"]].app_id
     if kind in ("inputs_put", "inputs_done", "call_cancel") and body.get("call_id") in cp.calls:
         return cp.functions[cp.calls[body["call_id"]].function_id].app_id
+    if kind == "sandbox_create":
+        return body.get("app_id")
+    if kind.startswith(("sandbox_", "process_")) and body.get("sandbox_id") in cp.sandboxes.sandboxes:
+        return cp.sandboxes.sandboxes[body["sandbox_id"]].app_id
     if kind == "function_lookup":
         return cp.deployments.deployed(body["app_name"]).id
     return None

@@ -24,7 +24,7 @@ from ..protocol import container as wire
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
-from . import access, call_service, deployments, dicts, objects, queues, vault, volumes
+from . import access, call_service, deployments, dicts, objects, queues, sandboxes, vault, volumes
 from .auth import Identity, Tokens
 from .blobs import BlobStore
 from .call_service import SPAWN_TTL_S, CallService
@@ -39,6 +39,7 @@ from .logs import AppLogs
 from .metering import Meter
 from .objects import NamedObjects
 from .queues import QueueService
+from .sandboxes import SandboxService
 from .scheduler import Scheduler
 from .store import Store
 from .vault import SecretService
@@ -50,7 +51,7 @@ TICK_S = 0.2
 CLIENT_REQUESTS = frozenset(
     {
         "app_create", "app_stop", "function_create", "function_bind", "logs_get", "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
-        "web_url", "function_update_autoscaler",
+        "web_url", "function_update_autoscaler", "app_lookup",
     }
 )
 
@@ -125,9 +126,10 @@ class ControlPlane:
             (name, getattr(self.call_service, name)) for name in call_service.REQUESTS
         )
         self.deployments = Deployments(self)
-        self.object_requests.update(
-            (name, getattr(self.deployments, name)) for name in deployments.REQUESTS
-        )
+        self.sandboxes = SandboxService(self)
+        for service, names in ((self.deployments, deployments.REQUESTS),
+                               (self.sandboxes, sandboxes.REQUESTS)):
+            self.object_requests.update((name, getattr(service, name)) for name in names)
 
     async def start(self) -> None:
         await self.deployments.restore()
@@ -185,14 +187,26 @@ class ControlPlane:
         self.store.add_app(app.id, name, description)
         return {"app_id": app.id}
 
+    async def app_lookup(self, name: str, create_if_missing: bool = False) -> dict[str, Any]:
+        """The running app of that name (deployed, or made by an earlier lookup), else a new
+        one with ``create_if_missing``."""
+        for app in self.apps.values():
+            if app.name == name and not app.stopped:
+                return {"app_id": app.id}
+        if not create_if_missing:
+            raise exception.NotFoundError(
+                f"no running or deployed app named {name!r}; deploy it with `ketch deploy`, or "
+                "pass create_if_missing=True")
+        return await self.app_create(name)
+
     async def app_stop(self, app_id: str, ending: bool = True) -> dict[str, Any]:
-        """Stop the app's containers; unless ``ending`` is False (a deployed app when the
-        control plane shuts down), the app ends for good."""
+        """Stop the app's containers and sandboxes; unless ``ending`` is False (a deployed app
+        when the control plane shuts down), the app ends for good."""
         app = self._app(app_id)
         if app.stopped:
             return {}
         app.stopped = True
-        waits = []
+        waits: list[Any] = [event.wait() for event in self.sandboxes.stop_app(app_id)]
         for function_id in app.function_ids:
             fn = self.functions[function_id]
             fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
@@ -426,15 +440,31 @@ class ControlPlane:
         self.logbook.add(fn.app_id, fn.name, container_id, call_id, stream, text)
 
     def container_exited(self, container_id: str, exit: ContainerExit) -> None:
-        self.sessions.on_container_exit(container_id, exit)
+        if container_id in self.sandboxes.sandboxes:
+            self.sandboxes.on_exit(container_id, exit)
+        else:
+            self.sessions.on_container_exit(container_id, exit)
+
+    async def sandbox_frame(self, container_id: str, kind: int, proc: int,
+                            payload: bytes) -> None:
+        await self.sandboxes.on_frame(container_id, kind, proc, payload)
 
     async def container_finishing(self, container_id: str) -> None:
         await self.volumes.finish(container_id)
 
     def container_log(self, container_id: str, stream: str, text: str) -> None:
-        self.sessions.container_log(container_id, stream, text)
+        sandbox = self.sandboxes.sandboxes.get(container_id)
+        if sandbox is not None:
+            self.sandboxes.log(sandbox, stream, text)
+        else:
+            self.sessions.container_log(container_id, stream, text)
 
     def container_usage(self, container_id: str, sample: UsageSample) -> None:
+        sandbox = self.sandboxes.sandboxes.get(container_id)
+        if sandbox is not None:
+            self.meter.record_sandbox(sandbox.app_id, self.apps[sandbox.app_id].name,
+                                      sandbox.id, sandbox.options, sample)
+            return
         ct = self.sessions.containers.get(container_id)
         if ct is not None:
             fn = self.functions[ct.function_id]

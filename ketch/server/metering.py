@@ -25,17 +25,26 @@ class Meter:
 
     def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
                sample: UsageSample) -> None:
-        opts = fn.options
-        request = Request.of(opts.get("cpu"), opts.get("memory"), opts.get("gpu"))
-        billed = bill(sample, request.cpu, request.memory_mib, self._prices)
         calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
+        self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, fn.options, sample)
+
+    def record_sandbox(self, app_id: str, app_name: str, sandbox_id: str,
+                       options: dict[str, Any], sample: UsageSample) -> None:
+        """A sandbox's usage: billed as a function named "sandbox" whose id is the sandbox's."""
+        self._add(app_id, app_name, sandbox_id, "sandbox", [""], options, sample)
+
+    def _add(self, app_id: str, app_name: str, family_id: str, name: str, calls: list[str],
+             options: dict[str, Any], sample: UsageSample) -> None:
+        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+        billed = bill(sample, request.cpu, request.memory_mib, self._prices)
         share = 1.0 / len(calls)
         hour = float(int(time.time() // 3600 * 3600))
         gpu_type, gpu_s = next(iter(billed.gpu_s.items()), ("", 0.0))
         for call_id in calls:
             self._rows.append((
-                hour, fn.app_id, app_name, fn.family_id, fn.name, call_id, gpu_type, billed.cpu_s * share, billed.memory_gib_s * share,
-                gpu_s * share, billed.cost * share,
+                hour, app_id, app_name, family_id, name, call_id, gpu_type,
+                billed.cpu_s * share, billed.memory_gib_s * share, gpu_s * share,
+                billed.cost * share,
             ))
 
     def flush(self) -> None:

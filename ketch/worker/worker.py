@@ -24,6 +24,7 @@ from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
 from .metering import UsageMeter
 from .resources import Capacity, Request
+from .sandboxes import SupervisorChannel, sandbox_command, sandbox_env
 
 
 def request_of(spec: ContainerSpec) -> Request:
@@ -57,6 +58,8 @@ class LocalWorker:
         self._starting: set[str] = set()
         self._builder: Builder | None = None
         self._zygotes = zygotes
+        self._channels: dict[str, SupervisorChannel] = {}
+        self._sandbox_runtime: str | None = None
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         return self.capacity.never_fits(request_of(spec))
@@ -92,9 +95,15 @@ class LocalWorker:
 
     async def _start(self, spec: ContainerSpec, gpus: list[Gpu]) -> None:
         try:
-            driver = self._driver(spec.runtime or self.default_runtime())
+            runtime = (self.sandbox_runtime(spec.runtime) if spec.sandbox
+                       else spec.runtime or self.default_runtime())
+            driver = self._driver(runtime)
         except Exception as exc:  # an unusable runtime fails the container, with the reason
             self._exited(spec.container_id, ContainerExit(None, None, str(exc)))
+            return
+        if spec.sandbox is not None:
+            env = {**sandbox_env(spec), **visible_devices(gpus)}
+            await self._launch(driver, spec, sandbox_command(spec, spec.command), env, gpus, None)
             return
         env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
         env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
@@ -119,15 +128,23 @@ class LocalWorker:
         os.close(board_fd)
         board.create(board_path)
         env["KETCH_BOARD"] = board_path
-        command = [python, "-m", "ketch.container"]
+        await self._launch(driver, spec, [python, "-m", "ketch.container"], env, gpus, board_path)
+
+    async def _launch(self, driver: Driver, spec: ContainerSpec, command: list[str],
+                      env: dict[str, str], gpus: list[Gpu], board_path: str | None) -> None:
         try:
             handle = await driver.start_task(spec, command, env, device_nodes(gpus))
-        except OSError as exc:
-            os.unlink(board_path)
+        except (OSError, exception.Error) as exc:
+            if board_path:
+                os.unlink(board_path)
             reason = f"the container failed to start: {exc}"
             self._exited(spec.container_id, ContainerExit(None, None, reason))
             return
-        handle.state.setdefault("board", board_path)  # a driver may have moved it
+        if board_path:
+            handle.state.setdefault("board", board_path)  # a driver may have moved it
+        if spec.sandbox is not None:
+            self._channels[spec.container_id] = SupervisorChannel(
+                driver, handle, self._events.sandbox_frame)
         for note in handle.notes:
             self._events.container_log(spec.container_id, "stderr", note)
         self._tasks[spec.container_id] = (driver, handle)
@@ -155,6 +172,26 @@ class LocalWorker:
         for driver in self._drivers.values():
             await driver.close()
 
+    def sandbox_send(self, container_id: str, data: bytes) -> None:
+        channel = self._channels.get(container_id)
+        if channel is not None:
+            channel.send(data)
+
+    def sandbox_runtime(self, runtime: str | None) -> str:
+        """``gvisor`` where runsc works, else the hardened ``namespace`` runtime."""
+        if runtime == "process":
+            raise exception.InvalidError(
+                "sandboxes need isolation, which the process runtime lacks; leave runtime "
+                "unset, or run ketch as root on Linux"
+            )
+        if runtime:
+            return runtime
+        if self._sandbox_runtime is None:
+            from ..backends import sandbox_runtime
+
+            self._sandbox_runtime = sandbox_runtime()
+        return self._sandbox_runtime
+
     def runtime_of(self, runtime: str | None) -> str:
         return runtime or self.default_runtime()
 
@@ -170,24 +207,31 @@ class LocalWorker:
 
     async def _watch(self, driver: Driver, handle: TaskHandle, meter: UsageMeter) -> None:
         sampling = asyncio.ensure_future(meter.run())
+        channel = self._channels.get(handle.container_id)
         streams = [
             self._forward(handle.container_id, name, stream)
             for name, stream in (("stdout", handle.stdout), ("stderr", handle.stderr))
-            if stream is not None
+            if stream is not None and not (channel and name == "stdout")
         ]
+        if channel is not None:
+            streams.append(channel.run())
         exit_: ContainerExit
         exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)  # type: ignore[assignment]
         sampling.cancel()
         self._events.container_usage(handle.container_id, meter.sample())
-        board_path = handle.state["board"]
-        exit_ = dataclasses.replace(exit_, running=board.read(board_path))
+        board_path = handle.state.get("board")
+        if board_path:
+            exit_ = dataclasses.replace(exit_, running=board.read(board_path))
+        if channel is not None and channel.broken:
+            exit_ = dataclasses.replace(exit_, reason=channel.broken)
         try:
             await self._events.container_finishing(handle.container_id)
         finally:
             await driver.destroy_task(handle)
-        if os.path.exists(board_path):
+        if board_path and os.path.exists(board_path):
             os.unlink(board_path)
         self._tasks.pop(handle.container_id, None)
+        self._channels.pop(handle.container_id, None)
         self._exited(handle.container_id, exit_)
 
     def _exited(self, container_id: str, exit_: ContainerExit) -> None:

@@ -54,6 +54,10 @@ class StreamedEvents:
         self.add(("finishing",))
         await self.finish_allowed.wait()
 
+    async def sandbox_frame(self, container_id: str, kind: int, proc: int,
+                            payload: bytes) -> None:
+        """Never called: no sandbox is placed on Ray (`RayWorker.sandbox_runtime`)."""
+
     def container_log(self, container_id: str, stream: str, text: str) -> None:
         self.add(("log", stream, text))
 

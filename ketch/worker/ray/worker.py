@@ -143,6 +143,15 @@ class RayWorker:
     def runtime_of(self, runtime: str | None) -> str:
         return runtime or self._runtime
 
+    def sandbox_runtime(self, runtime: str | None) -> str:
+        raise exception.InvalidError(
+            "sandboxes run on a single machine for now: start the server with "
+            "`ketch server` (the local backend) to create them"
+        )
+
+    def sandbox_send(self, container_id: str, data: bytes) -> None:
+        """Never called: `sandbox_runtime` refuses every sandbox."""
+
     def _cluster_runtime(self) -> str:
         """``KETCH_RUNTIME`` or ``runtime`` in config.toml, else what a node chooses by itself
         (every node gets the same, so the control plane can check mounts and images)."""

@@ -1,0 +1,119 @@
+"""What the control plane keeps of a sandbox while it lives: its processes and their output.
+
+Output is kept until its reader has read it, up to `Stream.LIMIT` bytes per stream: past that
+the writer waits, which holds back the worker's reading of that sandbox's channel, its
+supervisor's writing, and at the end the sandbox's own process, instead of growing memory here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+
+class Stream:
+    """One process's stdout or stderr, read from a byte offset that only moves forward.
+
+    Example::
+
+        data, cursor, eof = await stream.read(0, timeout=5.0)
+        data, cursor, eof = await stream.read(cursor, timeout=5.0)
+    """
+
+    LIMIT = 16 << 20
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.start = 0  # the offset of data[0]: what was read before it is let go
+        self.eof = False
+        self.changed = asyncio.Event()
+
+    def _wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def append(self, data: bytes) -> None:
+        while len(self.data) >= self.LIMIT and not self.eof:
+            await self.changed.wait()
+        self.data += data
+        self._wake()
+
+    def close(self) -> None:
+        self.eof = True
+        self._wake()
+
+    async def read(self, cursor: int, timeout: float | None) -> tuple[bytes, int, bool]:
+        """What lies past ``cursor``, waiting up to ``timeout`` for something to; the new
+        cursor; whether the stream has ended."""
+        cursor = max(cursor, self.start)
+        if cursor >= self.start + len(self.data) and not self.eof:
+            try:
+                await asyncio.wait_for(self.changed.wait(), timeout)
+            except TimeoutError:
+                pass
+        del self.data[:cursor - self.start]
+        self.start = cursor
+        self._wake()  # a writer waiting for room may go on
+        data = bytes(self.data)
+        return data, cursor + len(data), self.eof and not data
+
+
+class Process:
+    """A process of a sandbox: its command (number 0) or one ``exec``."""
+
+    def __init__(self, number: int, argv: list[str]) -> None:
+        self.number = number
+        self.argv = argv
+        self.stdout = Stream()
+        self.stderr = Stream()
+        self.returncode: int | None = None
+        self.done = asyncio.Event()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def stream(self, name: str) -> Stream:
+        return self.stdout if name == "stdout" else self.stderr
+
+    def finish(self, returncode: int) -> None:
+        if self.returncode is None:
+            self.returncode = returncode
+        self.stdout.close()
+        self.stderr.close()
+        self.done.set()
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+class SandboxState:
+    def __init__(self, sandbox_id: str, app_id: str, name: str | None,
+                 options: dict[str, Any]) -> None:
+        self.id = sandbox_id
+        self.app_id = app_id
+        self.name = name
+        self.options = options
+        self.tags: dict[str, str] = {}
+        self.created = time.time()
+        self.last_active = time.monotonic()
+        self.procs: dict[int, Process] = {}
+        self.next_proc = 1
+        self.next_request = 1
+        self.files: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]]] = {}
+        self.returncode: int | None = None
+        self.status = "running"  # then "completed", "failed", "terminated" or "timeout"
+        self.reason = ""
+        self.ending_reason: str | None = None  # why ketch is stopping it, once it is
+        self.done = asyncio.Event()
+        self.image: dict[str, Any] | None = None
+        self.runtime = ""
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+    def running_execs(self) -> int:
+        return sum(1 for n, p in self.procs.items() if n and p.returncode is None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"sandbox_id": self.id, "app_id": self.app_id, "name": self.name,
+                "tags": self.tags, "created": self.created, "runtime": self.runtime,
+                "returncode": self.returncode, "reason": self.reason, "status": self.status,
+                "done": self.done.is_set(), "command": self.options.get("command") or []}

@@ -1,0 +1,374 @@
+"""Sandboxes on the control plane: create, exec, stdio, files, lifetime, listing.
+
+A sandbox is a container with no function: the worker starts its supervisor
+(`ketch.container.supervisor`) under a sandbox runtime, and this service relays requests to it
+as `ketch.protocol.supervisor` frames and keeps what comes back (`sandbox_state`) until the
+SDK reads it. Its lifetime is bounded by ``timeout`` and ``idle_timeout``; when ketch ends a
+sandbox it says why, in `describe`'s ``reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import exception
+from ..protocol import supervisor as wire
+from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
+from .sandbox_state import Process, SandboxState
+
+if TYPE_CHECKING:
+    from .control_plane import ControlPlane
+
+log = logging.getLogger("ketch")
+
+REQUESTS = (
+    "sandbox_create", "sandbox_wait", "sandbox_terminate", "sandbox_get", "sandbox_list",
+    "sandbox_tags_set", "sandbox_from_name", "sandbox_exec", "process_stdin", "process_output",
+    "process_wait", "process_signal", "sandbox_file",
+)
+MAX_TIMEOUT_S = 24 * 3600
+KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
+ROOM_WAIT_S = 60.0
+
+
+class SandboxService:
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+        self.sandboxes: dict[str, SandboxState] = {}
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def sandbox_create(self, app_id: str | None, definition: dict[str, Any]) -> dict[str, Any]:
+        app_id = app_id or (await self.cp.app_lookup("sandboxes", True))["app_id"]
+        app = self.cp._app(app_id)
+        options = check_definition(definition)
+        name = options.get("name")
+        if name and any(s.name == name and s.app_id == app_id and not s.done.is_set()
+                        for s in self.sandboxes.values()):
+            raise exception.AlreadyExistsError(
+                f"app {app.name!r} already has a running sandbox named {name!r}; terminate it "
+                "or choose another name")
+        sb = SandboxState(f"sb-{_token()}", app_id, name, options)
+        sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
+        self.cp.secrets.check(options["secrets"], "sandbox")
+        if options.get("image"):
+            sb.image = await self.cp.worker.build_image(
+                options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text))
+        spec = self._spec(sb)
+        problem = self.cp.worker.never_fits(spec)
+        if problem is not None:
+            raise exception.ResourceExhaustedError(f"the sandbox can never run here: {problem}")
+        await self._wait_for_room(spec)
+        if options.get("command"):
+            sb.procs[0] = Process(0, options["command"])
+        self.sandboxes[sb.id] = sb
+        loop = asyncio.get_running_loop()
+        loop.call_later(options["timeout"], self._end, sb,
+                        f"the sandbox reached its timeout of {options['timeout']:g} s and was "
+                        "stopped; pass a larger timeout= to Sandbox.create (at most 24 h)",
+                        "timeout")
+        if options.get("idle_timeout"):
+            asyncio.ensure_future(self._watch_idle(sb, options["idle_timeout"]))
+        await self.cp.worker.start_container(spec)
+        self._forget_old()
+        return {"sandbox_id": sb.id}
+
+    def _spec(self, sb: SandboxState) -> ContainerSpec:
+        options = sb.options
+        env = self.cp.secrets.environment(options["secrets"],
+                                          lambda text: self.log(sb, "stderr", text))
+        env.update(options.get("env") or {})
+        return ContainerSpec(
+            container_id=sb.id, function_id="", function_name="sandbox", app_id=sb.app_id,
+            server_address="", token="", runtime=sb.runtime, env=env,
+            cpu=options.get("cpu"), memory_mb=options.get("memory"), gpu=options.get("gpu"),
+            image=sb.image, workdir=options.get("workdir"),
+            volumes=self.cp.volumes.prepare(sb.id, options.get("volumes") or {}),
+            sandbox=SandboxPolicy(block_network=options["block_network"],
+                                  cidr_allowlist=options.get("cidr_allowlist")),
+            command=options.get("command") or [],
+        )
+
+    async def _wait_for_room(self, spec: ContainerSpec) -> None:
+        deadline = time.monotonic() + ROOM_WAIT_S
+        while not self.cp.worker.fits(spec):
+            if time.monotonic() > deadline:
+                raise exception.ResourceExhaustedError(
+                    f"no room for the sandbox after {ROOM_WAIT_S:g} s "
+                    f"({self.cp.worker.describe_free()}); ask for less, or end other sandboxes")
+            await asyncio.sleep(0.05)
+
+    async def _watch_idle(self, sb: SandboxState, idle_s: float) -> None:
+        while not sb.done.is_set():
+            if sb.running_execs():
+                sb.touch()
+            idle = time.monotonic() - sb.last_active
+            if idle >= idle_s:
+                self._end(sb, f"the sandbox was idle for {idle_s:g} s (its idle_timeout) and "
+                              "was stopped")
+                return
+            await asyncio.sleep(min(1.0, idle_s - idle))
+
+    def _end(self, sb: SandboxState, reason: str, status: str = "terminated") -> None:
+        """Stop the sandbox for ``reason`` (a no-op once it has ended); ``status`` is how
+        it will be said to have ended ("terminated" or "timeout")."""
+        if sb.done.is_set() or sb.ending_reason is not None:
+            return
+        sb.ending_reason = reason
+        sb.status = status
+        asyncio.ensure_future(self.cp.worker.stop_container(sb.id, 0.5))
+
+    def on_exit(self, sandbox_id: str, exit: ContainerExit) -> None:
+        sb = self.sandboxes.get(sandbox_id)
+        if sb is None or sb.done.is_set():
+            return
+        command = sb.procs.get(0)
+        if sb.ending_reason is not None:  # as Modal reports them
+            sb.returncode = 124 if sb.status == "timeout" else 137
+        elif command is not None and command.returncode is not None:
+            sb.returncode, sb.status = command.returncode, "completed"
+        else:
+            sb.returncode = exit.exit_code if exit.exit_code is not None \
+                else 128 + (exit.signal or 9)
+            sb.status = "failed"
+        sb.reason = sb.ending_reason or exit.reason
+        for proc in sb.procs.values():
+            proc.finish(-9)
+        for future in sb.files.values():
+            if not future.done():
+                future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
+        sb.done.set()
+
+    def stop_app(self, app_id: str) -> list[asyncio.Event]:
+        """End the app's sandboxes; the events are set when each has."""
+        ending = [sb for sb in self.sandboxes.values()
+                  if sb.app_id == app_id and not sb.done.is_set()]
+        for sb in ending:
+            self._end(sb, "its app stopped")
+        return [sb.done for sb in ending]
+
+    def _forget_old(self) -> None:
+        ended = [sb for sb in self.sandboxes.values() if sb.done.is_set()]
+        for sb in ended[:max(0, len(ended) - KEEP_ENDED)]:
+            del self.sandboxes[sb.id]
+
+    def log(self, sb: SandboxState, stream: str, text: str) -> None:
+        app = self.cp.apps.get(sb.app_id)
+        if app is not None:
+            app.logs.append(["sandbox", sb.id, stream, text])
+        self.cp.logbook.add(sb.app_id, "sandbox", sb.id, None, stream, text)
+
+    # -- requests about a sandbox --------------------------------------------------------------
+
+    def _get(self, sandbox_id: str) -> SandboxState:
+        try:
+            return self.sandboxes[sandbox_id]
+        except KeyError:
+            raise exception.NotFoundError(f"no sandbox {sandbox_id}") from None
+
+    def _live(self, sandbox_id: str) -> SandboxState:
+        sb = self._get(sandbox_id)
+        if sb.done.is_set():
+            raise exception.NotFoundError(f"sandbox {sandbox_id} has ended: {sb.reason}")
+        sb.touch()
+        return sb
+
+    async def sandbox_get(self, sandbox_id: str) -> dict[str, Any]:
+        return self._get(sandbox_id).describe()
+
+    async def sandbox_wait(self, sandbox_id: str, timeout: float | None) -> dict[str, Any]:
+        sb = self._get(sandbox_id)
+        try:
+            await asyncio.wait_for(sb.done.wait(), timeout)
+        except TimeoutError:
+            pass
+        return sb.describe()
+
+    async def sandbox_terminate(self, sandbox_id: str) -> dict[str, Any]:
+        sb = self._get(sandbox_id)
+        self._end(sb, "terminated")
+        try:
+            await asyncio.wait_for(sb.done.wait(), 10.0)
+        except TimeoutError:
+            pass
+        return sb.describe()
+
+    async def sandbox_list(self, app_id: str | None = None,
+                           tags: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"sandboxes": [
+            sb.describe() for sb in self.sandboxes.values()
+            if not sb.done.is_set() and (app_id is None or sb.app_id == app_id)
+            and all(sb.tags.get(k) == v for k, v in (tags or {}).items())
+        ]}
+
+    async def sandbox_tags_set(self, sandbox_id: str, tags: dict[str, str]) -> dict[str, Any]:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            raise exception.InvalidError("sandbox tags are a dict of str to str")
+        self._get(sandbox_id).tags = dict(tags)
+        return {}
+
+    async def sandbox_from_name(self, app_name: str, name: str) -> dict[str, Any]:
+        for sb in self.sandboxes.values():
+            app = self.cp.apps.get(sb.app_id)
+            if sb.name == name and app is not None and app.name == app_name \
+                    and not sb.done.is_set():
+                return sb.describe()
+        raise exception.NotFoundError(f"no running sandbox named {name!r} in app {app_name!r}")
+
+    # -- processes -------------------------------------------------------------------------
+
+    async def sandbox_exec(self, sandbox_id: str, argv: list[str], workdir: str | None = None,
+                           env: dict[str, str] | None = None, timeout: float | None = None,
+                           secrets: list[str] | None = None,
+                           piping: dict[str, str] | None = None) -> dict[str, Any]:
+        check_argv(argv)
+        sb = self._live(sandbox_id)
+        environment = self.cp.secrets.environment(secrets or [],
+                                                  lambda text: self.log(sb, "stderr", text))
+        environment.update(env or {})
+        number = sb.next_proc
+        sb.next_proc += 1
+        proc = Process(number, argv)
+        sb.procs[number] = proc
+        self.cp.worker.sandbox_send(sb.id, wire.frame(wire.EXEC, number, wire.request(
+            {"argv": argv, "workdir": workdir, "env": environment, **(piping or {})})))
+        if timeout:
+            proc.timer = asyncio.get_running_loop().call_later(
+                timeout, self._signal, sb, proc, 9)
+        return {"process": number}
+
+    def _proc(self, sandbox_id: str, process: int) -> tuple[SandboxState, Process]:
+        sb = self._get(sandbox_id)
+        sb.touch()
+        try:
+            return sb, sb.procs[process]
+        except KeyError:
+            raise exception.NotFoundError(f"no process {process} in sandbox {sandbox_id}") from None
+
+    def _signal(self, sb: SandboxState, proc: Process, signum: int) -> None:
+        self.cp.worker.sandbox_send(sb.id, wire.frame(wire.SIGNAL, proc.number,
+                                                      wire.request({"signal": signum})))
+
+    async def process_stdin(self, sandbox_id: str, process: int, data: bytes,
+                            eof: bool = False) -> dict[str, Any]:
+        sb, proc = self._proc(sandbox_id, process)
+        if proc.returncode is None:
+            for start in range(0, len(data), wire.MAX_PAYLOAD):
+                chunk = data[start:start + wire.MAX_PAYLOAD]
+                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, process, chunk))
+            if eof:
+                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, process, b""))
+        return {}
+
+    async def process_output(self, sandbox_id: str, process: int, stream: str, cursor: int,
+                             timeout: float | None) -> dict[str, Any]:
+        _, proc = self._proc(sandbox_id, process)
+        data, cursor, eof = await proc.stream(stream).read(cursor, timeout)
+        return {"data": data, "cursor": cursor, "eof": eof}
+
+    async def process_wait(self, sandbox_id: str, process: int,
+                           timeout: float | None) -> dict[str, Any]:
+        _, proc = self._proc(sandbox_id, process)
+        try:
+            await asyncio.wait_for(proc.done.wait(), timeout)
+        except TimeoutError:
+            pass
+        return {"returncode": proc.returncode}
+
+    async def process_signal(self, sandbox_id: str, process: int, signal: int) -> dict[str, Any]:
+        sb, proc = self._proc(sandbox_id, process)
+        self._signal(sb, proc, signal)
+        return {}
+
+    async def sandbox_file(self, sandbox_id: str, meta: dict[str, Any],
+                           data: bytes = b"") -> dict[str, Any]:
+        sb = self._live(sandbox_id)
+        number = sb.next_request
+        sb.next_request += 1
+        future: asyncio.Future[tuple[dict[str, Any], bytes]] = \
+            asyncio.get_running_loop().create_future()
+        sb.files[number] = future
+        self.cp.worker.sandbox_send(sb.id, wire.frame(
+            wire.FILE, number, wire.file_request(wire.request(meta), data)))
+        try:
+            answer, body = await asyncio.wait_for(future, 60.0)
+        finally:
+            sb.files.pop(number, None)
+        return {"meta": answer, "data": body}
+
+    # -- frames from the supervisor ----------------------------------------------------------
+
+    async def on_frame(self, sandbox_id: str, kind: int, number: int, payload: bytes) -> None:
+        sb = self.sandboxes.get(sandbox_id)
+        if sb is None:
+            return
+        if kind == wire.FILE_DONE:
+            future = sb.files.get(number)
+            if future is not None and not future.done():
+                meta, data = wire.split_file_request(payload)
+                future.set_result((wire.load_report(meta), data))
+            return
+        proc = sb.procs.get(number)
+        if proc is None:
+            return
+        if kind in (wire.STDOUT, wire.STDERR):
+            stream = proc.stdout if kind == wire.STDOUT else proc.stderr
+            if payload:
+                await stream.append(payload)
+            else:
+                stream.close()
+        elif kind == wire.EXITED:
+            proc.finish(int(wire.load_report(payload).get("returncode", -1)))
+        elif kind == wire.STARTED:
+            started = wire.load_report(payload)
+            if "error" in started:
+                await proc.stderr.append(f"{started['error']}\n".encode())
+                proc.finish(127)
+                if number == 0:
+                    self._end(sb, f"the sandbox's command could not start: {started['error']}")
+
+
+def _token() -> str:
+    import secrets
+
+    return secrets.token_hex(6)
+
+
+def check_argv(argv: Any) -> None:
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise exception.InvalidError(
+            "a command is one or more strings, as in sb.exec(\"python\", \"-c\", \"print(1)\")")
+
+
+def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's options, checked; `InvalidError` naming the fix for anything wrong."""
+    options = dict(definition)
+    if options.get("command"):
+        check_argv(options["command"])
+    timeout = options.get("timeout")
+    timeout = 300.0 if timeout is None else timeout
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise exception.InvalidError(f"timeout={timeout!r}: give seconds, more than 0 and at "
+                                     f"most {MAX_TIMEOUT_S}")
+    options["timeout"] = float(timeout)
+    idle = options.get("idle_timeout")
+    if idle is not None and (not isinstance(idle, (int, float)) or idle <= 0):
+        raise exception.InvalidError(f"idle_timeout={idle!r}: give seconds, more than 0")
+    allowlist = options.get("cidr_allowlist")
+    if allowlist is not None:
+        for cidr in allowlist:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except (ValueError, TypeError):
+                raise exception.InvalidError(
+                    f"cidr_allowlist: {cidr!r} is not a CIDR such as '10.0.0.0/8'") from None
+        if options.get("block_network"):
+            raise exception.InvalidError("block_network=True allows no traffic at all; drop "
+                                         "cidr_allowlist, or set block_network=False")
+    options["block_network"] = bool(options.get("block_network"))
+    options["secrets"] = list(options.get("secrets") or [])
+    return options

@@ -1,0 +1,201 @@
+"""Sandboxes through the SDK, on every sandbox runtime this machine has: real supervisors in
+real sandboxes, an embedded control plane in this process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ketch
+from ketch import exception
+
+from sandbox_runtimes import RUNTIMES, usable
+
+pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
+                                reason="no sandbox runtime works here")
+
+
+@pytest.fixture(scope="module")
+def app() -> ketch.App:
+    return ketch.App.lookup("sandbox-tests", create_if_missing=True)
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def sb(app: ketch.App, runtime: str):
+    sandbox = ketch.Sandbox.create(app=app, runtime=runtime, timeout=120)
+    yield sandbox
+    sandbox.terminate()
+
+
+def test_exec_output_status_and_streams(sb):
+    p = sb.exec("sh", "-c", "echo out; echo err >&2; exit 3")
+    assert p.wait() == 3 and p.returncode == 3
+    assert p.stdout.read() == "out\n"
+    assert p.stderr.read() == "err\n"
+    binary = sb.exec("printf", "\\001\\002", text=False)
+    assert binary.stdout.read() == b"\x01\x02"
+
+
+def test_lines_arrive_as_they_are_written(sb):
+    p = sb.exec("python", "-u", "-c",
+                "import time\nfor i in range(3):\n    print(i)\n    time.sleep(0.3)", bufsize=1)
+    seen = []
+    for line in p.stdout:
+        seen.append((line, time.monotonic()))
+    assert [line for line, _ in seen] == ["0\n", "1\n", "2\n"]
+    assert seen[-1][1] - seen[0][1] > 0.4  # streamed, not gathered at the end
+
+
+def test_stdin_keeps_a_process_state_between_writes(sb):
+    p = sb.exec("python", "-u", "-c",
+                "import sys\ntotal = 0\nfor line in sys.stdin:\n"
+                "    total += int(line)\n    print(total, flush=True)", bufsize=1)
+    answers = []
+    for n in (1, 2, 3):
+        p.stdin.write(f"{n}\n")
+        p.stdin.drain()
+        answers.append(next(iter(p.stdout)))
+    p.stdin.write_eof()
+    p.stdin.drain()
+    assert answers == ["1\n", "3\n", "6\n"]
+    assert p.wait() == 0
+
+
+def test_command_exit_ends_the_sandbox(app, runtime):
+    sb = ketch.Sandbox.create("sh", "-c", "echo from-command; exit 7", app=app, runtime=runtime)
+    sb.wait()
+    assert sb.returncode == 7
+    assert sb.stdout.read() == "from-command\n"
+    assert sb.poll() == 7
+
+
+def test_terminate_and_wait(app, runtime):
+    sb = ketch.Sandbox.create("sleep", "60", app=app, runtime=runtime)
+    assert sb.poll() is None
+    sb.terminate()
+    with pytest.raises(exception.SandboxTerminatedError, match="terminated"):
+        sb.wait()
+    sb.wait(raise_on_termination=False)
+    assert sb.returncode == 137
+    with pytest.raises(exception.NotFoundError, match="has ended"):
+        sb.exec("true")
+
+
+def test_timeout_ends_it_and_says_why(app, runtime):
+    sb = ketch.Sandbox.create("sleep", "60", app=app, runtime=runtime, timeout=1)
+    with pytest.raises(exception.SandboxTimeoutError, match="timeout of 1 s"):
+        sb.wait()
+    assert sb.returncode == 124
+
+
+def test_idle_timeout_spares_a_busy_sandbox(app, runtime):
+    sb = ketch.Sandbox.create(app=app, runtime=runtime, idle_timeout=1.5)
+    busy = sb.exec("sleep", "2.5")
+    assert busy.wait() == 0  # running execs keep it alive past its idle_timeout
+    started = time.monotonic()
+    sb.wait(raise_on_termination=False)
+    assert time.monotonic() - started < 5
+    assert "idle for 1.5 s" in ketch.Sandbox.from_id(sb.object_id)._info["reason"]
+
+
+def test_exec_timeout_kills_the_process(sb):
+    p = sb.exec("sleep", "30", timeout=0.5)
+    assert p.wait() == -9
+
+
+def test_find_by_id_name_and_tags(app, runtime):
+    sb = ketch.Sandbox.create(app=app, runtime=runtime, name="finder")
+    try:
+        sb.set_tags({"team": "a", "run": "1"})
+        assert ketch.Sandbox.from_id(sb.object_id).get_tags() == {"team": "a", "run": "1"}
+        assert ketch.Sandbox.from_name("sandbox-tests", "finder").object_id == sb.object_id
+        assert [s.object_id for s in ketch.Sandbox.list(tags={"team": "a"})] == [sb.object_id]
+        assert list(ketch.Sandbox.list(tags={"team": "b"})) == []
+        with pytest.raises(exception.AlreadyExistsError, match="finder"):
+            ketch.Sandbox.create(app=app, runtime=runtime, name="finder")
+    finally:
+        sb.terminate()
+    with pytest.raises(exception.NotFoundError):
+        ketch.Sandbox.from_name("sandbox-tests", "finder")
+
+
+def test_files(sb):
+    sb.mkdir("/work/deep/er", parents=True)
+    with sb.open("/work/deep/er/notes.txt", "w") as f:
+        f.write("line 1\n")
+    with sb.open("/work/deep/er/notes.txt", "a") as f:
+        f.write("line 2\n")
+    assert sb.open("/work/deep/er/notes.txt").readlines() == ["line 1\n", "line 2\n"]
+    big = os.urandom(3 << 20)  # more than one frame each way
+    with sb.open("/work/big.bin", "wb") as f:
+        f.write(big)
+    assert sb.open("/work/big.bin", "rb").read() == big
+    assert sb.exec("cat", "/work/deep/er/notes.txt").stdout.read() == "line 1\nline 2\n"
+    assert sorted(sb.ls("/work")) == ["big.bin", "deep"]
+    sb.rm("/work/deep", recursive=True)
+    assert sb.ls("/work") == ["big.bin"]
+    with pytest.raises(FileNotFoundError):
+        sb.open("/work/missing").read()
+
+
+def test_env_secrets_and_no_host_environment(app, runtime, monkeypatch):
+    monkeypatch.setenv("HOST_ONLY_SETTING", "leak")
+    secret = ketch.Secret.from_dict({"API_KEY": "s3cret"})
+    sb = ketch.Sandbox.create(app=app, runtime=runtime, secrets=[secret], env={"MODE": "x"})
+    try:
+        out = sb.exec("sh", "-c", "echo $API_KEY $MODE $EXTRA; env", env={"EXTRA": "e"})
+        text = out.stdout.read()
+        assert text.splitlines()[0] == "s3cret x e"
+        assert "HOST_ONLY_SETTING" not in text and "KETCH_" not in text
+    finally:
+        sb.terminate()
+
+
+def test_workdir(app, runtime):
+    sb = ketch.Sandbox.create(app=app, runtime=runtime, workdir="/srv/app")
+    try:
+        assert sb.exec("pwd").stdout.read() == "/srv/app\n"
+        assert sb.exec("pwd", workdir="/tmp").stdout.read() == "/tmp\n"
+    finally:
+        sb.terminate()
+
+
+def test_bad_input_is_refused_before_anything_starts(app):
+    with pytest.raises(exception.InvalidError, match="as strings"):
+        ketch.Sandbox.create("echo", 3, app=app)
+    with pytest.raises(exception.InvalidError, match="block_network=True allows no traffic"):
+        ketch.Sandbox.create(app=app, block_network=True, cidr_allowlist=["10.0.0.0/8"])
+    with pytest.raises(exception.InvalidError, match="not a CIDR"):
+        ketch.Sandbox.create(app=app, cidr_allowlist=["10.0.0.0/33"])
+    with pytest.raises(exception.InvalidError, match="isolation"):
+        ketch.Sandbox.create(app=app, runtime="process")
+    with pytest.raises(exception.InvalidError, match="timeout"):
+        ketch.Sandbox.create(app=app, timeout=-1)
+    assert list(ketch.Sandbox.list(tags={"never": "made"})) == []
+
+
+def test_stopping_the_app_ends_its_sandboxes(runtime):
+    app = ketch.App("sandbox-owner")
+    with app.run():
+        sb = ketch.Sandbox.create("sleep", "60", app=app, runtime=runtime)
+        assert sb.poll() is None
+    with pytest.raises(exception.SandboxTerminatedError, match="its app stopped"):
+        sb.wait()
+
+
+def test_a_modal_code_interpreter_runs_unchanged(tests_dir, tmp_path):
+    env = {**os.environ, "KETCH_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "ketch.cli", "python", str(tests_dir / "apps" / "code_interpreter.py")],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["hello, world!", "2", "10", "state kept: 42"]
