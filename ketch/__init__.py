@@ -26,12 +26,14 @@ from .functions import Function
 from .image import Image
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
+from .probe import Probe
 from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
 from .schedule import Cron, Period
 from .secret import Secret
 from .stream_type import StreamType
+from .tunnel import Tunnel
 from .volume import Volume
 from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
@@ -49,11 +51,13 @@ __all__ = [
     "LocalEntrypoint",
     "Obj",
     "Period",
+    "Probe",
     "Queue",
     "Retries",
     "Sandbox",
     "Secret",
     "StreamType",
+    "Tunnel",
     "Volume",
     "asgi_app",
     "fastapi_endpoint",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -17,11 +18,13 @@ from . import exception, options
 from .client import get_client, send
 from .container_process import ContainerProcess
 from .file_io import FileIO, file_request
+from .image import Image
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
 from .secret import check_secrets, ids_for_run
 from .stream_type import StreamType
 from .synchronizer import aio, aio_function, aio_iter
+from .tunnel import Tunnel
 
 POLL_S = 50.0
 
@@ -56,10 +59,14 @@ class Sandbox:
                      outbound_cidr_allowlist: Sequence[str] | None = None,
                      encrypted_ports: Sequence[int] = (), unencrypted_ports: Sequence[int] = (),
                      h2_ports: Sequence[int] = (), readiness_probe: Any = None,
-                     runtime: str | None = None, environment_name: str | None = None,
+                     ephemeral_disk: int | None = None, runtime: str | None = None,
+                     environment_name: str | None = None,
                      cloud: str | None = None, region: str | Sequence[str] | None = None,
                      verbose: bool = False, client: Any = None) -> Sandbox:
-        """Start a sandbox running ``entrypoint_args`` (none: it idles until it ends)."""
+        """Start a sandbox running ``entrypoint_args`` (none: it idles until it ends).
+
+        ketch's own: ``ephemeral_disk`` (MiB, default 4096) bounds what it may write;
+        ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed)."""
         definition = _definition(
             entrypoint_args, name=name, image=image, secrets=secrets, volumes=volumes,
             timeout=timeout, idle_timeout=idle_timeout, workdir=workdir, env=env, gpu=gpu,
@@ -67,7 +74,7 @@ class Sandbox:
             cidr_allowlist=cidr_allowlist if cidr_allowlist is not None
             else outbound_cidr_allowlist,
             ports=[*encrypted_ports, *unencrypted_ports, *h2_ports],
-            readiness_probe=readiness_probe, runtime=runtime)
+            readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk)
         connection = await get_client()
         if secrets:
             definition["secrets"] = (await ids_for_run(connection, {"": list(secrets)}))[""]
@@ -164,7 +171,9 @@ class Sandbox:
                    workdir: str | None = None, env: dict[str, str | None] | None = None,
                    secrets: Sequence[Any] | None = None, text: bool = True,
                    bufsize: int = -1, pty: bool = False, pty_info: Any = None) -> ContainerProcess[Any]:
-        """Run ``args`` in the sandbox, beside what already runs there."""
+        """Run ``args`` in the sandbox, beside what already runs there. With ``pty=True`` it
+        runs on a terminal (``pty_info``: ``{"rows", "cols"}``, else this one's size), and
+        all its output comes on ``stdout``."""
         argv = _argv(args, "sb.exec")
         if bufsize not in (-1, 1):
             raise exception.InvalidError("bufsize must be -1 (chunks as they come) or 1 (lines)")
@@ -176,7 +185,8 @@ class Sandbox:
             secret_ids = (await ids_for_run(await get_client(), {"": list(secrets)}))[""]
         answer = await send(protocol.sandbox_exec(
             self._object_id, argv, workdir, _env(env), timeout, secret_ids,
-            {"stdout": _piping(stdout), "stderr": _piping(stderr)}))
+            {"stdout": _piping(stdout), "stderr": _piping(stderr)},
+            _terminal_size(pty_info) if pty or pty_info is not None else None))
         process: ContainerProcess[Any] = ContainerProcess(
             self._object_id, answer["process"], text=text, by_line=bufsize == 1,
             stdout_piped=stdout is not StreamType.DEVNULL,
@@ -188,6 +198,33 @@ class Sandbox:
 
                 asyncio.ensure_future(_print(reader, target))
         return process
+
+    @aio
+    async def tunnels(self, timeout: int = 50) -> dict[int, Tunnel]:
+        """Where each of its ``encrypted_ports``/``unencrypted_ports`` is reached, by port."""
+        answer = await send(protocol.sandbox_tunnels(self._object_id))
+        return {int(port): Tunnel(host, at, host, at)
+                for port, (host, at) in answer["tunnels"].items()}
+
+    @aio
+    async def wait_until_ready(self, *, timeout: float = 300) -> None:
+        """Wait for its ``readiness_probe`` to pass (`TimeoutError` after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            answer = await send(protocol.sandbox_ready(self._object_id, min(left, POLL_S)))
+            if answer["ready"]:
+                return
+            if answer["done"]:
+                raise exception.SandboxTerminatedError(
+                    f"the sandbox ended before it was ready: {answer['reason']}")
+        raise exception.TimeoutError(f"the sandbox was not ready within {timeout:g} s")
+
+    @aio
+    async def snapshot_filesystem(self, timeout: int = 55) -> Image:
+        """An image of the sandbox's files as they are now (on its image), which later
+        sandboxes and functions on this machine can start from."""
+        answer = await send(protocol.sandbox_snapshot(self._object_id))
+        return Image(answer["steps"])
 
     # -- files -------------------------------------------------------------------------------
 
@@ -237,6 +274,24 @@ async def _print(reader: StreamReader[Any], target: Any) -> None:
         target.flush()
 
 
+def _terminal_size(pty_info: Any) -> dict[str, int]:
+    """``{rows, cols}`` from ``pty_info``: such a dict, or Modal's ``PTYInfo`` (``winsz_rows``,
+    ``winsz_cols``); else the size of this process's terminal (80x24 without one)."""
+    if isinstance(pty_info, dict):
+        rows, cols = pty_info.get("rows"), pty_info.get("cols")
+    elif pty_info is not None:
+        rows, cols = getattr(pty_info, "winsz_rows", None), getattr(pty_info, "winsz_cols", None)
+    else:
+        import shutil
+
+        cols, rows = shutil.get_terminal_size()
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 16
+               for n in (rows, cols)):
+        raise exception.InvalidError(f"pty_info gives a terminal's size as {{'rows': 24, "
+                                     f"'cols': 80}}, not {pty_info!r}")
+    return {"rows": rows, "cols": cols}  # type: ignore[dict-item]
+
+
 def _piping(kind: StreamType) -> str:
     if not isinstance(kind, StreamType):
         raise exception.InvalidError(f"stdout/stderr take a ketch.StreamType, not {kind!r}")
@@ -271,7 +326,7 @@ def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
                                 "gpu": fields["gpu"], "runtime": fields["runtime"],
                                 "volumes": volumes, "image": image,
                                 "secrets": list(secrets) if secrets else None})
-    for name in ("timeout", "idle_timeout"):
+    for name in ("timeout", "idle_timeout", "ephemeral_disk"):
         if fields[name] is not None:
             options._number(name, fields[name])
     for port in ports:
@@ -294,5 +349,5 @@ def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
         "cidr_allowlist": list(allowlist) if allowlist is not None else None,
         "image": image.to_wire() if image is not None else None, "ports": ports,
         "readiness_probe": readiness_probe.to_wire() if readiness_probe is not None else None,
-        "secrets": [], "volumes": {},
+        "secrets": [], "volumes": {}, "ephemeral_disk": fields["ephemeral_disk"],
     }

@@ -199,3 +199,57 @@ def test_a_modal_code_interpreter_runs_unchanged(tests_dir, tmp_path):
         capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["hello, world!", "2", "10", "state kept: 42"]
+
+
+def test_snapshot_filesystem_starts_later_sandboxes(app, runtime):
+    first = ketch.Sandbox.create(app=app, runtime=runtime)
+    try:
+        first.exec("sh", "-c", "mkdir -p /data && echo kept > /data/state.txt && "
+                   "rm /etc/issue && echo scratch > /tmp/t").wait()
+        image = first.snapshot_filesystem()
+    finally:
+        first.terminate()
+    assert isinstance(image, ketch.Image)
+    second = ketch.Sandbox.create(app=app, runtime=runtime, image=image)
+    try:
+        out = second.exec("sh", "-c", "cat /data/state.txt /tmp/t; test -e /etc/issue || "
+                          "echo deleted; ls /root | wc -l").stdout.read()
+        assert out.split() == ["kept", "scratch", "deleted", "0"]
+    finally:
+        second.terminate()
+
+
+def test_ports_tunnels_and_readiness(app, runtime, tmp_path):
+    import urllib.request
+
+    sb = ketch.Sandbox.create(
+        "python", "-c", "import time, http.server, socketserver\ntime.sleep(0.5)\n"
+        "http.server.ThreadingHTTPServer(('', 8000), http.server.SimpleHTTPRequestHandler)"
+        ".serve_forever()",
+        app=app, runtime=runtime, workdir="/srv", encrypted_ports=[8000],
+        readiness_probe=ketch.Probe.with_tcp(8000))
+    try:
+        sb.open("/srv/page.txt", "w").close()
+        sb.wait_until_ready(timeout=30)
+        tunnel = sb.tunnels()[8000]
+        with urllib.request.urlopen(f"{tunnel.url}/", timeout=10) as response:
+            assert b"page.txt" in response.read()
+    finally:
+        sb.terminate()
+
+
+def test_exec_readiness_probe_and_a_sandbox_that_never_gets_ready(app, runtime):
+    sb = ketch.Sandbox.create("sh", "-c", "sleep 0.5; touch /tmp/ready; sleep 60", app=app,
+                              runtime=runtime,
+                              readiness_probe=ketch.Probe.with_exec("test", "-f", "/tmp/ready"))
+    try:
+        sb.wait_until_ready(timeout=30)
+    finally:
+        sb.terminate()
+    never = ketch.Sandbox.create("sleep", "60", app=app, runtime=runtime,
+                                 readiness_probe=ketch.Probe.with_tcp(9))
+    try:
+        with pytest.raises(exception.TimeoutError, match="not ready within 1 s"):
+            never.wait_until_ready(timeout=1)
+    finally:
+        never.terminate()

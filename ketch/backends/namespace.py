@@ -32,7 +32,7 @@ from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
-from .rootfs import root_overlays
+from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env
 from .zygotes import Recipe, ZygoteError, ZygotePool
 
@@ -68,6 +68,7 @@ class NamespaceDriver(Driver):
         scratch = self.scratch_root / spec.container_id
         for part in ("upper", "work", "root", "run"):
             (scratch / part).mkdir(parents=True)
+        whiteout(scratch / "upper", (spec.image or {}).get("whiteouts", []))
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []

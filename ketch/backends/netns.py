@@ -13,13 +13,14 @@ packet sockets, which bypass netfilter in its namespace, so only filtering what 
 holds for every runtime. A sandbox may send:
 
 - nothing to the host itself: every packet from a sandbox's veth to the host's input is dropped,
-  whichever of the host's addresses it is sent to;
+  whichever of the host's addresses it is sent to, but replies on connections the host opened
+  (ketch's tunnels to a sandbox's ports);
 - nothing to another sandbox (10.213.0.0/16), nothing but IPv4, nothing from an address not its
   own;
 - anything else with ``allowlist=None``; only to the allowlist's CIDRs otherwise.
 
-Nothing may connect to a sandbox; only replies to its own connections come in (connections
-of this very sandbox, not of one that had its address before).
+Nothing but the host may connect to a sandbox; only replies to its own connections come in
+(connections of this very sandbox, not of one that had its address before).
 
     net = await SandboxNetwork.create("sb-1a2b3c4d5e6f", ["10.99.0.0/24"])
     # ... start the sandbox in net.path (the launcher joins it with setns(2)) ...
@@ -66,6 +67,7 @@ flush chain inet ketch egress
 add rule inet ketch forward iifname "{PREFIX}*" goto egress
 add rule inet ketch forward oifname "{PREFIX}*" ct state established,related ct mark . oifname @live accept
 add rule inet ketch forward oifname "{PREFIX}*" drop
+add rule inet ketch input iifname "{PREFIX}*" ct state established,related ct direction reply accept
 add rule inet ketch input iifname "{PREFIX}*" drop
 add rule inet ketch egress meta nfproto != ipv4 drop
 add rule inet ketch egress ip daddr {POOL} drop

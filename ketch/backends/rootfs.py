@@ -45,14 +45,17 @@ SANDBOX_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-
                    "/etc/ssl/private", "/etc/sudoers", "/etc/sudoers.d")
 
 
-def hide_host_data(upper: Path, layers: list[str]) -> None:
+def hide_host_data(upper: Path, layers: list[str]) -> list[str]:
     """Fill a sandbox's upper layer, before it is mounted, so that the overlay hides what the
     host keeps outside its system folders (homes, /tmp, /srv, services' data) and its secrets.
 
     A hidden folder becomes an empty opaque one, which hides present and future host files
     alike. Where an image layer has the same folder, the two merge in the overlay: then only
     the host's entries are hidden, one by one, and the image's stay.
+
+    Returns the host paths it hid (a snapshot of the sandbox's files leaves them out).
     """
+    hidden = []
     for folder, keep in SANDBOX_KEEP.items():
         try:
             entries = os.listdir(folder)
@@ -60,10 +63,13 @@ def hide_host_data(upper: Path, layers: list[str]) -> None:
             continue
         for name in entries:
             if name not in keep:
-                _hide(upper, os.path.join(folder, name), layers, empty=True)
+                hidden.append(os.path.join(folder, name))
+                _hide(upper, hidden[-1], layers, empty=True)
     for path in SANDBOX_SECRETS:
         if os.path.lexists(path):
+            hidden.append(path)
             _hide(upper, path, layers)
+    return hidden
 
 
 def _hide(upper: Path, path: str, layers: list[str], empty: bool = False) -> None:
@@ -108,6 +114,16 @@ def _parents(upper: Path, path: str) -> None:
     _parents(upper, parent)
     (upper / parent.lstrip("/")).mkdir()
     os.chmod(upper / parent.lstrip("/"), os.stat(parent).st_mode & 0o7777)
+
+
+def whiteout(upper: Path, paths: list[str]) -> None:
+    """Delete ``paths`` from the view of an overlay whose upper layer is ``upper`` (before it
+    is mounted): what an image made from a sandbox's snapshot deleted."""
+    for path in paths:
+        target = upper / path.lstrip("/")
+        if not os.path.lexists(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _whiteout(target)
 
 
 def _whiteout(target: Path) -> None:

@@ -29,7 +29,7 @@ from .. import config
 from ..protocol.worker import ContainerSpec, SandboxPolicy
 from ..worker.cgroups import Cgroup, Limits
 from . import nsinit
-from .rootfs import hide_host_data, root_overlays, visible_prefixes
+from .rootfs import hide_host_data, root_overlays, visible_prefixes, whiteout
 
 if TYPE_CHECKING:
     from .netns import SandboxNetwork
@@ -51,6 +51,7 @@ class SandboxSetup:
         self.network: SandboxNetwork | None = None
         self.binds: list[list[Any]] = []  # read-only, to keep its interpreters runnable
         self.masks: list[str] = []
+        self.hidden: list[str] = []  # host paths its upper layer hides (`hide_host_data`)
         self.disk_mounted = False
         self._released = False
 
@@ -106,7 +107,8 @@ class SandboxSetup:
         for part in ("upper", "work", "root", "shm"):
             (disk / part).mkdir()
         os.chmod(disk / "shm", 0o1777)
-        await asyncio.to_thread(hide_host_data, disk / "upper", layers)
+        self.hidden = await asyncio.to_thread(hide_host_data, disk / "upper", layers)
+        whiteout(disk / "upper", (self.spec.image or {}).get("whiteouts", []))
 
     def launcher_config(self) -> dict[str, Any]:
         """The launcher's CONFIG for this sandbox (see `nsinit.py`), less ``"sandbox": True``

@@ -15,9 +15,11 @@ from .image import image
 from .python import python
 from .queue import queue_group
 from .run import run
+from .sandbox import sandbox_group
 from .secret import secret_group
 from .serve import serve
 from .server import server
+from .shell import shell
 from .token import token_group
 from .usage import usage
 from .volume import volume_group
@@ -35,8 +37,9 @@ cli.add_command(image)
 cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
-for group in (app_group, deploy, serve, dict_group, queue_group, secret_group, token_group,
-              volume_group):
+cli.add_command(shell)
+for group in (app_group, deploy, serve, dict_group, queue_group, sandbox_group, secret_group,
+              token_group, volume_group):
     cli.add_command(group)
 
 

@@ -384,6 +384,11 @@ def file_op(meta: dict, data: bytes) -> bytes:  # type: ignore[type-arg]
             else:
                 os.unlink(path)
             return file_request(report({}))
+        if op == "connect":  # a readiness probe: is something listening on this port here?
+            import socket
+
+            with socket.create_connection(("127.0.0.1", int(meta["port"])), timeout=1):
+                return file_request(report({}))
         if op == "stat":
             info = os.stat(path)
             return file_request(report({"size": info.st_size, "is_dir": os.path.isdir(path)}))

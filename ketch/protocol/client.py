@@ -399,11 +399,15 @@ def sandbox_from_name(app_name: str, name: str) -> Request:
 
 def sandbox_exec(sandbox_id: str, argv: list[str], workdir: str | None,
                  env: dict[str, str] | None, timeout: float | None, secrets: list[str],
-                 piping: dict[str, str]) -> Request:
-    """``piping``: {stdout, stderr}, each "pipe" or "devnull". Answer: {process}."""
-    return "sandbox_exec", {"sandbox_id": sandbox_id, "argv": argv, "workdir": workdir,
+                 piping: dict[str, str], pty: dict[str, int] | None = None) -> Request:
+    """``piping``: {stdout, stderr}, each "pipe" or "devnull". ``pty``: {rows, cols} to run it
+    on a terminal (all its output then comes as stdout). Answer: {process}."""
+    body: dict[str, Any] = {"sandbox_id": sandbox_id, "argv": argv, "workdir": workdir,
                             "env": env, "timeout": timeout, "secrets": secrets,
                             "piping": piping}
+    if pty is not None:
+        body["pty"] = pty
+    return "sandbox_exec", body
 
 
 def process_stdin(sandbox_id: str, process: int, data: bytes, eof: bool) -> Request:
@@ -427,7 +431,28 @@ def process_signal(sandbox_id: str, process: int, signal: int) -> Request:
     return "process_signal", {"sandbox_id": sandbox_id, "process": process, "signal": signal}
 
 
+def process_resize(sandbox_id: str, process: int, rows: int, cols: int) -> Request:
+    """A new size for the terminal of a process started with ``pty``."""
+    return "process_resize", {"sandbox_id": sandbox_id, "process": process, "rows": rows,
+                              "cols": cols}
+
+
 def sandbox_file(sandbox_id: str, meta: dict[str, Any], data: bytes = b"") -> Request:
     """A file operation inside the sandbox (``meta``: see `ketch.protocol.supervisor`).
     Answer: {meta, data}; ``meta["error"]`` when it failed."""
     return "sandbox_file", {"sandbox_id": sandbox_id, "meta": meta, "data": data}
+
+
+def sandbox_snapshot(sandbox_id: str) -> Request:
+    """Its files as an image. Answer: {steps} (`ketch.Image`'s)."""
+    return "sandbox_snapshot", {"sandbox_id": sandbox_id}
+
+
+def sandbox_tunnels(sandbox_id: str) -> Request:
+    """Answer: {tunnels: {port: [host, port]}}."""
+    return "sandbox_tunnels", {"sandbox_id": sandbox_id}
+
+
+def sandbox_ready(sandbox_id: str, timeout: float | None) -> Request:
+    """Wait for its readiness probe. Answer: {ready, done, reason}."""
+    return "sandbox_ready", {"sandbox_id": sandbox_id, "timeout": timeout}

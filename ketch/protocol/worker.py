@@ -108,6 +108,15 @@ class Worker(Protocol):
         """Frames for a sandbox's supervisor; dropped when the sandbox has ended."""
         ...
 
+    def sandbox_address(self, container_id: str) -> str | None:
+        """The address at which this node reaches a running sandbox (None: it has no network
+        beyond loopback)."""
+        ...
+
+    async def sandbox_snapshot(self, container_id: str) -> str:
+        """Copy a running sandbox's files into a new image layer on this node; its id."""
+        ...
+
     def sandbox_runtime(self, runtime: str | None) -> str:
         """The runtime a sandbox asking for ``runtime`` gets, or `InvalidError` saying why
         none can hold one here."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tunnels import Tunnel
 
 
 class Stream:
@@ -103,6 +106,8 @@ class SandboxState:
         self.reason = ""
         self.ending_reason: str | None = None  # why ketch is stopping it, once it is
         self.done = asyncio.Event()
+        self.ready = asyncio.Event()  # its readiness probe passed
+        self.tunnels: dict[int, Tunnel] = {}
         self.image: dict[str, Any] | None = None
         self.runtime = ""
 

@@ -19,6 +19,7 @@ from .. import exception
 from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
 from .sandbox_state import Process, SandboxState
+from .tunnels import Tunnel
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -28,7 +29,8 @@ log = logging.getLogger("ketch")
 REQUESTS = (
     "sandbox_create", "sandbox_wait", "sandbox_terminate", "sandbox_get", "sandbox_list",
     "sandbox_tags_set", "sandbox_from_name", "sandbox_exec", "process_stdin", "process_output",
-    "process_wait", "process_signal", "sandbox_file",
+    "process_wait", "process_signal", "process_resize", "sandbox_file", "sandbox_snapshot",
+    "sandbox_tunnels", "sandbox_ready",
 )
 MAX_TIMEOUT_S = 24 * 3600
 KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
@@ -74,8 +76,41 @@ class SandboxService:
         if options.get("idle_timeout"):
             asyncio.ensure_future(self._watch_idle(sb, options["idle_timeout"]))
         await self.cp.worker.start_container(spec)
+        await self._open_tunnels(sb, options.get("ports") or [])
+        if options.get("readiness_probe"):
+            asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
         self._forget_old()
         return {"sandbox_id": sb.id}
+
+    async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
+        address = self.cp.worker.sandbox_address(sb.id) if ports else None
+        if address is None:
+            return
+        bind = "127.0.0.1" if self.cp.address.startswith("unix:") \
+            else self.cp.address.rsplit(":", 1)[0]
+        for port in ports:
+            sb.tunnels[port] = await Tunnel.open(bind, address, port, sb.touch)
+
+    async def _probe(self, sb: SandboxState, probe: dict[str, Any]) -> None:
+        """Try the readiness probe every interval until it passes or the sandbox ends."""
+        while not sb.done.is_set():
+            try:
+                if probe["kind"] == "tcp":
+                    answer = await self.sandbox_file(sb.id, {"op": "connect",
+                                                             "port": probe["target"]})
+                    ready = "error" not in answer["meta"]
+                else:
+                    number = (await self.sandbox_exec(
+                        sb.id, probe["target"],
+                        piping={"stdout": "devnull", "stderr": "devnull"}))["process"]
+                    await sb.procs[number].done.wait()
+                    ready = sb.procs.pop(number).returncode == 0
+            except exception.Error:
+                ready = False
+            if ready:
+                sb.ready.set()
+                return
+            await asyncio.sleep(probe["interval_ms"] / 1000)
 
     def _spec(self, sb: SandboxState) -> ContainerSpec:
         options = sb.options
@@ -89,7 +124,8 @@ class SandboxService:
             image=sb.image, workdir=options.get("workdir"),
             volumes=self.cp.volumes.prepare(sb.id, options.get("volumes") or {}),
             sandbox=SandboxPolicy(block_network=options["block_network"],
-                                  cidr_allowlist=options.get("cidr_allowlist")),
+                                  cidr_allowlist=options.get("cidr_allowlist"),
+                                  disk_mib=int(options.get("ephemeral_disk") or 4096)),
             command=options.get("command") or [],
         )
 
@@ -138,6 +174,8 @@ class SandboxService:
         sb.reason = sb.ending_reason or exit.reason
         for proc in sb.procs.values():
             proc.finish(-9)
+        for tunnel in sb.tunnels.values():
+            tunnel.close()
         for future in sb.files.values():
             if not future.done():
                 future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
@@ -224,8 +262,10 @@ class SandboxService:
     async def sandbox_exec(self, sandbox_id: str, argv: list[str], workdir: str | None = None,
                            env: dict[str, str] | None = None, timeout: float | None = None,
                            secrets: list[str] | None = None,
-                           piping: dict[str, str] | None = None) -> dict[str, Any]:
+                           piping: dict[str, str] | None = None,
+                           pty: dict[str, int] | None = None) -> dict[str, Any]:
         check_argv(argv)
+        terminal = {"pty": check_size(pty)} if pty is not None else {}
         sb = self._live(sandbox_id)
         environment = self.cp.secrets.environment(secrets or [],
                                                   lambda text: self.log(sb, "stderr", text))
@@ -235,7 +275,8 @@ class SandboxService:
         proc = Process(number, argv)
         sb.procs[number] = proc
         self.cp.worker.sandbox_send(sb.id, wire.frame(wire.EXEC, number, wire.request(
-            {"argv": argv, "workdir": workdir, "env": environment, **(piping or {})})))
+            {"argv": argv, "workdir": workdir, "env": environment, **(piping or {}),
+             **terminal})))
         if timeout:
             proc.timer = asyncio.get_running_loop().call_later(
                 timeout, self._signal, sb, proc, 9)
@@ -284,6 +325,16 @@ class SandboxService:
         self._signal(sb, proc, signal)
         return {}
 
+    async def process_resize(self, sandbox_id: str, process: int, rows: int,
+                             cols: int) -> dict[str, Any]:
+        """A new size for the terminal of a process started with ``pty``."""
+        size = check_size({"rows": rows, "cols": cols})
+        sb, proc = self._proc(sandbox_id, process)
+        if proc.returncode is None:
+            self.cp.worker.sandbox_send(sb.id, wire.frame(wire.RESIZE, process,
+                                                          wire.request(size)))
+        return {}
+
     async def sandbox_file(self, sandbox_id: str, meta: dict[str, Any],
                            data: bytes = b"") -> dict[str, Any]:
         sb = self._live(sandbox_id)
@@ -299,6 +350,29 @@ class SandboxService:
         finally:
             sb.files.pop(number, None)
         return {"meta": answer, "data": body}
+
+    async def sandbox_tunnels(self, sandbox_id: str) -> dict[str, Any]:
+        """{tunnels: {port: [host, port]}}: where on this machine each exposed port is."""
+        sb = self._live(sandbox_id)
+        return {"tunnels": {port: [t.host, t.port] for port, t in sb.tunnels.items()}}
+
+    async def sandbox_ready(self, sandbox_id: str, timeout: float | None) -> dict[str, Any]:
+        """Wait up to ``timeout`` for the readiness probe to pass: {ready, done, reason}."""
+        sb = self._get(sandbox_id)
+        if not sb.options.get("readiness_probe"):
+            raise exception.InvalidError("the sandbox has no readiness_probe; pass "
+                                         "readiness_probe=ketch.Probe.with_tcp(port) to create")
+        waits = [asyncio.ensure_future(event.wait()) for event in (sb.ready, sb.done)]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        return {"ready": sb.ready.is_set(), "done": sb.done.is_set(), "reason": sb.reason}
+
+    async def sandbox_snapshot(self, sandbox_id: str) -> dict[str, Any]:
+        """The sandbox's image with its files as they are now on top: {steps}."""
+        sb = self._live(sandbox_id)
+        layer = await self.cp.worker.sandbox_snapshot(sb.id)
+        return {"steps": [*(sb.options.get("image") or []), {"kind": "snapshot", "layer": layer}]}
 
     # -- frames from the supervisor ----------------------------------------------------------
 
@@ -342,6 +416,16 @@ def check_argv(argv: Any) -> None:
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise exception.InvalidError(
             "a command is one or more strings, as in sb.exec(\"python\", \"-c\", \"print(1)\")")
+
+
+def check_size(size: Any) -> dict[str, int]:
+    """A terminal's ``{rows, cols}``, checked."""
+    if not isinstance(size, dict) or not all(
+            isinstance(size.get(k), int) and not isinstance(size.get(k), bool)
+            and 0 < size[k] < 1 << 16 for k in ("rows", "cols")):
+        raise exception.InvalidError(f"a terminal's size is {{'rows': int, 'cols': int}}, each "
+                                     f"from 1 to 65535, not {size!r}")
+    return {"rows": size["rows"], "cols": size["cols"]}
 
 
 def check_definition(definition: dict[str, Any]) -> dict[str, Any]:

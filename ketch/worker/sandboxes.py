@@ -37,20 +37,21 @@ def _source() -> str:
 
 def sandbox_command(spec: ContainerSpec, command: list[str]) -> list[str]:
     """The sandbox's first process: the supervisor, which starts ``command`` (if any)."""
-    python = spec.image["python"] if spec.image else host_python()
+    python = (spec.image or {}).get("python") or host_python()
     return [python, "-S", "-c", _source(), "--", *command]
 
 
 def sandbox_env(spec: ContainerSpec) -> dict[str, str]:
     """The image's environment, then the sandbox's own (its secrets included); nothing of the
     host's, which may hold credentials."""
-    python = spec.image["python"] if spec.image else host_python()
+    python = (spec.image or {}).get("python") or host_python()
     env = {"PATH": f"{os.path.dirname(python)}:{SYSTEM_PATH}", "HOME": "/root",
            "LANG": "C.UTF-8"}
     if spec.image:
         env.update(spec.image["env"])
         env["PATH"] = f"{os.path.dirname(python)}:{env.get('PATH', SYSTEM_PATH)}"
-        env["VIRTUAL_ENV"] = os.path.dirname(os.path.dirname(python))
+        if spec.image.get("python"):
+            env["VIRTUAL_ENV"] = os.path.dirname(os.path.dirname(python))
     env.update(spec.env)
     return env
 

@@ -22,6 +22,7 @@ from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
+from .images.snapshot import snapshot_layer
 from .metering import UsageMeter
 from .resources import Capacity, Request
 from .sandboxes import SupervisorChannel, sandbox_command, sandbox_env
@@ -75,15 +76,31 @@ class LocalWorker:
     async def build_image(self, steps: list[dict[str, Any]], runtime: str,
                           log: Callable[[str], None]) -> dict[str, Any]:
         chosen = runtime or self.default_runtime()
-        if chosen != "namespace":
+        if chosen not in ("namespace", "gvisor"):
             raise exception.InvalidError(
                 f"images need the namespace runtime, and this function would run with "
                 f"{chosen!r} ({'chosen' if runtime else 'the only one usable here'}); run ketch "
                 "as root on Linux, or drop image= to run on this machine's own Python"
             )
+        return (await self._images().build(steps, log)).to_wire()
+
+    def _images(self) -> Builder:
         if self._builder is None:
             self._builder = Builder(config.home() / "images", hide=[str(config.home())])
-        return (await self._builder.build(steps, log)).to_wire()
+        return self._builder
+
+    def sandbox_address(self, container_id: str) -> str | None:
+        entry = self._tasks.get(container_id)
+        setup = entry[1].state.get("sandbox") if entry else None
+        return setup.network.address if setup is not None and setup.network else None
+
+    async def sandbox_snapshot(self, container_id: str) -> str:
+        entry = self._tasks.get(container_id)
+        setup = entry[1].state.get("sandbox") if entry else None
+        if setup is None:
+            raise exception.NotFoundError(f"sandbox {container_id} is not running")
+        return await snapshot_layer(self._images().store, setup.disk / "upper", setup.hidden,
+                                    container_id)
 
     async def start_container(self, spec: ContainerSpec) -> None:
         gpus = self.capacity.reserve(spec.container_id, request_of(spec))

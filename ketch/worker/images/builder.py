@@ -45,6 +45,7 @@ class BuiltImage:
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]
     python: str = PYTHON
     python_path: list[str] = field(default_factory=lambda: [SDK])
+    whiteouts: list[str] = field(default_factory=list)  # deleted by a snapshot: see snapshot.py
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,6 +82,9 @@ class Builder:
                 image.env.update(step["vars"])
             elif kind == "workdir":
                 image.workdir = step["path"]
+            elif kind == "snapshot":  # a sandbox's files, already a layer on this machine
+                image.layers.append(str(self._snapshot(step["layer"]) / "fs"))
+                image.whiteouts += self.store.meta(step["layer"]).get("whiteouts", [])
             elif kind.startswith("mount_"):
                 image.binds.append(self._mount(step, layer))
                 if step["remote"].startswith("/root/"):
@@ -93,7 +97,17 @@ class Builder:
                     image.python_path.append("/root")
         if built:
             log(f"image built in {time.monotonic() - started:.1f} s")
+        if not any(step["kind"] == "base" for step in steps):
+            image.python, image.python_path = "", []  # the host's own (a sandbox's snapshot)
         return image
+
+    def _snapshot(self, layer: str) -> Path:
+        if not self.store.exists(layer):
+            raise exception.NotFoundError(
+                f"the sandbox snapshot {layer} is not on this machine (snapshots stay on the "
+                "machine that took them, until `ketch image prune` removes them)")
+        self.store.touch(layer)
+        return self.store.path(layer)
 
     def _mount(self, step: dict[str, Any], layer: str) -> list[Any]:
         if not step.get("ignore"):

@@ -152,6 +152,12 @@ class RayWorker:
     def sandbox_send(self, container_id: str, data: bytes) -> None:
         """Never called: `sandbox_runtime` refuses every sandbox."""
 
+    def sandbox_address(self, container_id: str) -> str | None:
+        return None
+
+    async def sandbox_snapshot(self, container_id: str) -> str:
+        raise exception.NotFoundError(f"sandbox {container_id} is not running")
+
     def _cluster_runtime(self) -> str:
         """``KETCH_RUNTIME`` or ``runtime`` in config.toml, else what a node chooses by itself
         (every node gets the same, so the control plane can check mounts and images)."""
