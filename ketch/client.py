@@ -54,7 +54,7 @@ async def get_client() -> Client:
 
                 transport = await EmbeddedTransport.start(config.home(), config.max_containers())
                 _client = Client(transport, embedded=True)
-            atexit.register(_close_at_exit)
+            _close_before_threads_stop()
     return _client
 
 
@@ -66,6 +66,21 @@ async def send(request: Request) -> Any:
 def send_blocking(request: Request) -> Any:
     """`send`, from blocking code."""
     return synchronizer.run(send(request))
+
+
+def _close_before_threads_stop() -> None:
+    """Close the client at exit while the thread pools still run: an embedded control plane
+    cleans up (sandboxes, volumes) with `asyncio.to_thread`, and `atexit` handlers run only
+    after the interpreter has shut the pools down. Hooks of `threading._register_atexit` run
+    before that, latest first, so this one is registered after the pools' own."""
+    import concurrent.futures.thread  # noqa: F401  (registers the pools' shutdown hook first)
+    import threading
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(_close_at_exit)
+    else:
+        register(_close_at_exit)
 
 
 def _close_at_exit() -> None:

@@ -9,11 +9,10 @@ import sys
 import time
 
 import pytest
+from sandbox_runtimes import RUNTIMES, usable
 
 import ketch
 from ketch import exception
-
-from sandbox_runtimes import RUNTIMES, usable
 
 pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
                                 reason="no sandbox runtime works here")

@@ -41,7 +41,10 @@ def errors() -> Iterator[None]:
 
 @click.group("sandbox")
 def sandbox_group() -> None:
-    """List sandboxes, run commands in them, read their output, stop them."""
+    """List sandboxes, run commands in them, read their output, stop them.
+
+    Sandboxes live on the `ketch server` that KETCH_SERVER names.
+    """
 
 
 @sandbox_group.command("list")
@@ -121,10 +124,10 @@ def exec_(sandbox_id: str, command: tuple[str, ...], tty: bool | None, workdir: 
 @click.argument("sandbox_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until it ends.")
 def logs(sandbox_id: str, follow: bool) -> None:
-    """Print the output of a sandbox's command (its stdout to ours, its stderr to ours).
+    """Print the output of a sandbox's command.
 
-    Output is handed out once: what this prints, no later reader (another `logs`, or
-    `sb.stdout.read()` in a program) gets again.
+    Its stdout goes to ours, its stderr to ours. Output is handed out once: what this prints,
+    no later reader (another `logs`, or `sb.stdout.read()` in a program) gets again.
     """
     with errors():
         send_blocking(protocol.sandbox_get(sandbox_id))

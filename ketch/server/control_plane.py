@@ -206,13 +206,14 @@ class ControlPlane:
         if app.stopped:
             return {}
         app.stopped = True
-        waits: list[Any] = [event.wait() for event in self.sandboxes.stop_app(app_id)]
+        waits: list[Any] = [asyncio.wait_for(event.wait(), 10.0)
+                            for event in self.sandboxes.stop_app(app_id)]
         for function_id in app.function_ids:
             fn = self.functions[function_id]
             fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
             for ct in list(fn.containers.values()):
                 waits.append(self.sessions.stop_container(ct, requeue=False))
-        await asyncio.gather(*waits)
+        await asyncio.gather(*waits, return_exceptions=True)  # a sandbox late to end: let go
         deadline = time.monotonic() + 10.0
         while any(self.functions[f].containers for f in app.function_ids):
             if time.monotonic() > deadline:

@@ -1,0 +1,151 @@
+"""Sandbox start-up, per runtime, against the bare isolation tools it is built on, in one run.
+
+    python bench/sandbox_bench.py                    # 50 sandboxes per runtime and network
+    python bench/sandbox_bench.py --count 20 --runtimes namespace --json /tmp/sb.json
+
+For each runtime (gvisor, namespace) and network (the default, filtered; block_network):
+
+  first output: ``Sandbox.create()`` then ``sb.exec("echo", "hi")`` until its first line
+      arrives, p50 and p95 over ``--count`` sandboxes one after another (each terminated
+      before the next; the target: p50 ≤ 100 ms on namespace, ≤ 500 ms on gVisor);
+  burst: ``--count`` sandboxes created at once (threads), each exec'ing ``echo``: the time
+      until the last first line arrived, and sandboxes started per second.
+
+Peers, timed the same way in the same run, start-to-output of ``echo hi``:
+  subprocess     ``subprocess.run(["echo", "hi"])``: no isolation, the floor;
+  unshare        ``unshare --mount --pid --fork --net --uts --ipc echo hi``: the namespaces
+                 alone, with no root of its own, no cgroup and no supervisor;
+  runsc          ``runsc --network=none do echo hi``: gVisor alone, on the host's root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from stats import median, ms, percentile  # noqa: E402
+
+TARGETS_MS = {"namespace": 100.0, "gvisor": 500.0}
+PEERS = {
+    "subprocess": ["echo", "hi"],
+    "unshare": ["unshare", "--mount", "--pid", "--fork", "--net", "--uts", "--ipc", "echo", "hi"],
+    "runsc": ["runsc", "--network=none", "do", "echo", "hi"],
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=50, help="sandboxes per measurement (50)")
+    parser.add_argument("--runtimes", default="gvisor,namespace")
+    parser.add_argument("--json", type=Path, default=None, help="write the raw samples here")
+    return parser.parse_args()
+
+
+def first_output(app: Any, runtime: str, block_network: bool) -> float:
+    import ketch
+
+    started = time.perf_counter()
+    sb = ketch.Sandbox.create(app=app, runtime=runtime, block_network=block_network)
+    line = next(iter(sb.exec("echo", "hi").stdout))
+    elapsed = time.perf_counter() - started
+    assert line.strip() == "hi", line
+    sb.terminate()
+    return elapsed
+
+
+def burst(app: Any, runtime: str, block_network: bool, count: int) -> float:
+    """Seconds from the first create to the last first line, ``count`` sandboxes at once."""
+    import ketch
+
+    made: list[Any] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            sb = ketch.Sandbox.create(app=app, runtime=runtime, block_network=block_network)
+            made.append(sb)
+            next(iter(sb.exec("echo", "hi").stdout))
+        except BaseException as exc:  # reported after the burst
+            errors.append(exc)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for sb in made:
+        sb.terminate()
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def peer(command: list[str], count: int) -> list[float] | None:
+    if shutil.which(command[0]) is None:
+        return None
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ.setdefault("KETCH_HOME", tempfile.mkdtemp(prefix="ketch-sandbox-bench-"))
+    import ketch
+
+    app = ketch.App.lookup("sandbox-bench", create_if_missing=True)
+    results: dict[str, Any] = {"peers": {}, "ketch": {}}
+    for runtime in args.runtimes.split(","):
+        for block in (False, True):
+            label = f"{runtime}{' block_network' if block else ''}"
+            first_output(app, runtime, block)  # warm: the network table, the driver
+            samples = [first_output(app, runtime, block) for _ in range(args.count)]
+            burst_s = burst(app, runtime, block, args.count)
+            results["ketch"][label] = {"samples_ms": [ms(s) for s in samples],
+                                       "burst_s": round(burst_s, 3)}
+    for name, command in PEERS.items():
+        samples = peer(command, args.count)
+        if samples is not None:
+            results["peers"][name] = {"samples_ms": [ms(s) for s in samples]}
+    print_table(results, args.count)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def print_table(results: dict[str, Any], count: int) -> None:
+    print(f"\nSandbox.create → first exec output, {count} sandboxes each (ms)\n")
+    print(f"| {'system':<28} | {'p50':>8} | {'p95':>8} | {'burst of ' + str(count):>14} | target |")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 10}|{'-' * 16}|--------|")
+    for label, row in results["ketch"].items():
+        samples = row["samples_ms"]
+        p50 = median(samples)
+        target = TARGETS_MS[label.split()[0]]
+        verdict = f"≤{target:g}: {'met' if p50 <= target else 'missed'}"
+        rate = f"{row['burst_s']:.2f} s ({count / row['burst_s']:.0f}/s)"
+        print(f"| ketch {label:<22} | {p50:>8.1f} | {percentile(samples, 95):>8.1f} | "
+              f"{rate:>14} | {verdict} |")
+    for name, row in results["peers"].items():
+        samples = row["samples_ms"]
+        print(f"| peer: {name:<22} | {median(samples):>8.1f} | "
+              f"{percentile(samples, 95):>8.1f} | {'':>14} |        |")
+
+
+if __name__ == "__main__":
+    main()
