@@ -4,10 +4,17 @@ sentry) stands between the sandbox's code and the host's kernel.
 The host prepares the sandbox as for the namespace runtime (`ketch.backends.sandboxing`: its
 disk, a root that hides the host's data, its cgroup, its network). The launcher (`nsinit.py`,
 ``"gvisor"`` in its CONFIG) then joins the cgroup, mounts the root in a mount namespace of its
-own, joins the sandbox's network namespace and becomes ``runsc run`` on an OCI bundle written
-here. runsc's processes (the sentry, the gofer that serves it the root, their helpers) all
-stay in that cgroup, so its memory, CPU and pids limits hold for gVisor itself; runsc is told
-no cgroup of its own. The sandbox's stdin and stdout are runsc's own: no terminal, no copying.
+own and becomes ``runsc run`` on an OCI bundle written here, whose sentry joins the sandbox's
+network namespace (gVisor's own network stack on its veth) or, with ``block_network``, has
+loopback only. runsc's processes (the sentry, the gofer that serves it the root, the ptrace
+stubs) all stay in that cgroup, so its memory, CPU and pids limits hold for gVisor itself;
+runsc is told no cgroup of its own. The sandbox's stdin and stdout are runsc's own: no
+terminal, no copying. Signals but SIGKILL go through ``runsc kill`` (``runsc run`` does not
+forward them: it dies, and the sandbox with it).
+
+Limits of runsc 20221219 (Debian 12's), which a newer runsc lifts: ``statx`` with
+``AT_NO_AUTOMOUNT`` fails with EINVAL, so coreutils' ``ls`` and ``stat`` print "Invalid
+argument" (Python's ``os.stat`` and ``os.listdir`` work); the kvm platform hangs in a VM.
 
 Example::
 
@@ -40,23 +47,22 @@ from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .namespace import NSINIT, NamespaceDriver
 from .sandboxing import SandboxSetup, sandbox_env, sandbox_limits
 
-# Flags for every runsc command of a sandbox, after --root. The ptrace platform (this
-# runsc's only other one, kvm, needs /dev/kvm and hangs under nested virtualisation); no
-# cgroups of runsc's making (the launcher put it in the sandbox's); nothing else than the
-# sandbox's output on its stdout and stderr.
+# Flags for every runsc command of a sandbox, after --root: the ptrace platform (this
+# runsc's only other one, kvm, needs /dev/kvm and hangs under nested virtualisation), and no
+# cgroups of runsc's making (the launcher put it in the sandbox's; ~10 ms faster too).
 RUNSC_FLAGS = ("--platform=ptrace", "--ignore-cgroups")
-# What gVisor's sentry provides itself, in memory (counted in the cgroup's memory limit).
+# What gVisor's sentry makes itself, in memory: /proc, /sys and /dev. This runsc's /dev takes
+# no size, and read-only it would refuse /dev/null to writers: only a memory limit bounds it.
+# /tmp and /dev/shm are binds of folders on the sandbox's disk instead (gVisor would make
+# tmpfs mounts of them, in memory, with no size), as on the namespace runtime: one
+# ``disk_mib`` for all it writes there, and /tmp in a snapshot of its filesystem.
 SENTRY_MOUNTS = [
     {"destination": "/proc", "type": "proc", "source": "proc"},
     {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs",
      "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-     "options": ["nosuid", "nodev", "mode=1777"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-     "options": ["nosuid", "nodev", "mode=1777"]},
 ]
-SENTRY_PATHS = ("/proc", "/dev", "/sys", "/tmp")
+SENTRY_PATHS = ("/proc", "/dev", "/sys")
 RUNSC_TIMEOUT_S = 10.0
 # gVisor counts the sandbox's processes and threads against its RLIMIT_NPROC (``pids``) and
 # fails a fork or clone past it with EAGAIN, as Linux does. The host's count is another: gVisor's
@@ -111,7 +117,8 @@ class GvisorDriver(Driver):
             bundle.mkdir()
             netns = setup.network.path if setup.network is not None else None
             (bundle / "config.json").write_text(json.dumps(
-                oci_spec(spec, command, sandbox_env(env), launch, netns)))
+                oci_spec(spec, command, sandbox_env(env), launch, netns,
+                         str(setup.disk / "shm"))))
             runsc = [*self._runsc_command(setup.scratch),
                      "--network=none" if netns is None else "--network=sandbox",
                      "run", "--bundle", str(bundle), spec.container_id]
@@ -218,9 +225,11 @@ class GvisorDriver(Driver):
             process.kill()
             await process.wait()
 
+
 def launcher_config(setup: SandboxSetup) -> dict[str, Any]:
-    """The launcher's CONFIG: the setup's root, less what gVisor makes itself (/dev/shm is
-    the sentry's), and ``gvisor`` rather than a network namespace of the launcher's making."""
+    """The launcher's CONFIG: the setup's root, less binds into what gVisor makes itself
+    (/dev/shm is a mount of the OCI spec's), and ``gvisor`` rather than a network namespace
+    of the launcher's making."""
     config = setup.launcher_config()
     config["binds"] = [bind for bind in config["binds"] if not _under(bind[1], SENTRY_PATHS)]
     config["net"] = False
@@ -229,11 +238,12 @@ def launcher_config(setup: SandboxSetup) -> dict[str, Any]:
 
 
 def oci_spec(spec: ContainerSpec, command: list[str], env: dict[str, str],
-             launch: dict[str, Any], netns: str | None) -> dict[str, Any]:
+             launch: dict[str, Any], netns: str | None, shm: str) -> dict[str, Any]:
     """The OCI runtime spec (``config.json``) of a sandbox: ``command`` as uid 0 without
     capabilities or a way to gain any, on the root the launcher mounted (writable: writes
-    land in the sandbox's disk), in new pid, ipc, uts and mount namespaces, and in ``netns``
-    (else a network namespace of gVisor's own, with loopback only)."""
+    land in the sandbox's disk, as do those to /tmp and to /dev/shm, the folder ``shm``), in
+    new pid, ipc, uts and mount namespaces, and in ``netns`` (else a network namespace of
+    gVisor's own, with loopback only)."""
     assert spec.sandbox is not None
     network: dict[str, str] = {"type": "network"}
     if netns is not None:
@@ -258,7 +268,8 @@ def oci_spec(spec: ContainerSpec, command: list[str], env: dict[str, str],
         },
         "root": {"path": launch["root"], "readonly": False},
         "hostname": spec.container_id,
-        "mounts": SENTRY_MOUNTS,
+        "mounts": [*SENTRY_MOUNTS, _bind(os.path.join(launch["root"], "tmp"), "/tmp"),
+                   _bind(shm, "/dev/shm", "nosuid", "nodev")],
         "linux": {
             "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
                            {"type": "mount"}, network],
@@ -269,6 +280,11 @@ def oci_spec(spec: ContainerSpec, command: list[str], env: dict[str, str],
 def host_pids(pids: int) -> int:
     """The host's pids limit for a gVisor sandbox of ``pids`` processes and threads."""
     return HOST_PIDS_BASE + HOST_PIDS_PER_PROCESS * pids
+
+
+def _bind(source: str, destination: str, *options: str) -> dict[str, Any]:
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": ["rbind", "rw", *options]}
 
 
 def _under(path: str, folders: tuple[str, ...]) -> bool:

@@ -259,7 +259,7 @@ def limits_of(spec: ContainerSpec) -> Limits:
     )
 
 
-def _pair(value: float | list[float] | None, default: float | None) -> tuple:  # type: ignore[type-arg]
+def _pair(value: float | list[float] | list[int] | None, default: float | None) -> tuple:  # type: ignore[type-arg]
     if value is None:
         return default, default
     if isinstance(value, (list, tuple)):

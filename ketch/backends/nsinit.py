@@ -30,12 +30,16 @@ is started. The command drops every capability (bounding, ambient, effective, pe
 inheritable; locked by securebits) while staying uid 0, sets no_new_privs and runs under the
 seccomp filter of `seccomp.py`.
 
+With ``gvisor`` set it launches runsc for the `gvisor` runtime instead (`start_gvisor`): the
+cgroups, a mount namespace with the root mounted in it (no /proc, /dev or /sys: gVisor makes
+its own), and then runsc itself, in place of the launcher.
+
 CONFIG keys: ``cgroup_procs`` (files to write our pid to), ``net`` (bool), ``hostname``,
 ``overlays`` (list of ``[lowerdirs, upper, work, target]``, mounted in order; ``upper`` None
 for a read-only one), ``root``
 (the merged root), ``masks`` (host paths hidden under an empty tmpfs), ``binds`` (list of
 ``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``, ``zygote``,
-``sandbox`` (bool), ``netns`` (a network namespace to join, for a sandbox).
+``sandbox`` (bool), ``netns`` (a network namespace to join, for a sandbox), ``gvisor``.
 """
 
 import ctypes

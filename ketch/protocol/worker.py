@@ -40,7 +40,7 @@ class ContainerSpec:
     runtime: str = ""  # "" lets the worker choose its default
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     cpu: float | None = None
-    memory_mb: int | None = None
+    memory_mb: int | list[int] | None = None  # MiB, or [request, limit]
     gpu: str | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`

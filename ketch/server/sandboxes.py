@@ -35,6 +35,9 @@ REQUESTS = (
 MAX_TIMEOUT_S = 24 * 3600
 KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
 ROOM_WAIT_S = 60.0
+# Without memory=, a sandbox reserves Modal's 128 MiB and may use up to 4 GiB: code nobody
+# reviewed gets a ceiling, not the whole machine.
+DEFAULT_MEMORY = [128, 4096]
 
 
 class SandboxService:
@@ -120,7 +123,8 @@ class SandboxService:
         return ContainerSpec(
             container_id=sb.id, function_id="", function_name="sandbox", app_id=sb.app_id,
             server_address="", token="", runtime=sb.runtime, env=env,
-            cpu=options.get("cpu"), memory_mb=options.get("memory"), gpu=options.get("gpu"),
+            cpu=options.get("cpu"), memory_mb=options.get("memory") or DEFAULT_MEMORY,
+            gpu=options.get("gpu"),
             image=sb.image, workdir=options.get("workdir"),
             volumes=self.cp.volumes.prepare(sb.id, options.get("volumes") or {}),
             sandbox=SandboxPolicy(block_network=options["block_network"],

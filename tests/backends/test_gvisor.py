@@ -83,7 +83,8 @@ def assert_nothing_left(handle: Any) -> None:
 def test_the_oci_spec_grants_nothing() -> None:
     spec = spec_of(SandboxPolicy(pids=64))
     launch = {"root": "/scratch/disk/root", "workdir": "/app"}
-    bundle = oci_spec(spec, ["python", "-c", "pass"], {"A": "1"}, launch, "/run/netns/sb")
+    bundle = oci_spec(spec, ["python", "-c", "pass"], {"A": "1"}, launch, "/run/netns/sb",
+                      "/scratch/disk/shm")
     process = bundle["process"]
     assert process["args"] == ["python", "-c", "pass"] and process["env"] == ["A=1"]
     assert process["cwd"] == "/app" and process["terminal"] is False
@@ -94,7 +95,10 @@ def test_the_oci_spec_grants_nothing() -> None:
     assert bundle["hostname"] == spec.container_id
     assert "cgroupsPath" not in bundle["linux"]  # runsc runs inside the sandbox's own cgroup
     assert {"type": "network", "path": "/run/netns/sb"} in bundle["linux"]["namespaces"]
-    blocked = oci_spec(spec, ["true"], {}, launch, None)
+    mounts = {mount["destination"]: mount for mount in bundle["mounts"]}
+    assert mounts["/tmp"]["source"] == "/scratch/disk/root/tmp"  # on its disk, not a tmpfs
+    assert mounts["/dev/shm"]["source"] == "/scratch/disk/shm"
+    blocked = oci_spec(spec, ["true"], {}, launch, None, "/scratch/disk/shm")
     assert {"type": "network"} in blocked["linux"]["namespaces"]
     assert host_pids(64) > 64  # gVisor's own threads and ptrace stubs count on the host
 
@@ -176,6 +180,7 @@ print(json.dumps({
     "canary": os.path.exists(sys.argv[2]),
     "home": os.listdir(sys.argv[3]) if os.path.isdir(sys.argv[3]) else None,
     "write_etc": attempt(lambda: write("/etc/ketch-gvisor-write")),
+    "write_tmp": attempt(lambda: write("/tmp/ketch-gvisor-write")),
     "read_back": open("/etc/ketch-gvisor-write").read(),
     "write_python": attempt(lambda: write(os.path.join(python_dir, "ketch-gvisor-write"))),
     "shadow": os.path.exists("/etc/shadow"),
@@ -186,15 +191,17 @@ sys.stdin.readline()
     async def go() -> tuple[dict[str, Any], bool, tuple[ContainerExit, str, str]]:
         gv, handle = await start(code, PYTHON, str(canary), str(config.home()))
         seen = json.loads(await handle.stdout.readline())
-        upper = handle.state["sandbox"].disk / "upper" / "etc" / "ketch-gvisor-write"
-        in_upper = upper.read_text() == "written inside"
+        upper = handle.state["sandbox"].disk / "upper"
+        in_upper = all((upper / folder / "ketch-gvisor-write").read_text() == "written inside"
+                       for folder in ("etc", "tmp"))  # /tmp too: not a tmpfs of gVisor's
         handle.stdin.write(b"\n")
         return seen, in_upper, await finish(gv, handle)
 
     seen, in_upper, (exit_, _, err) = asyncio.run(go())
     assert exit_.exit_code == 0, err
     assert seen["canary"] is False and seen["home"] in (None, []) and seen["shadow"] is False
-    assert seen["write_etc"] == 0 and seen["read_back"] == "written inside" and in_upper
+    assert seen["write_etc"] == seen["write_tmp"] == 0 and in_upper
+    assert seen["read_back"] == "written inside"
     assert seen["write_python"] in (errno.EROFS, errno.EACCES)  # its read-only bind
     assert not os.path.exists("/etc/ketch-gvisor-write")
 
@@ -228,6 +235,53 @@ except OSError as exc:
 
 
 @needs_runsc
+def test_gvisor_past_the_host_pids_limit_ends_with_that_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # gVisor's own threads count on the host: with no room left for them, the sentry dies
+    monkeypatch.setattr("ketch.backends.gvisor.HOST_PIDS_PER_PROCESS", 1)
+    monkeypatch.setattr("ketch.backends.gvisor.HOST_PIDS_BASE", 0)
+    code = "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(30)\n"
+    exit_, _, _ = run(code, policy=SandboxPolicy(block_network=True, pids=64))
+    assert exit_.exit_code != 0 and "reached its limit of 64 processes" in exit_.reason
+
+
+@needs_runsc
+def test_the_disk_limit_holds_for_every_writable_folder() -> None:
+    code = r"""
+import errno, json, mmap, os
+def fill(path):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(64):
+                f.write(b"x" * (1 << 20))
+                f.flush()
+                written += 1
+    except OSError as exc:
+        return [written, errno.errorcode[exc.errno]]
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    return [written, "ok"]
+fd = os.open("/dev/shm/segment", os.O_CREAT | os.O_RDWR, 0o600)
+os.ftruncate(fd, 4096)
+shared = mmap.mmap(fd, 4096, mmap.MAP_SHARED)
+if os.fork() == 0:
+    shared[:5] = b"child"
+    os._exit(0)
+os.wait()
+print(json.dumps({"shared": shared[:5].decode(),
+                  **{path: fill(path) for path in ("/tmp/big", "/dev/shm/big")}}))
+"""
+    exit_, out, err = run(code, policy=SandboxPolicy(block_network=True, disk_mib=16))
+    seen = json.loads(out)
+    assert exit_.exit_code == 0, err
+    assert seen["shared"] == "child"  # /dev/shm, on the disk, still shares memory
+    for path in ("/tmp/big", "/dev/shm/big"):
+        assert seen[path][0] <= 16 and seen[path][1] == "ENOSPC"
+
+
+@needs_runsc
 def test_block_network_leaves_only_loopback() -> None:
     code = r"""
 import json, socket
@@ -256,47 +310,36 @@ def test_network_is_the_sandbox_namespace_and_the_host_is_out_of_reach() -> None
     listener.bind(("0.0.0.0", 0))
     listener.listen()
     code = r"""
-import json, socket, sys
+import json, socket, struct, sys
+routes = [line.split() for line in open("/proc/net/route").read().splitlines()[1:]]
+gateway = next(socket.inet_ntoa(struct.pack("<I", int(r[2], 16))) for r in routes
+               if r[1] == "00000000")
+probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+probe.connect((gateway, 9))  # sends nothing: only picks the source address
 s = socket.socket()
 s.settimeout(1)
 try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.connect((gateway, int(sys.argv[1])))
     outcome = "connected"
-except (OSError, socket.timeout) as exc:
+except OSError as exc:
     outcome = str(exc)
-names = [n for _, n in socket.if_nameindex()]
-print(json.dumps({"interfaces": names, "host": outcome, "dev": open("/proc/net/dev").read()}))
+print(json.dumps({"interfaces": [n for _, n in socket.if_nameindex()], "gateway": gateway,
+                  "address": probe.getsockname()[0], "host": outcome}))
 """
 
-    async def go() -> tuple[str, tuple[ContainerExit, str, str]]:
-        gv = driver()
-        spec = spec_of(SandboxPolicy(block_network=False))
-        network: list[str] = []
-        real_prepare = SandboxSetup.prepare
-
-        async def prepare(*args: Any, **kwargs: Any) -> SandboxSetup:
-            setup = await real_prepare(*args, **kwargs)
-            assert setup.network is not None
-            network.append(setup.network.gateway)
-            return setup
-
-        SandboxSetup.prepare = prepare  # type: ignore[method-assign]
-        try:
-            handle = await gv.start_task(
-                spec, [PYTHON, "-S", "-c", code, "10.213.0.1", str(listener.getsockname()[1])],
-                {}, [])
-        finally:
-            SandboxSetup.prepare = real_prepare  # type: ignore[method-assign]
-        return network[0], await finish(gv, handle)
+    async def go() -> tuple[Any, tuple[ContainerExit, str, str]]:
+        gv, handle = await start(code, str(listener.getsockname()[1]),
+                                 policy=SandboxPolicy(block_network=False))
+        return handle.state["sandbox"].network, await finish(gv, handle)
 
     try:
-        gateway, (exit_, out, err) = asyncio.run(go())
+        network, (exit_, out, err) = asyncio.run(go())
     finally:
         listener.close()
     seen = json.loads(out)
     assert exit_.exit_code == 0, err
-    assert gateway.startswith("10.213.")
-    assert "eth0" in seen["interfaces"]  # gVisor's netstack on the sandbox's veth
+    assert "eth0" in seen["interfaces"]  # gVisor's netstack, on the sandbox's veth
+    assert (seen["gateway"], seen["address"]) == (network.gateway, network.address)
     assert seen["host"] != "connected"  # the host drops whatever a sandbox sends it
 
 
