@@ -252,3 +252,20 @@ def test_exec_readiness_probe_and_a_sandbox_that_never_gets_ready(app, runtime):
             never.wait_until_ready(timeout=1)
     finally:
         never.terminate()
+
+
+def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
+    first = ketch.Sandbox.create(app=app, runtime=runtime, env={"WHO": "first"})
+    first.exec("sh", "-c", "echo left > /tmp/left-behind").wait()
+    first.terminate()
+    time.sleep(1.0)  # the spare started after `first` is running by now
+    second = ketch.Sandbox.create(app=app, runtime=runtime, env={"WHO": "second"}, memory=200)
+    try:
+        host = second.exec("hostname").stdout.read().strip()
+        assert host != second.object_id  # it was started ahead, under a name of its own
+        out = second.exec("sh", "-c", "echo $WHO; test -e /tmp/left-behind || echo fresh")
+        assert out.stdout.read().split() == ["second", "fresh"]
+        hog = second.exec("python", "-c", "x = bytearray(400 << 20); print('survived')")
+        assert hog.wait() != 0 and hog.stdout.read() == ""
+    finally:
+        second.terminate()

@@ -79,6 +79,11 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def signal_task(self, handle: TaskHandle, signum: int) -> None: ...
 
+    def adopt_task(self, handle: TaskHandle, spec: ContainerSpec) -> None:
+        """Give a task started ahead (a spare sandbox) to ``spec``: its limits from now on.
+        Drivers that start no spares need not implement it."""
+        raise NotImplementedError(f"the {self.name} runtime keeps no spares")
+
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
         """What the task has used so far; None when the driver cannot measure it."""
         return None

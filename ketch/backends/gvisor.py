@@ -132,7 +132,7 @@ class GvisorDriver(Driver):
             await setup.release()
             raise
         state = {"proc": launched, "cgroup": setup.cgroup, "sandbox": setup,
-                 "scratch": setup.scratch}
+                 "scratch": setup.scratch, "runsc_id": spec.container_id}
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
                           state, stdin=launched.stdin)
 
@@ -155,7 +155,7 @@ class GvisorDriver(Driver):
         proc: asyncio.subprocess.Process = handle.state["proc"]
         if proc.returncode is not None:
             return
-        await self._runsc(handle, "kill", handle.container_id, str(int(signal.SIGTERM)))
+        await self._runsc(handle, "kill", handle.state["runsc_id"], str(int(signal.SIGTERM)))
         try:
             await asyncio.wait_for(proc.wait(), grace_s)
         except TimeoutError:
@@ -168,7 +168,7 @@ class GvisorDriver(Driver):
         die of it, taking the sandbox with it)."""
         if signum != signal.SIGKILL:
             command = self._runsc_command(handle.state["scratch"], "kill",
-                                          handle.container_id, str(int(signum)))
+                                          handle.state["runsc_id"], str(int(signum)))
             killer = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             handle.state.setdefault("killers", []).append(killer)
@@ -188,6 +188,11 @@ class GvisorDriver(Driver):
         except ProcessLookupError:
             pass
 
+    def adopt_task(self, handle: TaskHandle, spec: ContainerSpec) -> None:
+        assert spec.sandbox is not None
+        handle.state["sandbox"].adopt(
+            spec, replace(sandbox_limits(spec), pids=host_pids(spec.sandbox.pids)))
+
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
         usage = handle.state["cgroup"].usage()
         return TaskStats(usage.cpu_s, usage.memory_bytes)
@@ -198,7 +203,7 @@ class GvisorDriver(Driver):
         setup: SandboxSetup = handle.state["sandbox"]
         state = setup.scratch / "runsc-state"
         if state.is_dir() and any(state.iterdir()):  # `runsc run` cleans up after an exit
-            await self._runsc(handle, "delete", "--force", handle.container_id)
+            await self._runsc(handle, "delete", "--force", handle.state["runsc_id"])
         self.signal_task(handle, signal.SIGKILL)
         for killer in handle.state.get("killers", []):  # `runsc kill`s: moot by now
             if killer.poll() is None:

@@ -33,7 +33,7 @@ from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
-from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env
+from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
 from .zygotes import Recipe, ZygoteError, ZygotePool
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
@@ -216,6 +216,9 @@ class NamespaceDriver(Driver):
             os.kill(handle.pid, signum)
         except ProcessLookupError:
             pass
+
+    def adopt_task(self, handle: TaskHandle, spec: ContainerSpec) -> None:
+        handle.state["sandbox"].adopt(spec, sandbox_limits(spec))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
         usage = handle.state["cgroup"].usage()

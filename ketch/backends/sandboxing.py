@@ -135,6 +135,13 @@ class SandboxSetup:
             "cgroup_procs": self.cgroup.procs_files,
         }
 
+    def adopt(self, spec: ContainerSpec, limits: Limits) -> None:
+        """Become ``spec``'s sandbox: one started ahead as a spare (`ketch.worker.spares`),
+        whose shape (runtime, network, image, working directory) matches, takes on its
+        limits."""
+        self.spec = spec
+        self.cgroup.limit(limits)
+
     async def release(self) -> None:
         """Remove the network, the cgroup (killing what is left in it), the disk and the
         scratch folder. Safe to call again, and after a `prepare` that failed half way."""

@@ -6,8 +6,9 @@ than `BACKLOG` bytes wait to go out, so a flood backs up into the process's own 
 of into memory. It holds no secret and no privilege the sandbox's code lacks: what it does,
 that code could do itself.
 
-Run as ``python -S -c SOURCE -- COMMAND...`` where SOURCE is `source()`: the protocol module's
-text followed by this one's, so that nothing needs to be installed inside the sandbox.
+Run as ``python -S -c SOURCE`` where SOURCE is `source()`: the protocol module's text followed
+by this one's, so that nothing needs to be installed inside the sandbox. The sandbox's command
+is process 0, started by an ``EXEC`` frame like any other; the sandbox ends when it exits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import selectors
 import signal
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -303,9 +303,7 @@ class Supervisor:
             elif kind == RESIZE and proc.on_terminal and proc.stdin is not None:
                 resize(proc.stdin, load_request(payload))
 
-    def run(self, command: list[str]) -> None:
-        if command:
-            self.start(0, command)
+    def run(self) -> None:
         while True:
             timeout = LINGER_S if any(p.status is not None for p in self.procs.values()) else None
             for key, events in self.selector.select(timeout):
@@ -408,4 +406,4 @@ def source() -> str:
 
 
 if __name__ == "__main__":
-    Supervisor().run(sys.argv[2:] if sys.argv[1:2] == ["--"] else sys.argv[1:])
+    Supervisor().run()

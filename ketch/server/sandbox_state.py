@@ -95,6 +95,7 @@ class SandboxState:
         self.name = name
         self.options = options
         self.tags: dict[str, str] = {}
+        self.env: dict[str, str] = {}  # its env= and secrets, for every process it starts
         self.created = time.time()
         self.last_active = time.monotonic()
         self.procs: dict[int, Process] = {}

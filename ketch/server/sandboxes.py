@@ -78,7 +78,12 @@ class SandboxService:
                         "timeout")
         if options.get("idle_timeout"):
             asyncio.ensure_future(self._watch_idle(sb, options["idle_timeout"]))
+        sb.env = self.cp.secrets.environment(options["secrets"],
+                                             lambda text: self.log(sb, "stderr", text))
+        sb.env.update(options.get("env") or {})
         await self.cp.worker.start_container(spec)
+        if options.get("command"):
+            self._exec(sb, 0, options["command"], {}, None, {})
         await self._open_tunnels(sb, options.get("ports") or [])
         if options.get("readiness_probe"):
             asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
@@ -117,12 +122,9 @@ class SandboxService:
 
     def _spec(self, sb: SandboxState) -> ContainerSpec:
         options = sb.options
-        env = self.cp.secrets.environment(options["secrets"],
-                                          lambda text: self.log(sb, "stderr", text))
-        env.update(options.get("env") or {})
         return ContainerSpec(
             container_id=sb.id, function_id="", function_name="sandbox", app_id=sb.app_id,
-            server_address="", token="", runtime=sb.runtime, env=env,
+            server_address="", token="", runtime=sb.runtime,
             cpu=options.get("cpu"), memory_mb=options.get("memory") or DEFAULT_MEMORY,
             gpu=options.get("gpu"),
             image=sb.image, workdir=options.get("workdir"),
@@ -278,13 +280,18 @@ class SandboxService:
         sb.next_proc += 1
         proc = Process(number, argv)
         sb.procs[number] = proc
-        self.cp.worker.sandbox_send(sb.id, wire.frame(wire.EXEC, number, wire.request(
-            {"argv": argv, "workdir": workdir, "env": environment, **(piping or {}),
-             **terminal})))
+        self._exec(sb, number, argv, environment, workdir, {**(piping or {}), **terminal})
         if timeout:
             proc.timer = asyncio.get_running_loop().call_later(
                 timeout, self._signal, sb, proc, 9)
         return {"process": number}
+
+    def _exec(self, sb: SandboxState, number: int, argv: list[str], env: dict[str, str],
+              workdir: str | None, extra: dict[str, Any]) -> None:
+        """Start a process in the sandbox, with the sandbox's environment under ``env`` (it is
+        not the supervisor's: a spare sandbox was started before anyone asked for it)."""
+        self.cp.worker.sandbox_send(sb.id, wire.frame(wire.EXEC, number, wire.request(
+            {"argv": argv, "workdir": workdir, "env": {**sb.env, **env}, **extra})))
 
     def _proc(self, sandbox_id: str, process: int) -> tuple[SandboxState, Process]:
         sb = self._get(sandbox_id)

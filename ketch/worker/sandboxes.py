@@ -35,15 +35,16 @@ def _source() -> str:
     return supervisor.source()
 
 
-def sandbox_command(spec: ContainerSpec, command: list[str]) -> list[str]:
-    """The sandbox's first process: the supervisor, which starts ``command`` (if any)."""
+def sandbox_command(spec: ContainerSpec) -> list[str]:
+    """The sandbox's first process: the supervisor. Its command and every exec come later,
+    in frames, so that a sandbox can be started before anyone asks for it."""
     python = (spec.image or {}).get("python") or host_python()
-    return [python, "-S", "-c", _source(), "--", *command]
+    return [python, "-S", "-c", _source()]
 
 
 def sandbox_env(spec: ContainerSpec) -> dict[str, str]:
-    """The image's environment, then the sandbox's own (its secrets included); nothing of the
-    host's, which may hold credentials."""
+    """The image's environment: nothing of the host's, which may hold credentials, nor of the
+    sandbox's own (``env=``, secrets), which the control plane sends with each exec."""
     python = (spec.image or {}).get("python") or host_python()
     env = {"PATH": f"{os.path.dirname(python)}:{SYSTEM_PATH}", "HOME": "/root",
            "LANG": "C.UTF-8"}
@@ -52,7 +53,6 @@ def sandbox_env(spec: ContainerSpec) -> dict[str, str]:
         env["PATH"] = f"{os.path.dirname(python)}:{env.get('PATH', SYSTEM_PATH)}"
         if spec.image.get("python"):
             env["VIRTUAL_ENV"] = os.path.dirname(os.path.dirname(python))
-    env.update(spec.env)
     return env
 
 

@@ -26,6 +26,7 @@ from .images.snapshot import snapshot_layer
 from .metering import UsageMeter
 from .resources import Capacity, Request
 from .sandboxes import SupervisorChannel, sandbox_command, sandbox_env
+from .spares import SandboxSpares
 
 
 def request_of(spec: ContainerSpec) -> Request:
@@ -61,6 +62,7 @@ class LocalWorker:
         self._zygotes = zygotes
         self._channels: dict[str, SupervisorChannel] = {}
         self._sandbox_runtime: str | None = None
+        self._spares = SandboxSpares(self._start_spare)
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         return self.capacity.never_fits(request_of(spec))
@@ -119,8 +121,7 @@ class LocalWorker:
             self._exited(spec.container_id, ContainerExit(None, None, str(exc)))
             return
         if spec.sandbox is not None:
-            env = {**sandbox_env(spec), **visible_devices(gpus)}
-            await self._launch(driver, spec, sandbox_command(spec, spec.command), env, gpus, None)
+            await self._start_sandbox(driver, spec, gpus)
             return
         env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
         env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
@@ -147,6 +148,20 @@ class LocalWorker:
         env["KETCH_BOARD"] = board_path
         await self._launch(driver, spec, [python, "-m", "ketch.container"], env, gpus, board_path)
 
+    async def _start_sandbox(self, driver: Driver, spec: ContainerSpec, gpus: list[Gpu]) -> None:
+        """A spare of its shape if one is running (`ketch.worker.spares`), else a new one;
+        either way, the next spare of that shape starts in the background."""
+        spare = await self._spares.take(spec)
+        if spare is not None:
+            self._track(spare[0], spec, spare[1], gpus)
+        else:
+            env = {**sandbox_env(spec), **visible_devices(gpus)}
+            await self._launch(driver, spec, sandbox_command(spec), env, gpus, None)
+        self._spares.refill(driver, spec)
+
+    async def _start_spare(self, driver: Driver, spec: ContainerSpec) -> TaskHandle:
+        return await driver.start_task(spec, sandbox_command(spec), sandbox_env(spec), [])
+
     async def _launch(self, driver: Driver, spec: ContainerSpec, command: list[str],
                       env: dict[str, str], gpus: list[Gpu], board_path: str | None) -> None:
         try:
@@ -159,6 +174,11 @@ class LocalWorker:
             return
         if board_path:
             handle.state.setdefault("board", board_path)  # a driver may have moved it
+        self._track(driver, spec, handle, gpus)
+
+    def _track(self, driver: Driver, spec: ContainerSpec, handle: TaskHandle,
+               gpus: list[Gpu]) -> None:
+        """Watch a started task until it ends: its output, usage and exit."""
         if spec.sandbox is not None:
             self._channels[spec.container_id] = SupervisorChannel(
                 driver, handle, self._events.sandbox_frame)
@@ -181,6 +201,7 @@ class LocalWorker:
             await driver.stop_task(handle, grace_s)
 
     async def close(self) -> None:
+        await self._spares.close()
         await asyncio.gather(
             *(self.stop_container(cid, 2.0) for cid in list(self._tasks)), return_exceptions=True
         )
