@@ -912,6 +912,7 @@ out["hostname after"] = os.uname().nodename
 
 def test_the_hosts_name_and_clock_stay(sb, runtime, host):
     before = os.uname().nodename
+    own_name = sb.exec("hostname").stdout.read().strip()
     out = attack(sb, CLOCK_AND_NAMES)
     for name in ("sethostname", "setdomainname", "clock_settime", "settimeofday"):
         assert out[name] in DENIED, (name, out[name])
@@ -923,7 +924,7 @@ def test_the_hosts_name_and_clock_stay(sb, runtime, host):
         assert userns == "EPERM"
     else:  # gVisor may let it name a UTS namespace of its own kernel's, and only that
         assert userns in DENIED | {"ok"}
-    assert out["hostname after"] == sb.object_id
+    assert out["hostname after"] == own_name
     assert os.uname().nodename == before  # and the clock: host.assert_intact
 
 
@@ -1000,3 +1001,36 @@ for name, family, kind, proto in (
 def test_raw_sockets_are_refused(sb, host):
     out = attack(sb, RAW_SOCKETS)
     assert len(out) == 7 and all(v in DENIED | {"EAFNOSUPPORT"} for v in out.values()), out
+
+
+def test_the_supervisor_cannot_be_tampered_with(app, runtime):
+    """Its memory and its channel to the worker are out of the sandbox's code's reach."""
+    sb = ketch.Sandbox.create(app=app, runtime=runtime)
+    try:
+        probe = (
+            "import json, os\n"
+            "found = {}\n"
+            "for pid in [p for p in os.listdir('/proc') if p.isdigit() and p != str(os.getpid())]:\n"
+            "    try:\n"
+            "        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+            "    except OSError:\n"
+            "        continue\n"
+            "    if b'Frames between a worker' not in cmd:\n"
+            "        continue\n"
+            "    for path in (f'/proc/{pid}/mem', f'/proc/{pid}/fd/0', f'/proc/{pid}/fd/1'):\n"
+            "        try:\n"
+            "            os.close(os.open(path, os.O_RDWR))\n"
+            "            found[path] = 'opened'\n"
+            "        except OSError as exc:\n"
+            "            found[path] = exc.errno\n"
+            "print(json.dumps(found))\n")
+        found = json.loads(sb.exec("python", "-c", probe).stdout.read())
+        assert found, "the supervisor was not found"
+        assert all(found[path] != "opened" for path in found if path.endswith("/mem")), found
+        if runtime == "namespace":
+            assert "opened" not in found.values(), found
+        # gVisor (runsc 2022-12) lets the same user open another process's /proc/<pid>/fd/N
+        # even when it is not dumpable: the code can then write frames as its supervisor
+        # would, which the worker parses as hostile anyway, and which stay in its sandbox.
+    finally:
+        sb.terminate()

@@ -67,8 +67,17 @@ class Proc:
         self.stdin_closing = False
 
 
+def guard() -> None:
+    """Make this process non-dumpable: the sandbox's code runs as the same user, and would
+    otherwise open its memory and its channel to the worker through /proc/<pid>/."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
 class Supervisor:
     def __init__(self) -> None:
+        guard()
         self.selector = selectors.DefaultSelector()
         self.procs: dict[int, Proc] = {}
         self.by_pid: dict[int, Proc] = {}
