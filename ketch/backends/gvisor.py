@@ -173,16 +173,7 @@ class GvisorDriver(Driver):
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             handle.state.setdefault("killers", []).append(killer)
             return
-        for path in handle.state["cgroup"].procs_files:
-            try:
-                pids = Path(path).read_text().split()
-            except OSError:
-                continue
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signum)
-                except ProcessLookupError:
-                    pass
+        handle.state["cgroup"].kill(signum)
         try:
             os.kill(handle.pid, signum)
         except ProcessLookupError:

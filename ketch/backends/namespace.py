@@ -206,12 +206,7 @@ class NamespaceDriver(Driver):
 
     def signal_task(self, handle: TaskHandle, signum: int) -> None:
         if signum == signal.SIGKILL:
-            for path in handle.state["cgroup"].procs_files:  # everything, inside too
-                for pid in Path(path).read_text().split():
-                    try:
-                        os.kill(int(pid), signum)
-                    except ProcessLookupError:
-                        pass
+            handle.state["cgroup"].kill(signum)  # everything, inside too
         try:
             os.kill(handle.pid, signum)
         except ProcessLookupError:

@@ -106,6 +106,19 @@ class Cgroup:
         cgroup.limit(limits)
         return cgroup
 
+    def kill(self, signum: int) -> None:
+        """Send ``signum`` to every process in the cgroup (a container's, inside and out)."""
+        for path in self.procs_files:
+            try:
+                pids = Path(path).read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signum)
+                except ProcessLookupError:
+                    pass
+
     def limit(self, limits: Limits) -> None:
         """Set the limits (again: a cgroup made ahead of its container gets them late)."""
         if self.version == 2:
