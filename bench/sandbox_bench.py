@@ -10,7 +10,8 @@ For each runtime (gvisor, namespace) and network (the default, filtered; block_n
       before the next; the target: p50 ≤ 100 ms on namespace, ≤ 500 ms on gVisor). Back to
       back, each create waits for the spare the one before it started (its start is the
       runtime's); ``spaced`` leaves ``--pause`` seconds between sandboxes, as a program that
-      creates them now and then does, so each finds its spare running.
+      creates them now and then does, so each finds its spare running; ``cold`` turns the
+      spares off (``KETCH_SANDBOX_SPARES=0``): every sandbox starts from nothing.
   burst: ``--count`` sandboxes created at once (threads), each exec'ing ``echo``: the time
       until the last first line arrived, and sandboxes started per second. Each asks for
       ``cpu=0.025`` so that all of them fit on a small machine at once (the default, Modal's
@@ -131,8 +132,13 @@ def main() -> None:
                 time.sleep(args.pause)
                 spaced.append(first_output(app, runtime, block))
             burst_s = burst(app, runtime, block, args.count)
+            os.environ["KETCH_SANDBOX_SPARES"] = "0"
+            first_output(app, runtime, block)  # takes the last spare; none follows it
+            cold = [first_output(app, runtime, block) for _ in range(args.count)]
+            del os.environ["KETCH_SANDBOX_SPARES"]
             results["ketch"][label] = {"samples_ms": [ms(s) for s in samples],
                                        "spaced_ms": [ms(s) for s in spaced],
+                                       "cold_ms": [ms(s) for s in cold],
                                        "burst_s": round(burst_s, 3)}
     for name, command in PEERS.items():
         samples = peer(command, args.count)
@@ -145,21 +151,22 @@ def main() -> None:
 
 def print_table(results: dict[str, Any], count: int) -> None:
     print(f"\nSandbox.create → first exec output, {count} sandboxes each (ms)\n")
-    print("| system | p50 | p95 | spaced p50 | spaced p95 | burst of " + str(count)
-          + " | target (p50) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| system | p50 | p95 | spaced p50 | spaced p95 | cold p50 | cold p95 | burst of "
+          + str(count) + " | target (p50) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, row in results["ketch"].items():
-        samples, spaced = row["samples_ms"], row["spaced_ms"]
+        samples, spaced, cold = row["samples_ms"], row["spaced_ms"], row["cold_ms"]
         p50 = median(samples)
         target = TARGETS_MS[label.split()[0]]
         verdict = f"≤ {target:g}: {'met' if p50 <= target else 'missed'}"
         rate = f"{row['burst_s']:.2f} s ({count / row['burst_s']:.0f}/s)"
         print(f"| ketch {label} | {p50:.1f} | {percentile(samples, 95):.1f} | "
-              f"{median(spaced):.1f} | {percentile(spaced, 95):.1f} | {rate} | {verdict} |")
+              f"{median(spaced):.1f} | {percentile(spaced, 95):.1f} | {median(cold):.1f} | "
+              f"{percentile(cold, 95):.1f} | {rate} | {verdict} |")
     for name, row in results["peers"].items():
         samples = row["samples_ms"]
         print(f"| peer: {name} | {median(samples):.1f} | {percentile(samples, 95):.1f} "
-              "| | | | |")
+              "| | | | | | |")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,17 @@ def settings() -> dict[str, Any]:
 def zygotes_enabled() -> bool:
     """Whether containers are forked from zygotes: ``KETCH_ZYGOTES`` (0 or 1), else
     ``zygotes`` in ``config.toml``, else yes."""
-    value = os.environ.get("KETCH_ZYGOTES")
+    return _switch("KETCH_ZYGOTES", "zygotes")
+
+
+def sandbox_spares_enabled() -> bool:
+    """Whether a spare sandbox of each shape is kept running ahead of demand:
+    ``KETCH_SANDBOX_SPARES`` (0 or 1), else ``sandbox_spares`` in ``config.toml``, else yes."""
+    return _switch("KETCH_SANDBOX_SPARES", "sandbox_spares")
+
+
+def _switch(variable: str, setting: str) -> bool:
+    value = os.environ.get(variable)
     if value:
         return value not in ("0", "false", "no")
-    return bool(settings().get("zygotes", True))
+    return bool(settings().get(setting, True))

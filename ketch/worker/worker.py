@@ -157,7 +157,8 @@ class LocalWorker:
         else:
             env = {**sandbox_env(spec), **visible_devices(gpus)}
             await self._launch(driver, spec, sandbox_command(spec), env, gpus, None)
-        self._spares.refill(driver, spec)
+        if config.sandbox_spares_enabled():
+            self._spares.refill(driver, spec)
 
     async def _start_spare(self, driver: Driver, spec: ContainerSpec) -> TaskHandle:
         return await driver.start_task(spec, sandbox_command(spec), sandbox_env(spec), [])
