@@ -269,3 +269,15 @@ def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
         assert hog.wait() != 0 and hog.stdout.read() == ""
     finally:
         second.terminate()
+
+
+def test_a_function_drives_a_sandbox_in_its_own_app_and_it_is_metered():
+    from apps import sandboxer
+
+    with sandboxer.app.run():
+        out, sandbox_id = sandboxer.run_in_sandbox.remote("print(sum(range(10)))")
+        assert out == "45\n"
+        info = ketch.Sandbox.from_id(sandbox_id)._info
+        assert info["app_id"] == sandboxer.app.app_id
+        rows = ketch.usage.query(by="function", app_id=sandboxer.app.app_id)
+    assert "sandboxer.sandbox" in {row["group"] for row in rows}, rows

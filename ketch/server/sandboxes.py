@@ -10,7 +10,6 @@ sandbox it says why, in `describe`'s ``reason``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import exception
 from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
+from .sandbox_options import check_argv, check_definition, check_size
 from .sandbox_state import Process, SandboxState
 from .tunnels import Tunnel
 
@@ -32,7 +32,6 @@ REQUESTS = (
     "process_wait", "process_signal", "process_resize", "sandbox_file", "sandbox_snapshot",
     "sandbox_tunnels", "sandbox_ready",
 )
-MAX_TIMEOUT_S = 24 * 3600
 KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
 ROOM_WAIT_S = 60.0
 # Without memory=, a sandbox reserves Modal's 128 MiB and may use up to 4 GiB: code nobody
@@ -421,49 +420,3 @@ def _token() -> str:
     import secrets
 
     return secrets.token_hex(6)
-
-
-def check_argv(argv: Any) -> None:
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise exception.InvalidError(
-            "a command is one or more strings, as in sb.exec(\"python\", \"-c\", \"print(1)\")")
-
-
-def check_size(size: Any) -> dict[str, int]:
-    """A terminal's ``{rows, cols}``, checked."""
-    if not isinstance(size, dict) or not all(
-            isinstance(size.get(k), int) and not isinstance(size.get(k), bool)
-            and 0 < size[k] < 1 << 16 for k in ("rows", "cols")):
-        raise exception.InvalidError(f"a terminal's size is {{'rows': int, 'cols': int}}, each "
-                                     f"from 1 to 65535, not {size!r}")
-    return {"rows": size["rows"], "cols": size["cols"]}
-
-
-def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
-    """The sandbox's options, checked; `InvalidError` naming the fix for anything wrong."""
-    options = dict(definition)
-    if options.get("command"):
-        check_argv(options["command"])
-    timeout = options.get("timeout")
-    timeout = 300.0 if timeout is None else timeout
-    if not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
-        raise exception.InvalidError(f"timeout={timeout!r}: give seconds, more than 0 and at "
-                                     f"most {MAX_TIMEOUT_S}")
-    options["timeout"] = float(timeout)
-    idle = options.get("idle_timeout")
-    if idle is not None and (not isinstance(idle, (int, float)) or idle <= 0):
-        raise exception.InvalidError(f"idle_timeout={idle!r}: give seconds, more than 0")
-    allowlist = options.get("cidr_allowlist")
-    if allowlist is not None:
-        for cidr in allowlist:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except (ValueError, TypeError):
-                raise exception.InvalidError(
-                    f"cidr_allowlist: {cidr!r} is not a CIDR such as '10.0.0.0/8'") from None
-        if options.get("block_network"):
-            raise exception.InvalidError("block_network=True allows no traffic at all; drop "
-                                         "cidr_allowlist, or set block_network=False")
-    options["block_network"] = bool(options.get("block_network"))
-    options["secrets"] = list(options.get("secrets") or [])
-    return options

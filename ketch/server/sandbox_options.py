@@ -1,0 +1,57 @@
+"""A sandbox's options and commands, checked on the control plane: `InvalidError` naming the
+fix for anything wrong, before anything starts. (The SDK checks types first, at the call.)"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from .. import exception
+
+MAX_TIMEOUT_S = 24 * 3600
+
+
+def check_argv(argv: Any) -> None:
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise exception.InvalidError(
+            "a command is one or more strings, as in sb.exec(\"python\", \"-c\", \"print(1)\")")
+
+
+def check_size(size: Any) -> dict[str, int]:
+    """A terminal's ``{rows, cols}``, checked."""
+    if not isinstance(size, dict) or not all(
+            isinstance(size.get(k), int) and not isinstance(size.get(k), bool)
+            and 0 < size[k] < 1 << 16 for k in ("rows", "cols")):
+        raise exception.InvalidError(f"a terminal's size is {{'rows': int, 'cols': int}}, each "
+                                     f"from 1 to 65535, not {size!r}")
+    return {"rows": size["rows"], "cols": size["cols"]}
+
+
+def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's options, checked; `InvalidError` naming the fix for anything wrong."""
+    options = dict(definition)
+    if options.get("command"):
+        check_argv(options["command"])
+    timeout = options.get("timeout")
+    timeout = 300.0 if timeout is None else timeout
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise exception.InvalidError(f"timeout={timeout!r}: give seconds, more than 0 and at "
+                                     f"most {MAX_TIMEOUT_S}")
+    options["timeout"] = float(timeout)
+    idle = options.get("idle_timeout")
+    if idle is not None and (not isinstance(idle, (int, float)) or idle <= 0):
+        raise exception.InvalidError(f"idle_timeout={idle!r}: give seconds, more than 0")
+    allowlist = options.get("cidr_allowlist")
+    if allowlist is not None:
+        for cidr in allowlist:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except (ValueError, TypeError):
+                raise exception.InvalidError(
+                    f"cidr_allowlist: {cidr!r} is not a CIDR such as '10.0.0.0/8'") from None
+        if options.get("block_network"):
+            raise exception.InvalidError("block_network=True allows no traffic at all; drop "
+                                         "cidr_allowlist, or set block_network=False")
+    options["block_network"] = bool(options.get("block_network"))
+    options["secrets"] = list(options.get("secrets") or [])
+    return options
