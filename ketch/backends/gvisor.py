@@ -38,13 +38,13 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from .. import exception
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
-from .namespace import NSINIT, NamespaceDriver
+from .namespace import NSINIT, ended
 from .sandboxing import SandboxSetup, sandbox_env, sandbox_limits
 
 # Flags for every runsc command of a sandbox, after --root: the ptrace platform (this
@@ -137,9 +137,7 @@ class GvisorDriver(Driver):
                           state, stdin=launched.stdin)
 
     async def wait_task(self, handle: TaskHandle) -> ContainerExit:
-        # The namespace runtime's reading of an end holds here: the same process, cgroup and
-        # setup in the handle's state, the same OOM and pids-limit reasons.
-        exit_ = await NamespaceDriver.wait_task(cast(NamespaceDriver, self), handle)
+        exit_ = await ended(handle)
         code = exit_.exit_code
         if code is not None and 128 < code < 128 + 65 and exit_.reason.startswith(
                 "the container exited"):  # runsc says "killed by N" as 128 + N, as a shell

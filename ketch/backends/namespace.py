@@ -184,25 +184,7 @@ class NamespaceDriver(Driver):
             await self.zygotes.close()
 
     async def wait_task(self, handle: TaskHandle) -> ContainerExit:
-        returncode = await handle.state["proc"].wait()
-        exit_ = describe_exit(returncode)
-        cgroup: Cgroup = handle.state["cgroup"]
-        try:
-            oom = cgroup.oom_killed()
-        except OSError:
-            oom = False
-        if oom:
-            peak = cgroup.usage().peak_bytes / 2**20
-            return ContainerExit(
-                exit_.exit_code, exit_.signal,
-                f"the container ran out of memory at {peak:.0f} MiB (its memory limit) and was "
-                "killed; ask for more with memory=...",
-            )
-        setup: SandboxSetup | None = handle.state.get("sandbox")
-        if setup is not None and setup.pids_exhausted():
-            return ContainerExit(exit_.exit_code, exit_.signal,
-                                 f"{exit_.reason}; {describe_pids_limit(setup.spec)}")
-        return exit_
+        return await ended(handle)
 
     def signal_task(self, handle: TaskHandle, signum: int) -> None:
         if signum == signal.SIGKILL:
@@ -225,6 +207,30 @@ class NamespaceDriver(Driver):
             return
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
+
+
+async def ended(handle: TaskHandle) -> ContainerExit:
+    """How a task whose process is ``state["proc"]`` and whose cgroup is ``state["cgroup"]``
+    ended, out of memory and past a sandbox's pids limit said so (the gvisor runtime's too)."""
+    returncode = await handle.state["proc"].wait()
+    exit_ = describe_exit(returncode)
+    cgroup: Cgroup = handle.state["cgroup"]
+    try:
+        oom = cgroup.oom_killed()
+    except OSError:
+        oom = False
+    if oom:
+        peak = cgroup.usage().peak_bytes / 2**20
+        return ContainerExit(
+            exit_.exit_code, exit_.signal,
+            f"the container ran out of memory at {peak:.0f} MiB (its memory limit) and was "
+            "killed; ask for more with memory=...",
+        )
+    setup: SandboxSetup | None = handle.state.get("sandbox")
+    if setup is not None and setup.pids_exhausted():
+        return ContainerExit(exit_.exit_code, exit_.signal,
+                             f"{exit_.reason}; {describe_pids_limit(setup.spec)}")
+    return exit_
 
 
 def snapshot_identity(spec: ContainerSpec) -> str | None:
