@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import exception, output, synchronizer
-from .client import get_client
+from .client import get_client, send_blocking
 from .cls import Cls
 from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
@@ -238,14 +238,13 @@ class App:
     @staticmethod
     def lookup(name: str, *, create_if_missing: bool = False, environment_name: str | None = None,
                client: Any = None) -> App:
-        """An app by name. Deployed apps arrive with ``ketch deploy``; until then only
-        ``create_if_missing=True`` succeeds, giving a new empty app."""
-        if not create_if_missing:
-            raise exception.NotFoundError(
-                f"no deployed app named {name!r}; deploy it with `ketch deploy`, or pass "
-                "create_if_missing=True"
-            )
-        return App(name)
+        """The running or deployed app of that name (its sandboxes, say); with
+        ``create_if_missing=True`` a new empty one when there is none, which lives as long as
+        its control plane (for sandboxes of a program that has no app of its own)."""
+        app = App(name)
+        answer = send_blocking(protocol.app_lookup(name, create_if_missing))
+        app.app_id = answer["app_id"]
+        return app
 
     def __repr__(self) -> str:
         return f"App({self.name!r})"

@@ -12,7 +12,7 @@ import pytest
 from sandbox_runtimes import RUNTIMES, usable
 
 import ketch
-from ketch import exception
+from ketch import client, exception, synchronizer
 
 pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
                                 reason="no sandbox runtime works here")
@@ -266,7 +266,16 @@ def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
         out = second.exec("sh", "-c", "echo $WHO; test -e /tmp/left-behind || echo fresh")
         assert out.stdout.read().split() == ["second", "fresh"]
         hog = second.exec("python", "-c", "x = bytearray(400 << 20); print('survived')")
-        assert hog.wait() != 0 and hog.stdout.read() == ""
+        assert hog.wait() == -9 and hog.stdout.read() == ""
+        if runtime == "gvisor":  # the OOM killer takes gVisor's sentry: the whole sandbox
+            second.wait(raise_on_termination=False)
+            assert "ran out of memory at 200 MiB" in second._info["reason"]
+            return
+        assert second.exec("echo", "still here").stdout.read() == "still here\n"
+        control_plane = synchronizer.run(client.get_client()).transport.control_plane
+        lines, _ = synchronizer.run(control_plane.apps[app.app_id].logs.read(0, 0))
+        said = [text for _, cid, _, text in lines if cid == second.object_id]
+        assert any("reached its memory limit" in text for text in said), said
     finally:
         second.terminate()
 

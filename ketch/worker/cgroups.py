@@ -181,12 +181,16 @@ class Cgroup:
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer killed a process of this cgroup."""
+        return self.oom_kills() > 0
+
+    def oom_kills(self) -> int:
+        """How many processes of this cgroup the kernel's OOM killer has killed."""
         if self.version == 2:
             events = (self.dirs["unified"] / "memory.events").read_text()
         else:
             events = (self.dirs["memory"] / "memory.oom_control").read_text()
         counts = dict(line.split() for line in events.splitlines() if len(line.split()) == 2)
-        return int(counts.get("oom_kill", "0")) > 0
+        return int(counts.get("oom_kill", "0"))
 
     def remove(self) -> None:
         """Remove the cgroup, killing anything left in it first."""

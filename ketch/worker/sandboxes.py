@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from ..backends import Driver, TaskHandle
 from ..container import supervisor
-from ..protocol.supervisor import Decoder, ProtocolError
+from ..protocol.supervisor import EXITED, Decoder, ProtocolError, load_report
 from ..protocol.worker import ContainerSpec
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -66,16 +66,34 @@ class SupervisorChannel:
         await channel.run()   # until the sandbox's stdout closes
     """
 
-    def __init__(self, driver: Driver, handle: TaskHandle, on_frame: OnFrame) -> None:
+    def __init__(self, driver: Driver, handle: TaskHandle, on_frame: OnFrame,
+                 log: Callable[[str], None]) -> None:
         self.driver = driver
         self.handle = handle
         self.on_frame = on_frame
+        self.log = log
         self.broken: str | None = None
+        self.oom_kills = 0
 
     def send(self, data: bytes) -> None:
         stdin = self.handle.stdin
         if stdin is not None and not stdin.is_closing():
             stdin.write(data)
+
+    def say_why(self, proc: int, returncode: object) -> None:
+        """A process killed by the kernel's OOM killer: say so in the sandbox's log (the
+        sandbox goes on; its process reports -9, as any SIGKILL)."""
+        if returncode != -signal.SIGKILL:
+            return
+        try:
+            kills = self.handle.state["cgroup"].oom_kills()
+        except OSError:
+            return
+        if kills > self.oom_kills:
+            self.oom_kills = kills
+            limit = f" of {self.handle.state['cgroup'].usage().peak_bytes >> 20} MiB"
+            self.log(f"ketch: process {proc} of the sandbox was killed: the sandbox reached its "
+                     f"memory limit{limit}; ask for more with memory=...")
 
     async def run(self) -> None:
         stdout = self.handle.stdout
@@ -87,6 +105,8 @@ class SupervisorChannel:
                 return
             try:
                 for kind, proc, payload in decoder.feed(data):
+                    if kind == EXITED:
+                        self.say_why(proc, load_report(payload).get("returncode"))
                     await self.on_frame(self.handle.container_id, kind, proc, payload)
             except (ProtocolError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 # whatever the sandbox wrote, it only ever ends that sandbox

@@ -182,7 +182,8 @@ class LocalWorker:
         """Watch a started task until it ends: its output, usage and exit."""
         if spec.sandbox is not None:
             self._channels[spec.container_id] = SupervisorChannel(
-                driver, handle, self._events.sandbox_frame)
+                driver, handle, self._events.sandbox_frame,
+                lambda text: self._events.container_log(handle.container_id, "stderr", text))
         for note in handle.notes:
             self._events.container_log(spec.container_id, "stderr", note)
         self._tasks[spec.container_id] = (driver, handle)
