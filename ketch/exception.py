@@ -12,6 +12,8 @@ The tree::
     ├── AlreadyExistsError
     ├── AuthError
     ├── SandboxTerminatedError  a sandbox was ended before its command finished
+    ├── SandboxFilesystemError  a file operation in a sandbox failed
+    │   └── …NotFoundError, …IsADirectoryError, …NotADirectoryError (also the builtins)
     ├── ExecutionError          something went wrong while running user code
     │   ├── ContainerDiedError  the container running the input exited (crash, kill, OOM)
     │   └── InputCancellation   the input was cancelled
@@ -126,6 +128,22 @@ class FunctionTimeoutError(TimeoutError):
 
 class SandboxTerminatedError(Error):
     """The sandbox was terminated (by ``terminate``, its idle_timeout or its app's end)."""
+
+
+class SandboxFilesystemError(Error):
+    """A file operation in a sandbox failed (``sb.filesystem``)."""
+
+
+class SandboxFilesystemNotFoundError(SandboxFilesystemError, FileNotFoundError):
+    """No such file or folder in the sandbox."""
+
+
+class SandboxFilesystemIsADirectoryError(SandboxFilesystemError, IsADirectoryError):
+    """A file was expected in the sandbox and a folder was found."""
+
+
+class SandboxFilesystemNotADirectoryError(SandboxFilesystemError, NotADirectoryError):
+    """A folder was expected in the sandbox (a path's parent, say) and a file was found."""
 
 
 class SandboxTimeoutError(TimeoutError):

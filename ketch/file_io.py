@@ -6,34 +6,16 @@ Reads fetch the file when first asked for; writes gather here and reach the sand
 
 from __future__ import annotations
 
-import errno as errno_codes
 import io
 from typing import Any, Generic, TypeVar
 
 from . import exception
-from .client import send
-from .protocol import client as protocol
+from .sandbox_fs import operation
 from .synchronizer import aio
 
 T = TypeVar("T", str, bytes)
 MODES = ("r", "rb", "w", "wb", "a", "ab")
 CHUNK = 1 << 19
-
-
-async def file_request(sandbox_id: str, meta: dict[str, Any], data: bytes = b"") -> tuple[dict[str, Any], bytes]:
-    """One file operation in the sandbox; an OSError-like `exception.Error` when it fails."""
-    answer = await send(protocol.sandbox_file(sandbox_id, meta, data))
-    result = answer["meta"]
-    if "error" in result:
-        code = result.get("errno") or 0
-        if code == errno_codes.ENOENT:
-            raise FileNotFoundError(code, result["error"])
-        if code in (errno_codes.EISDIR, errno_codes.ENOTDIR, errno_codes.EEXIST,
-                    errno_codes.EACCES, errno_codes.EPERM, errno_codes.ENOSPC,
-                    errno_codes.ENOTEMPTY, errno_codes.EROFS):
-            raise OSError(code, result["error"])
-        raise exception.InvalidError(result["error"])
-    return result, answer["data"]
 
 
 class FileIO(Generic[T]):
@@ -66,7 +48,7 @@ class FileIO(Generic[T]):
         if self._content is None:
             data = bytearray()
             while True:
-                _, chunk = await file_request(self._sandbox_id, {
+                _, chunk = await operation(self._sandbox_id, {
                     "op": "read", "path": self._path, "offset": len(data), "length": CHUNK})
                 data += chunk
                 if len(chunk) < CHUNK:
@@ -111,7 +93,7 @@ class FileIO(Generic[T]):
             return
         data, self._pending = bytes(self._pending), bytearray()
         for start in range(0, max(len(data), 1), CHUNK):
-            await file_request(self._sandbox_id, {"op": "write", "path": self._path,
+            await operation(self._sandbox_id, {"op": "write", "path": self._path,
                                                   "append": self._append},
                                data[start:start + CHUNK])
             self._append = True  # later pieces and flushes add to what is there

@@ -28,6 +28,7 @@ SUBMODULES = {
     "container_process": "ketch.container_process",
     "stream_type": "ketch.stream_type",
     "file_io": "ketch.file_io",
+    "sandbox_fs": "ketch.sandbox_fs",
 }
 
 

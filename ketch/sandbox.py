@@ -17,10 +17,11 @@ from typing import Any
 from . import exception, options
 from .client import get_client, send
 from .container_process import ContainerProcess
-from .file_io import FileIO, file_request
+from .file_io import FileIO
 from .image import Image
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
+from .sandbox_fs import SandboxFilesystem, operation
 from .secret import check_secrets, ids_for_run
 from .stream_type import StreamType
 from .synchronizer import aio, aio_function, aio_iter
@@ -228,22 +229,28 @@ class Sandbox:
 
     # -- files -------------------------------------------------------------------------------
 
+    @property
+    def filesystem(self) -> SandboxFilesystem:
+        """Whole files in and out: ``read_text``, ``write_bytes``, ``copy_to_local``, …"""
+        return SandboxFilesystem(self._object_id)
+
+
     def open(self, path: str, mode: str = "r") -> FileIO[Any]:
         """A file in the sandbox, as the builtin ``open`` gives one (modes r, w, a; b)."""
         return FileIO(self._object_id, path, mode)
 
     @aio
     async def ls(self, path: str) -> builtins.list[str]:
-        meta, _ = await file_request(self._object_id, {"op": "ls", "path": path})
+        meta, _ = await operation(self._object_id, {"op": "ls", "path": path})
         return list(meta["entries"])
 
     @aio
     async def mkdir(self, path: str, parents: bool = False) -> None:
-        await file_request(self._object_id, {"op": "mkdir", "path": path, "parents": parents})
+        await operation(self._object_id, {"op": "mkdir", "path": path, "parents": parents})
 
     @aio
     async def rm(self, path: str, recursive: bool = False) -> None:
-        await file_request(self._object_id, {"op": "rm", "path": path, "recursive": recursive})
+        await operation(self._object_id, {"op": "rm", "path": path, "recursive": recursive})
 
     def __repr__(self) -> str:
         return f"Sandbox({self._object_id!r})"

@@ -290,3 +290,29 @@ def test_a_function_drives_a_sandbox_in_its_own_app_and_it_is_metered():
         assert info["app_id"] == sandboxer.app.app_id
         rows = ketch.usage.query(by="function", app_id=sandboxer.app.app_id)
     assert "sandboxer.sandbox" in {row["group"] for row in rows}, rows
+
+
+def test_the_filesystem_interface(sb, tmp_path):
+    fs = sb.filesystem
+    fs.write_text("snowman: ☃\n", "/work/deep/a.txt")  # makes /work/deep
+    assert fs.read_text("/work/deep/a.txt") == "snowman: ☃\n"
+    big = os.urandom((1 << 20) + 17)
+    local = tmp_path / "big.bin"
+    local.write_bytes(big)
+    fs.copy_from_local(local, "/work/big.bin")
+    fs.copy_to_local("/work/big.bin", tmp_path / "out" / "back.bin")
+    assert (tmp_path / "out" / "back.bin").read_bytes() == big
+    fs.write_bytes(b"", "/work/empty")
+    assert fs.read_bytes("/work/empty") == b""
+    fs.make_directory("/work/made/here")
+    assert sb.exec("test", "-d", "/work/made/here").wait() == 0
+    with pytest.raises(exception.SandboxFilesystemNotFoundError):
+        fs.read_text("/work/missing")
+    with pytest.raises(exception.SandboxFilesystemIsADirectoryError):
+        fs.read_bytes("/work/deep")
+    with pytest.raises(exception.SandboxFilesystemNotADirectoryError):
+        fs.write_text("x", "/work/deep/a.txt/child")
+    with pytest.raises(exception.InvalidError, match="absolute remote_path"):
+        fs.read_text("relative.txt")
+    with pytest.raises(TypeError):
+        fs.write_text(b"bytes", "/work/x")

@@ -372,6 +372,8 @@ def file_op(meta: dict, data: bytes) -> bytes:  # type: ignore[type-arg]
                 f.seek(int(meta.get("offset", 0)))
                 return file_request(report({}), f.read(int(meta.get("length", 1 << 19))))
         if op == "write":
+            if meta.get("parents"):
+                make_parents(path)
             with open(path, "ab" if meta.get("append") else "wb") as f:
                 f.write(data)
             return file_request(report({}))
@@ -402,6 +404,15 @@ def file_op(meta: dict, data: bytes) -> bytes:  # type: ignore[type-arg]
         return file_request(report({"error": f"unknown file operation {op!r}", "errno": 0}))
     except OSError as exc:
         return file_request(report({"error": f"{path}: {exc.strerror}", "errno": exc.errno or 0}))
+
+
+def make_parents(path: str) -> None:
+    """The folders above ``path``; ENOTDIR when one of them is a file."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(20, "Not a directory", folder) from None
 
 
 def source() -> str:
