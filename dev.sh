@@ -31,10 +31,18 @@ case "${1:-}" in
     test)
         shift
         # Sandboxes: gVisor's runsc and nftables (their network policy), from the system's
-        # packages; as root on Debian or Ubuntu they are installed when missing.
+        # packages; as root on Debian or Ubuntu they are installed when missing. Debian 12's
+        # own runsc (2022) breaks `ls` inside: there it comes from bookworm-backports (2024).
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
                 && ! { command -v runsc && command -v nft && command -v ip; } >/dev/null; then
-            apt-get update -qq && apt-get install -y -qq runsc nftables iproute2 >/dev/null
+            release=()
+            if grep -qs '^VERSION_CODENAME=bookworm' /etc/os-release; then
+                echo "deb http://deb.debian.org/debian bookworm-backports main" \
+                    > /etc/apt/sources.list.d/bookworm-backports.list
+                release=(-t bookworm-backports)
+            fi
+            apt-get update -qq && apt-get install -y -qq nftables iproute2 >/dev/null
+            apt-get install -y -qq "${release[@]}" runsc >/dev/null
         fi
         .venv/bin/python -m pip install -q -e '.[test]'
         .venv/bin/python -m pytest "$@"

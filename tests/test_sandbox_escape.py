@@ -883,8 +883,8 @@ def test_ptrace_is_refused(sb, runtime, host):
         assert all(out[name] == "EPERM" for name in siblings), out
     else:
         # gVisor's kernel lets a process trace another of the same sandbox (same user, no
-        # capability either way): contained, it is a process of the sandbox's own.
-        assert out["process_vm_readv a sibling"] in DENIED
+        # capability either way), and runsc from 2024 lets it read its memory too: contained,
+        # it is a process of the sandbox's own.
         assert out["sibling"] in out["pids"] and out["sibling cmdline"] == "sleep\x0060\x00"
 
 
@@ -917,8 +917,8 @@ def test_the_hosts_name_and_clock_stay(sb, runtime, host):
     for name in ("sethostname", "setdomainname", "clock_settime", "settimeofday"):
         assert out[name] in DENIED, (name, out[name])
     for name in ("/proc/sys/kernel/hostname", "/proc/sys/kernel/core_pattern",
-                 "/proc/sysrq-trigger"):
-        assert out[name] in DENIED | {"EROFS", "ENOENT"}, (name, out[name])
+                 "/proc/sysrq-trigger"):  # gVisor's own /proc may answer EIO
+        assert out[name] in DENIED | {"EROFS", "ENOENT", "EIO"}, (name, out[name])
     userns = out["user namespace, then sethostname"]
     if runtime == "namespace":  # no new namespaces (the seccomp filter)
         assert userns == "EPERM"
