@@ -316,3 +316,13 @@ def test_the_filesystem_interface(sb, tmp_path):
         fs.read_text("relative.txt")
     with pytest.raises(TypeError):
         fs.write_text(b"bytes", "/work/x")
+
+
+def test_the_example_runs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ketch.cli", "python", "examples/sandbox.py"],
+        capture_output=True, text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)),
+        env={**os.environ, "KETCH_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "the host's ~/.ssh and /etc/shadow: False False", "no network: gaierror", "exit status 0", "it left behind: 42"]
