@@ -1034,3 +1034,15 @@ def test_the_supervisor_cannot_be_tampered_with(app, runtime):
         # would, which the worker parses as hostile anyway, and which stay in its sandbox.
     finally:
         sb.terminate()
+
+
+def test_the_launchers_configuration_is_out_of_sight(sb, runtime):
+    """pid 1's command line and environment say nothing of the host's paths."""
+    code = ("import json\nout = {}\nfor name in ('cmdline', 'environ'):\n"
+            "    try:\n        out[name] = open(f'/proc/1/{name}', 'rb').read().decode(errors='replace')\n"
+            "    except OSError as exc:\n        out[name] = exc.errno\nprint(json.dumps(out))\n")
+    out = json.loads(sb.exec("python", "-c", code).stdout.read())
+    for name, seen in out.items():
+        home = str(config.home())
+        assert not isinstance(seen, str) or not any(
+            secret in seen for secret in (home, home.encode().hex(), "KETCH_LAUNCH")), name

@@ -98,9 +98,10 @@ class NamespaceDriver(Driver):
                                            pythons, masks=self.masks)
         config = {**setup.launcher_config(), "sandbox": True, "devices": devices}
         try:
-            launched = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), *command,
-                env=sandbox_env(env), stdin=asyncio.subprocess.PIPE,
+            launched = await asyncio.create_subprocess_exec(  # its config out of its sight
+                sys.executable, "-S", NSINIT, "-", *command,
+                env={**sandbox_env(env), "KETCH_LAUNCH": marshal.dumps(config).hex()},
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True, limit=1 << 22,
             )

@@ -1,7 +1,8 @@
 """Start a command inside new namespaces on an overlay root: the `namespace` runtime's launcher.
 
 Run as ``python -S nsinit.py CONFIG COMMAND...``, CONFIG being the hex of a `marshal`-ed dict
-(marshal is built in: json would cost its import, ~10 ms, on every container start). It imports
+(marshal is built in: json would cost its import, ~10 ms, on every container start), or ``-``
+for the same in ``KETCH_LAUNCH``, which the command does not inherit. It imports
 nothing from ketch, only the standard library, so that it starts in a few milliseconds. A
 zygote (`ketch.container.zygote`) imports it to take the same steps from a forked process.
 
@@ -360,8 +361,16 @@ def start_zygote(config, command):
     os.execvp(command[0], command)
 
 
+def load_config():
+    """CONFIG from the command line, or with ``-`` from ``KETCH_LAUNCH``: a sandbox's, which
+    its code would otherwise read in /proc/1/cmdline (host paths, its cgroup's names)."""
+    if sys.argv[1] == "-":
+        return marshal.loads(bytes.fromhex(os.environ.pop("KETCH_LAUNCH")))
+    return marshal.loads(bytes.fromhex(sys.argv[1]))
+
+
 def main():
-    config = marshal.loads(bytes.fromhex(sys.argv[1]))
+    config = load_config()
     command = sys.argv[2:]
     if config.get("gvisor"):
         start_gvisor(config, command)
