@@ -46,7 +46,6 @@ class Sandbox:
         self._stdout: StreamReader[str] = StreamReader(sandbox_id, 0, "stdout")
         self._stderr: StreamReader[str] = StreamReader(sandbox_id, 0, "stderr")
         self._stdin = StreamWriter(sandbox_id, 0)
-        self._detached = False
 
     @aio_function
     async def create(*entrypoint_args: str, app: Any = None, name: str | None = None,
@@ -154,8 +153,8 @@ class Sandbox:
         return self.returncode if wait else None
 
     def detach(self) -> None:
-        """Let it go on without this handle (it still ends at its timeout)."""
-        self._detached = True
+        """Let it go on without this handle, which holds no connection of its own: the
+        sandbox runs until it ends by itself, its timeout, or ``Sandbox.from_id(id).terminate()``."""
 
     @aio
     async def set_tags(self, tags: dict[str, str], *, client: Any = None) -> None:
