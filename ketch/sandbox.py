@@ -24,7 +24,7 @@ from .protocol import client as protocol
 from .sandbox_fs import SandboxFilesystem, operation
 from .secret import check_secrets, ids_for_run
 from .stream_type import StreamType
-from .synchronizer import aio, aio_function, aio_iter
+from .synchronizer import aio, aio_function, aio_iter_function
 from .tunnel import Tunnel
 
 POLL_S = 50.0
@@ -99,12 +99,12 @@ class Sandbox:
         info = await send(protocol.sandbox_from_name(app_name, name))
         return Sandbox(info["sandbox_id"], info)
 
-    @staticmethod
-    def list(*, app_id: str | None = None, tags: dict[str, str] | None = None,
-             client: Any = None) -> Any:
-        """The running sandboxes (of one app, with all of ``tags``); ``Sandbox.list.aio``
-        iterates asynchronously."""
-        return _Listing(app_id, tags)._iterate()
+    @aio_iter_function
+    async def list(*, app_id: str | None = None, tags: dict[str, str] | None = None,
+                   client: Any = None) -> AsyncIterator[builtins.list[Sandbox]]:
+        """The running sandboxes (of one app, with all of ``tags``)."""
+        answer = await send(protocol.sandbox_list(app_id, tags))
+        yield [Sandbox(info["sandbox_id"], info) for info in answer["sandboxes"]]
 
     @property
     def object_id(self) -> str:
@@ -253,25 +253,6 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return f"Sandbox({self._object_id!r})"
-
-
-def _list_aio(*, app_id: str | None = None, tags: dict[str, str] | None = None,
-              client: Any = None) -> AsyncIterator[Sandbox]:
-    return _Listing(app_id, tags)._iterate.aio()  # type: ignore[no-any-return]
-
-
-Sandbox.list.aio = _list_aio  # type: ignore[attr-defined]
-
-
-class _Listing:
-    def __init__(self, app_id: str | None, tags: dict[str, str] | None) -> None:
-        self.app_id = app_id
-        self.tags = tags
-
-    @aio_iter
-    async def _iterate(self) -> AsyncIterator[list[Sandbox]]:
-        answer = await send(protocol.sandbox_list(self.app_id, self.tags))
-        yield [Sandbox(info["sandbox_id"], info) for info in answer["sandboxes"]]
 
 
 async def _print(reader: StreamReader[Any], target: Any) -> None:

@@ -139,6 +139,21 @@ class aio_iter(aio[Any]):
     _is_iter = True
 
 
+class aio_iter_function:
+    """Wrap a module-level ``async def`` generator that yields lists: calling it gives an
+    iterator over the lists' items, and ``.aio`` an async one."""
+
+    def __init__(self, fn: Callable[..., AsyncIterator[list[Any]]]) -> None:
+        self._fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return _flatten(iterate(self._fn(*args, **kwargs)))
+
+    def aio(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return _aflatten(aiterate(self._fn(*args, **kwargs)))
+
+
 class aio_function(Generic[T]):
     """Wrap a module-level ``async def``: blocking when called, awaitable through ``.aio``."""
 

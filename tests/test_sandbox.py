@@ -3,6 +3,7 @@ real sandboxes, an embedded control plane in this process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -118,6 +119,11 @@ def test_find_by_id_name_and_tags(app, runtime):
         assert ketch.Sandbox.from_id(sb.object_id).get_tags() == {"team": "a", "run": "1"}
         assert ketch.Sandbox.from_name("sandbox-tests", "finder").object_id == sb.object_id
         assert [s.object_id for s in ketch.Sandbox.list(tags={"team": "a"})] == [sb.object_id]
+
+        async def listed() -> list[str]:
+            return [s.object_id async for s in ketch.Sandbox.list.aio(tags={"team": "a"})]
+
+        assert asyncio.run(listed()) == [sb.object_id]
         assert list(ketch.Sandbox.list(tags={"team": "b"})) == []
         with pytest.raises(exception.AlreadyExistsError, match="finder"):
             ketch.Sandbox.create(app=app, runtime=runtime, name="finder")

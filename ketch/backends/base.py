@@ -11,9 +11,12 @@ import abc
 import asyncio
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.worker import ContainerExit, ContainerSpec
+
+if TYPE_CHECKING:
+    from .sandboxing import SandboxSetup
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class TaskStats:
 
 @dataclass
 class TaskHandle:
-    """A started task. ``state`` is the driver's own data, opaque to the worker."""
+    """A started task. ``state`` is the driver's own data, opaque to the worker; ``sandbox``
+    (a sandbox's) is what the host prepared for it, which the worker reads too: its network's
+    address, its writable layer, its cgroup."""
 
     container_id: str
     pid: int
@@ -43,6 +48,7 @@ class TaskHandle:
     version: int = 1
     notes: list[str] = field(default_factory=list)  # lines for the container's log, from ketch
     stdin: asyncio.StreamWriter | None = None  # a sandbox's channel to its supervisor
+    sandbox: SandboxSetup | None = None
 
 
 class Driver(abc.ABC):
@@ -75,6 +81,10 @@ class Driver(abc.ABC):
         except TimeoutError:
             self.signal_task(handle, signal.SIGKILL)
             await proc.wait()
+
+    def task_running(self, handle: TaskHandle) -> bool:
+        """Whether the task has not ended yet (the same drivers as `stop_task` can keep it)."""
+        return handle.state["proc"].returncode is None
 
     @abc.abstractmethod
     def signal_task(self, handle: TaskHandle, signum: int) -> None: ...

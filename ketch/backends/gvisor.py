@@ -133,10 +133,10 @@ class GvisorDriver(Driver):
         except BaseException:
             await setup.release()
             raise
-        state = {"proc": launched, "cgroup": setup.cgroup, "sandbox": setup,
-                 "scratch": setup.scratch, "runsc_id": spec.container_id}
+        state = {"proc": launched, "cgroup": setup.cgroup, "scratch": setup.scratch,
+                 "runsc_id": spec.container_id}
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
-                          state, stdin=launched.stdin)
+                          state, stdin=launched.stdin, sandbox=setup)
 
     async def wait_task(self, handle: TaskHandle) -> ContainerExit:
         exit_ = await ended(handle)
@@ -180,8 +180,8 @@ class GvisorDriver(Driver):
             pass
 
     def adopt_task(self, handle: TaskHandle, spec: ContainerSpec) -> None:
-        assert spec.sandbox is not None
-        handle.state["sandbox"].adopt(
+        assert spec.sandbox is not None and handle.sandbox is not None
+        handle.sandbox.adopt(
             spec, replace(sandbox_limits(spec), pids=host_pids(spec.sandbox.pids)))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
@@ -191,7 +191,8 @@ class GvisorDriver(Driver):
     async def destroy_task(self, handle: TaskHandle) -> None:
         """runsc's own cleanup, then everything left in the cgroup killed, then the network,
         the cgroup, the disk and the scratch folder (runsc's state in it) removed."""
-        setup: SandboxSetup = handle.state["sandbox"]
+        setup = handle.sandbox
+        assert setup is not None
         state = setup.scratch / "runsc-state"
         if state.is_dir() and any(state.iterdir()):  # `runsc run` cleans up after an exit
             await self._runsc(handle, "delete", "--force", handle.state["runsc_id"])

@@ -108,10 +108,9 @@ class NamespaceDriver(Driver):
         except BaseException:
             await setup.release()
             raise
-        state = {"proc": launched, "cgroup": setup.cgroup, "sandbox": setup,
-                 "scratch": setup.scratch}
+        state = {"proc": launched, "cgroup": setup.cgroup, "scratch": setup.scratch}
         return TaskHandle(spec.container_id, launched.pid, launched.stdout, launched.stderr,
-                          state, stdin=launched.stdin)
+                          state, stdin=launched.stdin, sandbox=setup)
 
     def _container(self, spec: ContainerSpec, env: dict[str, str], devices: list[str],
                    scratch: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -196,15 +195,16 @@ class NamespaceDriver(Driver):
             pass
 
     def adopt_task(self, handle: TaskHandle, spec: ContainerSpec) -> None:
-        handle.state["sandbox"].adopt(spec, sandbox_limits(spec))
+        assert handle.sandbox is not None
+        handle.sandbox.adopt(spec, sandbox_limits(spec))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
         usage = handle.state["cgroup"].usage()
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
-        if "sandbox" in handle.state:
-            await handle.state["sandbox"].release()
+        if handle.sandbox is not None:
+            await handle.sandbox.release()
             return
         handle.state["cgroup"].remove()
         await asyncio.to_thread(shutil.rmtree, handle.state["scratch"], True)
@@ -227,7 +227,7 @@ async def ended(handle: TaskHandle) -> ContainerExit:
             f"the container ran out of memory at {peak:.0f} MiB (its memory limit) and was "
             "killed; ask for more with memory=...",
         )
-    setup: SandboxSetup | None = handle.state.get("sandbox")
+    setup = handle.sandbox
     if setup is not None and setup.pids_exhausted():
         return ContainerExit(exit_.exit_code, exit_.signal,
                              f"{exit_.reason}; {describe_pids_limit(setup.spec)}")

@@ -18,6 +18,7 @@ import click
 from .. import config, exception, synchronizer
 from ..client import send, send_blocking
 from ..protocol import client as protocol
+from .pairs import parse_pairs
 from .requests import call
 from .terminal import run_attached
 
@@ -54,12 +55,7 @@ def sandbox_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_sandboxes(app_id: str | None, tags: tuple[str, ...], as_json: bool) -> None:
     """List the running sandboxes."""
-    wanted = {}
-    for tag in tags:
-        key, equals, value = tag.partition("=")
-        if not equals or not key:
-            raise click.BadParameter(f"{tag!r} is not KEY=VALUE", param_hint="--tag")
-        wanted[key] = value
+    wanted = parse_pairs(tags, "--tag")
     rows = call(protocol.sandbox_list(app_id, wanted or None))["sandboxes"]
     names = {app["app_id"]: app["name"] for app in call(protocol.app_list())["apps"]}
     for row in rows:
@@ -95,7 +91,7 @@ def _age(seconds: float) -> str:
 @click.option("-t/-T", "--tty/--no-tty", default=None,
               help="Run it on a terminal, ours in raw mode (default: when stdin is one).")
 @click.option("-w", "--workdir", help="The directory to run it in.")
-@click.option("-e", "--env", "env", multiple=True, metavar="NAME=VALUE",
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE",
               help="An environment variable for it (repeatable).")
 def exec_(sandbox_id: str, command: tuple[str, ...], tty: bool | None, workdir: str | None,
           env: tuple[str, ...]) -> None:
@@ -104,12 +100,7 @@ def exec_(sandbox_id: str, command: tuple[str, ...], tty: bool | None, workdir: 
     Its output streams to ours as it comes and our stdin goes to it; this command exits with
     its exit status (128 + N when signal N ended it).
     """
-    variables = {}
-    for item in env:
-        name, equals, value = item.partition("=")
-        if not equals or not name:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--env")
-        variables[name] = value
+    variables = parse_pairs(env, "--env")
     if tty is None:
         tty = sys.stdin.isatty()
     elif tty and not sys.stdin.isatty():

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import exception
+from .pairs import parse_pairs
 
 
 @click.group("secret")
@@ -51,13 +52,7 @@ def create(name: str, pairs: tuple[str, ...], from_dotenv: str | None, force: bo
     from ..protocol import client as protocol
 
     values = _call(lambda: read_dotenv(from_dotenv)) if from_dotenv else {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            # show the key part only: after an '=' there may be a value
-            problem = f"{key!r} has no '='" if key else "an argument starts with '='"
-            raise click.BadParameter(f"each is KEY=VALUE; {problem}", param_hint="KEY=VALUE...")
-        values[key] = value
+    values.update(parse_pairs(pairs, "KEY=VALUE..."))
     if not values:
         raise click.UsageError(f"give the secret at least one key: ketch secret create {name} "
                                "KEY=VALUE")

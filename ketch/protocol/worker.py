@@ -49,7 +49,6 @@ class ContainerSpec:
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None
-    command: list[str] = field(default_factory=list)  # a sandbox's (none: it waits until ended)
     workdir: str | None = None  # a sandbox's, over its image's
 
 

@@ -107,6 +107,7 @@ class SandboxState:
         self.reason = ""
         self.ending_reason: str | None = None  # why ketch is stopping it, once it is
         self.done = asyncio.Event()
+        self.deadline: asyncio.TimerHandle | None = None  # its timeout
         self.ready = asyncio.Event()  # its readiness probe passed
         self.tunnels: dict[int, Tunnel] = {}
         self.image: dict[str, Any] | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +57,7 @@ class SandboxService:
             raise exception.AlreadyExistsError(
                 f"app {app.name!r} already has a running sandbox named {name!r}; terminate it "
                 "or choose another name")
-        sb = SandboxState(f"sb-{_token()}", app_id, name, options)
+        sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, options)
         sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
         self.cp.secrets.check(options["secrets"], "sandbox")
         if options.get("image"):
@@ -70,11 +71,10 @@ class SandboxService:
         if options.get("command"):
             sb.procs[0] = Process(0, options["command"])
         self.sandboxes[sb.id] = sb
-        loop = asyncio.get_running_loop()
-        loop.call_later(options["timeout"], self._end, sb,
-                        f"the sandbox reached its timeout of {options['timeout']:g} s and was "
-                        "stopped; pass a larger timeout= to Sandbox.create (at most 24 h)",
-                        "timeout")
+        sb.deadline = asyncio.get_running_loop().call_later(
+            options["timeout"], self._end, sb,
+            f"the sandbox reached its timeout of {options['timeout']:g} s and was stopped; pass "
+            "a larger timeout= to Sandbox.create (at most 24 h)", "timeout")
         if options.get("idle_timeout"):
             asyncio.ensure_future(self._watch_idle(sb, options["idle_timeout"]))
         sb.env = self.cp.secrets.environment(options["secrets"],
@@ -130,8 +130,8 @@ class SandboxService:
             volumes=self.cp.volumes.prepare(sb.id, options.get("volumes") or {}),
             sandbox=SandboxPolicy(block_network=options["block_network"],
                                   cidr_allowlist=options.get("cidr_allowlist"),
-                                  disk_mib=int(options.get("ephemeral_disk") or 4096)),
-            command=options.get("command") or [],
+                                  disk_mib=int(options.get("ephemeral_disk")
+                                               or SandboxPolicy.disk_mib)),
         )
 
     async def _wait_for_room(self, spec: ContainerSpec) -> None:
@@ -181,6 +181,8 @@ class SandboxService:
             proc.finish(-9)
         for tunnel in sb.tunnels.values():
             tunnel.close()
+        if sb.deadline is not None:
+            sb.deadline.cancel()
         for future in sb.files.values():
             if not future.done():
                 future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
@@ -414,9 +416,3 @@ class SandboxService:
                 proc.finish(127)
                 if number == 0:
                     self._end(sb, f"the sandbox's command could not start: {started['error']}")
-
-
-def _token() -> str:
-    import secrets
-
-    return secrets.token_hex(6)

@@ -85,13 +85,15 @@ class SupervisorChannel:
         sandbox goes on; its process reports -9, as any SIGKILL)."""
         if returncode != -signal.SIGKILL:
             return
+        assert self.handle.sandbox is not None
+        cgroup = self.handle.sandbox.cgroup
         try:
-            kills = self.handle.state["cgroup"].oom_kills()
+            kills = cgroup.oom_kills()
         except OSError:
             return
         if kills > self.oom_kills:
             self.oom_kills = kills
-            limit = f" of {self.handle.state['cgroup'].usage().peak_bytes >> 20} MiB"
+            limit = f" of {cgroup.usage().peak_bytes >> 20} MiB"
             self.log(f"ketch: process {proc} of the sandbox was killed: the sandbox reached its "
                      f"memory limit{limit}; ask for more with memory=...")
 

@@ -63,7 +63,7 @@ class SandboxSpares:
         if entry is None:
             return None
         driver, handle, _ = entry
-        if handle.state["proc"].returncode is not None:  # died waiting: never handed out
+        if not driver.task_running(handle):  # died waiting: never handed out
             asyncio.ensure_future(_stop(driver, handle))
             return None
         handle.container_id = spec.container_id
@@ -74,8 +74,9 @@ class SandboxSpares:
         key = shape(spec)
         if key is None or key in self._ready or key in self._starting:
             return
-        spare = dataclasses.replace(spec, container_id=f"sb-{secrets.token_hex(6)}", env={},
-                                    command=[], cpu=None, memory_mb=None)
+        # no limits of its own until adopted: a CPU cap set now would outlive it (`adopt`)
+        spare = dataclasses.replace(spec, container_id=f"sb-{secrets.token_hex(6)}", cpu=None,
+                                    memory_mb=None)
         self._starting[key] = asyncio.ensure_future(self._make(key, driver, spare))
         self._retire_idle()
 

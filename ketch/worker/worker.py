@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config, exception
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
@@ -27,6 +27,9 @@ from .metering import UsageMeter
 from .resources import Capacity, Request
 from .sandboxes import SupervisorChannel, sandbox_command, sandbox_env
 from .spares import SandboxSpares
+
+if TYPE_CHECKING:
+    from ..backends.sandboxing import SandboxSetup
 
 
 def request_of(spec: ContainerSpec) -> Request:
@@ -91,14 +94,16 @@ class LocalWorker:
             self._builder = Builder(config.home() / "images", hide=[str(config.home())])
         return self._builder
 
-    def sandbox_address(self, container_id: str) -> str | None:
+    def _sandbox(self, container_id: str) -> SandboxSetup | None:
         entry = self._tasks.get(container_id)
-        setup = entry[1].state.get("sandbox") if entry else None
+        return entry[1].sandbox if entry else None
+
+    def sandbox_address(self, container_id: str) -> str | None:
+        setup = self._sandbox(container_id)
         return setup.network.address if setup is not None and setup.network else None
 
     async def sandbox_snapshot(self, container_id: str) -> str:
-        entry = self._tasks.get(container_id)
-        setup = entry[1].state.get("sandbox") if entry else None
+        setup = self._sandbox(container_id)
         if setup is None:
             raise exception.NotFoundError(f"sandbox {container_id} is not running")
         return await snapshot_layer(self._images().store, setup.disk / "upper", setup.hidden,

@@ -65,7 +65,7 @@ def run(code: str, *args: str, **kwargs: Any) -> tuple[ContainerExit, str, str]:
 
 def assert_nothing_left(handle: Any) -> None:
     """No process, cgroup, mount, scratch folder or runsc state of the sandbox remains."""
-    setup: SandboxSetup = handle.state["sandbox"]
+    setup: SandboxSetup = handle.sandbox
     assert not any(d.exists() for d in setup.cgroup.dirs.values())
     assert not setup.scratch.exists()  # runsc's state, the bundle and the disk's mount point
     assert str(setup.scratch) not in Path("/proc/self/mountinfo").read_text()
@@ -191,7 +191,7 @@ sys.stdin.readline()
     async def go() -> tuple[dict[str, Any], bool, tuple[ContainerExit, str, str]]:
         gv, handle = await start(code, PYTHON, str(canary), str(config.home()))
         seen = json.loads(await handle.stdout.readline())
-        upper = handle.state["sandbox"].disk / "upper"
+        upper = handle.sandbox.disk / "upper"
         in_upper = all((upper / folder / "ketch-gvisor-write").read_text() == "written inside"
                        for folder in ("etc", "tmp"))  # /tmp too: not a tmpfs of gVisor's
         handle.stdin.write(b"\n")
@@ -330,7 +330,7 @@ print(json.dumps({"interfaces": [n for _, n in socket.if_nameindex()], "gateway"
     async def go() -> tuple[Any, tuple[ContainerExit, str, str]]:
         gv, handle = await start(code, str(listener.getsockname()[1]),
                                  policy=SandboxPolicy(block_network=False))
-        return handle.state["sandbox"].network, await finish(gv, handle)
+        return handle.sandbox.network, await finish(gv, handle)
 
     try:
         network, (exit_, out, err) = asyncio.run(go())

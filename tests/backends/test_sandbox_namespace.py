@@ -260,7 +260,7 @@ print(json.dumps({"interfaces": [n for _, n in socket.if_nameindex()],
 
     async def go() -> tuple[list[Any], str, bool]:
         ns, handle = await start(SandboxPolicy(cidr_allowlist=["10.99.0.0/24"]), code)
-        path = handle.state["sandbox"].network.path
+        path = handle.sandbox.network.path
         assert os.path.exists(path)
         exit_, lines, err = await finish(ns, handle)
         assert exit_.exit_code == 0, err
@@ -323,7 +323,7 @@ print(json.dumps({p: listing(p) for p in ("/root", "/root/app", "/etc/ssh", "/tm
 def test_release_leaves_nothing_behind():
     async def go() -> tuple[Path, Any]:
         ns, handle = await start(SandboxPolicy(block_network=True), "print('{}')")
-        setup = handle.state["sandbox"]
+        setup = handle.sandbox
         await finish(ns, handle)
         await setup.release()  # again: nothing left to do
         return setup.scratch, setup.cgroup
