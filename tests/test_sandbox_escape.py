@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from outside_host import OUTSIDE_PORT, outside_host
+from outside_host import OUTSIDE_PORT, Outside, from_host, outside_host
 from sandbox_runtimes import RUNTIMES, usable
 
 import ketch
@@ -353,10 +353,17 @@ def host_listeners() -> Iterator[list[tuple[str, int]]]:
         everywhere.close()
 
 
+# What sits next to the host: the metadata service, RFC 1918 and CGNAT addresses (each on the
+# outside host, routed to it for the sandboxes' traffic only; see `outside_host`).
+PRIVATE_TARGETS = ["169.254.169.254", f"192.168.{os.getpid() % 256}.7",
+                   f"10.{os.getpid() % 256}.0.7", f"172.16.{os.getpid() % 256}.7",
+                   f"100.64.{os.getpid() % 256}.7"]
+
+
 @pytest.fixture(scope="module")
-def outside() -> Iterator[str]:
-    with outside_host() as address:
-        yield address
+def outside() -> Iterator[Outside]:
+    with outside_host(private=PRIVATE_TARGETS) as machine:
+        yield machine
 
 
 def control_plane_socket() -> str:
@@ -592,9 +599,9 @@ REACH = 'out["tcp"] = reach(ARGS["targets"])\n'
 
 @needs_network
 def test_only_the_allowlist_is_reachable(app, runtime, outside, host):
-    target = [[outside, OUTSIDE_PORT]]
+    target = [[outside.private, OUTSIDE_PORT]]
     allowed = ketch.Sandbox.create(app=app, runtime=runtime, timeout=60,
-                                   cidr_allowlist=[f"{outside}/32"])
+                                   cidr_allowlist=[f"{outside.private}/32"])
     other = ketch.Sandbox.create(app=app, runtime=runtime, timeout=60,
                                  cidr_allowlist=["10.98.0.0/24"])
     try:
@@ -603,6 +610,26 @@ def test_only_the_allowlist_is_reachable(app, runtime, outside, host):
     finally:
         allowed.terminate()
         other.terminate()
+
+
+@needs_network
+def test_the_default_network_reaches_the_internet_only(app, runtime, sb, outside,
+                                                       host_listeners, host):
+    """The metadata service, RFC 1918, CGNAT, a machine on the host's own subnet and the
+    host's own addresses: each answers the host, none the sandbox; a public address does."""
+    private = [[address, OUTSIDE_PORT] for address in (outside.private, *PRIVATE_TARGETS)]
+    assert [from_host(outside, address) for address, _ in private] == ["ok"] * len(private)
+    out = attack(sb, REACH, targets=[[outside.public, OUTSIDE_PORT], *private, *host_listeners])
+    assert out["tcp"][0] == "ok", out  # the positive control: the internet is reached
+    assert "ok" not in out["tcp"][1:], dict(zip(map(str, private + host_listeners),
+                                                out["tcp"][1:]))
+    # only an allowlist that names a private address opens it
+    named = ketch.Sandbox.create(app=app, runtime=runtime, timeout=60,
+                                 cidr_allowlist=[f"{a}/32" for a, _ in private])
+    try:
+        assert attack(named, REACH, targets=private)["tcp"] == ["ok"] * len(private)
+    finally:
+        named.terminate()
 
 
 CONTROL_PLANE = r"""

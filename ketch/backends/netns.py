@@ -17,7 +17,9 @@ holds for every runtime. A sandbox may send:
   (ketch's tunnels to a sandbox's ports);
 - nothing to another sandbox (10.213.0.0/16), nothing but IPv4, nothing from an address not its
   own;
-- anything else with ``allowlist=None``; only to the allowlist's CIDRs otherwise.
+- with ``allowlist=None``, anything on the public internet (and DNS to the host's resolvers);
+  otherwise only to the allowlist's CIDRs. Private ranges, the metadata service and the host's
+  own subnets only where an allowlist entry lies inside them (`ketch.backends.egress`).
 
 Nothing but the host may connect to a sandbox; only replies to its own connections come in
 (connections of this very sandbox, not of one that had its address before).
@@ -44,6 +46,8 @@ import subprocess
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from . import egress
+
 POOL = ipaddress.IPv4Network("10.213.0.0/16")
 SLOTS = POOL.num_addresses // 4
 PREFIX = "ketch-sb"  # + slot: at most 13 characters, interface names allow 15
@@ -60,6 +64,7 @@ add chain inet ketch forward {{ type filter hook forward priority filter ; polic
 add chain inet ketch input {{ type filter hook input priority filter ; policy accept ; }}
 add chain inet ketch postrouting {{ type nat hook postrouting priority srcnat ; policy accept ; }}
 add chain inet ketch egress
+{egress.SETS}
 flush chain inet ketch forward
 flush chain inet ketch input
 flush chain inet ketch postrouting
@@ -131,7 +136,7 @@ class SandboxNetwork:
         network = cls(name, _allocate(), networks)
         _names.add(name)  # with no await since the check: a rollback deletes only what is ours
         try:
-            await _together(network._link(), _run(["nft", "-f", "-"], network._rules()))
+            await _together(network._link(), network._firewall())
         except BaseException:
             with contextlib.suppress(OSError):  # what went wrong first matters more
                 await asyncio.shield(network.remove())
@@ -167,21 +172,22 @@ link set eth0 up
 route add default via {self.gateway}
 """)
 
-    def _rules(self) -> str:
-        chain = f"inet ketch sb{self.slot}"
-        rules = [f"add chain {chain}", f"flush chain {chain}",
-                 f"add rule {chain} ip saddr != {self.address} drop",
-                 f"add rule {chain} ct mark set {self.mark}"]
-        if self.allowlist is None:
-            rules.append(f"add rule {chain} accept")
-        else:
-            if self.allowlist:  # an empty set is a syntax error; an empty list allows nothing
-                allowed = ", ".join(map(str, self.allowlist))
-                rules.append(f"add rule {chain} ip daddr {{ {allowed} }} accept")
-            rules.append(f"add rule {chain} drop")
-        rules += [f'add element inet ketch sandboxes {{ "{self.interface}" : goto sb{self.slot} }}',
-                  f'add element inet ketch live {{ {self.mark} . "{self.interface}" }}']
-        return "\n".join(rules) + "\n"
+    async def _firewall(self) -> None:
+        """Its chain, its elements in the map and the set of marks, and the host's subnets and
+        resolvers as they are now, in one nft batch."""
+        hostnets = egress.host_networks(await _run(["ip", "-j", "-4", "addr", "show"]), PREFIX)
+        try:
+            with open("/etc/resolv.conf") as conf:
+                names = egress.resolvers(conf.read())
+        except OSError:
+            names = []
+        chain = f"sb{self.slot}"
+        rules = [f"add chain inet ketch {chain}", f"flush chain inet ketch {chain}",
+                 *egress.sandbox_chain(chain, self.address, self.mark, self.allowlist, hostnets),
+                 f'add element inet ketch sandboxes {{ "{self.interface}" : goto {chain} }}',
+                 f'add element inet ketch live {{ {self.mark} . "{self.interface}" }}']
+        script = egress.refresh_sets(hostnets, names) + "\n".join(rules) + "\n"
+        await _run(["nft", "-f", "-"], script)
 
 
 def parse_allowlist(allowlist: list[str] | None) -> list[ipaddress.IPv4Network] | None:

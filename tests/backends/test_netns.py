@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from outside_host import Outside, from_host, outside_host
+
 from ketch.backends import netns
 from ketch.backends.netns import SandboxNetwork
 
@@ -122,24 +124,17 @@ def rules_naming(*words: str) -> list[str]:
     return [line for line in table.splitlines() if set(words) & set(re.split(r'[\s"{},]+', line))]
 
 
+PRIVATE_TARGETS = ["169.254.169.254", f"192.168.{os.getpid() % 256}.7",
+                   f"172.16.{os.getpid() % 256}.7", f"100.64.{os.getpid() % 256}.7"]
+
+
 @pytest.fixture(scope="module")
-def outside() -> Iterator[str]:
-    """Another machine as far as a sandbox can tell: a namespace of its own, joined to the host
-    by a veth (a subnet of 10.99/16 of its own, in case two test runs share the host), with a
-    listener on port 8080. Yields its address."""
-    name, link, subnet = f"ketch-test-{os.getpid()}", f"kto{os.getpid()}", os.getpid() % 256
-    ip("-batch", "-", script=f"netns add {name}\n"
-       f"link add {link} type veth peer name eth0 netns {name}\n"
-       f"addr add 10.99.{subnet}.1/24 dev {link}\nlink set {link} up\n")
-    try:
-        ip("-n", name, "-batch", "-", script=f"link set lo up\n"
-           f"addr add 10.99.{subnet}.2/24 dev eth0\nlink set eth0 up\n"
-           f"route add default via 10.99.{subnet}.1\n")
-        listener = listen_in(f"/run/netns/{name}")
-        yield f"10.99.{subnet}.2"
-        stop(listener)
-    finally:
-        ip("-batch", "-", script=f"link del {link}\nnetns del {name}\n")
+def outside() -> Iterator[Outside]:
+    """Another machine as far as a sandbox can tell (`outside_host`), listening on port 8080
+    (TCP, and UDP echoes), on its address on the host's subnet, on a public one and on
+    `PRIVATE_TARGETS` (the metadata service's, RFC 1918, CGNAT)."""
+    with outside_host(LISTEN, PRIVATE_TARGETS) as machine:
+        yield machine
 
 
 @pytest.fixture
@@ -179,20 +174,34 @@ def test_open_policy_reaches_outside_but_not_the_host_nor_other_sandboxes(
     try:
         for target in targets:
             socket.create_connection(target, timeout=1).close()  # the host does answer
-        results = probe(net, [(outside, PORT), (other.address, PORT), *targets])
+        results = probe(net, [(outside.public, PORT), (other.address, PORT), *targets])
         assert probe(other, [(other.address, PORT)]) == {(other.address, PORT): "ok"}
     finally:
         stop(listener)
-    assert results.pop((outside, PORT)) == "ok"
+    assert results.pop((outside.public, PORT)) == "ok"
     assert results.pop((other.address, PORT)) == "TimeoutError"  # dropped, not refused
     assert "ok" not in results.values(), results
 
 
+def test_open_policy_reaches_no_private_range_nor_the_hosts_subnet(create, outside):
+    """The metadata service, RFC 1918, CGNAT and a machine on the host's own subnet: each
+    answers the host, none answers a sandbox but one whose allowlist names it."""
+    targets = [(address, PORT) for address in (outside.private, *PRIVATE_TARGETS)]
+    assert {from_host(outside, a) for a, _ in targets} == {"ok"}
+    assert probe(create(None), targets) == dict.fromkeys(targets, "TimeoutError")
+    named = create([f"{address}/32" for address, _ in targets])
+    assert probe(named, targets) == dict.fromkeys(targets, "ok")
+    # "everything" is the public internet: it names no private range
+    assert probe(create(["0.0.0.0/0"]), [*targets, (outside.public, PORT)]) == {
+        **dict.fromkeys(targets, "TimeoutError"), (outside.public, PORT): "ok"}
+
+
 def test_allowlist_lets_through_only_its_cidrs(create, outside):
-    assert probe(create([f"{outside}/32"]), [(outside, PORT)]) == {(outside, PORT): "ok"}
-    blocked = probe(create(["10.98.0.0/24"]), [(outside, PORT)])
-    assert blocked == {(outside, PORT): "TimeoutError"}
-    assert probe(create([]), [(outside, PORT)]) == {(outside, PORT): "TimeoutError"}
+    address = outside.private
+    assert probe(create([f"{address}/32"]), [(address, PORT)]) == {(address, PORT): "ok"}
+    blocked = probe(create(["10.98.0.0/24"]), [(address, PORT)])
+    assert blocked == {(address, PORT): "TimeoutError"}
+    assert probe(create([]), [(address, PORT)]) == {(address, PORT): "TimeoutError"}
 
 
 def test_allowlist_does_not_open_the_host_nor_other_sandboxes(create, host_listeners):
@@ -236,16 +245,16 @@ def test_a_sandbox_cannot_send_from_another_address(create, outside):
     """Else, sending from another sandbox's address, it would reach it through an echo outside
     (the reply is let in as part of a connection of the other's)."""
     net, other = create(None), create(None)
-    assert datagram(net, net.address, 1.5, outside, 8080).communicate()[0] == "echo\n"
+    assert datagram(net, net.address, 1.5, outside.public, 8080).communicate()[0] == "echo\n"
     ip("-n", net.name, "addr", "add", f"{other.address}/32", "dev", "eth0")
     victim = datagram(other, other.address, 1.5)
-    datagram(net, other.address, 1.5, outside, 8080).communicate()
+    datagram(net, other.address, 1.5, outside.public, 8080).communicate()
     assert victim.communicate()[0] == "nothing\n"
 
 
 def test_a_sandbox_gets_no_replies_meant_for_the_one_before_it_in_its_slot(create, outside):
     before = create(None)
-    datagram(before, before.address, 0.01, outside, 8081).communicate()  # echoed in 2 s
+    datagram(before, before.address, 0.01, outside.public, 8081).communicate()  # echoed in 2 s
     asyncio.run(before.remove())
     after = create(None)
     if after.address != before.address:
