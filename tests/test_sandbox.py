@@ -206,22 +206,29 @@ def test_a_modal_code_interpreter_runs_unchanged(tests_dir, tmp_path):
     assert result.stdout.splitlines() == ["hello, world!", "2", "10", "state kept: 42"]
 
 
-def test_snapshot_filesystem_starts_later_sandboxes(app, runtime):
-    first = ketch.Sandbox.create(app=app, runtime=runtime)
+def snapshot_after(app, runtime, script, image=None):
+    """The image of a sandbox's files once ``script`` ran in it."""
+    sandbox = ketch.Sandbox.create(app=app, runtime=runtime, image=image)
     try:
-        first.exec("sh", "-c", "mkdir -p /data && echo kept > /data/state.txt && "
-                   "rm /etc/issue && echo scratch > /tmp/t").wait()
-        image = first.snapshot_filesystem()
+        assert sandbox.exec("sh", "-c", script).wait() == 0
+        return sandbox.snapshot_filesystem()
     finally:
-        first.terminate()
-    assert isinstance(image, ketch.Image)
-    second = ketch.Sandbox.create(app=app, runtime=runtime, image=image)
+        sandbox.terminate()
+
+
+def test_snapshot_filesystem_starts_later_sandboxes(app, runtime):
+    first = snapshot_after(app, runtime, "mkdir -p /data && echo kept > /data/state.txt && "
+                           "echo gone > /data/gone")
+    assert isinstance(first, ketch.Image)
+    # a file of a lower layer deleted, in a folder of the sandbox's own
+    second = snapshot_after(app, runtime, "rm /data/gone && echo scratch > /tmp/t", first)
+    third = ketch.Sandbox.create(app=app, runtime=runtime, image=second)
     try:
-        out = second.exec("sh", "-c", "cat /data/state.txt /tmp/t; test -e /etc/issue || "
-                          "echo deleted; ls /root | wc -l").stdout.read()
+        out = third.exec("sh", "-c", "cat /data/state.txt /tmp/t; test -e /data/gone || "
+                         "echo deleted; ls /root | wc -l").stdout.read()
         assert out.split() == ["kept", "scratch", "deleted", "0"]
     finally:
-        second.terminate()
+        third.terminate()
 
 
 def test_ports_tunnels_and_readiness(app, runtime, tmp_path):

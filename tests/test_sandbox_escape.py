@@ -21,6 +21,7 @@ default 4 GiB disk takes ~10 s, and forking 1024 processes under gVisor's ptrace
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -469,19 +470,80 @@ for canary in ARGS["canaries"]:  # the sandbox's own copies: later probes look f
 def test_writes_never_reach_the_host(sb, host):
     tac = sha256("/usr/bin/tac")
     out = attack(sb, WRITE_OUTSIDE, token=TOKEN, canaries=host.canaries)
-    # Writes to the host's system folders land in the sandbox's own layer...
-    assert out["/usr/bin"] == out["/etc"] == "ok"
-    assert out["/usr/bin="] == "pwned"
-    assert out["append to /usr/bin/tac"] == "ok"
-    # ...and the interpreter's installation, bound read-only, takes none.
-    assert out["interpreter's folder"] == out["site-packages .pth"] == "EROFS"
-    assert out["append to the interpreter"] in {"EROFS", "ETXTBSY"}
+    # The host's system folders are root's, and the sandbox's code is not root...
+    assert out["/usr/bin"] == out["/etc"] == "EACCES"
+    assert out["append to /usr/bin/tac"] == "EACCES"
+    # ...and the interpreter's installation, bound read-only, takes none either.
+    assert out["interpreter's folder"] in {"EROFS", "EACCES"}
+    assert out["site-packages .pth"] in {"EROFS", "EACCES"}
+    assert out["append to the interpreter"] in {"EROFS", "ETXTBSY", "EACCES"}
     # The host has none of it.
     for path in out["targets"].values():
         if path not in host.canaries:
             assert not os.path.lexists(path), f"{path} reached the host"
     assert sha256("/usr/bin/tac") == tac
     # (the canaries are checked by host.assert_intact)
+
+
+OWN_FOLDERS = r"""
+token = ARGS["token"]
+for folder in ("/", "/root", "/tmp", "/dev/shm", os.getcwd(), "/home", "/srv"):
+    attempt(f"write in {folder}", lambda: write(os.path.join(folder, f"ketch-own-{token}")))
+"""
+
+
+def test_its_own_folders_take_its_writes_and_the_host_none(sb, host):
+    out = attack(sb, OWN_FOLDERS, token=TOKEN)
+    assert {v for k, v in out.items() if not k.endswith("=")} == {"ok"}, out
+    for folder in ("/", "/root", "/tmp", "/dev/shm", "/home", "/srv"):
+        assert not os.path.lexists(os.path.join(folder, f"ketch-own-{TOKEN}"))
+
+
+ROOT_ONLY = r"""
+out["uid"] = os.getuid()
+for path in ARGS["paths"]:
+    attempt(path, lambda: read(path))
+out["/opt"] = sorted(os.listdir("/opt"))
+out["/etc"] = sorted(os.listdir("/etc"))
+"""
+
+
+@pytest.fixture
+def root_only_files() -> Iterator[list[str]]:
+    """Files only root may read (0600, as TLS keys and VPN secrets are): in /etc, in /opt,
+    and in a system folder every sandbox sees (/usr/lib)."""
+    paths = ["/etc/ketch-test-secret.key", "/opt/ketch-test/secret",
+             f"/usr/lib/ketch-test-secret-{os.getpid()}"]
+    made_opt = not os.path.exists("/opt/ketch-test")
+    os.makedirs("/opt/ketch-test", exist_ok=True)
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, f"root-only {TOKEN}".encode())
+            os.close(fd)
+        yield paths
+    finally:
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if made_opt:
+            os.rmdir("/opt/ketch-test")
+
+
+def test_root_only_host_files_cannot_be_read(app, runtime, root_only_files, host):
+    # A new sandbox: the files are made after the shared one's disk was.
+    sandbox = ketch.Sandbox.create(app=app, runtime=runtime, timeout=60, block_network=True)
+    try:
+        out = attack(sandbox, ROOT_ONLY, paths=root_only_files)
+    finally:
+        sandbox.terminate()
+    etc_key, opt_secret, usr_secret = root_only_files
+    assert out["uid"] != 0
+    assert out[etc_key] == out[opt_secret] == "ENOENT"  # /etc is an allowlist; /opt hidden
+    assert out[usr_secret] == "EACCES"  # in sight, and not its user's
+    assert out["/opt"] == [] and "ketch-test-secret.key" not in out["/etc"]
+    assert {"passwd", "group", "hosts", "resolv.conf", "nsswitch.conf"} <= set(out["/etc"])
+    assert TOKEN not in json.dumps(out)
 
 
 # -- 3, 18: processes -----------------------------------------------------------------------
@@ -786,6 +848,9 @@ def test_filling_the_disk_stops_at_its_size(tight, runtime, folder, host, reques
     finally:
         tight.exec("rm", "-f", path).wait()
     assert out["size MiB"] <= TIGHT_DISK_MIB, out
+    if folder == "/dev" and out["error"] == "EACCES":  # root's (namespace): not a byte in it
+        assert out["written MiB"] == 0, out
+        return
     assert out["error"] == "ENOSPC", out
     assert out["written MiB"] <= TIGHT_DISK_MIB
 

@@ -236,8 +236,9 @@ def launcher_config(setup: SandboxSetup) -> dict[str, Any]:
 
 def oci_spec(spec: ContainerSpec, command: list[str], env: dict[str, str],
              launch: dict[str, Any], netns: str | None, shm: str) -> dict[str, Any]:
-    """The OCI runtime spec (``config.json``) of a sandbox: ``command`` as uid 0 without
-    capabilities or a way to gain any, on the root the launcher mounted (writable: writes
+    """The OCI runtime spec (``config.json``) of a sandbox: ``command`` as the launcher's
+    ``user`` (`ketch.backends.sandboxing.SANDBOX_USER`, not root) without capabilities or a
+    way to gain any, on the root the launcher mounted (writable: writes
     land in the sandbox's disk, as do those to /tmp and to /dev/shm, the folder ``shm``), in
     new pid, ipc, uts and mount namespaces, and in ``netns`` (else a network namespace of
     gVisor's own, with loopback only)."""
@@ -252,7 +253,7 @@ def oci_spec(spec: ContainerSpec, command: list[str], env: dict[str, str],
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
-            "user": {"uid": 0, "gid": 0},
+            "user": {"uid": launch["user"][0], "gid": launch["user"][1]},
             "args": command,
             "env": [f"{key}={value}" for key, value in env.items()],
             "cwd": launch.get("workdir") or "/",

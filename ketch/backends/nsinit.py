@@ -27,9 +27,10 @@ whose loopback is up; sysfs is a fresh read-only one; /proc is hardened as Docke
 (read-only /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs; kcore, keys,
 kallsyms, timer_list, sched_debug and the like masked); pid 1 becomes non-dumpable, so that
 /proc/1/{mem,root,exe} cannot be used against it, and drops its capabilities once the command
-is started. The command drops every capability (bounding, ambient, effective, permitted,
-inheritable; locked by securebits) while staying uid 0, sets no_new_privs and runs under the
-seccomp filter of `seccomp.py`.
+is started. The command becomes the unprivileged ``user`` (uid and gid: sandbox code never
+runs as root, so a host file only root may read stays unread even where it is in sight), drops
+every capability (bounding, ambient, effective, permitted, inheritable; locked by securebits),
+sets no_new_privs and runs under the seccomp filter of `seccomp.py`.
 
 With ``gvisor`` set it launches runsc for the `gvisor` runtime instead (`start_gvisor`): the
 cgroups, a mount namespace with the root mounted in it (no /proc, /dev or /sys: gVisor makes
@@ -40,7 +41,8 @@ CONFIG keys: ``cgroup_procs`` (files to write our pid to), ``net`` (bool), ``hos
 for a read-only one), ``root``
 (the merged root), ``masks`` (host paths hidden under an empty tmpfs), ``binds`` (list of
 ``[source, target, read_only]``), ``devices`` (extra /dev nodes), ``workdir``, ``zygote``,
-``sandbox`` (bool), ``netns`` (a network namespace to join, for a sandbox), ``gvisor``.
+``sandbox`` (bool), ``netns`` (a network namespace to join, for a sandbox), ``user``
+(``[uid, gid]`` a sandbox's command runs as), ``gvisor``.
 """
 
 import ctypes
@@ -256,26 +258,33 @@ def prctl(option, *args):
     check(libc.prctl(option, *args), f"prctl({option})")
 
 
-def drop_capabilities():
-    """Every capability gone for good, as uid 0 stays: the bounding and ambient sets
-    emptied, the securebits that would give root its capabilities back locked, and the
-    effective, permitted and inheritable sets cleared."""
+def drop_capabilities(user=None):
+    """Every capability gone for good: the bounding and ambient sets emptied, the securebits
+    that would give root its capabilities back locked, then (with ``user``, ``[uid, gid]``)
+    that user and its group alone become ours, and the effective, permitted and inheritable
+    sets are cleared (the change of user needs CAP_SETUID and CAP_SETGID, kept till then)."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
     for cap in range(last + 1):
         prctl(PR_CAPBSET_DROP, cap)
     prctl(PR_SET_SECUREBITS, SECURE_BITS)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    if user is not None:
+        uid, gid = user
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
     header = ctypes.create_string_buffer((0x20080522).to_bytes(4, sys.byteorder), 8)
     data = ctypes.create_string_buffer(24)  # two of {effective, permitted, inheritable}
     check(libc.syscall(SYS_CAPSET, header, data), "capset")
 
 
-def confine():
-    """In a sandbox's command, before its exec: no capabilities, no new privileges, and the
-    seccomp filter. Nothing of the command runs if any of it fails."""
+def confine(user):
+    """In a sandbox's command, before its exec: ``user`` (``[uid, gid]``), no capabilities,
+    no new privileges, and the seccomp filter. Nothing of the command runs if any of it
+    fails."""
     try:
-        drop_capabilities()
+        drop_capabilities(user)
         load_seccomp().install()
     except OSError as exc:
         sys.stderr.write(f"ketch: the sandbox could not be confined: {exc}\n")
@@ -328,11 +337,11 @@ def mirror(child):
     os._exit(code)
 
 
-def run(command, sandbox=False):
+def run(command, sandbox=False, user=None):
     child = os.fork()
     if child == 0:
         if sandbox:
-            confine()
+            confine(user)
         try:
             os.execvp(command[0], command)
         except OSError as exc:
@@ -382,7 +391,7 @@ def main():
     child = os.fork()
     if child == 0:
         setup(config)
-        run(command, config.get("sandbox", False))
+        run(command, config.get("sandbox", False), config.get("user"))
     mirror(child)
 
 

@@ -3,6 +3,7 @@ image builder's build containers alike)."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 from collections.abc import Sequence
@@ -33,40 +34,69 @@ def root_overlays(layers: list[str], scratch: Path) -> list[list[Any]]:
 
 
 # What of the host a sandbox sees: the system's programs and libraries, none of its data. In
-# each of these folders every other entry is hidden (an empty folder, or gone if a file).
+# each of these folders every other entry is hidden (an empty folder, or gone if a file); an
+# entry may be a pattern (``python3*``). An image layer's own entries stay visible whatever
+# this says.
 SANDBOX_KEEP = {
     "/": {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "opt", "var", "proc",
           "dev", "sys"},
     "/var": {"lib", "cache"},
     "/var/lib": {"dpkg", "apt", "ucf"},
     "/var/cache": {"apt", "debconf", "ldconfig"},
+    # What programs read to run, and nothing a service keeps there (its keys, its VPN and
+    # Wi-Fi secrets, its database's settings): users and groups by name (no password hashes:
+    # those are in shadow), name resolution, the dynamic linker, the certificates TLS trusts,
+    # which program a name runs, the time zone, what system this is, locales and file types,
+    # shells' and terminals' settings (execs with a PTY), and Python's and pip's own (pip
+    # installs from the host's index; a pip.conf with a password in it is the host's to make
+    # 0600, and the sandbox's code is not root).
+    "/etc": {"passwd", "group", "nsswitch.conf", "hosts", "host.conf", "resolv.conf",
+             "gai.conf", "services", "protocols", "networks", "ld.so.cache", "ld.so.conf",
+             "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "pki",
+             "crypto-policies", "alternatives", "localtime", "timezone", "os-release",
+             "lsb-release", "*_version", "*-release", "locale.alias", "locale.conf",
+             "mime.types", "magic", "magic.mime", "shells", "profile", "profile.d",
+             "bash.bashrc", "inputrc", "terminfo", "environment", "mtab", "python3*",
+             "pip.conf", "xdg"},
+    "/etc/ssl": {"certs", "openssl.cnf"},
+    "/opt": set(),  # third-party software and its data: only what an image puts there
 }
+# Folders whose other entries are gone rather than emptied: no program expects one of them.
+SANDBOX_GONE = {"/etc", "/etc/ssl", "/opt"}
 SANDBOX_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/ssh",
                    "/etc/ssl/private", "/etc/sudoers", "/etc/sudoers.d")
 
 
-def hide_host_data(upper: Path, layers: list[str]) -> list[str]:
+def kept(name: str, keep: set[str]) -> bool:
+    """Whether ``name`` is one of ``keep``'s names or patterns."""
+    return name in keep or any(fnmatch.fnmatchcase(name, pattern) for pattern in keep
+                               if "*" in pattern)
+
+
+def hide_host_data(upper: Path, layers: list[str], deleted: Sequence[str] = ()) -> list[str]:
     """Fill a sandbox's upper layer, before it is mounted, so that the overlay hides what the
     host keeps outside its system folders (homes, /tmp, /srv, services' data) and its secrets.
 
     A hidden folder becomes an empty opaque one, which hides present and future host files
-    alike. Where an image layer has the same folder, the two merge in the overlay: then only
-    the host's entries are hidden, one by one, and the image's stay.
+    alike (or, in `SANDBOX_GONE`, is gone). Where an image layer has the same folder, the two
+    merge in the overlay: then only the host's entries are hidden, one by one, and the
+    image's stay. What the image ``deleted`` (its whiteouts, already in ``upper``) stays gone.
 
     Returns the host paths it hid (a snapshot of the sandbox's files leaves them out).
     """
-    hidden = []
+    hidden: list[str] = []
     for folder, keep in SANDBOX_KEEP.items():
         try:
-            entries = os.listdir(folder)
+            entries = [] if hidden_by(folder, deleted) else os.listdir(folder)
         except OSError:
             continue
         for name in entries:
-            if name not in keep:
-                hidden.append(os.path.join(folder, name))
-                _hide(upper, hidden[-1], layers, empty=True)
+            path = os.path.join(folder, name)
+            if not kept(name, keep) and not hidden_by(path, deleted):
+                hidden.append(path)
+                _hide(upper, path, layers, empty=folder not in SANDBOX_GONE)
     for path in SANDBOX_SECRETS:
-        if os.path.lexists(path):
+        if os.path.lexists(path) and not hidden_by(path, [*hidden, *deleted]):
             hidden.append(path)
             _hide(upper, path, layers)
     return hidden
@@ -105,15 +135,46 @@ def _opaque(folder: str) -> bool:
         return False
 
 
-def _parents(upper: Path, path: str) -> None:
-    """The folders above ``path`` in the upper layer, with the host's modes (a folder of the
-    upper layer lends the merged one its owner and mode)."""
+def _parents(upper: Path, path: str, layers: Sequence[str] = ()) -> None:
+    """The folders above ``path`` in the upper layer, with the modes they have below (a
+    folder of the upper layer lends the merged one its owner and mode)."""
     parent = os.path.dirname(path)
     if parent == "/" or (upper / parent.lstrip("/")).is_dir():
         return
-    _parents(upper, parent)
+    _parents(upper, parent, layers)
     (upper / parent.lstrip("/")).mkdir()
-    os.chmod(upper / parent.lstrip("/"), os.stat(parent).st_mode & 0o7777)
+    os.chmod(upper / parent.lstrip("/"), _mode(parent, layers))
+
+
+def _mode(path: str, layers: Sequence[str]) -> int:
+    """The permissions of the folder ``path`` as the overlay's lower layers show it (the top
+    layer's, else the host's), 0755 where it is new."""
+    below = next((os.path.join(layer, path.lstrip("/")) for layer in reversed(layers)
+                  if os.path.lexists(os.path.join(layer, path.lstrip("/")))), path)
+    try:
+        return os.stat(below).st_mode & 0o7777
+    except OSError:
+        return 0o755
+
+
+def give(upper: Path, folders: Sequence[str], layers: Sequence[str], uid: int, gid: int
+         ) -> None:
+    """Make each of ``folders`` (absolute) belong to ``uid``:``gid`` in the overlay whose upper
+    layer is ``upper``, before it is mounted: a folder of the upper layer lends the merged one
+    its owner, so that user may add and remove entries in it. What lies in it is left as it
+    is (a file of the image stays root's), and a path that is a file or a link below is not
+    turned into a folder."""
+    for folder in dict.fromkeys(os.path.normpath(f) for f in folders):
+        target = upper / folder.lstrip("/")
+        if folder != "/" and not target.is_dir():
+            below = next((os.path.join(layer, folder.lstrip("/")) for layer in reversed(layers)
+                          if os.path.lexists(os.path.join(layer, folder.lstrip("/")))), folder)
+            if os.path.lexists(below) and (os.path.islink(below) or not os.path.isdir(below)):
+                continue
+            _parents(upper, folder, layers)
+            target.mkdir()
+            os.chmod(target, _mode(folder, layers))
+        os.chown(target, uid, gid)
 
 
 def whiteout(upper: Path, paths: list[str]) -> None:
@@ -131,16 +192,21 @@ def _whiteout(target: Path) -> None:
     os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
 
 
+def hidden_by(path: str, folders: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``folders`` or inside one."""
+    return any(path == f or path.startswith(f + "/") for f in folders)
+
+
 def hidden(path: str) -> bool:
     """Whether `hide_host_data` hides the host's ``path`` (an absolute, resolved path)."""
-    if any(path == s or path.startswith(s + "/") for s in SANDBOX_SECRETS):
+    if hidden_by(path, SANDBOX_SECRETS):
         return True
     folder = "/"
     for part in path.strip("/").split("/"):
         keep = SANDBOX_KEEP.get(folder)
         if keep is None:
             return False
-        if part not in keep:
+        if not kept(part, keep):
             return True
         folder = os.path.join(folder, part)
     return False

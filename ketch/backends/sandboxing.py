@@ -6,7 +6,12 @@ A sandbox runs code nobody vouched for (an AI agent's, say). So beyond a contain
 it gets no credentials (no control-plane socket, token or ``KETCH_HOME``), a writable layer on a
 tmpfs of ``disk_mib`` MiB (full means ENOSPC, not a full host disk), a pids limit, and either no
 network but loopback or a network namespace of its own whose traffic the host filters
-(`ketch.backends.netns`).
+(`ketch.backends.netns`). Its code runs as `SANDBOX_USER`, never root: what of the host it
+sees, it reads as any user would (no 0600 file of root's). The folders it is expected to
+write in are that user's in its upper layer: its root folder, its home `SANDBOX_HOME`, its
+working directory, its image's virtualenv (`writable_folders`) and every folder emptied of the
+host's data (/home, /srv, /mnt...); /tmp and /dev/shm are everyone's. The rest of its view is
+root's, as the host's and the image's files are.
 
 Example::
 
@@ -29,10 +34,16 @@ from .. import config
 from ..protocol.worker import ContainerSpec, SandboxPolicy
 from ..worker.cgroups import Cgroup, Limits
 from . import nsinit
-from .rootfs import hide_host_data, root_overlays, visible_prefixes, whiteout
+from .rootfs import give, hide_host_data, root_overlays, visible_prefixes, whiteout
 
 if TYPE_CHECKING:
     from .netns import SandboxNetwork
+
+# nobody:nogroup, in every passwd and group file (so `whoami`, `ls -l` and Python's pwd
+# module name it) and the owner of no file on a host. Sandboxes sharing it see nothing of
+# each other's (their own pid, mount, ipc and network namespaces).
+SANDBOX_USER = (65534, 65534)
+SANDBOX_HOME = "/root"  # HOME, as on Modal
 
 # Never handed to a sandbox: what would let it act as the worker or the control plane.
 HOST_ONLY_ENV = frozenset({
@@ -107,8 +118,12 @@ class SandboxSetup:
         for part in ("upper", "work", "root", "shm"):
             (disk / part).mkdir()
         os.chmod(disk / "shm", 0o1777)
-        self.hidden = await asyncio.to_thread(hide_host_data, disk / "upper", layers)
-        whiteout(disk / "upper", (self.spec.image or {}).get("whiteouts", []))
+        deleted = (self.spec.image or {}).get("whiteouts", [])
+        whiteout(disk / "upper", deleted)
+        self.hidden = await asyncio.to_thread(hide_host_data, disk / "upper", layers, deleted)
+        emptied = [path for path in self.hidden if (disk / "upper" / path.lstrip("/")).is_dir()]
+        give(disk / "upper", [*writable_folders(self.spec, layers), *emptied], layers,
+             *SANDBOX_USER)
 
     def launcher_config(self) -> dict[str, Any]:
         """The launcher's CONFIG for this sandbox (see `nsinit.py`), less ``"sandbox": True``
@@ -131,8 +146,9 @@ class SandboxSetup:
             "binds": [*self.binds, [str(disk / "shm"), "/dev/shm", False],
                       *image.get("binds", []), *(b for v in spec.volumes for b in v["binds"])],
             "devices": [],
-            "workdir": spec.workdir or image.get("workdir") or "/",
+            "workdir": workdir_of(spec),
             "cgroup_procs": self.cgroup.procs_files,
+            "user": list(SANDBOX_USER),
         }
 
     def adopt(self, spec: ContainerSpec, limits: Limits) -> None:
@@ -166,6 +182,25 @@ class SandboxSetup:
             return False
         counts = dict(line.split() for line in events.splitlines() if len(line.split()) == 2)
         return int(counts.get("max", "0")) > 0
+
+
+def workdir_of(spec: ContainerSpec) -> str:
+    return spec.workdir or (spec.image or {}).get("workdir") or "/"
+
+
+def writable_folders(spec: ContainerSpec, layers: Sequence[str]) -> list[str]:
+    """The folders `SANDBOX_USER` owns in a sandbox: its root, home and working directory,
+    and, for an image's virtualenv (in a layer), the folders ``pip install`` writes in."""
+    folders = ["/", SANDBOX_HOME, workdir_of(spec)]
+    python = (spec.image or {}).get("python")
+    venv = os.path.dirname(os.path.dirname(python)) if python else None
+    inside = [os.path.join(layer, (venv or "").lstrip("/")) for layer in layers]
+    if venv and any(os.path.isfile(os.path.join(v, "pyvenv.cfg")) for v in inside):
+        folders += [venv, f"{venv}/bin"]
+        folders += sorted({f"{venv}/lib/{name}/site-packages" for v in inside
+                           if os.path.isdir(f"{v}/lib") for name in os.listdir(f"{v}/lib")
+                           if os.path.isdir(f"{v}/lib/{name}/site-packages")})
+    return folders
 
 
 def sandbox_limits(spec: ContainerSpec) -> Limits:

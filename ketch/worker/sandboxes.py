@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from ..backends import Driver, TaskHandle
+from ..backends.sandboxing import SANDBOX_HOME
 from ..container import supervisor
 from ..protocol.supervisor import EXITED, Decoder, ProtocolError, load_report
 from ..protocol.worker import ContainerSpec
@@ -46,7 +47,7 @@ def sandbox_env(spec: ContainerSpec) -> dict[str, str]:
     """The image's environment: nothing of the host's, which may hold credentials, nor of the
     sandbox's own (``env=``, secrets), which the control plane sends with each exec."""
     python = (spec.image or {}).get("python") or host_python()
-    env = {"PATH": f"{os.path.dirname(python)}:{SYSTEM_PATH}", "HOME": "/root",
+    env = {"PATH": f"{os.path.dirname(python)}:{SYSTEM_PATH}", "HOME": SANDBOX_HOME,
            "LANG": "C.UTF-8"}
     if spec.image:
         env.update(spec.image["env"])

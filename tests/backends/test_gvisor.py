@@ -19,7 +19,7 @@ import pytest
 
 from ketch import config, exception
 from ketch.backends.gvisor import GvisorDriver, host_pids, oci_spec
-from ketch.backends.sandboxing import SandboxSetup
+from ketch.backends.sandboxing import SANDBOX_USER, SandboxSetup
 from ketch.protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
 
 problem = GvisorDriver(config.home() / "containers", masks=[]).fingerprint()
@@ -82,13 +82,13 @@ def assert_nothing_left(handle: Any) -> None:
 
 def test_the_oci_spec_grants_nothing() -> None:
     spec = spec_of(SandboxPolicy(pids=64))
-    launch = {"root": "/scratch/disk/root", "workdir": "/app"}
+    launch = {"root": "/scratch/disk/root", "workdir": "/app", "user": list(SANDBOX_USER)}
     bundle = oci_spec(spec, ["python", "-c", "pass"], {"A": "1"}, launch, "/run/netns/sb",
                       "/scratch/disk/shm")
     process = bundle["process"]
     assert process["args"] == ["python", "-c", "pass"] and process["env"] == ["A=1"]
     assert process["cwd"] == "/app" and process["terminal"] is False
-    assert process["user"] == {"uid": 0, "gid": 0} and process["noNewPrivileges"] is True
+    assert process["user"] == {"uid": 65534, "gid": 65534} and process["noNewPrivileges"] is True
     assert all(caps == [] for caps in process["capabilities"].values())
     assert {"type": "RLIMIT_NPROC", "soft": 64, "hard": 64} in process["rlimits"]
     assert bundle["root"] == {"path": "/scratch/disk/root", "readonly": False}
@@ -180,8 +180,9 @@ print(json.dumps({
     "canary": os.path.exists(sys.argv[2]),
     "home": os.listdir(sys.argv[3]) if os.path.isdir(sys.argv[3]) else None,
     "write_etc": attempt(lambda: write("/etc/ketch-gvisor-write")),
+    "write_home": attempt(lambda: write("/root/ketch-gvisor-write")),
     "write_tmp": attempt(lambda: write("/tmp/ketch-gvisor-write")),
-    "read_back": open("/etc/ketch-gvisor-write").read(),
+    "read_back": open("/root/ketch-gvisor-write").read(),
     "write_python": attempt(lambda: write(os.path.join(python_dir, "ketch-gvisor-write"))),
     "shadow": os.path.exists("/etc/shadow"),
 }), flush=True)
@@ -193,14 +194,15 @@ sys.stdin.readline()
         seen = json.loads(await handle.stdout.readline())
         upper = handle.sandbox.disk / "upper"
         in_upper = all((upper / folder / "ketch-gvisor-write").read_text() == "written inside"
-                       for folder in ("etc", "tmp"))  # /tmp too: not a tmpfs of gVisor's
+                       for folder in ("root", "tmp"))  # /tmp too: not a tmpfs of gVisor's
         handle.stdin.write(b"\n")
         return seen, in_upper, await finish(gv, handle)
 
     seen, in_upper, (exit_, _, err) = asyncio.run(go())
     assert exit_.exit_code == 0, err
     assert seen["canary"] is False and seen["home"] in (None, []) and seen["shadow"] is False
-    assert seen["write_etc"] == seen["write_tmp"] == 0 and in_upper
+    assert seen["write_home"] == seen["write_tmp"] == 0 and in_upper
+    assert seen["write_etc"] == errno.EACCES  # root's folder; its code is not root
     assert seen["read_back"] == "written inside"
     assert seen["write_python"] in (errno.EROFS, errno.EACCES)  # its read-only bind
     assert not os.path.exists("/etc/ketch-gvisor-write")

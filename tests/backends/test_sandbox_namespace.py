@@ -132,7 +132,8 @@ r = {
     "env": sorted(k for k in os.environ if k.startswith("KETCH_")),
     "sees": {p: os.path.exists(p) for p in sys.argv[2:]},
     "shadow": os.path.exists("/etc/shadow"),
-    "write": attempt(lambda: (write("/etc/ketch-sandbox-write"), write("/usr/ketch-sandbox-write"))),
+    "write": attempt(lambda: (write("/ketch-sandbox-write"), write("/root/ketch-sandbox-write"))),
+    "write_system": attempt(lambda: write("/usr/ketch-sandbox-write")),
 }
 import subprocess, threading
 thread = threading.Thread(target=lambda: r.update(thread=True))  # clone3 refused, clone used
@@ -168,15 +169,16 @@ def test_the_attacks_fail_and_the_host_stays_out_of_sight(tmp_path):
     assert r["masked"] and set(r["masked"]) == {""}
     assert r["pid1_mem"] == r["pid1_root"] == r["pid1_environ"] == errno.EACCES
     assert set(r["caps"].values()) == {"0000000000000000"} and len(r["caps"]) == 5
-    assert (r["no_new_privs"], r["seccomp"], r["uid"], r["pid"]) == ("1", "2", 0, 2)
+    assert (r["no_new_privs"], r["seccomp"], r["uid"], r["pid"]) == ("1", "2", 65534, 2)
     assert not {"KETCH_CONTAINER_TOKEN", "KETCH_SERVER", "KETCH_HOME"} & set(r["env"])
     assert r["sees"] == {str(canary): False, str(in_home): False, str(tmp_path): False,
                          str(config.home()): False, "/root": True, "/etc/passwd": True,
                          "/usr/bin": True, sys.executable: True}
     assert r["shadow"] is False
-    assert r["write"] == 0  # it may write anywhere: into its own layer
+    assert r["write"] == 0  # into its own layer, in its own folders
+    assert r["write_system"] == errno.EACCES  # not in root's: its code is not root
     assert r["thread"] is True and r["subprocess"] == "ok\n"  # ordinary programs still work
-    assert not os.path.exists("/etc/ketch-sandbox-write")
+    assert not os.path.exists("/ketch-sandbox-write")
     assert not os.path.exists("/usr/ketch-sandbox-write")
     assert canary.read_text() == "host secret"
 

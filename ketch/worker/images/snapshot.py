@@ -58,7 +58,7 @@ def _unhide(fs: Path, hidden: list[str]) -> None:
         target = fs / path.lstrip("/")
         try:
             info = os.lstat(target)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # gone, or a folder above it deleted
             continue
         if os.path.isdir(target):
             try:
