@@ -130,6 +130,10 @@ class SandboxNetwork:
         if not NAME.fullmatch(name):
             raise ValueError(f"{name!r} cannot name a network namespace: use letters, digits, -_.")
         networks = parse_allowlist(allowlist)
+        missing = _missing_tool()
+        if missing is not None:
+            raise OSError(f"{missing}; or create the sandbox with block_network=True, whose "
+                          "network (loopback only) needs neither")
         await _prepare_host()
         if name in _names or os.path.exists(f"{NETNS_DIR}/{name}"):
             raise FileExistsError(f"a network namespace named {name!r} exists already")
@@ -216,14 +220,24 @@ def fingerprint() -> str | None:
         return "sandbox networks need Linux"
     if os.geteuid() != 0:
         return "sandbox networks need root: run the worker as root, or use block_network=True"
-    for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is missing: install it with `apt-get install {package}`"
+    missing = _missing_tool()
+    if missing is not None:
+        return missing
     probe = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"nftables does not work here ({probe.stderr.strip()}); the kernel needs nf_tables"
     if not os.access("/proc/sys/net/ipv4/ip_forward", os.W_OK):
         return "net.ipv4.ip_forward cannot be set here (/proc/sys is read-only)"
+    return None
+
+
+def _missing_tool() -> str | None:
+    """Which of the programs sandbox networks are made with is not installed, and its
+    package; None when both are."""
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
+        if shutil.which(tool) is None:
+            return (f"`{tool}` is missing: sandbox networks need it; install it with "
+                    f"`apt-get install {package}`")
     return None
 
 

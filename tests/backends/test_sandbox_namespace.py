@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import shutil
 import os
 import struct
 import sys
@@ -247,6 +248,21 @@ print(json.dumps({"interfaces": [n for _, n in socket.if_nameindex()],
     assert r["interfaces"] == ["lo"]
     assert r["flags"] & 1  # IFF_UP
     assert r["outside"] == errno.ENETUNREACH
+
+
+@needs_root
+def test_without_nftables_a_blocked_network_works_and_an_open_one_names_the_package(
+        tmp_path, monkeypatch):
+    """A host with iproute2 and no nftables (what the README's install leaves)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ip").symlink_to(shutil.which("ip"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    code = "import socket\nprint('[%d]' % len(socket.if_nameindex()))"
+    _, r, _ = sandboxed(SandboxPolicy(block_network=True), code)
+    assert r == [1]  # loopback only
+    with pytest.raises(OSError, match=r"apt-get install nftables.*block_network=True"):
+        sandboxed(SandboxPolicy(), code)
 
 
 @needs_root
