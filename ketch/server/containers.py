@@ -86,9 +86,15 @@ class ContainerSessions:
         for call_id, index, status, data, blob_id, duration in records:
             key = (call_id, index)
             item = ct.assigned.get(key) if status == Status.GEN_ITEM else ct.assigned.pop(key, None)
+            if item is None:
+                # Not an input this container holds (another app's call, or one already answered,
+                # cancelled or given to another container): its caller must never read it.
+                log.warning("container %s sent an output for %s/%s, which it was not given",
+                            ct.id, call_id, index)
+                continue
             if duration:
                 fn.observe(duration)
-            if status in Status.FAILURES and item is not None and self._retry(fn, item):
+            if status in Status.FAILURES and self._retry(fn, item):
                 continue
             by_call.setdefault(call_id, []).append([index, status, data, blob_id])
         for call_id, outs in by_call.items():
