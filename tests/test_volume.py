@@ -44,6 +44,14 @@ def test_a_volume_handle_passed_as_an_argument_works_inside():
         assert "arg.txt" in volumes.list_through_handle.remote(volumes.vol)
 
 
+@needs_namespaces
+def test_a_layer_swapped_for_a_link_commits_nothing_of_the_host():
+    with volumes.app.run():
+        answer = volumes.commit_through_swapped_layer.remote("/etc")
+    assert "is a link or a file, not a folder" in answer
+    paths = {e.path for e in volumes.vol.listdir("/", recursive=True)}
+    assert "passwd" not in paths and "shadow" not in paths
+
 def test_files_from_outside_containers(tmp_path):
     with ketch.Volume.ephemeral() as vol:
         (tmp_path / "dir").mkdir()

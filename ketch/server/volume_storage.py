@@ -13,11 +13,9 @@ from __future__ import annotations
 import abc
 import os
 import shutil
-import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .. import exception
 
@@ -111,82 +109,3 @@ class LocalVolumeStorage(VolumeStorage):
         for entry in (self._dir(volume_id) / "versions").iterdir():
             if entry.name.isdigit() and int(entry.name) < latest - self.KEEP:
                 shutil.rmtree(entry, ignore_errors=True)
-
-
-# -- changes applied to a version's tree -----------------------------------------------------------
-
-
-def inside(tree: Path, path: str) -> Path:
-    """``path`` (a path in the volume) under ``tree``, refusing to leave it."""
-    resolved = (tree / path.lstrip("/")).resolve()
-    if resolved != tree.resolve() and tree.resolve() not in resolved.parents:
-        raise exception.InvalidError(f"{path!r} is outside the volume")
-    return resolved
-
-
-def replace_file(source: Path, target: Path, *, link: bool = False) -> None:
-    """Put ``source`` at ``target``: a copy, or with ``link`` a hard link (for sources nobody
-    writes to again). Never write through a hard link into the file older versions share."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    elif target.exists() or target.is_symlink():
-        target.unlink()
-    if source.is_symlink():
-        os.symlink(os.readlink(source), target)
-    elif link:
-        os.link(source, target)
-    else:
-        shutil.copy2(source, target)
-
-
-def remove(target: Path, recursive: bool) -> None:
-    if target.is_dir() and not target.is_symlink():
-        if not recursive and any(target.iterdir()):
-            raise exception.InvalidError(f"{target.name} is a directory that is not empty: pass recursive=True")
-        shutil.rmtree(target)
-    elif target.exists() or target.is_symlink():
-        target.unlink()
-    else:
-        raise exception.NotFoundError(f"no such file in the volume: {target.name}")
-
-
-def apply_overlay_upper(upper: Path, *, final: bool = False) -> Apply:
-    """The changes an overlay's upper directory records: new and changed files, deletions
-    (whiteouts: 0/0 character devices) and replaced directories (opaque directories).
-
-    ``final``: nothing writes to ``upper`` any more, so its files are linked, not copied."""
-    def apply(tree: Path) -> None:
-        for directory, subdirs, files in os.walk(upper):
-            rel_dir = Path(directory).relative_to(upper)
-            if rel_dir != Path(".") and _opaque(Path(directory)):
-                target = tree / rel_dir
-                if target.exists():
-                    shutil.rmtree(target)
-            (tree / rel_dir).mkdir(parents=True, exist_ok=True)
-            for name in files + [d for d in subdirs if (Path(directory) / d).is_symlink()]:
-                source = Path(directory) / name
-                mode = os.lstat(source).st_mode
-                if stat.S_ISCHR(mode) and os.lstat(source).st_rdev == 0:
-                    target = tree / rel_dir / name
-                    if target.is_dir() and not target.is_symlink():
-                        shutil.rmtree(target)
-                    elif target.exists() or target.is_symlink():
-                        target.unlink()
-                else:
-                    replace_file(source, tree / rel_dir / name, link=final)
-    return apply
-
-
-def _opaque(directory: Path) -> bool:
-    try:
-        return os.getxattr(directory, "trusted.overlay.opaque") == b"y"
-    except OSError:
-        return False
-
-
-def entry(tree: Path, path: Path) -> dict[str, Any]:
-    info = os.lstat(path)
-    kind = "symlink" if stat.S_ISLNK(info.st_mode) else "directory" if stat.S_ISDIR(info.st_mode) else "file"
-    return {"path": str(path.relative_to(tree)), "type": kind, "size": info.st_size,
-            "mtime": info.st_mtime}

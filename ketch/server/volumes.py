@@ -9,29 +9,36 @@ latest version, and `finish` commits what a container left when it ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
 from .. import exception
 from .objects import NamedObjects
 from .store import Store
-from .volume_storage import (
-    LocalVolumeStorage,
-    VolumeStorage,
+from .volume_storage import LocalVolumeStorage, VolumeStorage
+from .volume_tree import (
+    DIRECTORY,
+    Tree,
     apply_overlay_upper,
-    entry,
-    inside,
-    remove,
-    replace_file,
+    clear,
+    copy_link,
+    has_changes,
+    link_file,
+    merge,
+    names,
+    write_file,
 )
 
 REQUESTS = ("volume_listdir", "volume_read", "volume_upload", "volume_upload_commit",
             "volume_remove", "volume_copy", "volume_commit", "volume_reload")
 INSIDE = "/run/ketch/volumes"  # where a container sees the versions and its own layers
 MAX_CHUNK = 16 * 2**20
+log = logging.getLogger("ketch")
 
 
 class VolumeService:
@@ -50,6 +57,7 @@ class VolumeService:
             self.storage = LocalVolumeStorage(home / "volumes")
         self.scratch = home / "volume-layers"
         self.uploads = home / "volume-uploads"
+        self.open_uploads: dict[str, str] = {}  # upload id -> its volume
         self.layers: dict[tuple[str, str], int] = {}  # (container, volume) -> current layer
         objects.droppers["volume"] = self.drop
 
@@ -81,9 +89,13 @@ class VolumeService:
         self.layers[(container_id, volume_id)] = index
         base = self.scratch / container_id / volume_id
         upper, work = base / f"upper-{index}", base / f"work-{index}"
-        upper.mkdir(parents=True)
+        upper.mkdir(parents=True)  # fails on anything the container put there beforehand
         work.mkdir()
-        os.chmod(upper, 0o777)
+        fd = os.open(upper, DIRECTORY)  # not a chmod by name, which a swapped-in link redirects
+        try:
+            os.fchmod(fd, 0o777)  # the volume's root inside: writable by any user it runs as
+        finally:
+            os.close(fd)
         return upper, work
 
     async def volume_commit(self, volume_id: str, container_id: str) -> dict[str, Any]:
@@ -113,106 +125,149 @@ class VolumeService:
                 continue
             del self.layers[(cid, volume_id)]
             upper = self.scratch / container_id / volume_id / f"upper-{index}"
-            if upper.exists() and any(upper.iterdir()):
+            if not has_changes(upper):
+                continue
+            try:
                 await asyncio.to_thread(self.storage.new_version, volume_id,
                                         apply_overlay_upper(upper, final=True))
+            except exception.Error as exc:  # what the container left is unusable: only it is lost
+                log.warning("changes of container %s to volume %s not kept: %s",
+                            container_id, volume_id, exc)
         await asyncio.to_thread(shutil.rmtree, self.scratch / container_id, True)
 
     # -- clients -------------------------------------------------------------------------------
 
     async def volume_listdir(self, volume_id: str, path: str, recursive: bool) -> dict[str, Any]:
         self._check(volume_id)
-        _, tree = self.storage.latest(volume_id)
-        start = inside(tree, path)
-        if not start.exists():
-            raise exception.NotFoundError(f"no such path in the volume: {path}")
-        if start.is_file():
-            return {"entries": [entry(tree, start)]}
-        found = []
-        for directory, subdirs, files in os.walk(start):
-            for name in sorted(subdirs + files):
-                found.append(entry(tree, Path(directory) / name))
-            if not recursive:
-                break
-        return {"entries": found}
+        _, version = self.storage.latest(volume_id)
+
+        def listdir() -> list[dict[str, Any]]:
+            with Tree(version) as tree:
+                return tree.entries(names(path), recursive)
+
+        return {"entries": await asyncio.to_thread(listdir)}
 
     async def volume_read(self, volume_id: str, path: str, offset: int, length: int
                           ) -> dict[str, Any]:
         self._check(volume_id)
-        _, tree = self.storage.latest(volume_id)
-        target = inside(tree, path)
-        if not target.is_file():
-            raise exception.NotFoundError(f"no such file in the volume: {path}")
+        _, version = self.storage.latest(volume_id)
 
-        def read() -> bytes:
-            with open(target, "rb") as f:
-                f.seek(offset)
-                return f.read(min(length, MAX_CHUNK))
+        def read() -> tuple[bytes, int]:
+            with Tree(version) as tree:
+                fd = tree.open_file(names(path))
+            try:
+                return os.pread(fd, min(length, MAX_CHUNK), offset), os.fstat(fd).st_size
+            finally:
+                os.close(fd)
 
-        data = await asyncio.to_thread(read)  # off the loop: other requests go on meanwhile
-        return {"data": data, "size": target.stat().st_size}
+        data, size = await asyncio.to_thread(read)  # off the loop: other requests go on meanwhile
+        return {"data": data, "size": size}
 
     async def volume_upload(self, volume_id: str, path: str, offset: int, data: bytes,
                             upload_id: str | None) -> dict[str, Any]:
         self._check(volume_id)
-        upload_id = upload_id or f"up-{secrets.token_hex(8)}"
-        if "/" in upload_id:
-            raise exception.InvalidError("bad upload id")
-        target = inside(self.uploads / upload_id, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        parts = names(path)
+        if not parts:
+            raise exception.InvalidError("an upload needs a file path in the volume, not its root")
+        if upload_id is None:
+            upload_id = f"up-{secrets.token_hex(8)}"
+            (self.uploads / upload_id).mkdir(parents=True)
+            self.open_uploads[upload_id] = volume_id
+        self._upload_of(volume_id, upload_id)
 
         def write() -> None:
-            with open(target, "r+b" if target.exists() else "wb") as f:
-                f.seek(offset)
-                f.write(data)
+            with Tree(self.uploads / upload_id) as staged:
+                with staged.directory(parts[:-1], create=True) as folder:
+                    write_file(folder, parts[-1], data, offset)
 
         await asyncio.to_thread(write)
         return {"upload_id": upload_id}
 
+    def _upload_of(self, volume_id: str, upload_id: str) -> None:
+        """Only an upload this service began, for this volume, may be written or committed."""
+        if self.open_uploads.get(upload_id) != volume_id:
+            raise exception.InvalidError(
+                f"{upload_id!r} is not an upload in progress for this volume (uploads do not "
+                "outlive the control plane): upload the files again")
+
     async def volume_upload_commit(self, volume_id: str, upload_id: str, force: bool
                                    ) -> dict[str, Any]:
         self._check(volume_id)
+        self._upload_of(volume_id, upload_id)
         staged = self.uploads / upload_id
 
-        def apply(tree: Path) -> None:
-            for directory, _, files in os.walk(staged):
-                for name in files:
-                    source = Path(directory) / name
-                    target = tree / source.relative_to(staged)
-                    if target.exists() and not force:
-                        raise exception.ConflictError(
-                            f"{source.relative_to(staged)} already exists in the volume; "
-                            "pass force=True (or --force) to overwrite it"
-                        )
-                    replace_file(source, target, link=True)  # staging is thrown away after
+        def exists(path: str) -> None:
+            if not force:
+                raise exception.ConflictError(
+                    f"{path} already exists in the volume; pass force=True (or --force) to "
+                    "overwrite it")
+
+        def apply(version: Path) -> None:
+            with Tree(version) as tree, Tree(staged) as files:
+                merge(tree, [], files.fd, link=True, conflict=exists)  # staging is thrown away
 
         try:
             version = await asyncio.to_thread(self.storage.new_version, volume_id, apply)
         finally:
-            shutil.rmtree(staged, ignore_errors=True)
+            del self.open_uploads[upload_id]
+            await asyncio.to_thread(shutil.rmtree, staged, True)
         return {"version": version}
 
     async def volume_remove(self, volume_id: str, path: str, recursive: bool) -> dict[str, Any]:
         self._check(volume_id)
-        await asyncio.to_thread(self.storage.new_version, volume_id,
-                                lambda tree: remove(inside(tree, path), recursive))
+        parts = names(path)
+
+        def apply(version: Path) -> None:
+            if not parts:
+                raise exception.InvalidError("the volume's root cannot be removed")
+            with Tree(version) as tree:
+                folder = stat.S_ISDIR(tree.lstat(parts).st_mode)
+                if folder and not recursive and tree.entries(parts, recursive=False):
+                    raise exception.InvalidError(
+                        f"{path} is a directory that is not empty: pass recursive=True")
+                with tree.directory(parts[:-1]) as parent:
+                    clear(parent, parts[-1])
+
+        await asyncio.to_thread(self.storage.new_version, volume_id, apply)
         return {}
 
     async def volume_copy(self, volume_id: str, src_paths: list[str], dst_path: str
                           ) -> dict[str, Any]:
         self._check(volume_id)
+        sources, destination = [names(src) for src in src_paths], names(dst_path)
 
-        def apply(tree: Path) -> None:
-            destination = inside(tree, dst_path)
-            for src in src_paths:
-                source = inside(tree, src)
-                if not source.exists():
-                    raise exception.NotFoundError(f"no such path in the volume: {src}")
-                target = destination / source.name if destination.is_dir() else destination
-                if source.is_dir():
-                    shutil.copytree(source, target, dirs_exist_ok=True)
-                else:
-                    replace_file(source, target)
+        def apply(version: Path) -> None:
+            with Tree(version) as tree:
+                into = _is_folder(tree, destination)
+                for parts in sources:
+                    if not parts:
+                        raise exception.InvalidError("the volume's root cannot be copied")
+                    target = [*destination, parts[-1]] if into else destination
+                    _copy(tree, parts, target)
 
         await asyncio.to_thread(self.storage.new_version, volume_id, apply)
         return {}
+
+
+def _is_folder(tree: Tree, parts: list[str]) -> bool:
+    try:
+        return stat.S_ISDIR(tree.lstat(parts).st_mode)
+    except exception.NotFoundError:
+        return False
+
+
+def _copy(tree: Tree, source: list[str], target: list[str]) -> None:
+    """Copy a file, link or folder of the tree to another place in it (files as hard links:
+    every later change replaces a file, never writes into it)."""
+    kind = tree.lstat(source).st_mode
+    if not target:
+        raise exception.InvalidError("nothing can be copied over the volume's root")
+    if stat.S_ISDIR(kind):
+        with tree.directory(source) as folder:
+            merge(tree, target, folder, link=True)
+        return
+    with tree.directory(source[:-1]) as origin, tree.directory(target[:-1], create=True) as folder:
+        if stat.S_ISLNK(kind):
+            copy_link(folder, target[-1], origin, source[-1])
+        else:
+            link_file(folder, target[-1], origin, source[-1])

@@ -49,3 +49,21 @@ wrong_app = ketch.App("volumes-process")
 @wrong_app.function(runtime="process", volumes={"/data": vol})
 def on_process():
     return 1
+
+
+@app.function(runtime="namespace")
+def commit_through_swapped_layer(target):
+    """Put a link to ``target`` (a host folder, as the control plane sees paths) where this
+    container's writable layer of the volume was, then commit: what does the commit take?"""
+    import shutil
+
+    layers = f"/run/ketch/volumes/layers/{vol.object_id}"
+    with open("/data/mine.txt", "w") as f:
+        f.write("mine")
+    shutil.rmtree(f"{layers}/upper-0")
+    os.symlink(target, f"{layers}/upper-0")
+    try:
+        vol.commit()
+    except ketch.exception.Error as exc:
+        return str(exc)
+    return "committed"

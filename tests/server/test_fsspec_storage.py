@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ketch import exception
-from ketch.server.volume_storage import remove, replace_file
+from ketch.server.volume_tree import Tree, link_file
 
 fsspec = pytest.importorskip("fsspec", reason="volumes at a URL need fsspec: pip install fsspec")
 from ketch.server.fsspec_storage import FsspecVolumeStorage  # noqa: E402
@@ -40,7 +40,7 @@ def test_versions_committed_here_are_read_elsewhere(url, tmp_path):
     def change(tree: Path) -> None:
         (tree / "empty").mkdir()
         os.symlink("a/one.txt", tree / "link")
-        remove(tree / "a" / "one.txt", recursive=False)
+        (tree / "a" / "one.txt").unlink()
         (tree / "a" / "two.txt").write_text("2")
 
     assert here.new_version("vo-1", change) == 3
@@ -68,7 +68,8 @@ def test_a_failed_change_makes_no_version(url, tmp_path):
     storage.new_version("vo-3", write("keep.txt", "kept"))
 
     def fails(tree: Path) -> None:
-        replace_file(tree / "keep.txt", tree / "copy.txt")
+        with Tree(tree) as version, version.directory([]) as root:
+            link_file(root, "copy.txt", root, "keep.txt")
         raise exception.ConflictError("no")
 
     with pytest.raises(exception.ConflictError):
