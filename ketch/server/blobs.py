@@ -8,17 +8,19 @@ import uuid
 from pathlib import Path
 
 from .. import exception
+from .store import private_directory
 
 
 class BlobStore:
     def __init__(self, root: Path) -> None:
-        self._root = root
-        root.mkdir(parents=True, exist_ok=True)
+        self._root = private_directory(root)
 
     def put(self, data: bytes) -> str:
         blob_id = "bl-" + uuid.uuid4().hex
         tmp = self._root / (blob_id + ".tmp")
-        tmp.write_bytes(data)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600),
+                  "wb") as f:
+            f.write(data)
         os.replace(tmp, self._root / blob_id)
         return blob_id
 

@@ -7,6 +7,7 @@ process that reaches the same state directory.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -42,6 +43,14 @@ CREATE TABLE IF NOT EXISTS call_outputs (
 """
 
 
+def private_directory(path: Path) -> Path:
+    """Make ``path`` (and missing parents) a folder only its owner may enter: the state holds
+    tokens' digests, secrets, payloads and volumes, and other users of the machine see none."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 class Store:
     """SQLite-backed records. Every method is a short transaction.
 
@@ -53,7 +62,10 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
+        # SQLite gives its WAL and shared-memory files the database file's mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.chmod(path, 0o600)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
