@@ -40,6 +40,7 @@ class Peer:
         self._serving: set[asyncio.Task[None]] = set()
         self.closed = False
         self.info: dict[str, Any] = {}
+        self.max_frame = MAX_FRAME  # a larger frame ends the connection before it is read
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._read_loop())
@@ -70,7 +71,7 @@ class Peer:
             while True:
                 header = await self._reader.readexactly(HEADER.size)
                 (size,) = HEADER.unpack(header)
-                if size > MAX_FRAME:  # a broken or hostile peer: do not buffer what it claims
+                if size > self.max_frame:  # a broken or hostile peer: do not buffer its claim
                     break
                 kind, request_id, body = decode(await self._reader.readexactly(size))
                 if kind == OK or kind == ERR:

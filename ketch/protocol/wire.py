@@ -20,6 +20,9 @@ from .. import exception
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
+# Until a connection has authenticated, its frames are a token or a container's hello: a peer
+# nobody knows may not make the other side buffer more than this.
+MAX_UNAUTHENTICATED_FRAME = 1 << 16
 OK = "ok"
 ERR = "err"
 

@@ -22,6 +22,7 @@ from typing import Any
 from .. import config, exception
 from ..protocol import container as wire
 from ..protocol.peer import Peer
+from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
 from . import access, call_service, deployments, dicts, objects, queues, sandboxes, vault, volumes
@@ -321,14 +322,18 @@ class ControlPlane:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = Peer(reader, writer, lambda kind, body: self.on_frame(peer, kind, body))
         peer._on_close = self.on_peer_closed
+        peer.max_frame = MAX_UNAUTHENTICATED_FRAME  # lifted once it has authenticated
         self._peers.add(peer)
         peer.start()
 
     async def on_frame(self, peer: Peer, kind: str, body: Any) -> Any:
         if "container" in peer.info or kind == wire.HELLO:
-            return await self.sessions.on_container_frame(peer, kind, body)
+            answer = await self.sessions.on_container_frame(peer, kind, body)
+            peer.max_frame = MAX_FRAME
+            return answer
         if kind == "auth":
             peer.info["identity"] = self._authenticate(body)
+            peer.max_frame = MAX_FRAME
             return {"kind": peer.info["identity"].kind}
         identity = peer.info.get("identity")
         if identity is None:
