@@ -10,6 +10,7 @@ through as the container sends them.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,12 @@ MAX_WAITING = 2000
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailers", "transfer-encoding", "upgrade", "host"})
 PROXY_HEADERS = (("modal-key", "modal-secret"), ("ketch-key", "ketch-secret"))
+# Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
+# the proxy credentials, which are the caller's and not the endpoint's to read.
+NOT_FORWARDED = HOP_BY_HOP | {"content-length"} | {name for pair in PROXY_HEADERS for name in pair}
+# Bytes that may not reach the upstream request: they would end its line or a header early and
+# let one client's request carry a second one on a pooled connection.
+CONTROL = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class Busy(Exception):
@@ -83,10 +90,17 @@ class Gateway:
         """The gateway itself, as a bare ASGI app: it is on every request's path."""
         if scope["type"] != "http":
             return
-        label, _, rest = scope["path"].lstrip("/").partition("/")
+        label = scope["path"].lstrip("/").partition("/")[0]
+        # The target goes upstream as the client sent it (still percent-encoded), never decoded.
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        rest = raw.lstrip(b"/").partition(b"/")[2].decode("latin-1")
         fn, method = self._find(label)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if fn is None:
+        if CONTROL.search(raw + scope["query_string"]) or any(
+                CONTROL.search(k) or b"\r" in v or b"\n" in v or b"\0" in v
+                for k, v in scope["headers"]):
+            await _plain(send, 400, "the request's target or a header holds control characters\n")
+        elif fn is None:
             await _plain(send, 404, f"no web endpoint is labelled {label!r}\n")
         elif not self._authorized(fn, headers):
             await _plain(send, 401, "this endpoint needs a proxy token in the Modal-Key and "
@@ -146,8 +160,7 @@ class Gateway:
             return
         started = time.monotonic()
         try:
-            forwarded = [(k, v) for k, v in headers.items()
-                         if k not in HOP_BY_HOP and k != "content-length"]
+            forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
             try:
                 upstream = await self._upstream.request(ct.web_port, method, target, forwarded,
                                                         body)

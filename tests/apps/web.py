@@ -95,3 +95,19 @@ class Greeter:
             return PlainTextResponse("pong")
 
         return Starlette(routes=[Route("/ping", ping)])
+
+
+@app.function()
+@ketch.asgi_app(label="webtest-echo", requires_proxy_auth=True)
+def echo():
+    """What reached the app's code: each request's path and header names."""
+    import json
+
+    async def app(scope, receive, send):
+        body = json.dumps({"path": scope["path"],
+                           "headers": sorted(k.decode() for k, _ in scope["headers"])})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    return app

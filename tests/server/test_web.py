@@ -83,3 +83,18 @@ def test_web_methods_of_a_class(running):
     assert url.endswith("/webtest-greeter-hello")
     assert httpx.get(url, params={"name": "ada"}, timeout=30).json() == "hi ada (loaded)"
     assert httpx.get(greeter.app.get_web_url() + "/ping", timeout=30).text == "pong"
+
+
+def test_an_encoded_line_break_stays_in_one_request_and_credentials_stay_out(running):
+    token = call(protocol.token_create("proxy"))
+    auth = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    url = web.echo.get_web_url()
+    with httpx.Client(headers=auth, timeout=30) as http:  # one connection, as a pool reuses it
+        smuggled = http.get(url + "/a%0D%0AGET%20/smuggled%20HTTP/1.1%0D%0AHost:%20x%0D%0A%0D%0A")
+        following = http.get(url + "/next")
+    assert smuggled.status_code == 200
+    assert smuggled.json()["path"] == "/a\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert following.json()["path"] == "/next"  # its own answer, not the smuggled request's
+    assert "modal-key" not in following.json()["headers"]
+    assert "modal-secret" not in following.json()["headers"]
+
