@@ -179,8 +179,9 @@ class Terminal:
 
 
 def interact(terminal: Terminal) -> None:
-    """A shell session: its size, a change of ours passed on, ^C, and an exit status."""
-    terminal.expect(b"# ")
+    """A shell session: its size, a change of ours passed on, ^C, and an exit status (its
+    prompt is a user's, not root's: sandbox code runs as nobody)."""
+    terminal.expect(b"$ ")
     terminal.output = b""
     os.write(terminal.fd, b"stty size\r")
     terminal.expect(b"30 100")
@@ -190,7 +191,7 @@ def interact(terminal: Terminal) -> None:
         terminal.output = b""
         os.write(terminal.fd, b"stty size\r")
         terminal.expect(b"stty size\r\n")
-        terminal.expect(b"# ")  # the next prompt, after its answer
+        terminal.expect(b"$ ")  # the next prompt, after its answer
         if b"40 120" in terminal.output:
             break
         time.sleep(0.1)
