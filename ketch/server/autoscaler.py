@@ -5,14 +5,26 @@ one cold start, never more than there are inputs to run at once, within ``min_co
 ``max_containers``, plus ``buffer_containers`` while the function is busy. Until an input has
 run, the time an input takes is unknown and the function grows one container at a time. Idle
 containers beyond the target stop after ``scaledown_window`` seconds, the longest idle first.
+
+`check_settings` is where those settings enter the control plane (a function's definition,
+``update_autoscaler``): a value of the wrong type or range is refused there, naming the field,
+the value and what is accepted, instead of failing every later tick.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+from .. import exception
 
 MIN_HORIZON_S = 0.05
+COUNTS = ("min_containers", "max_containers", "buffer_containers")
+# the per-container input counts the snapshot reads as well (0 and None: the default)
+INPUT_COUNTS = ("max_inputs", "target_inputs", "batch_max_size", "inputs_per_container")
+MAX_COUNT = 1 << 20
+MAX_SCALEDOWN_WINDOW_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -66,3 +78,26 @@ def plan(s: Snapshot) -> Plan:
         key=lambda cid: -s.idle_s[cid],
     )
     return Plan(stop=idle[:surplus])
+
+
+def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` if each scaling value in it has the right type and range (None: unset);
+    otherwise `InvalidError` naming the field, its value and what it accepts."""
+    for name in (*COUNTS, *INPUT_COUNTS):
+        value = settings.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= MAX_COUNT):
+            raise exception.InvalidError(
+                f"{name}={value!r} is not accepted: give a whole number from 0 to {MAX_COUNT}")
+    window = settings.get("scaledown_window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, float))
+                               or not 0 < window <= MAX_SCALEDOWN_WINDOW_S):
+        raise exception.InvalidError(
+            f"scaledown_window={window!r} is not accepted: give seconds, a number above 0 and "
+            f"at most {MAX_SCALEDOWN_WINDOW_S} (24 hours)")
+    low, high = settings.get("min_containers"), settings.get("max_containers")
+    if low is not None and high is not None and high < low:
+        raise exception.InvalidError(
+            f"max_containers={high} is below min_containers={low}: raise max_containers or "
+            "lower min_containers")
+    return settings

@@ -27,6 +27,7 @@ from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker,
 from ..worker import LocalWorker
 from . import access, call_service, deployments, dicts, objects, queues, sandboxes, vault, volumes
 from .auth import Identity, Tokens
+from .autoscaler import COUNTS, check_settings
 from .blobs import BlobStore
 from .call_service import SPAWN_TTL_S, CallService
 from .calls import Call
@@ -43,6 +44,7 @@ from .queues import QueueService
 from .sandboxes import SandboxService
 from .scheduler import Scheduler
 from .store import Store
+from .tick_guard import TickGuard
 from .vault import SecretService
 from .volumes import VolumeService
 
@@ -232,6 +234,9 @@ class ControlPlane:
                               function_id: str | None = None) -> dict[str, Any]:
         """Create a function; with ``function_id``, bring back a stored one (on restart)."""
         app = self._app(app_id)
+        if not isinstance(definition, dict) or not isinstance(definition.get("options"), dict):
+            raise exception.InvalidError("a function's definition is a dict with an options dict")
+        check_settings(definition["options"])  # before the tick reads them
         fn = FunctionState(function_id or new_id("fu"), app_id, definition, None)
         self.secrets.check(definition.get("secrets") or [], fn.name)  # before any container
         problem = self.worker.never_fits(self.container_spec(fn, "", ""))
@@ -361,11 +366,11 @@ class ControlPlane:
     async def function_update_autoscaler(self, function_id: str, settings: dict[str, Any]
                                          ) -> dict[str, Any]:
         fn = self._function(function_id)
-        allowed = {"min_containers", "max_containers", "buffer_containers", "scaledown_window"}
-        unknown = set(settings) - allowed
-        if unknown:
-            raise exception.InvalidError(f"update_autoscaler takes {', '.join(sorted(allowed))}")
-        fn.options = {**fn.options, **settings}
+        allowed = {*COUNTS, "scaledown_window"}
+        if not isinstance(settings, dict) or set(settings) - allowed:
+            raise exception.InvalidError(
+                f"update_autoscaler takes a dict of {', '.join(sorted(allowed))}, not {settings!r}")
+        fn.options = check_settings({**fn.options, **settings})
         self.sessions.scale(fn)
         return {}
 
@@ -391,23 +396,27 @@ class ControlPlane:
 
     async def _tick_forever(self) -> None:
         last_expiry = 0.0
+        guard = TickGuard()
         while True:
             await asyncio.sleep(TICK_S)
-            try:
-                now = time.monotonic()
-                for fn in list(self.functions.values()):
+            now = time.monotonic()
+            for fn in list(self.functions.values()):
+                with guard.piece(fn.id, f"serving function {fn.name} ({fn.id})"):
                     self.sessions.pump(fn)
                     self.sessions.scale(fn)
+            with guard.piece("heartbeats", "checking container heartbeats"):
                 self.sessions.check_heartbeats(now)
+            with guard.piece("schedules", "running schedules"):
                 await self.scheduler.tick()
+            with guard.piece("metering", "flushing usage"):
                 self.meter.flush()
+            with guard.piece("logbook", "flushing logs"):
                 self.logbook.flush()
-                if now - last_expiry > 300:
-                    last_expiry = now
+            if now - last_expiry > 300:
+                last_expiry = now
+                with guard.piece("expiry", "expiring old calls, blobs and logs"):
                     self.store.expire(time.time())
                     self.blobs.expire(SPAWN_TTL_S)
-            except Exception:  # the ticker must survive any single failure
-                log.exception("control plane tick failed")
 
     def container_spec(self, fn: FunctionState, container_id: str, token: str) -> ContainerSpec:
         opts = fn.options
