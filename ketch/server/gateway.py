@@ -5,18 +5,23 @@ capacity), least busy first. With none, the request waits while the autoscaler (
 waiting requests as queued work) starts containers; it is answered 503 with Retry-After once
 it has waited `QUEUE_S`, or at once when `MAX_WAITING` requests already wait. Responses stream
 through as the container sends them.
+
+The request goes to the container as the client sent it: its target still percent-encoded (a
+decoded ``%0D%0A`` would end the request line and smuggle a second request onto the kept-open
+connection), refused with 400 if it or a header holds a control byte (`upstream.problem`),
+without the proxy credentials and hop-by-hop headers, its body within `gateway_limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from .. import exception
-from .upstream import Upstream
+from .. import config, exception
+from .gateway_limits import Limits, Refused, read_body
+from .upstream import Upstream, problem
 from .wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from .dispatch import ContainerState, FunctionState
 
 QUEUE_S = 60.0
+ANSWER_S = 300.0  # how long a container may take to answer, for functions without a timeout
 MAX_WAITING = 2000
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailers", "transfer-encoding", "upgrade", "host"})
@@ -31,9 +37,6 @@ PROXY_HEADERS = (("modal-key", "modal-secret"), ("ketch-key", "ketch-secret"))
 # Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
 # the proxy credentials, which are the caller's and not the endpoint's to read.
 NOT_FORWARDED = HOP_BY_HOP | {"content-length"} | {name for pair in PROXY_HEADERS for name in pair}
-# Bytes that may not reach the upstream request: they would end its line or a header early and
-# let one client's request carry a second one on a pooled connection.
-CONTROL = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class Busy(Exception):
@@ -50,6 +53,7 @@ class Gateway:
         self._upstream = Upstream()
         self._routes: dict[str, tuple[FunctionState, str | None]] = {}
         self.wakeups: dict[str, Wakeup] = {}
+        self.limits = Limits()
 
     @property
     def base_url(self) -> str:
@@ -60,12 +64,16 @@ class Gateway:
             return
         import uvicorn
 
+        from .gateway_http import with_head_deadline
+
+        self.limits = Limits.from_settings(config.settings().get("gateway"))  # before binding
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         self.host, self.port = host, sock.getsockname()[1]
-        config = uvicorn.Config(self.asgi, log_level="warning", lifespan="off", interface="asgi3")
-        self._server = uvicorn.Server(config)
+        protocol = with_head_deadline(self.limits.head_timeout_s)
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.asgi, http=protocol, log_level="warning", lifespan="off", interface="asgi3"))
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started and not self._task.done():
             await asyncio.sleep(0.005)
@@ -91,25 +99,26 @@ class Gateway:
         if scope["type"] != "http":
             return
         label = scope["path"].lstrip("/").partition("/")[0]
-        # The target goes upstream as the client sent it (still percent-encoded), never decoded.
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         rest = raw.lstrip(b"/").partition(b"/")[2].decode("latin-1")
-        fn, method = self._find(label)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if CONTROL.search(raw + scope["query_string"]) or any(
-                CONTROL.search(k) or b"\r" in v or b"\n" in v or b"\0" in v
-                for k, v in scope["headers"]):
-            await _plain(send, 400, "the request's target or a header holds control characters\n")
-        elif fn is None:
-            await _plain(send, 404, f"no web endpoint is labelled {label!r}\n")
-        elif not self._authorized(fn, headers):
-            await _plain(send, 401, "this endpoint needs a proxy token in the Modal-Key and "
-                         "Modal-Secret headers (make one with `ketch token new --proxy`)\n")
-        else:
-            query = scope["query_string"].decode("latin-1")
-            target = f"/{method}/{rest}" if method else f"/{rest}"
-            await self._forward(fn, scope["method"], target + (f"?{query}" if query else ""),
-                                headers, await _body(receive), send)
+        fn, method = self._find(label)
+        query = scope["query_string"].decode("latin-1")
+        target = (f"/{method}/{rest}" if method else f"/{rest}") + (f"?{query}" if query else "")
+        refused = problem(target, list(headers.items()))
+        try:
+            if refused:
+                raise Refused(400, f"{refused}\n")
+            if fn is None:
+                raise Refused(404, f"no web endpoint is labelled {label!r}\n")
+            if not self._authorized(fn, headers):
+                raise Refused(401, "this endpoint needs a proxy token in the Modal-Key and "
+                              "Modal-Secret headers (make one with `ketch token new --proxy`)\n")
+            body = await read_body(receive, self.limits, headers.get("content-length"))
+        except Refused as answer:  # its body may be unread: the connection cannot carry more
+            await _plain(send, answer.status, answer.text, [(b"connection", b"close")])
+            return
+        await self._forward(fn, scope["method"], target, headers, body, send)
 
     def _find(self, label: str) -> tuple[FunctionState | None, str | None]:
         """The function serving ``label`` (a deployed one first), and the class method."""
@@ -161,9 +170,13 @@ class Gateway:
         started = time.monotonic()
         try:
             forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
+            answer_s = fn.options.get("timeout") or ANSWER_S
             try:
                 upstream = await self._upstream.request(ct.web_port, method, target, forwarded,
-                                                        body)
+                                                        body, answer_s)
+            except TimeoutError:
+                await _plain(send, 504, f"the container did not answer within {answer_s:g} s\n")
+                return
             except (OSError, ValueError) as exc:  # the container went away mid-request
                 await _plain(send, 502, f"the container did not answer: {exc}\n")
                 return
@@ -214,15 +227,6 @@ class Gateway:
         if ct.web_active == 0:
             ct.idle_since = time.monotonic()
         self.wake(fn)
-
-
-async def _body(receive: Any) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        parts.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(parts)
 
 
 async def _plain(send: Any, status: int, text: str,
