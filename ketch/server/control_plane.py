@@ -417,6 +417,7 @@ class ControlPlane:
                 with guard.piece("expiry", "expiring old calls, blobs and logs"):
                     self.store.expire(time.time())
                     self.blobs.expire(SPAWN_TTL_S)
+                    self.logbook.prune(time.time())
 
     def container_spec(self, fn: FunctionState, container_id: str, token: str) -> ContainerSpec:
         opts = fn.options

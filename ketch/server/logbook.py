@@ -1,5 +1,12 @@
 """Every line an app's containers print, kept in the store: by app, function, container and
-call, for ``ketch app logs`` (live watchers read the in-memory `AppLogs` instead)."""
+call, for ``ketch app logs`` (live watchers read the in-memory `AppLogs` instead).
+
+The table is bounded: a line is kept for `KEEP_S` (7 days), an app keeps its newest
+`MAX_ROWS_PER_APP` (100,000) lines, give or take a tenth, and the whole table its newest
+`MAX_ROWS` (1,000,000), so neither a container printing without end nor many runs of many apps
+can fill the disk. Lines wait
+in memory for the next flush up to `MAX_PENDING_BYTES`, then are flushed at once.
+"""
 
 from __future__ import annotations
 
@@ -18,25 +25,60 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_by_app ON logs (app_id, id);
 """
 PAGE = 5000
+KEEP_S = 7 * 24 * 3600
+MAX_ROWS_PER_APP = 100_000
+MAX_ROWS = 1_000_000
+MAX_PENDING_BYTES = 4 << 20
 
 
 class Logbook:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_rows_per_app: int = MAX_ROWS_PER_APP,
+                 max_rows: int = MAX_ROWS) -> None:
         self.store = store
         store.ensure_schema(SCHEMA)
+        self.max_rows_per_app = max_rows_per_app
+        self.max_rows = max_rows
         self._rows: list[tuple[Any, ...]] = []
+        self._pending_bytes = 0
+        self._added: dict[str, int] = {}  # lines stored per app since its last trim
 
     def add(self, app_id: str, function: str, container_id: str, call_id: str | None,
             stream: str, text: str) -> None:
         self._rows.append((app_id, time.time(), function, container_id, call_id, stream, text))
+        self._pending_bytes += len(text)
+        if self._pending_bytes > MAX_PENDING_BYTES:
+            self.flush()
 
     def flush(self) -> None:
-        if self._rows:
-            rows, self._rows = self._rows, []
-            self.store.execute_many(
-                "INSERT INTO logs (app_id, ts, function, container_id, call_id, stream, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
-            )
+        if not self._rows:
+            return
+        rows, self._rows, self._pending_bytes = self._rows, [], 0
+        self.store.execute_many(
+            "INSERT INTO logs (app_id, ts, function, container_id, call_id, stream, text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
+        )
+        for row in rows:
+            self._added[row[0]] = self._added.get(row[0], 0) + 1
+        slack = max(1, self.max_rows_per_app // 10)  # trimming walks the index: not every flush
+        for app_id in [a for a, n in self._added.items() if n > slack]:
+            self._trim(app_id)
+        # ids only grow, so the newest max_rows lines all lie within max_rows of the last id
+        self.store.execute("DELETE FROM logs WHERE id <= (SELECT MAX(id) FROM logs) - ?",
+                           (self.max_rows,))
+
+    def _trim(self, app_id: str) -> None:
+        """Keep the app's newest `max_rows_per_app` lines."""
+        self._added.pop(app_id, None)
+        self.store.execute(
+            "DELETE FROM logs WHERE app_id = ? AND id <= (SELECT id FROM logs WHERE app_id = ? "
+            "ORDER BY id DESC LIMIT 1 OFFSET ?)", (app_id, app_id, self.max_rows_per_app))
+
+    def prune(self, now: float) -> int:
+        """Delete lines older than `KEEP_S` and trim every app; return how many lines went."""
+        gone = self.store.execute("DELETE FROM logs WHERE ts < ?", (now - KEEP_S,))
+        for app_id in list(self._added):
+            self._trim(app_id)
+        return gone
 
     async def read(self, app_ids: list[str], since: float | None, function: str | None,
                    cursor: int | None, timeout: float | None) -> dict[str, Any]:

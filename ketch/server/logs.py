@@ -1,4 +1,8 @@
-"""The lines printed by each app's containers, kept for the clients that stream them."""
+"""The lines printed by each app's containers, kept for the clients that stream them.
+
+The window holds the newest `MAX_LINES` lines and at most `MAX_BYTES` of their text, whichever
+is less: a container printing long lines cannot grow the control plane's memory without end.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from .wakeup import Wakeup
 
 MAX_LINES = 20_000
+MAX_BYTES = 32 << 20
 
 
 class AppLogs:
@@ -18,16 +23,24 @@ class AppLogs:
         lines, cursor = await logs.read(0, timeout=1.0)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> None:
         self._lines: list[list[Any]] = []
         self._base = 0
+        self._bytes = 0  # the text held, the line's last field
+        self._max_lines = max_lines
+        self._max_bytes = max_bytes
         self._wakeup = Wakeup()
         self.closed = False
 
     def append(self, line: list[Any]) -> None:
         self._lines.append(line)
-        if len(self._lines) > MAX_LINES:
-            drop = len(self._lines) - MAX_LINES
+        self._bytes += len(line[-1])
+        if len(self._lines) > self._max_lines or self._bytes > self._max_bytes:
+            drop = 0
+            while (len(self._lines) - drop > self._max_lines
+                   or self._bytes > self._max_bytes) and drop < len(self._lines) - 1:
+                self._bytes -= len(self._lines[drop][-1])
+                drop += 1
             del self._lines[:drop]
             self._base += drop
         self._wakeup.wake()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
 from .images.snapshot import snapshot_layer
 from .metering import UsageMeter
+from .output import forward
 from .resources import Capacity, Request
 from .sandboxes import SupervisorChannel, sandbox_command, sandbox_env
 from .spares import SandboxSpares
@@ -251,41 +253,47 @@ class LocalWorker:
         return self._drivers[name]
 
     async def _watch(self, driver: Driver, handle: TaskHandle, meter: UsageMeter) -> None:
+        """Until the task ends: forward its output and usage; then always reap it, free its
+        capacity and report its exit, whatever failed on the way."""
         sampling = asyncio.ensure_future(meter.run())
         channel = self._channels.get(handle.container_id)
+        cid = handle.container_id
         streams = [
-            self._forward(handle.container_id, name, stream)
+            forward(stream, functools.partial(self._events.container_log, cid, name))
             for name, stream in (("stdout", handle.stdout), ("stderr", handle.stderr))
             if stream is not None and not (channel and name == "stdout")
         ]
         if channel is not None:
             streams.append(channel.run())
-        exit_: ContainerExit
-        exit_, *_ = await asyncio.gather(driver.wait_task(handle), *streams)  # type: ignore[assignment]
-        sampling.cancel()
-        self._events.container_usage(handle.container_id, meter.sample())
-        board_path = handle.state.get("board")
-        if board_path:
-            exit_ = dataclasses.replace(exit_, running=board.read(board_path))
-        if channel is not None and channel.broken:
-            exit_ = dataclasses.replace(exit_, reason=channel.broken)
+        exit_ = ContainerExit(None, None, "ketch lost track of the container")
         try:
-            await self._events.container_finishing(handle.container_id)
+            ended, *_ = await asyncio.gather(driver.wait_task(handle), *streams,
+                                             return_exceptions=True)
+            if isinstance(ended, ContainerExit):
+                exit_ = ended
+            sampling.cancel()
+            self._events.container_usage(cid, meter.sample())
+            board_path = handle.state.get("board")
+            if board_path:
+                exit_ = dataclasses.replace(exit_, running=board.read(board_path))
+            if channel is not None and channel.broken:
+                exit_ = dataclasses.replace(exit_, reason=channel.broken)
+            await self._events.container_finishing(cid)
         finally:
+            sampling.cancel()
+            await self._reap(driver, handle, exit_)
+
+    async def _reap(self, driver: Driver, handle: TaskHandle, exit_: ContainerExit) -> None:
+        try:
             await driver.destroy_task(handle)
-        if board_path and os.path.exists(board_path):
-            os.unlink(board_path)
-        self._tasks.pop(handle.container_id, None)
-        self._channels.pop(handle.container_id, None)
-        self._exited(handle.container_id, exit_)
+        finally:
+            board_path = handle.state.get("board")
+            if board_path and os.path.exists(board_path):
+                os.unlink(board_path)
+            self._tasks.pop(handle.container_id, None)
+            self._channels.pop(handle.container_id, None)
+            self._exited(handle.container_id, exit_)
 
     def _exited(self, container_id: str, exit_: ContainerExit) -> None:
         self.capacity.release(container_id)
         self._events.container_exited(container_id, exit_)
-
-    async def _forward(self, container_id: str, name: str, stream: asyncio.StreamReader) -> None:
-        while True:
-            line = await stream.readline()
-            if not line:
-                return
-            self._events.container_log(container_id, name, line.decode(errors="replace").rstrip("\n"))
