@@ -1,8 +1,12 @@
 """What the control plane keeps of a sandbox while it lives: its processes and their output.
 
-Output is kept until its reader has read it, up to `Stream.LIMIT` bytes per stream: past that
-the writer waits, which holds back the worker's reading of that sandbox's channel, its
-supervisor's writing, and at the end the sandbox's own process, instead of growing memory here.
+Output is kept until its reader has read it, up to `Stream.LIMIT` bytes per stream. Past that
+the stream lets go of its oldest unread bytes: it never waits for its reader. All of a
+sandbox's processes share one channel from its supervisor, so a stream that made the channel
+wait would freeze every exec of the sandbox, and waiting would need the reader to come back.
+As in Modal, where output is buffered for the client and an unread stream blocks nothing, the
+process goes on; a reader that falls that far behind skips ahead to the newest `LIMIT` bytes,
+and the sandbox's log says how much was dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ class Stream:
 
     def __init__(self) -> None:
         self.data = bytearray()
-        self.start = 0  # the offset of data[0]: what was read before it is let go
+        self.start = 0  # the offset of data[0]: what lies before it was read or dropped
+        self.dropped = 0  # bytes let go unread
         self.eof = False
         self.changed = asyncio.Event()
 
@@ -36,11 +41,16 @@ class Stream:
         self.changed.set()
         self.changed = asyncio.Event()
 
-    async def append(self, data: bytes) -> None:
-        while len(self.data) >= self.LIMIT and not self.eof:
-            await self.changed.wait()
+    def append(self, data: bytes) -> int:
+        """Keep ``data``; return how many of the oldest unread bytes were let go for it."""
         self.data += data
+        drop = max(0, len(self.data) - self.LIMIT)
+        if drop:
+            del self.data[:drop]
+            self.start += drop
+            self.dropped += drop
         self._wake()
+        return drop
 
     def close(self) -> None:
         self.eof = True
@@ -55,9 +65,9 @@ class Stream:
                 await asyncio.wait_for(self.changed.wait(), timeout)
             except TimeoutError:
                 pass
+            cursor = max(cursor, self.start)  # bytes may have been dropped meanwhile
         del self.data[:cursor - self.start]
         self.start = cursor
-        self._wake()  # a writer waiting for room may go on
         data = bytes(self.data)
         return data, cursor + len(data), self.eof and not data
 

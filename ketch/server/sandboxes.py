@@ -402,17 +402,24 @@ class SandboxService:
         if proc is None:
             return
         if kind in (wire.STDOUT, wire.STDERR):
-            stream = proc.stdout if kind == wire.STDOUT else proc.stderr
-            if payload:
-                await stream.append(payload)
-            else:
+            name = "stdout" if kind == wire.STDOUT else "stderr"
+            stream = proc.stream(name)
+            if not payload:
                 stream.close()
+            else:
+                dropped = stream.append(payload)
+                if dropped and stream.dropped == dropped:  # the first time: say it once
+                    self.log(sb, "stderr", (
+                        f"ketch: process {number} of sandbox {sb.id} wrote more than "
+                        f"{stream.LIMIT >> 20} MiB to its {name} that nobody read: its oldest "
+                        f"output is dropped from now on; read it as it comes, or pass "
+                        f"{name}=StreamType.DEVNULL to exec"))
         elif kind == wire.EXITED:
             proc.finish(int(wire.load_report(payload).get("returncode", -1)))
         elif kind == wire.STARTED:
             started = wire.load_report(payload)
             if "error" in started:
-                await proc.stderr.append(f"{started['error']}\n".encode())
+                proc.stderr.append(f"{started['error']}\n".encode())
                 proc.finish(127)
                 if number == 0:
                     self._end(sb, f"the sandbox's command could not start: {started['error']}")
