@@ -3,6 +3,7 @@
 - ``KETCH_HOME``: the state directory (default ``~/.ketch``): the SQLite file, blobs.
 - ``KETCH_SERVER``: the address of a standalone control plane (``host:port``); unset means a
   control plane is embedded in the process for the length of the run.
+- ``KETCH_SERVER_FINGERPRINT``: the TLS certificate fingerprint pinned for it (see `server_pin`).
 - ``KETCH_RUNTIME``: the default runtime (else ``runtime`` in ``config.toml``, else automatic).
 - ``KETCH_HOME/config.toml``: settings; see `settings`.
 """
@@ -31,6 +32,27 @@ def server_address() -> str | None:
     if pid and not process_alive(int(pid)):
         return None  # left behind by a server that was killed: run embedded instead
     return published.get("address")
+
+
+def server_pin(address: str) -> tuple[str, str] | None:
+    """The fingerprint pinned for the control plane at ``address`` and where it was found:
+    ``KETCH_SERVER_FINGERPRINT``; else the one ``KETCH_HOME/server.json`` publishes when it is
+    the server at that address; else ``server_fingerprint`` in ``KETCH_HOME/token.json`` (set by
+    `ketch token pin`). None: the client speaks plain TCP (`ketch.protocol.tls`)."""
+    if os.environ.get("KETCH_SERVER_FINGERPRINT"):
+        return os.environ["KETCH_SERVER_FINGERPRINT"], "KETCH_SERVER_FINGERPRINT"
+    published = _read_json(home() / "server.json")
+    if published.get("address") == address:
+        pinned = published.get("fingerprint")
+        return (pinned, str(home() / "server.json")) if pinned else None
+    pinned = _read_json(home() / "token.json").get("server_fingerprint")
+    return (pinned, str(home() / "token.json")) if pinned else None
+
+
+def save_token(updates: dict[str, str]) -> Path:
+    """Change fields of ``KETCH_HOME/token.json`` (the token, the pinned fingerprint), keeping
+    the others."""
+    return write_private_json("token.json", {**_read_json(home() / "token.json"), **updates})
 
 
 def process_alive(pid: int) -> bool:

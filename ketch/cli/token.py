@@ -1,4 +1,5 @@
-"""``ketch token``: the tokens that let clients (and web callers) through."""
+"""``ketch token``: the tokens that let clients (and web callers) through, and the server
+certificate fingerprint a client pins (`ketch.protocol.tls`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 
 from .. import config
 from ..protocol import client as protocol
+from ..protocol import tls
 from .requests import call
 
 
@@ -24,26 +26,48 @@ def new(proxy: bool, no_save: bool) -> None:
     answer = call(protocol.token_create("proxy" if proxy else "user"))
     click.echo(f"token id:     {answer['token_id']}\ntoken secret: {answer['token_secret']}")
     if not proxy and not no_save:
-        path = config.write_private_json("token.json", answer)
+        path = config.save_token(answer)
         click.echo(f"saved to {path}")
 
 
 @token_group.command("set")
 @click.option("--token-id", required=True)
 @click.option("--token-secret", required=True)
-def set_token(token_id: str, token_secret: str) -> None:
+@click.option("--fingerprint", default=None,
+              help="The server's TLS certificate fingerprint (sha256:…), to pin it as well.")
+def set_token(token_id: str, token_secret: str, fingerprint: str | None) -> None:
     """Save a token made on the server's machine, for talking to it from here."""
-    path = config.write_private_json("token.json",
-                                     {"token_id": token_id, "token_secret": token_secret})
-    click.echo(f"saved to {path}")
+    fields = {"token_id": token_id, "token_secret": token_secret}
+    if fingerprint:
+        fields["server_fingerprint"] = tls.parse_fingerprint(fingerprint)
+    click.echo(f"saved to {config.save_token(fields)}")
+
+
+@token_group.command()
+@click.argument("fingerprint", required=False)
+@click.option("--clear", is_flag=True, help="Forget the pin: speak plain TCP to the server.")
+def pin(fingerprint: str | None, clear: bool) -> None:
+    """Pin the server's TLS certificate: connect over TLS, and only to a server showing it.
+
+    FINGERPRINT is the sha256:… that `ketch server` prints at start, and `ketch token info`
+    shows on the server's machine."""
+    if clear == bool(fingerprint):
+        raise click.UsageError("give a FINGERPRINT (sha256:…) to pin, or --clear")
+    value = "" if clear else tls.parse_fingerprint(fingerprint or "")
+    path = config.save_token({"server_fingerprint": value})
+    click.echo(f"pin cleared in {path}" if clear else f"pinned {value} in {path}")
 
 
 @token_group.command()
 def info() -> None:
-    """The token and server this machine uses (never the secret)."""
+    """The token and server this machine uses (never the secret), and the TLS fingerprint
+    pinned for it or, on the server's machine, the one it serves."""
     token = config.credentials()
+    address = config.server_address()
     click.echo(f"token id: {token.get('token_id') or '(none)'}")
-    click.echo(f"server:   {config.server_address() or '(embedded: none configured)'}")
+    click.echo(f"server:   {address or '(embedded: none configured)'}")
+    pinned = config.server_pin(address) if address and not address.startswith("unix:") else None
+    click.echo(f"tls:      {f'{pinned[0]} (pinned in {pinned[1]})' if pinned else 'none: plain TCP'}")
 
 
 @token_group.command("list")

@@ -121,15 +121,21 @@ class Peer:
 
 
 async def connect(address: str, handler: Handler) -> Peer:
-    """Open a connection to a control plane and start reading from it."""
+    """Open a connection to a control plane and start reading from it: over TLS when a
+    fingerprint is pinned for its address (`ketch.config.server_pin`), which its certificate
+    must match before anything is sent; plain otherwise, and always on a unix socket."""
+    from .. import config
     from .wire import parse_address
 
     family, host, port = parse_address(address)
+    pin = config.server_pin(address) if family == "tcp" else None
     try:
         if family == "unix":
             reader, writer = await asyncio.open_unix_connection(host, limit=1 << 22)
-        else:
+        elif pin is None:
             reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+        else:
+            reader, writer = await _open_tls(address, host, port, *pin)
     except OSError as exc:
         raise exception.ConnectionError(
             f"cannot reach the ketch control plane at {address}: {exc.strerror or exc}. "
@@ -138,3 +144,24 @@ async def connect(address: str, handler: Handler) -> Peer:
     peer = Peer(reader, writer, handler)
     peer.start()
     return peer
+
+
+async def _open_tls(address: str, host: str, port: int, pinned: str, source: str
+                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    import ssl
+
+    from . import tls
+
+    try:
+        reader, writer = await asyncio.open_connection(
+            host, port, limit=1 << 22, ssl=tls.client_context(),
+            ssl_handshake_timeout=tls.HANDSHAKE_TIMEOUT_S)
+    except (TimeoutError, ssl.SSLError, ConnectionResetError) as exc:
+        raise exception.ConnectionError(
+            f"the control plane at {address} did not complete a TLS handshake ({exc}), but a "
+            f"fingerprint is pinned for it in {source}: it serves plain TCP (a `ketch server` "
+            "on 127.0.0.1 does) or is not a ketch server. Point KETCH_SERVER at the right "
+            f"server, or, if this one is meant to be plain, {tls.unpin_hint(source)}."
+        ) from exc
+    tls.check_pin(address, writer, pinned, source)
+    return reader, writer

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import secrets
 import shutil
+import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -84,11 +85,11 @@ class ControlPlane:
 
     def __init__(
         self, state_dir: Path, *, listen: str | None = None, max_containers: int | None = None,
-        worker: Callable[[WorkerEvents], Worker] | None = None,
+        worker: Callable[[WorkerEvents], Worker] | None = None, tls: ssl.SSLContext | None = None,
     ) -> None:
         """``worker`` makes the worker that runs containers, given the control plane to report
         to (`ketch.worker.ray.RayWorker` places them on a Ray cluster); this machine's
-        `LocalWorker` by default."""
+        `LocalWorker` by default. With ``tls``, ``listen`` serves TLS (`ketch.server.tls`)."""
         self.state_dir = state_dir
         self.store = Store(state_dir / "ketch.db")
         self.blobs = BlobStore(state_dir / "blobs")
@@ -97,8 +98,11 @@ class ControlPlane:
         self.calls: dict[str, Call] = {}
         self.cancelled: set[str] = set()
         self._listen = listen
+        self._tls = tls
         self._socket_dir: Path | None = None
         self.address = ""
+        self.container_address = ""  # where this machine's containers connect
+        self._local_server: asyncio.AbstractServer | None = None
         self.worker: Worker = worker(self) if worker else LocalWorker(self, max_containers)
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -140,14 +144,18 @@ class ControlPlane:
             from ..protocol.wire import parse_address
 
             _, host, port = parse_address(self._listen)
-            self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 22)
+            self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 22,
+                                                      ssl=self._tls)
             bound = self._server.sockets[0].getsockname()
-            self.address = f"{bound[0]}:{bound[1]}"
-        else:
+            self.address = self.container_address = f"{bound[0]}:{bound[1]}"
+        if not self._listen or self._tls is not None:
+            # containers on this machine: a socket only it reaches, so no TLS (the fast path)
             self._socket_dir = Path(tempfile.mkdtemp(prefix="ketch-"))
             path = self._socket_dir / "cp.sock"
-            self._server = await asyncio.start_unix_server(self._accept, str(path), limit=1 << 22)
-            self.address = f"unix:{path}"
+            self._local_server = await asyncio.start_unix_server(self._accept, str(path),
+                                                                 limit=1 << 22)
+            self.container_address = f"unix:{path}"
+            self.address = self.address or self.container_address
         self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def close(self) -> None:
@@ -158,8 +166,9 @@ class ControlPlane:
         await self.gateway.close()
         if self._ticker:
             self._ticker.cancel()
-        if self._server:
-            self._server.close()
+        for server in (self._server, self._local_server):
+            if server is not None:
+                server.close()
         for peer in list(self._peers):
             peer.close()
         self.meter.flush()
@@ -426,7 +435,7 @@ class ControlPlane:
             function_id=fn.id,
             function_name=fn.name,
             app_id=fn.app_id,
-            server_address=self.address,
+            server_address=self.container_address,
             token=token,
             runtime=opts.get("runtime") or "",
             env={**self._secret_env(fn, container_id), **(opts.get("env") or {})},

@@ -27,6 +27,7 @@ from .wakeup import Wakeup
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .dispatch import ContainerState, FunctionState
+    from .tls import ServerTls
 
 QUEUE_S = 60.0
 ANSWER_S = 300.0  # how long a container may take to answer, for functions without a timeout
@@ -48,6 +49,7 @@ class Gateway:
         self.cp = control_plane
         self.port = 0
         self.host = "127.0.0.1"
+        self.scheme = "http"
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
         self._upstream = Upstream()
@@ -57,9 +59,11 @@ class Gateway:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0,
+                    tls: ServerTls | None = None) -> None:
+        """Serve on host:port; HTTPS with ``tls`` (`ketch.server.tls`)."""
         if self._task is not None:
             return
         import uvicorn
@@ -73,7 +77,9 @@ class Gateway:
         self.host, self.port = host, sock.getsockname()[1]
         protocol = with_head_deadline(self.limits.head_timeout_s)
         self._server = uvicorn.Server(uvicorn.Config(
-            self.asgi, http=protocol, log_level="warning", lifespan="off", interface="asgi3"))
+            self.asgi, http=protocol, log_level="warning", lifespan="off", interface="asgi3",
+            ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None))
+        self.scheme = "https" if tls else "http"
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started and not self._task.done():
             await asyncio.sleep(0.005)
@@ -171,6 +177,7 @@ class Gateway:
         try:
             forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
             answer_s = fn.options.get("timeout") or ANSWER_S
+            asked = time.monotonic()
             try:
                 upstream = await self._upstream.request(ct.web_port, method, target, forwarded,
                                                         body, answer_s)
@@ -178,6 +185,11 @@ class Gateway:
                 await _plain(send, 504, f"the container did not answer within {answer_s:g} s\n")
                 return
             except (OSError, ValueError) as exc:  # the container went away mid-request
+                if isinstance(exc, OSError) and time.monotonic() - asked >= answer_s:
+                    # it stopped itself at the function's timeout, before our own wait ended
+                    await _plain(send, 504,
+                                 f"the container did not answer within {answer_s:g} s\n")
+                    return
                 await _plain(send, 502, f"the container did not answer: {exc}\n")
                 return
             await send({"type": "http.response.start", "status": upstream.status,

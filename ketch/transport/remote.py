@@ -20,7 +20,11 @@ class RemoteTransport:
     @classmethod
     async def connect(cls, address: str) -> RemoteTransport:
         peer = await connect(address, _refuse)
-        await peer.request(*protocol.auth(config.credentials()))
+        try:
+            await peer.request(*protocol.auth(config.credentials()))
+        except exception.ConnectionError:
+            await _explain_closed(address)
+            raise
         return cls(peer)
 
     async def request(self, kind: str, body: dict[str, Any]) -> Any:
@@ -28,3 +32,22 @@ class RemoteTransport:
 
     async def close(self) -> None:
         self._peer.close()
+
+
+async def _explain_closed(address: str) -> None:
+    """A server that closes a plain connection at its first frame may be one that serves TLS
+    (a TLS server reads the frame as a broken handshake): say so, and how to pin it."""
+    from ..protocol import tls
+    from ..protocol.wire import parse_address
+
+    family, host, port = parse_address(address)
+    if family != "tcp" or config.server_pin(address) is not None:
+        return
+    shown = await tls.probe(host, port)
+    if shown is not None:
+        raise exception.ConnectionError(
+            f"the control plane at {address} serves TLS and this client spoke plain TCP to it, "
+            "having no fingerprint pinned for it. Check the certificate's fingerprint against "
+            "the one `ketch server` printed (or `ketch token info` on its machine), then pin "
+            f"it: `ketch token pin {shown}` (or export KETCH_SERVER_FINGERPRINT={shown})."
+        )

@@ -19,7 +19,6 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from outside_host import Outside, from_host, outside_host
 
 from ketch.backends import netns

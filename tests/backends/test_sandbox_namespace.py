@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import shutil
 import os
+import shutil
 import struct
 import sys
 import uuid

@@ -30,11 +30,13 @@ class ServerProcess:
         server.stop()
     """
 
-    def __init__(self, directory: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, directory: Path, args: tuple[str, ...] = (), host: str = "127.0.0.1"
+                 ) -> None:
         self.home = directory / "home"
         self.args = args  # more `ketch server` options
+        self.host = host
         self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"{host}:{self.port}"
         self._log_path = directory / "server.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -46,15 +48,18 @@ class ServerProcess:
         with open(self._log_path, "a") as log:
             env = {k: v for k, v in self.env().items() if k != "KETCH_SERVER"}
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "ketch.cli", "server", "--port", str(self.port),
+                [sys.executable, "-m", "ketch.cli", "server", "--host", self.host,
+                 "--port", str(self.port),
                  "--gateway-port", "0", *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                if (self.home / "server.json").exists():  # published once the gateway is up
+                    return
+                time.sleep(0.05)
             except OSError:
                 if self._proc.poll() is not None:
                     break
