@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import time
 
-from ketch import client, synchronizer
+from embedded import control_plane, wait_for
 
 from apps import scaling
-
-
-def control_plane():
-    return synchronizer.run(client.get_client()).transport.control_plane
 
 
 def containers_of(function) -> int:
     fn = control_plane().functions[function.object_id]
     return len([ct for ct in fn.containers.values() if not ct.stopping])
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_scale_up_to_max_then_down_to_zero():

@@ -4,28 +4,15 @@ where they enter, and a function whose state fails anyway only fails its own pie
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
+from embedded import control_plane, wait_for
 
-from ketch import client, exception, synchronizer
+from ketch import client, exception
 from ketch.protocol import client as protocol
 from ketch.server.tick_guard import TickGuard
 
 from apps import autoscaled
-
-
-def control_plane():
-    return synchronizer.run(client.get_client()).transport.control_plane
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize(

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import time
 
-from ketch import client, synchronizer
+from embedded import control_plane, wait_for
+
 from ketch.server.logs import AppLogs
 from ketch.worker.output import MAX_LINE, LineSplitter
 
 from apps import noisy
-
-
-def control_plane():
-    return synchronizer.run(client.get_client()).transport.control_plane
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_10_mib_line_without_newline_neither_kills_the_watcher_nor_leaks_the_container():
