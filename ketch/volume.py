@@ -58,6 +58,23 @@ def _entry(raw: dict[str, Any]) -> FileEntry:
 class Volume(NamedObject):
     KIND = "volume"
 
+    @classmethod
+    def from_name(cls, name: str, *, environment_name: str | None = None,
+                  create_if_missing: bool = False, version: int | None = None) -> Volume:
+        """A handle on the volume called ``name``. ``version`` is Modal's volume format (1 or
+        2); ketch stores every volume one way, which behaves as both, so either is accepted.
+
+        Example::
+
+            vol = ketch.Volume.from_name("weights", create_if_missing=True, version=2)
+        """
+        if version not in (None, 1, 2):
+            raise exception.InvalidError(
+                f"Volume.from_name(version={version!r}): the volume format is 1 or 2 (or left "
+                "out); ketch stores both the same way")
+        return super().from_name(name, environment_name=environment_name,
+                                 create_if_missing=create_if_missing)
+
     # -- inside containers ---------------------------------------------------------------------
 
     def _mount(self, verb: str) -> tuple[str, str]:

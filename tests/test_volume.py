@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 
@@ -89,3 +90,13 @@ def test_bad_mounts_are_refused_at_decoration():
         app.function(volumes={"/data": "name"})
     with pytest.raises(exception.InvalidError, match="reserved"):
         app.function(volumes={"/proc/x": volumes.vol})
+
+
+def test_from_name_takes_modal_volume_format_version():
+    name = f"v2-{uuid.uuid4().hex[:8]}"
+    vol = ketch.Volume.from_name(name, create_if_missing=True, version=2)
+    with vol.batch_upload() as batch:
+        batch.put_file(io.BytesIO(b"weights"), "/w.bin")
+    assert b"".join(ketch.Volume.from_name(name, version=1).read_file("/w.bin")) == b"weights"
+    with pytest.raises(exception.InvalidError, match="1 or 2"):
+        ketch.Volume.from_name(name, version=3)

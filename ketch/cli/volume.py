@@ -20,7 +20,9 @@ def volume_group() -> None:
 
 @volume_group.command()
 @click.argument("name")
-def create(name: str) -> None:
+@click.option("--version", type=click.Choice(["1", "2"]), default=None,
+              help="Modal's volume format; ketch stores both the same way.")
+def create(name: str, version: str | None) -> None:
     """Create a volume."""
     create_object("volume", name)
 

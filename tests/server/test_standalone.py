@@ -35,7 +35,7 @@ def test_spawned_result_is_fetched_by_id_from_another_process(server):
 
 def test_a_volume_and_its_files_survive_a_restart(server, tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"w" * 1000)
-    assert server.cli("volume", "create", "keep").returncode == 0
+    assert server.cli("volume", "create", "keep", "--version", "2").returncode == 0
     assert server.cli("volume", "put", "keep", str(tmp_path / "weights.bin"), "/w.bin").returncode == 0
     server.restart()
     listed = server.cli("volume", "ls", "keep")
