@@ -9,6 +9,7 @@ import functools
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -61,8 +62,6 @@ def _ensure_token(control_plane: ControlPlane) -> None:
 
 def _tls(host: str, cert: str | None, key: str | None, backend: str | None
          ) -> server_tls.ServerTls | None:
-    from pathlib import Path
-
     chosen = server_tls.choose(host, Path(cert) if cert else None, Path(key) if key else None,
                                config.home())
     if chosen is not None and (backend or config.settings().get("backend")) == "ray":

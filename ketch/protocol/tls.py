@@ -49,10 +49,14 @@ def client_context() -> ssl.SSLContext:
     return context
 
 
+def shown_fingerprint(writer: asyncio.StreamWriter) -> str:
+    """The fingerprint of the certificate the server showed on this TLS connection."""
+    return fingerprint(writer.get_extra_info("ssl_object").getpeercert(binary_form=True) or b"")
+
+
 def check_pin(address: str, writer: asyncio.StreamWriter, pinned: str, source: str) -> None:
     """Refuse a connection whose certificate is not the pinned one (nothing was sent on it)."""
-    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True) or b""
-    shown = fingerprint(der)
+    shown = shown_fingerprint(writer)
     if hmac.compare_digest(shown, parse_fingerprint(pinned)):
         return
     writer.close()
@@ -87,6 +91,6 @@ async def probe(host: str, port: int) -> str | None:
             asyncio.open_connection(host, port, ssl=client_context()), HANDSHAKE_TIMEOUT_S)
     except (TimeoutError, OSError):
         return None
-    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True) or b""
+    shown = shown_fingerprint(writer)
     writer.close()
-    return fingerprint(der)
+    return shown

@@ -73,12 +73,12 @@ class Upstream:
         try:
             async with asyncio.timeout(timeout):
                 raw = await reader.readuntil(b"\r\n\r\n")
+        except TimeoutError:  # first: TimeoutError is an OSError, and must not be resent
+            writer.close()
+            raise
         except (asyncio.IncompleteReadError, OSError):
             writer.close()
             raise ConnectionError("the container closed the connection") from None
-        except TimeoutError:
-            writer.close()
-            raise
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         out = [(k.strip().lower(), v.strip()) for k, _, v in
