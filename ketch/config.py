@@ -141,6 +141,20 @@ def _volumes() -> dict[str, Any]:
     return value
 
 
+def images_settings() -> dict[str, Any]:
+    """``[images]`` of ``config.toml``: how images are pulled and built (keys: see `settings`)."""
+    value = settings().get("images") or {}
+    if not isinstance(value, dict):
+        from . import exception
+
+        raise exception.InvalidError(
+            "images in config.toml is a table: [images] with registry_mirror = "
+            "\"http://mirror:5000\", offline = true, python_mirror = \"https://...\" and the like "
+            "(the keys are listed in ketch.config.settings)"
+        )
+    return value
+
+
 def settings() -> dict[str, Any]:
     """``KETCH_HOME/config.toml``, or {} when there is none.
 
@@ -157,6 +171,14 @@ def settings() -> dict[str, Any]:
         cpu = 0.0000131                # per core
         memory = 0.00000222            # per GiB
         H100 = 0.001097                # per GPU, by Modal's GPU names
+        [images]                       # how images are pulled and built
+        registry_mirror = "http://mirror:5000"  # pulls from Docker Hub go here first
+        insecure_registries = ["registry.local:5000"]  # plain HTTP (or unverified TLS) allowed
+        offline = false                # never reach a registry or a Python download: only
+                                       # what is here
+        python_mirror = "https://…"    # where standalone CPython builds are downloaded from
+        python_downloads_json = "/path/downloads.json"  # uv's list of Python builds, replacing
+                                                        # its own (a path or a URL)
     """
     import tomllib
 
