@@ -44,6 +44,16 @@ case "${1:-}" in
             apt-get update -qq && apt-get install -y -qq nftables iproute2 >/dev/null
             apt-get install -y -qq "${release[@]}" runsc >/dev/null
         fi
+        # Image pulls are tested against a real registry on 127.0.0.1 with images the tests
+        # build themselves: Debian's docker-registry (the CNCF distribution registry), skopeo
+        # to push them, mmdebstrap for a Debian root file system and htpasswd (apache2-utils)
+        # for the registry's bcrypt password file.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+                && ! { command -v docker-registry && command -v skopeo && command -v mmdebstrap \
+                       && command -v htpasswd; } >/dev/null; then
+            apt-get update -qq
+            apt-get install -y -qq docker-registry skopeo mmdebstrap apache2-utils >/dev/null
+        fi
         .venv/bin/python -m pip install -q -e '.[test]'
         .venv/bin/python -m pytest "$@"
         ;;
