@@ -151,10 +151,8 @@ def start_registry(
     if auth not in (None, "basic", "token"):
         raise ValueError(f"auth must be None, 'basic' or 'token', not {auth!r}")
     root.mkdir(parents=True, exist_ok=True)
-    if auth is None:
-        user, secret = None, None
-    else:
-        user, secret = username, password if password is not None else secrets.token_urlsafe(12)
+    user = None if auth is None else username
+    secret = None if auth is None else password or secrets.token_urlsafe(12)
     config: dict[str, Any] = {
         "version": "0.1",
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
@@ -168,6 +166,7 @@ def start_registry(
     }
     token_server = None
     if auth == "basic":
+        assert user is not None and secret is not None
         htpasswd = subprocess.run(
             ["htpasswd", "-Bbn", user, secret], capture_output=True, check=True, text=True
         ).stdout
@@ -194,7 +193,7 @@ def start_registry(
     try:
         # The port is found free and then given to the registry: another process may take it
         # in between, so a start that lost that race is tried again on another port.
-        for attempt in range(5):
+        for _ in range(5):
             port = _free_port()
             config["http"]["addr"] = f"127.0.0.1:{port}"
             # JSON is YAML, and needs no quoting rules of its own.
@@ -287,7 +286,7 @@ class _TokenServer:
         self.anonymous_pull, self.ttl = anonymous_pull, ttl
         self.requests: list[TokenRequest] = []
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TOKEN_ISSUER)])
         self.cert = (
             x509.CertificateBuilder()
@@ -301,7 +300,7 @@ class _TokenServer:
             .sign(self.key, hashes.SHA256())
         )
         self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
-        self._log: IO[str] = open(log, "a")  # noqa: SIM115 -- closed in stop()
+        self._log: IO[str] = open(log, "a")  # closed in stop()
         self._lock = threading.Lock()
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
         self._http.daemon_threads = True
@@ -360,7 +359,7 @@ class _TokenServer:
             "access": access,
         }
         token = self.sign(claims)
-        issued = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+        issued = datetime.datetime.fromtimestamp(now, datetime.UTC)
         return 200, {
             "token": token,
             "access_token": token,
@@ -373,7 +372,9 @@ class _TokenServer:
         der = self.cert.public_bytes(serialization.Encoding.DER)
         header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(der).decode()]}
         signing_input = f"{_b64url(_json(header))}.{_b64url(_json(claims))}"
-        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(
+            self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        )
         # JOSE wants the raw r || s, not the DER that cryptography gives.
         return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
@@ -418,7 +419,9 @@ def _token_handler(server: _TokenServer) -> type[http.server.BaseHTTPRequestHand
             try:
                 if scheme.lower() != "basic":
                     raise ValueError(scheme)
-                username, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+                username, sep, password = (
+                    base64.b64decode(value, validate=True).decode().partition(":")
+                )
             except ValueError:
                 return "", None
             return (username, password) if sep else ("", None)
@@ -650,7 +653,9 @@ class Layout:
         partial = self.directory / "blobs" / "layer.partial"
         diff_id, packed = hashlib.sha256(), hashlib.sha256()
         with contextlib.ExitStack() as stack:
-            source = stack.enter_context(open(tar, "rb")) if isinstance(tar, Path) else io.BytesIO(tar)
+            source = (
+                stack.enter_context(open(tar, "rb")) if isinstance(tar, Path) else io.BytesIO(tar)
+            )
             sink = stack.enter_context(open(partial, "wb"))
             if compression == "zstd":
                 if shutil.which("zstd") is None:

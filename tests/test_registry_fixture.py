@@ -103,7 +103,9 @@ def test_a_pushed_image_has_its_digest_layers_and_config(tmp_path: Path) -> None
         assert len(shown["Layers"]) == 2
         raw = inspect(reg, "team/app:v1", "--raw")
         assert raw["mediaType"] == registry.MANIFEST
-        assert [layer["mediaType"] for layer in raw["layers"]] == [registry.LAYER_MEDIA_TYPES["gzip"]] * 2
+        assert [layer["mediaType"] for layer in raw["layers"]] == [
+            registry.LAYER_MEDIA_TYPES["gzip"]
+        ] * 2
         image_config = inspect(reg, "team/app:v1", "--config")
         assert image_config["config"] == config
         assert image_config["rootfs"]["diff_ids"] == [
