@@ -25,6 +25,7 @@ from .cls import Cls
 from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
 from .functions import Function, describe
+from .image import resolve_secrets
 from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
@@ -221,7 +222,8 @@ class App:
             if snapshot:
                 definition = take_snapshot(definition)
             definition = {**definition, "volumes": await _volume_ids(function.mounts),
-                          "secrets": secret_ids.get(function.tag, [])}
+                          "secrets": secret_ids.get(function.tag, []),
+                          "image": await resolve_secrets(definition.get("image"), client)}
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])
             function.sent_definition = definition

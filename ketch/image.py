@@ -25,11 +25,15 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import exception
 from .context import is_local
+from .secret import Secret, ids_for_run
 from .serialization import serialize
+
+if TYPE_CHECKING:
+    from .client import Client
 
 Step = dict[str, Any]
 
@@ -65,26 +69,106 @@ class Image:
 
     @staticmethod
     def debian_slim(python_version: str | None = None, force_build: bool = False) -> Image:
-        """The host OS with Python ``python_version`` (default: the running one) in a venv."""
-        version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
-        if not isinstance(version, str) or not version.replace(".", "").isdigit():
-            raise exception.InvalidError(f"python_version must look like '3.11', not {version!r}")
+        """Debian with Python ``python_version`` (default: the running one) in a venv: this
+        machine's OS and Python where it has that version, else the registry's
+        ``python:X-slim`` image (as Modal's own debian_slim)."""
+        version = _python_version(python_version or
+                                  f"{sys.version_info.major}.{sys.version_info.minor}")
         return Image([{"kind": "base", "python": version, "force_build": force_build}])
 
     @staticmethod
-    def from_registry(tag: str, **kwargs: Any) -> Image:
-        raise exception.UnimplementedError(
-            f"Image.from_registry({tag!r}) is not supported yet: start from "
-            "ketch.Image.debian_slim() and add .apt_install(), .uv_pip_install() and "
-            ".run_commands() steps"
-        )
+    def from_registry(tag: str, *, secret: Secret | None = None,
+                      setup_dockerfile_commands: Sequence[str] = (), force_build: bool = False,
+                      add_python: str | None = None, **_ignored: Any) -> Image:
+        """An image pulled from a registry (Docker Hub unless the tag names another), with
+        ``add_python`` a standalone CPython put into it; ``secret`` holds REGISTRY_USERNAME
+        and REGISTRY_PASSWORD for a private one.
+
+        Example::
+
+            image = ketch.Image.from_registry("nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+                                              add_python="3.12")
+        """
+        return Image._registry(tag, secret, "basic", list(setup_dockerfile_commands),
+                               force_build, add_python)
 
     @staticmethod
-    def from_dockerfile(path: str, **kwargs: Any) -> Image:
+    def from_aws_ecr(tag: str, secret: Secret | None = None, *,
+                     setup_dockerfile_commands: Sequence[str] = (), force_build: bool = False,
+                     add_python: str | None = None, **_ignored: Any) -> Image:
+        """An image from AWS ECR; ``secret`` holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+        and AWS_REGION (the worker asks ECR for a pull token with them, through boto3)."""
+        return Image._registry(tag, secret, "aws", list(setup_dockerfile_commands),
+                               force_build, add_python)
+
+    @staticmethod
+    def from_gcp_artifact_registry(tag: str, secret: Secret | None = None, *,
+                                   setup_dockerfile_commands: Sequence[str] = (),
+                                   force_build: bool = False, add_python: str | None = None,
+                                   **_ignored: Any) -> Image:
+        """An image from Google Artifact Registry; ``secret`` holds SERVICE_ACCOUNT_JSON."""
+        return Image._registry(tag, secret, "gcp", list(setup_dockerfile_commands),
+                               force_build, add_python)
+
+    @staticmethod
+    def _registry(tag: str, secret: Secret | None, auth: str, setup: list[str],
+                  force_build: bool, add_python: str | None) -> Image:
+        from .worker.images.reference import Reference
+
+        Reference.parse(tag)  # a malformed one is refused here, not by a worker
+        if secret is not None and not isinstance(secret, Secret):
+            raise exception.InvalidError(
+                f"secret= takes a ketch.Secret (such as ketch.Secret.from_name('registry')), "
+                f"not a {type(secret).__name__}")
+        base: Step = {"kind": "registry", "ref": tag, "secret": secret, "auth": auth,
+                      "force_build": force_build}
+        image = Image([base])
+        if setup:
+            image = image.dockerfile_commands(*setup)
+        return image._with_python(add_python)
+
+    @staticmethod
+    def from_dockerfile(path: str, *, context_dir: str | None = None,
+                        build_args: dict[str, str] | None = None, secret: Secret | None = None,
+                        force_build: bool = False, add_python: str | None = None,
+                        **_ignored: Any) -> Image:
+        """An image built from a Dockerfile: its FROM pulled, its RUN, COPY, ENV, WORKDIR...
+        as ketch's own steps (one stage; what ketch cannot do is refused here, by line)."""
+        from .dockerfile import steps_from_dockerfile
+
+        steps = steps_from_dockerfile(path, context_dir, dict(build_args or {}))
+        steps[0] = {**steps[0], "secret": secret, "auth": "basic", "force_build": force_build}
+        return Image(steps)._with_python(add_python)
+
+    def dockerfile_commands(self, *dockerfile_commands: str | list[str],
+                            context_dir: str | None = None, force_build: bool = False,
+                            **_ignored: Any) -> Image:
+        """Dockerfile instructions (RUN, ENV, COPY ...) as further steps of this image."""
+        from .dockerfile import steps_from_commands
+
+        lines = _strings("dockerfile_commands", dockerfile_commands)
+        image = self
+        for step in steps_from_commands(lines, context_dir):
+            image = image._extend(step.pop("kind"), force_build or step.pop("force_build", False),
+                                  **step)
+        return image
+
+    @staticmethod
+    def micromamba(*_args: Any, **_kwargs: Any) -> Image:
         raise exception.UnimplementedError(
-            f"Image.from_dockerfile({path!r}) is not supported yet: write its RUN lines as "
-            "ketch.Image.debian_slim().run_commands(...), and its pip installs as .uv_pip_install()"
-        )
+            "Image.micromamba is not supported: use "
+            "ketch.Image.from_registry('mambaorg/micromamba:latest') and .run_commands("
+            "'micromamba install -y -n base ...'), or debian_slim() with .uv_pip_install()")
+
+    def _with_python(self, add_python: str | None) -> Image:
+        """ketch's virtualenv on the image's Python, after putting a standalone one in with
+        ``add_python``."""
+        steps = list(self.steps)
+        if add_python is not None:
+            steps.append({"kind": "python", "version": _python_version(add_python),
+                          "force_build": False})
+        steps.append({"kind": "venv", "force_build": False})
+        return Image(steps)
 
     # -- Python packages -------------------------------------------------------------------------
 
@@ -204,6 +288,26 @@ class Image:
 
     def __repr__(self) -> str:
         return f"Image({' → '.join(step['kind'] for step in self.steps)})"
+
+
+def _python_version(version: Any) -> str:
+    parts = version.split(".") if isinstance(version, str) else []
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "3":
+        raise exception.InvalidError(f"a Python version looks like '3.12' (or '3.12.7'), not "
+                                     f"{version!r}")
+    return version
+
+
+async def resolve_secrets(steps: list[Step] | None, client: Client) -> list[Step] | None:
+    """The steps to send: each registry secret replaced by its id (a named one looked up, one
+    of local values made for the run)."""
+    if not steps:
+        return steps
+    found = {str(i): [s["secret"]] for i, s in enumerate(steps) if isinstance(s.get("secret"), Secret)}
+    if not found:
+        return steps
+    ids = await ids_for_run(client, found)
+    return [{**s, "secret": ids[str(i)][0]} if str(i) in ids else s for i, s in enumerate(steps)]
 
 
 def _read(path: str) -> str:

@@ -18,7 +18,7 @@ from . import exception, options
 from .client import get_client, send
 from .container_process import ContainerProcess
 from .file_io import FileIO
-from .image import Image
+from .image import Image, resolve_secrets
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
 from .sandbox_fs import SandboxFilesystem, operation
@@ -76,6 +76,7 @@ class Sandbox:
             ports=[*encrypted_ports, *unencrypted_ports, *h2_ports],
             readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk)
         connection = await get_client()
+        definition["image"] = await resolve_secrets(definition["image"], connection)
         if secrets:
             definition["secrets"] = (await ids_for_run(connection, {"": list(secrets)}))[""]
         if volumes:

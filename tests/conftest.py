@@ -22,3 +22,29 @@ os.environ["KETCH_FAKE_GPUS"] = "A10:1,H100:2"
 @pytest.fixture
 def tests_dir() -> Path:
     return TESTS
+
+
+@pytest.fixture
+def images_config():
+    """Set ``[images]`` of KETCH_HOME/config.toml for one test: ``images_config(offline=True,
+    insecure_registries=[...])``; the file is put back as it was afterwards."""
+    path = Path(os.environ["KETCH_HOME"]) / "config.toml"
+    before = path.read_text() if path.exists() else None
+
+    def write(**settings: object) -> None:
+        lines = ["[images]"] + [f"{key} = {_toml(value)}" for key, value in settings.items()]
+        path.write_text("\n".join(lines) + "\n")
+
+    yield write
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(before)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

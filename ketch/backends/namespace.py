@@ -72,7 +72,7 @@ class NamespaceDriver(Driver):
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
-        if self.zygotes is not None:
+        if self.zygotes is not None and not (spec.image or {}).get("entrypoint"):
             try:
                 return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:
@@ -128,7 +128,8 @@ class NamespaceDriver(Driver):
             "net": False,
             "hostname": spec.container_id,
             "root": str(scratch / "root"),
-            "overlays": root_overlays(image.get("layers", []), scratch) + [
+            "overlays": root_overlays(image.get("layers", []), scratch,
+                                      bool(image.get("rooted"))) + [
                 [[v["lower"]], v["upper"], v["work"], str(scratch / "root") + v["mount"]]
                 for v in spec.volumes
             ],
@@ -136,7 +137,7 @@ class NamespaceDriver(Driver):
             "binds": binds + list(image.get("binds", []))
             + [bind for v in spec.volumes for bind in v["binds"]],
             "devices": devices,
-            "workdir": image.get("workdir") or os.getcwd(),
+            "workdir": image.get("workdir") or ("/" if image.get("rooted") else os.getcwd()),
         }
 
     async def _fork(self, spec: ContainerSpec, command: list[str], env: dict[str, str],
@@ -164,7 +165,8 @@ class NamespaceDriver(Driver):
         launch = {
             "zygote": True,
             "root": str(scratch / "root"),
-            "overlays": root_overlays(image.get("layers", []), scratch),
+            "overlays": root_overlays(image.get("layers", []), scratch,
+                                      bool(image.get("rooted"))),
             "masks": self.masks + [str(self.scratch_root)],
             "binds": list(image.get("binds", [])),
             "devices": [],

@@ -112,29 +112,56 @@ def mount_root(config, system=True):
             options += f",upperdir={upper},workdir={work}"
         mount("overlay", target, "overlay", MS_RDONLY if not upper else 0, options)
     if system:
-        proc = os.path.join(root, "proc")
+        proc = inside(root, "/proc", make=True)
         mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        build_dev(os.path.join(root, "dev"), config.get("devices", []))
-        sys_dir = os.path.join(root, "sys")
+        build_dev(inside(root, "/dev", make=True), config.get("devices", []))
+        sys_dir = inside(root, "/sys", make=True)
         if config.get("sandbox"):  # its own, read-only, without the host's cgroup mounts
             mount("sysfs", sys_dir, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         else:
             mount("/sys", sys_dir, None, MS_BIND | MS_REC)
             mount(None, sys_dir, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     for path in config.get("masks", []):
-        inside = os.path.join(root, path.lstrip("/"))
-        if os.path.isdir(inside):
-            mount("tmpfs", inside, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
+        hidden = inside(root, path)
+        if os.path.isdir(hidden):
+            mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
     for source, target, read_only in config["binds"]:
-        inside = os.path.join(root, target.lstrip("/"))
+        point = inside(root, target)
         if os.path.isdir(source):
-            os.makedirs(inside, exist_ok=True)
-        elif not os.path.exists(inside):
-            os.makedirs(os.path.dirname(inside), exist_ok=True)
-            open(inside, "a").close()
-        mount(source, inside, None, MS_BIND | MS_REC)
+            os.makedirs(point, exist_ok=True)
+        elif not os.path.lexists(point):
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            open(point, "a").close()
+        mount(source, point, None, MS_BIND | MS_REC)
         if read_only:
-            mount(None, inside, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+            mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def inside(root, path, make=False):
+    """Where ``path`` of the container lies under ``root``, following the image's symbolic
+    links as the container will, within ``root`` (an absolute link starts again at
+    ``root``, ``..`` stops there): never through a link to somewhere on the host. With
+    ``make``, a missing folder is made."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    current, links = root, 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current if current == root else os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > 40:
+                raise OSError(40, f"too many symbolic links in {path}")
+            target = os.readlink(candidate)
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            current = root if target.startswith("/") else current
+            continue
+        current = candidate
+    if make and not os.path.lexists(current):
+        os.makedirs(current)
+    return current
 
 
 def pivot(root):

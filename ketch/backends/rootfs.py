@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 
-def root_overlays(layers: list[str], scratch: Path) -> list[list[Any]]:
-    """The overlays that make a container's root: the image's layers over the host, and
-    ``scratch/upper`` on top.
+def root_overlays(layers: list[str], scratch: Path, rooted: bool = False) -> list[list[Any]]:
+    """The overlays that make a container's root: the image's layers over the host (or, for
+    a ``rooted`` image, alone), and ``scratch/upper`` on top.
 
     The kernel refuses lower layers nested inside one another, and the layers live inside the
     host's root. So the layers are first stacked into a read-only overlay of their own (whose
     root belongs to another filesystem), which then sits on the host as one lower layer.
     """
+    if rooted:
+        return [[list(reversed(layers)), str(scratch / "upper"), str(scratch / "work"),
+                 str(scratch / "root")]]
     lowers = ["/"]
     overlays: list[list[Any]] = []
     if layers:

@@ -93,8 +93,9 @@ class SandboxSetup:
             raise
         setup = cls(spec, scratch, cgroup)
         try:
-            await setup._mount_disk(layers)
-            setup.binds = visible_prefixes(pythons, layers)
+            rooted = bool((spec.image or {}).get("rooted"))
+            await setup._mount_disk(layers, rooted)
+            setup.binds = [] if rooted else visible_prefixes(pythons, layers)
             setup.masks = list(dict.fromkeys([*masks, str(config.home()), str(scratch.parent)]))
             if not spec.sandbox.block_network:
                 from .netns import SandboxNetwork
@@ -106,9 +107,10 @@ class SandboxSetup:
             raise
         return setup
 
-    async def _mount_disk(self, layers: list[str]) -> None:
+    async def _mount_disk(self, layers: list[str], rooted: bool) -> None:
         """The tmpfs of ``disk_mib`` MiB, in the host's mount namespace, with the upper layer
-        that hides the host's data (tmpfs keeps the trusted.* attributes overlayfs needs)."""
+        that hides the host's data (tmpfs keeps the trusted.* attributes overlayfs needs); a
+        ``rooted`` image has none of the host's to hide."""
         disk = self.disk
         disk.mkdir()
         mib = max(1, self.policy.disk_mib)  # size=0 would be no limit at all
@@ -120,7 +122,8 @@ class SandboxSetup:
         os.chmod(disk / "shm", 0o1777)
         deleted = (self.spec.image or {}).get("whiteouts", [])
         whiteout(disk / "upper", deleted)
-        self.hidden = await asyncio.to_thread(hide_host_data, disk / "upper", layers, deleted)
+        if not rooted:
+            self.hidden = await asyncio.to_thread(hide_host_data, disk / "upper", layers, deleted)
         emptied = [path for path in self.hidden if (disk / "upper" / path.lstrip("/")).is_dir()]
         give(disk / "upper", [*writable_folders(self.spec, layers), *emptied], layers,
              *SANDBOX_USER)
@@ -137,7 +140,8 @@ class SandboxSetup:
             **network,
             "hostname": spec.container_id,
             "root": str(disk / "root"),
-            "overlays": root_overlays(image.get("layers", []), disk) + [
+            "overlays": root_overlays(image.get("layers", []), disk,
+                                      bool(image.get("rooted"))) + [
                 [[v["lower"]], v["upper"], v["work"], str(disk / "root") + v["mount"]]
                 for v in spec.volumes
             ],

@@ -266,9 +266,12 @@ class ControlPlane:
                 app.logs.append(["image", "", "stderr", text])
                 self.logbook.add(app.id, "image", "", None, "stderr", text)
 
-            fn.image = await self.worker.build_image(
-                definition["image"], fn.options.get("runtime") or "", log
-            )
+            fn.image = await self.build_image(definition["image"], fn.options.get("runtime") or "",
+                                              log)
+            if fn.image.get("rooted") and definition.get("sys_path"):
+                # the host is not beneath an image of its own: its module comes in by a bind
+                root = definition["sys_path"][0]
+                fn.image = {**fn.image, "binds": [*fn.image["binds"], [root, root, True]]}
         self.functions[fn.id] = fn
         self.scheduler.add(fn)
         if fn.options.get("web") or fn.options.get("web_methods"):
@@ -278,6 +281,18 @@ class ControlPlane:
         if function_id is None:
             self.store.add_function(fn.id, app_id, fn.name, definition, None)
         return {"function_id": fn.id}
+
+    async def build_image(self, steps: list[dict[str, Any]], runtime: str,
+                          log: Callable[[str], None]) -> dict[str, Any]:
+        """Build an image on the worker. The values of the secret a registry step names go to
+        the worker with the steps, for the pull alone: they are in no layer and no store."""
+        opened = []
+        for step in steps:
+            if step.get("secret"):
+                self.secrets.check([step["secret"]], f"image {step.get('ref')}")
+                step = {**step, "secret_env": self.secrets.environment([step["secret"]], log)}
+            opened.append(step)
+        return await self.worker.build_image(opened, runtime, log)
 
     async def function_bind(self, function_id: str, params: bytes) -> dict[str, Any]:
         return {"function_id": self._bind(self._function(function_id), params).id}

@@ -61,7 +61,7 @@ class SandboxService:
         sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
         self.cp.secrets.check(options["secrets"], "sandbox")
         if options.get("image"):
-            sb.image = await self.cp.worker.build_image(
+            sb.image = await self.cp.build_image(
                 options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text))
         spec = self._spec(sb)
         problem = self.cp.worker.never_fits(spec)

@@ -24,6 +24,7 @@ from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
 from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
 from .images.snapshot import snapshot_layer
+from .images.steps import ROOTED_PATH
 from .metering import UsageMeter
 from .output import forward
 from .resources import Capacity, Request
@@ -40,6 +41,16 @@ def request_of(spec: ContainerSpec) -> Request:
 # Settings of the shell that started ketch that must not reach containers: without bytecode
 # caches every container would compile ketch and the user's modules from source again.
 HOST_ONLY_ENV = frozenset({"PYTHONDONTWRITEBYTECODE"})
+
+
+def container_base_env(image: dict[str, Any] | None) -> dict[str, str]:
+    """The environment a container starts from: this process's, less what is the host's
+    alone; in an image with a root of its own, only ketch's settings (the host's paths and
+    tools mean nothing there) and a home."""
+    if image and image.get("rooted"):
+        base = {"HOME": "/root", "PATH": ROOTED_PATH}
+        return {**base, **{k: v for k, v in os.environ.items() if k.startswith("KETCH_")}}
+    return {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
 
 
 class LocalWorker:
@@ -130,7 +141,7 @@ class LocalWorker:
         if spec.sandbox is not None:
             await self._start_sandbox(driver, spec, gpus)
             return
-        env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY_ENV}
+        env = container_base_env(spec.image)
         env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
         python = sys.executable
         if spec.image:
@@ -153,7 +164,8 @@ class LocalWorker:
         os.close(board_fd)
         board.create(board_path)
         env["KETCH_BOARD"] = board_path
-        await self._launch(driver, spec, [python, "-m", "ketch.container"], env, gpus, board_path)
+        command = [*(spec.image or {}).get("entrypoint", []), python, "-m", "ketch.container"]
+        await self._launch(driver, spec, command, env, gpus, board_path)
 
     async def _start_sandbox(self, driver: Driver, spec: ContainerSpec, gpus: list[Gpu]) -> None:
         """A spare of its shape if one is running (`ketch.worker.spares`), else a new one;

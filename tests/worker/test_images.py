@@ -70,14 +70,19 @@ def test_two_builds_of_one_image_at_once_build_it_once(builder):
     assert len(building) == 1
 
 
-def test_a_python_version_that_is_not_here_lists_the_ones_that_are(builder):
+def test_a_python_version_that_is_not_here_lists_the_ones_that_are(builder, images_config):
+    images_config(offline=True)  # no python:3.99-slim to pull from anywhere
     with pytest.raises(exception.InvalidError, match=r"Python 3\.99 is not installed.*3\.11"):
         build(builder, ketch.Image.debian_slim(python_version="3.99"))
 
 
-def test_registry_images_name_what_to_use_instead():
-    with pytest.raises(exception.UnimplementedError, match="debian_slim"):
-        ketch.Image.from_registry("python:3.11")
+def test_unsupported_bases_and_misplaced_mounts_name_what_to_do_instead():
+    with pytest.raises(exception.UnimplementedError, match="mambaorg/micromamba"):
+        ketch.Image.micromamba()
+    with pytest.raises(exception.InvalidError, match="not a repository name"):
+        ketch.Image.from_registry("Python:3.12")
+    with pytest.raises(exception.InvalidError, match="looks like '3.12'"):
+        ketch.Image.from_registry("python:3.12", add_python="twelve")
     with pytest.raises(exception.InvalidError, match="put mounted files last"):
         BASE.add_local_dir(imaged.DATA, "/data").run_commands("true")
 

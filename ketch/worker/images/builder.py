@@ -1,9 +1,14 @@
 """Build an image's layers in build containers and describe the result for the runtime.
 
 A build container is the namespace runtime's launcher over the parent layers (and the host
-OS beneath them), with the new layer's directory as the overlay's upper directory: whatever
-the step writes becomes the layer. uv's cache is bound in from the host so that packages are
-downloaded once per machine, not once per image.
+OS beneath them, unless the image has a root of its own), with the new layer's directory as
+the overlay's upper directory: whatever the step writes becomes the layer. uv's cache is
+bound in from the host so that packages are downloaded once per machine, not once per image.
+
+An image from a registry (`pull`) is rooted: its layers are the whole root filesystem, the
+host is not beneath it, and its config's environment, working directory, user and entrypoint
+come with it. Its ``venv`` step makes ketch's virtualenv on the image's own Python (with the
+image's site-packages visible), where later ``pip_install`` steps install.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import Any
 
 from ... import exception
 from ...backends.rootfs import root_overlays
-from . import pythons
+from . import pythons, standalone
+from .credentials import credentials
 from .layers import LayerStore, content_hash, copy_tree, step_hash
-from .steps import INPUTS, PYTHON, SDK, VENV, describe, script
+from .pull import Pulled, pull
+from .steps import INPUTS, PYTHON, ROOTED_PATH, SDK, VENV, describe, expand, script
 
 Log = Callable[[str], None]
 NSINIT = str(Path(__file__).resolve().parents[2] / "backends" / "nsinit.py")
@@ -46,6 +53,10 @@ class BuiltImage:
     python: str = PYTHON
     python_path: list[str] = field(default_factory=lambda: [SDK])
     whiteouts: list[str] = field(default_factory=list)  # deleted by a snapshot: see snapshot.py
+    rooted: bool = False  # its layers are the whole root (a registry image): no host beneath
+    entrypoint: list[str] = field(default_factory=list)  # runs the container's command
+    user: str | None = None  # the image's USER (containers run as root, as in Modal)
+    digest: str | None = None  # the registry manifest it was pulled from
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -79,9 +90,25 @@ class Builder:
             layer = step_hash(parent, step)
             parent = layer
             if kind == "env":
-                image.env.update(step["vars"])
+                image.env.update(expand(step["vars"], image.env) if step.get("expand")
+                                 else step["vars"])
             elif kind == "workdir":
                 image.workdir = step["path"]
+            elif kind == "user":
+                image.user = step["user"]
+            elif kind == "entrypoint":
+                image.entrypoint = list(step["argv"])
+            elif kind == "registry":
+                pulled = await pull(self.store, step["ref"], await asyncio.to_thread(
+                    credentials, step), log, bool(step.get("force_build")))
+                self._rooted(image, pulled)
+                parent = step_hash("", {"kind": "registry", "digest": image.digest})
+            elif kind == "base" and not await self._host_python(layer, step):
+                parent = await self._registry_python(image, step, log)
+                venv = {"kind": "venv", "force_build": step.get("force_build", False)}
+                layer = parent = step_hash(parent, venv)
+                built += await self._layer(layer, venv, image, number, len(steps), log)
+                image.layers.append(str(self.store.path(layer) / "fs"))
             elif kind == "snapshot":  # a sandbox's files, already a layer on this machine
                 image.layers.append(str(self._snapshot(step["layer"]) / "fs"))
                 image.whiteouts += self.store.meta(step["layer"]).get("whiteouts", [])
@@ -97,9 +124,45 @@ class Builder:
                     image.python_path.append("/root")
         if built:
             log(f"image built in {time.monotonic() - started:.1f} s")
-        if not any(step["kind"] == "base" for step in steps):
+        if not image.rooted and not any(step["kind"] == "base" for step in steps):
             image.python, image.python_path = "", []  # the host's own (a sandbox's snapshot)
         return image
+
+    def _rooted(self, image: BuiltImage, pulled: Pulled) -> None:
+        """Start ``image`` afresh on a pulled image: its layers, its config."""
+        settings = pulled.config
+        image.rooted, image.digest = True, pulled.digest
+        image.layers = [str(self.store.path(layer) / "fs") for layer in pulled.layers]
+        image.env = dict(entry.split("=", 1) for entry in settings.get("Env") or []
+                         if "=" in entry)
+        image.workdir = settings.get("WorkingDir") or None
+        image.user = settings.get("User") or None
+        image.entrypoint = list(settings.get("Entrypoint") or [])
+
+    async def _host_python(self, layer: str, step: dict[str, Any]) -> bool:
+        """Whether a ``base`` step is built on this machine's OS: it was before, or this
+        machine has that Python."""
+        if self.store.exists(layer) and not step.get("force_build"):
+            return True
+        return await asyncio.to_thread(pythons.have, step["python"])
+
+    async def _registry_python(self, image: BuiltImage, step: dict[str, Any], log: Log) -> str:
+        """A ``debian_slim(python_version=X)`` base where this machine has no Python X: the
+        registry's ``python:X-slim`` image, as Modal's own debian_slim is; the parent hash of
+        the steps that follow."""
+        ref = f"python:{step['python']}-slim"
+        log(f"Python {step['python']} is not on this machine: debian_slim uses the registry "
+            f"image {ref}")
+        try:
+            self._rooted(image, await pull(self.store, ref, None, log,
+                                           bool(step.get("force_build"))))
+        except exception.Error as exc:
+            raise exception.InvalidError(
+                f"Python {step['python']} is not installed on this machine, and the image "
+                f"{ref} that would bring it could not be had: {exc}. Install Python "
+                f"{step['python']} here (pyenv, `uv python install`), or pass a python_version "
+                f"this machine has ({', '.join(sorted(pythons.available())) or 'none'})") from exc
+        return step_hash("", {"kind": "registry", "digest": image.digest})
 
     def _snapshot(self, layer: str) -> Path:
         if not self.store.exists(layer):
@@ -135,12 +198,16 @@ class Builder:
                 if step["kind"].startswith("copy_"):
                     target = tmp / "fs" / step["remote"].lstrip("/")
                     await asyncio.to_thread(copy_tree, step["local"], target, step["ignore"])
+                elif step["kind"] == "python":
+                    await standalone.install_python(step["version"], tmp / "fs", log)
                 elif step["kind"] == "base":
                     python_path = await asyncio.to_thread(pythons.find, step["python"])
                     await self._run(step, tmp, image, python_path, log)
                     await _compile_sdk(python_path)
                 else:
                     await self._run(step, tmp, image, None, log)
+                if image.rooted:
+                    _drop_mount_points(tmp / "fs", image.layers)
             except BaseException:
                 self.store.discard(tmp)
                 raise
@@ -157,19 +224,36 @@ class Builder:
         inputs = tmp / "inputs"
         inputs.mkdir()
         uv = uv_binary()
-        body = script(step, uv, python_path, runtime_pins(), inputs)
         cache = uv_cache_dir(uv)
+        binds: list[list[Any]] = [[str(inputs), INPUTS, True]]
+        if image.rooted:  # the host's uv and cache go where the image has nothing of its own
+            (inputs / "uv").touch()
+            (inputs / "uv-cache").mkdir()
+            binds += [[uv, f"{INPUTS}/uv", True], [cache, f"{INPUTS}/uv-cache", False]]
+            binds += [[path, path, True] for path in ("/etc/resolv.conf", "/etc/hosts")
+                      if os.path.exists(path)]  # name resolution for apt and pip
+            uv, cache = f"{INPUTS}/uv", f"{INPUTS}/uv-cache"
+            env = {"HOME": "/root", "PATH": ROOTED_PATH, **image.env,
+                   **{k: v for k, v in os.environ.items() if k.startswith("UV_")}}
+            bundle = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+            if os.path.isfile(bundle):  # this machine's trust (a proxy's CA) for the steps' uv
+                (inputs / "ca.crt").touch()
+                binds.append([bundle, f"{INPUTS}/ca.crt", True])
+                env.setdefault("SSL_CERT_FILE", f"{INPUTS}/ca.crt")
+        else:
+            binds.append([cache, cache, False])
+            env = {**os.environ, **image.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        body = script(step, uv, python_path, runtime_pins(), inputs)
         config = {
             "cgroup_procs": [], "net": False, "hostname": "ketch-build",
             "root": str(tmp / "root"),
-            "overlays": _build_overlays(image.layers, tmp),
-            "masks": self.hide,
-            "binds": [[str(inputs), INPUTS, True], [cache, cache, False], *image.binds],
+            "overlays": _build_overlays(image.layers, tmp, image.rooted),
+            "masks": [] if image.rooted else self.hide,
+            "binds": [*binds, *image.binds],
             "devices": [], "workdir": image.workdir or "/",
         }
-        env = {**os.environ, **image.env, "UV_CACHE_DIR": cache, "UV_LINK_MODE": "copy",
-               "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": VENV,
-               "PATH": f"{VENV}/bin:" + os.environ.get("PATH", "/usr/bin:/bin")}
+        env.update(UV_CACHE_DIR=cache, UV_LINK_MODE="copy", UV_PYTHON_DOWNLOADS="never",
+                   VIRTUAL_ENV=VENV, PATH=f"{VENV}/bin:{env['PATH']}")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), "/bin/sh", "-c", body, env=env,
@@ -190,9 +274,19 @@ class Builder:
             )
 
 
-def _build_overlays(layers: list[str], tmp: Path) -> list[list[Any]]:
+def _drop_mount_points(fs: Path, layers: list[str]) -> None:
+    """Remove the empty files the build container's binds of the host's name resolution
+    left in a layer of an image that has none of its own."""
+    for name in ("etc/resolv.conf", "etc/hosts"):
+        made = fs / name
+        if (made.is_file() and not made.is_symlink() and made.stat().st_size == 0
+                and not any(os.path.lexists(os.path.join(layer, name)) for layer in layers)):
+            made.unlink()
+
+
+def _build_overlays(layers: list[str], tmp: Path, rooted: bool) -> list[list[Any]]:
     """As a container's root (see `root_overlays`), with the new layer as the upper dir."""
-    overlays = root_overlays(layers, tmp)
+    overlays = root_overlays(layers, tmp, rooted)
     overlays[-1][1] = str(tmp / "fs")
     return overlays
 

@@ -22,7 +22,8 @@ from typing import Any
 
 def step_hash(parent: str, step: dict[str, Any]) -> str:
     """The id of the layer a step makes on top of ``parent``."""
-    material = {k: v for k, v in step.items() if k != "force_build"}
+    # Which credentials pulled an image does not change what it is.
+    material = {k: v for k, v in step.items() if k not in ("force_build", "secret", "secret_env")}
     if step["kind"] in ("copy_file", "copy_dir", "mount_dir"):
         material["content"] = content_hash(step["local"], step.get("ignore", []))
     if isinstance(material.get("payload"), bytes):

@@ -52,6 +52,10 @@ def running(version: str) -> str | None:
     return os.path.realpath(base)
 
 
+def have(version: str) -> bool:
+    return running(version) is not None or version in available()
+
+
 def find(version: str) -> str:
     here = running(version)
     if here is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,19 @@ VENV = "/opt/ketch/venv"
 PYTHON = f"{VENV}/bin/python"
 SDK = "/opt/ketch/sdk"
 INPUTS = "/run/ketch-build"
+ROOTED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's default
 
 
 def describe(step: dict[str, Any]) -> str:
     kind = step["kind"]
     if kind == "base":
         return f"debian_slim(python_version={step['python']!r})"
+    if kind == "registry":
+        return f"from_registry({step['ref']!r})"
+    if kind == "python":
+        return f"add_python({step['version']!r})"
+    if kind == "venv":
+        return "ketch's virtualenv on the image's Python"
     if kind == "pip":
         return "uv_pip_install(" + ", ".join(step["packages"] + [
             f"<requirements {i}>" for i, _ in enumerate(step["requirements"])]) + ")"
@@ -39,6 +47,16 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
         return (f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n"
                 f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
                 f"{' '.join(map(q, pins))}\n")
+    if kind == "venv":
+        return (
+            'set -e\nPY="$(command -v python3 || command -v python || true)"\n'
+            'if [ -z "$PY" ] || ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 10))"; '
+            'then\n  echo "ketch: this image has no Python 3.10 or newer on its PATH ($PATH):'
+            ' pass add_python=\'3.12\' to Image.from_registry, or start from an image with'
+            ' Python" >&2\n  exit 3\nfi\n'
+            f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n'
+            f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
+            f"{' '.join(map(q, pins))}\n")
     if kind == "pip":
         args = [q(p) for p in step["packages"]]
         for i, text in enumerate(step["requirements"]):
@@ -67,3 +85,15 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
                 "f(*a, **k)")
         return f"set -e\nPYTHONPATH={SDK} {PYTHON} -c {q(code)}\n"
     raise ValueError(f"step {kind!r} has no build script")
+
+
+_REFERENCE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def expand(values: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+    """A Dockerfile ENV's values with ``$NAME`` and ``${NAME}`` taken from the image's
+    environment so far (``ENV PATH=/opt/bin:$PATH``); an unset name is empty, as in Docker."""
+    def value(match: re.Match[str]) -> str:
+        return env.get(match.group(1) or match.group(2), "")
+
+    return {key: _REFERENCE.sub(value, text) for key, text in values.items()}

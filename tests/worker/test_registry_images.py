@@ -1,0 +1,201 @@
+"""Images pulled from a real registry on 127.0.0.1 (Debian's docker-registry), pushed by the
+tests themselves with skopeo: tags and digests, authentication, whiteouts, architectures, and
+build steps and functions on top of a pulled image. Nothing reaches beyond this machine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import ketch
+from ketch import config, exception
+from ketch.backends.namespace import NamespaceDriver
+from ketch.worker.images import Builder, ImageBuildError
+
+import registry
+
+problem = NamespaceDriver(config.home() / "containers", masks=[]).fingerprint()
+missing = registry.missing_binaries("docker-registry", "skopeo", "mmdebstrap", "htpasswd")
+pytestmark = [
+    pytest.mark.skipif(problem is not None, reason=f"images need namespaces: {problem}"),
+    pytest.mark.skipif(bool(missing), reason=f"missing {', '.join(missing)} (./dev.sh test "
+                                             "installs them)"),
+    pytest.mark.timeout(600),
+]
+ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
+       "FROM_IMAGE=pulled"]
+
+
+@pytest.fixture(scope="module")
+def open_registry(tmp_path_factory):
+    with registry.start_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def debian(open_registry) -> str:
+    """A Debian bookworm image with Python 3.11, tagged, with an environment and a workdir."""
+    registry.push_image(open_registry, "debian-python", "bookworm", [registry.base_rootfs()],
+                        config={"Env": ENV, "WorkingDir": "/srv", "User": "nobody"})
+    return open_registry.ref("debian-python", "bookworm")
+
+
+@pytest.fixture
+def builder(tmp_path) -> Builder:
+    return Builder(tmp_path / "images")
+
+
+def build(builder: Builder, image: ketch.Image, secret_env: dict[str, str] | None = None):
+    steps = image.to_wire()
+    if secret_env is not None:
+        steps[0] = {**steps[0], "secret_env": secret_env}
+    logs: list[str] = []
+    built = asyncio.run(builder.build(steps, logs.append))
+    return built, logs
+
+
+def test_a_pulled_image_is_the_whole_root_with_its_config_and_a_venv(builder, debian):
+    image = ketch.Image.from_registry(debian).run_commands(
+        "test -f /etc/debian_version",  # the image's own files, not the host's
+        "test ! -e /work", "test \"$FROM_IMAGE\" = pulled", "test \"$(pwd)\" = /srv",
+        "python -c 'import sys, cloudpickle; assert sys.version_info[:2] == (3, 11)'")
+    built, logs = build(builder, image)
+    assert built.rooted and built.env["FROM_IMAGE"] == "pulled" and built.workdir == "/srv"
+    assert built.user == "nobody" and built.python == "/opt/ketch/venv/bin/python"
+    assert any(line.startswith(f"pulled {debian.split('/', 1)[0]}") for line in logs), logs
+    again, logs = build(builder, image)  # the tag's record and the layers are reused
+    assert again.layers == built.layers and not any("pull" in line for line in logs), logs
+
+
+def test_a_digest_pins_the_image_and_a_wrong_one_is_refused(builder, open_registry, debian):
+    digest = registry.push_image(open_registry, "pinned", "v1", [registry.base_rootfs()],
+                                 config={"Env": ENV})
+    built, _ = build(builder, ketch.Image.from_registry(open_registry.ref("pinned", digest)))
+    assert built.digest == digest
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(exception.NotFoundError, match="does not exist"):
+        build(builder, ketch.Image.from_registry(open_registry.ref("pinned", wrong)))
+
+
+def test_whiteouts_and_opaque_folders_delete_what_lower_layers_have(builder, open_registry,
+                                                                   debian):
+    lower = registry.layer({"opt/data/old": "old", "opt/keep": "keep", "opt/gone": "gone"})
+    upper = registry.layer({registry.whiteout("opt/gone"): None,
+                            registry.opaque("opt/data"): None, "opt/data/new": "new",
+                            registry.whiteout("etc/issue"): None})
+    registry.push_image(open_registry, "layered", "v1",
+                        [registry.base_rootfs(), lower, upper], config={"Env": ENV})
+    image = ketch.Image.from_registry(open_registry.ref("layered", "v1")).run_commands(
+        "test ! -e /opt/gone", "test -f /opt/keep", "test ! -e /opt/data/old",
+        "test \"$(cat /opt/data/new)\" = new", "test ! -e /etc/issue")
+    build(builder, image)
+
+
+def test_a_second_image_downloads_only_the_layers_it_does_not_share(builder, open_registry,
+                                                                    debian):
+    build(builder, ketch.Image.from_registry(debian))
+    registry.push_image(open_registry, "derived", "v1",
+                        [registry.base_rootfs(), registry.layer({"opt/extra": "x"})],
+                        config={"Env": ENV})
+    _, logs = build(builder, ketch.Image.from_registry(open_registry.ref("derived", "v1")))
+    assert any("1 of its 2 layers are here already" in line for line in logs), logs
+    assert any("pulled" in line and ": 1 layers" in line for line in logs), logs
+
+
+def test_a_tag_that_does_not_exist_is_named(builder, open_registry):
+    with pytest.raises(exception.NotFoundError, match=r"debian-python:nope does not exist"):
+        build(builder, ketch.Image.from_registry(open_registry.ref("debian-python", "nope")))
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+def test_a_private_registry_takes_the_secrets_credentials_and_refuses_others(
+        builder, tmp_path, auth):
+    with registry.start_registry(tmp_path / "private", auth=auth) as private:
+        registry.push_image(private, "secret-app", "v1", [registry.layer({"bin/sh": "x"})],
+                            config={"Env": ENV})
+        image = ketch.Image.from_registry(private.ref("secret-app", "v1"))
+        base = ketch.Image([image.steps[0]])  # the pull alone: this image has no Python
+        with pytest.raises(exception.InvalidError, match="needs credentials"):
+            build(builder, base)
+        with pytest.raises(exception.InvalidError, match="refused the credentials"):
+            build(builder, base, {"REGISTRY_USERNAME": private.username,
+                                  "REGISTRY_PASSWORD": "wrong"})
+        with pytest.raises(exception.InvalidError, match="lacks REGISTRY_PASSWORD"):
+            build(builder, base, {"REGISTRY_USERNAME": private.username})
+        built, _ = build(builder, base, {"REGISTRY_USERNAME": private.username,
+                                         "REGISTRY_PASSWORD": private.password})
+        assert built.rooted and (Path(built.layers[0]) / "bin" / "sh").read_text() == "x"
+
+
+def test_an_image_for_another_architecture_is_refused(builder, open_registry):
+    other = registry.other_arch()
+    registry.push_image(open_registry, "foreign", "v1", [registry.layer({"a": "b"})],
+                        architecture=other)
+    with pytest.raises(exception.InvalidError, match=f"built for linux/{other}"):
+        build(builder, ketch.Image([ketch.Image.from_registry(
+            open_registry.ref("foreign", "v1")).steps[0]]))
+    registry.push_index(open_registry, "multi", "v1", {
+        registry.machine_arch(): ([registry.layer({"arch": "mine"})], None),
+        other: ([registry.layer({"arch": "other"})], None)})
+    built, _ = build(builder, ketch.Image([ketch.Image.from_registry(
+        open_registry.ref("multi", "v1")).steps[0]]))
+    assert (Path(built.layers[0]) / "arch").read_text() == "mine"
+    registry.push_index(open_registry, "only-other", "v1", {
+        other: ([registry.layer({"arch": "other"})], None)})
+    with pytest.raises(exception.InvalidError, match=f"no build for linux/{registry.machine_arch()}"):
+        build(builder, ketch.Image([ketch.Image.from_registry(
+            open_registry.ref("only-other", "v1")).steps[0]]))
+
+
+def test_a_hostile_layer_writes_nothing_outside_its_folder(builder, open_registry, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    hostile = registry.layer({"escape": ("symlink", str(outside)), "escape/pwned": "x",
+                              "../../up": "x"}, parents=False)
+    registry.push_image(open_registry, "hostile", "v1", [hostile])
+    try:
+        build(builder, ketch.Image([ketch.Image.from_registry(
+            open_registry.ref("hostile", "v1")).steps[0]]))
+    except exception.InvalidError:
+        pass  # refusing the layer is as good as unpacking it harmlessly
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "images" / "up").exists() and not (tmp_path / "up").exists()
+
+
+def test_a_corrupted_blob_is_refused_and_leaves_nothing_half_unpacked(builder, tmp_path):
+    with registry.start_registry(tmp_path / "corrupting") as reg:
+        registry.push_image(reg, "corrupt", "v1", [registry.layer({"opt/file": "intact" * 1000})])
+        for blob in (reg.root / "storage").rglob("data"):
+            content = blob.read_bytes()
+            if content[:2] == b"\x1f\x8b":  # the gzip layer: one byte flipped in the middle
+                blob.write_bytes(content[:40] + bytes([content[40] ^ 0xFF]) + content[41:])
+        with pytest.raises(exception.InvalidError, match="other bytes than its digest|unpacked"):
+            build(builder, ketch.Image([ketch.Image.from_registry(
+                reg.ref("corrupt", "v1")).steps[0]]))
+    assert not [p.name for p in builder.store.root.iterdir()
+                if (p / "meta.json").exists() or ".building-" in p.name]
+
+
+def test_offline_uses_what_is_here_and_refuses_the_rest(builder, open_registry, debian,
+                                                       images_config):
+    build(builder, ketch.Image.from_registry(debian))
+    images_config(offline=True)
+    build(builder, ketch.Image.from_registry(debian))
+    with pytest.raises(exception.InvalidError, match="offline = true"):
+        build(builder, ketch.Image.from_registry(open_registry.ref("never-pulled", "v1")))
+
+
+def test_a_failing_step_on_a_pulled_image_names_itself(builder, debian):
+    with pytest.raises(ImageBuildError, match=r"run_commands\(false\)"):
+        build(builder, ketch.Image.from_registry(debian).run_commands("false"))
+
+
+def test_an_image_without_python_is_told_to_add_it(builder, open_registry, debian):
+    registry.push_image(open_registry, "no-python", "v1",
+                        [registry.base_rootfs(), registry.layer({
+                            registry.whiteout("usr/bin/python3"): None})],
+                        config={"Env": ENV})
+    with pytest.raises(ImageBuildError, match="add_python="):
+        build(builder, ketch.Image.from_registry(open_registry.ref("no-python", "v1")))
