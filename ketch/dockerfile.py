@@ -372,7 +372,7 @@ class _Translator:
             self._refuse(ins, f"copies {source}, which is outside the build context "
                          f"{self.context}", "copy files from inside the context, or pass a "
                          "context_dir that holds them")
-        pattern = os.path.join(self.context, *normal.split("/"))
+        pattern = os.path.normpath(os.path.join(self.context, *normal.split("/")))
         if glob.has_magic(normal):
             matches = sorted(glob.glob(os.path.join(glob.escape(self.context), normal),
                                        include_hidden=True))
