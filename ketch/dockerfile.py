@@ -138,6 +138,9 @@ class _Translator:
                              "start the Dockerfile with FROM (only ARG may come before it)")
             if ins.name in _RUNTIME_ONLY:
                 continue
+            if not ins.value:
+                self._refuse(ins, "has no arguments", f"give {ins.name} its arguments, or drop "
+                             "the line")
             handler = self._handlers.get(ins.name)
             if handler is None:
                 self._unknown(ins)
@@ -189,7 +192,8 @@ class _Translator:
         try:
             return _expand(text, known)
         except ValueError as exc:
-            self._refuse(ins, f"has {exc}", "close the ${...} reference")
+            self._refuse(ins, f"has {exc}", "close its quotes and braces, and write variables "
+                         "as $NAME, ${NAME}, ${NAME:-default} or ${NAME:+value}")
 
     def _split(self, ins: _Instruction) -> list[str]:
         """The instruction's words, quotes kept for ``_expand``."""
@@ -242,7 +246,8 @@ class _Translator:
                 self._refuse(ins, f"declares {name!r}, which is not a variable name",
                              "write ARG NAME or ARG NAME=default")
             if not self.staged:  # before FROM: usable in FROM, and redeclared in the stage
-                default = self._word(ins, raw_default, self.global_args) if has_default else None
+                known = {k: v or "" for k, v in self.global_args.items()}
+                default = self._word(ins, raw_default, known) if has_default else None
                 self.global_args[name] = self.build_args.get(name, default)
                 continue
             if name in self.build_args:
@@ -257,6 +262,8 @@ class _Translator:
         words = self._split(ins)
         if words and "=" not in words[0]:  # legacy ENV name value: the rest of the line
             pairs = [(words[0], ins.value[len(words[0]):].strip())]
+            if not pairs[0][1]:
+                self._refuse(ins, f"gives {words[0]} no value", f"write ENV {words[0]}=<value>")
         elif words and all("=" in w for w in words):
             pairs = [(w.split("=", 1)[0], w.split("=", 1)[1]) for w in words]
         else:
@@ -289,6 +296,8 @@ class _Translator:
                          "have", "remove it (for a cache mount, let the step download again)")
         argv = _exec_form(ins.value)
         if argv is not None:
+            if not argv:
+                self._refuse(ins, "runs nothing", "give RUN a command, or drop the line")
             command = shlex.join(argv)
         else:
             # A BuildKit heredoc's body follows on lines of their own, which would be read as
@@ -448,7 +457,7 @@ def _exec_form(value: str) -> list[str] | None:
         argv = json.loads(value)
     except ValueError:
         return None
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         return None
     return argv
 

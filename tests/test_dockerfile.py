@@ -74,11 +74,13 @@ def test_workdir_relative_to_the_last_one(tmp_path):
 
 
 def test_user_and_entrypoint(tmp_path):
-    text = 'FROM x\nUSER app:staff\nENTRYPOINT ["python", "-m", "srv"]\nENTRYPOINT python -m srv\n'
+    text = ('FROM x\nUSER app:staff\nENTRYPOINT ["python", "-m", "srv"]\n'
+            "ENTRYPOINT python -m srv\nENTRYPOINT []\n")
     assert steps(tmp_path, text) == [
         {"kind": "user", "user": "app:staff"},
         {"kind": "entrypoint", "argv": ["python", "-m", "srv"]},
         {"kind": "entrypoint", "argv": ["/bin/sh", "-c", "python -m srv"]},
+        {"kind": "entrypoint", "argv": []},
     ]
 
 
@@ -92,7 +94,7 @@ def test_instructions_about_running_make_no_step(tmp_path):
 
 
 def test_arg_before_from_and_build_args(tmp_path):
-    text = "ARG PY=3.11\nARG VARIANT=slim\nFROM python:${PY}-$VARIANT\n"
+    text = "ARG PY=3.11\nARG UNSET\nARG VARIANT=slim$UNSET\nFROM python:${PY}-$VARIANT\n"
     write(tmp_path, {"Dockerfile": text})
     path = str(tmp_path / "Dockerfile")
     assert steps_from_dockerfile(path, None, {})[0]["ref"] == "python:3.11-slim"
@@ -151,6 +153,9 @@ def test_variables_the_dockerfile_does_not_define_are_refused_where_nothing_expa
     refused(tmp_path, "FROM python:$PY\n", "uses PY")
     refused(tmp_path, "FROM x\nENV P=/a:$PATH\nCOPY f $P\n", "uses P", f="")
     refused(tmp_path, "FROM x\nENV A=${B\n", r"unclosed \$\{B")
+    refused(tmp_path, "FROM x\nENV A=${B?x}\n", r"\$\{B\?x\}, which is not")
+    refused(tmp_path, "FROM x\nENV A='open\n", "unclosed ' quote")
+    refused(tmp_path, "FROM x\nENV A='$x'$HOME\n", "both a literal")
 
 
 # -- COPY and ADD -------------------------------------------------------------------------------
@@ -276,6 +281,9 @@ def test_refused_instructions(tmp_path):
     refused(tmp_path, "FROM x\nFROBNICATE a\n", "line 2.*FROBNICATE")
     refused(tmp_path, "RUN make\nFROM x\n", "line 1.*before FROM")
     refused(tmp_path, "ARG A=1\n", "no FROM")
+    refused(tmp_path, "FROM x\nRUN\n", "line 2: `RUN` has no arguments")
+    refused(tmp_path, "FROM x\nENV A\n", "gives A no value")
+    refused(tmp_path, "FROM x\nARG 1A=2\n", "not a variable name")
     refused(tmp_path, "FROM x\nRUN <<EOF\necho hi\nEOF\n", "line 2.*heredoc")
 
 
