@@ -46,13 +46,15 @@ case "${1:-}" in
         fi
         # Image pulls are tested against a real registry on 127.0.0.1 with images the tests
         # build themselves: Debian's docker-registry (the CNCF distribution registry), skopeo
-        # to push them, mmdebstrap for a Debian root file system and htpasswd (apache2-utils)
-        # for the registry's bcrypt password file.
+        # to push them, mmdebstrap for a Debian root file system, htpasswd (apache2-utils)
+        # for the registry's bcrypt password file, and patchelf to make a relocatable
+        # stand-in for a standalone CPython download out of this machine's own.
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
                 && ! { command -v docker-registry && command -v skopeo && command -v mmdebstrap \
-                       && command -v htpasswd; } >/dev/null; then
+                       && command -v htpasswd && command -v patchelf; } >/dev/null; then
             apt-get update -qq
-            apt-get install -y -qq docker-registry skopeo mmdebstrap apache2-utils >/dev/null
+            apt-get install -y -qq docker-registry skopeo mmdebstrap apache2-utils patchelf \
+                >/dev/null
         fi
         .venv/bin/python -m pip install -q -e '.[test]'
         .venv/bin/python -m pytest "$@"

@@ -113,7 +113,7 @@ class Image:
     @staticmethod
     def _registry(tag: str, secret: Secret | None, auth: str, setup: list[str],
                   force_build: bool, add_python: str | None) -> Image:
-        from .worker.images.reference import Reference
+        from .image_reference import Reference
 
         Reference.parse(tag)  # a malformed one is refused here, not by a worker
         if secret is not None and not isinstance(secret, Secret):
@@ -147,8 +147,9 @@ class Image:
         from .dockerfile import steps_from_commands
 
         lines = _strings("dockerfile_commands", dockerfile_commands)
+        workdir = next((s["path"] for s in reversed(self.steps) if s["kind"] == "workdir"), "/")
         image = self
-        for step in steps_from_commands(lines, context_dir):
+        for step in steps_from_commands(lines, context_dir, workdir=workdir):
             image = image._extend(step.pop("kind"), force_build or step.pop("force_build", False),
                                   **step)
         return image

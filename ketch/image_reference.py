@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ... import exception
+from . import exception
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"

@@ -199,3 +199,28 @@ def test_an_image_without_python_is_told_to_add_it(builder, open_registry, debia
                         config={"Env": ENV})
     with pytest.raises(ImageBuildError, match="add_python="):
         build(builder, ketch.Image.from_registry(open_registry.ref("no-python", "v1")))
+
+
+def test_a_function_runs_in_a_pulled_image_with_its_files_env_and_python(debian, monkeypatch):
+    monkeypatch.setenv("KETCH_TEST_PULLED_IMAGE", debian)
+    import importlib
+
+    from apps import pulled
+
+    pulled = importlib.reload(pulled)
+    with pulled.app.run():
+        out = pulled.inspect.remote()
+    assert out == {"python": [3, 11], "executable": "/opt/ketch/venv/bin/python",
+                   "six": "1.16.0", "from_image": "pulled", "added": "by-ketch", "cwd": "/srv",
+                   "os": "bookworm", "host_sdk_seen": False}
+
+
+def test_a_sandbox_runs_in_a_pulled_image(debian):
+    app = ketch.App.lookup("pulled-sandbox", create_if_missing=True)
+    sb = ketch.Sandbox.create("sh", "-c", "cat /etc/debian_version; echo $FROM_IMAGE; "
+                              "test ! -e /work && echo no-host", app=app,
+                              image=ketch.Image.from_registry(debian), timeout=60)
+    sb.wait()
+    lines = sb.stdout.read().split()
+    assert lines[0].startswith("12.") and lines[1:] == ["pulled", "no-host"], lines
+    assert sb.returncode == 0

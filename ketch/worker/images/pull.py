@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import config, exception
+from ...image_reference import Reference, machine_architecture
 from .layers import LayerStore
-from .registry import Descriptor, Manifest, Reference, RegistryClient, machine_architecture
+from .registry import Descriptor, Manifest, RegistryClient
 from .unpack import tar_options, unpack
 
 Log = Callable[[str], None]

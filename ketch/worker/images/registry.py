@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from ... import exception
-from .reference import DOCKER_HUB, Reference, machine_architecture
+from ...image_reference import DOCKER_HUB, Reference, machine_architecture
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
