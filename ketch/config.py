@@ -179,6 +179,8 @@ def settings() -> dict[str, Any]:
         python_mirror = "https://…"    # where standalone CPython builds are downloaded from
         python_downloads_json = "/path/downloads.json"  # uv's list of Python builds, replacing
                                                         # its own (a path or a URL)
+        debian_slim = "registry"       # debian_slim() from python:X-slim on every node, not
+                                       # this machine's OS (default "host" where it has X)
     """
     import tomllib
 

@@ -29,3 +29,8 @@ def inspect():
         "host_sdk_seen": os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "pyproject.toml")),
     }
+
+
+@app.function(runtime="namespace")
+def environment(name):
+    return os.environ.get(name)

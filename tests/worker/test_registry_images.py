@@ -224,3 +224,101 @@ def test_a_sandbox_runs_in_a_pulled_image(debian):
     lines = sb.stdout.read().split()
     assert lines[0].startswith("12.") and lines[1:] == ["pulled", "no-host"], lines
     assert sb.returncode == 0
+
+
+def test_a_dockerfile_builds_on_its_from_with_run_copy_env_and_workdir(builder, debian,
+                                                                       tmp_path):
+    context = tmp_path / "context"
+    (context / "app").mkdir(parents=True)
+    (context / "app" / "main.py").write_text("print('hello')\n")
+    (context / "app" / "notes.log").write_text("left out\n")
+    (context / ".dockerignore").write_text("**/*.log\n")
+    (context / "Dockerfile").write_text(
+        "ARG BASE\n"
+        "FROM $BASE\n"
+        "ARG GREETING=hi\n"
+        "ENV PATH=/opt/tools:$PATH \\\n    MODE=docker\n"
+        "RUN mkdir -p /opt/tools && printf '#!/bin/sh\\necho tool-$GREETING\\n' > /opt/tools/tool"
+        " && chmod +x /opt/tools/tool\n"
+        "WORKDIR /app\n"
+        "COPY app/ ./\n"
+        "RUN test \"$(tool)\" = tool-hi && test -f /app/main.py && test ! -e /app/notes.log"
+        " && test \"$(pwd)\" = /app && test \"$MODE\" = docker\n"
+        "CMD [\"python3\", \"main.py\"]\n")
+    image = ketch.Image.from_dockerfile(str(context / "Dockerfile"),
+                                        build_args={"BASE": debian})
+    built, _ = build(builder, image)
+    assert built.workdir == "/app" and built.env["MODE"] == "docker"
+    assert built.env["PATH"].startswith("/opt/tools:/usr/local/sbin:")
+
+
+def test_a_dockerfile_ketch_cannot_build_is_refused_at_its_line(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12 AS build\nRUN true\n"
+                                         "FROM python:3.12-slim\nCOPY --from=build /x /x\n")
+    with pytest.raises(exception.InvalidError, match=r"line 3"):
+        ketch.Image.from_dockerfile(str(tmp_path / "Dockerfile"))
+
+
+def test_an_entrypoint_runs_before_the_functions_container(open_registry, debian, monkeypatch):
+    script = "#!/bin/sh\nexport FROM_ENTRYPOINT=yes\nexec \"$@\"\n"
+    registry.push_image(open_registry, "with-entrypoint", "v1", [
+        registry.base_rootfs(),
+        registry.layer({"usr/local/bin/entry.sh": ("file", script, 0o755)})],
+        config={"Env": ENV, "Entrypoint": ["/usr/local/bin/entry.sh"]})
+    monkeypatch.setenv("KETCH_TEST_PULLED_IMAGE", open_registry.ref("with-entrypoint", "v1"))
+    import importlib
+
+    from apps import pulled
+
+    pulled = importlib.reload(pulled)
+    with pulled.app.run():
+        assert pulled.environment.remote("FROM_ENTRYPOINT") == "yes"
+
+
+def test_add_python_puts_a_standalone_python_into_an_image_without_one(
+        builder, open_registry, debian, tmp_path, images_config):
+    import standalone_python
+
+    reason = standalone_python.unusable()
+    if reason:
+        pytest.skip(reason)
+    archive = standalone_python.make_build(tmp_path)
+    server = standalone_python.Server(tmp_path)
+    try:
+        listing = standalone_python.downloads_json(archive, server, tmp_path)
+        images_config(python_downloads_json=str(listing))
+        registry.push_image(open_registry, "no-python", "v2", [registry.base_rootfs(),
+                            registry.layer({registry.whiteout("usr/bin/python3"): None,
+                                            registry.whiteout("usr/bin/python3.11"): None})],
+                            config={"Env": ENV})
+        image = ketch.Image.from_registry(open_registry.ref("no-python", "v2"),
+                                          add_python=standalone_python.MINOR).run_commands(
+            "test ! -e /usr/bin/python3",
+            "python -c 'import sys, ssl, sqlite3; assert sys.base_prefix == \"/usr/local\"'",
+            "test \"$(readlink -f /opt/ketch/venv/bin/python)\" = "
+            f"/usr/local/bin/python{standalone_python.MINOR}")
+        build(builder, image)
+    finally:
+        server.close()
+
+
+def test_debian_slim_can_come_from_the_registry_mirror_on_every_node(
+        builder, open_registry, images_config):
+    registry.push_image(open_registry, "library/python", "3.13-slim",
+                        [registry.base_rootfs("trixie")], config={"Env": ENV})
+    images_config(registry_mirror=open_registry.url, debian_slim="registry")
+    built, logs = build(builder, ketch.Image.debian_slim(python_version="3.13").run_commands(
+        "python -c 'import sys; assert sys.version_info[:2] == (3, 13)'",
+        "grep -q trixie /etc/os-release"))
+    assert built.rooted and any("uses the registry image python:3.13-slim" in line
+                                for line in logs), logs
+
+
+def test_debian_slim_of_a_python_this_machine_lacks_is_pulled(builder, open_registry, debian,
+                                                              images_config):
+    registry.push_image(open_registry, "library/python", "3.99-slim",
+                        [registry.base_rootfs()], config={"Env": ENV})
+    images_config(registry_mirror=open_registry.url)
+    built, logs = build(builder, ketch.Image.debian_slim(python_version="3.99"))
+    assert built.rooted and any("uses the registry image python:3.99-slim" in line
+                                for line in logs), logs

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ... import exception
+from ... import config, exception
 from ...backends.rootfs import root_overlays
 from . import pythons, standalone
 from .credentials import credentials
@@ -140,8 +140,10 @@ class Builder:
         image.entrypoint = list(settings.get("Entrypoint") or [])
 
     async def _host_python(self, layer: str, step: dict[str, Any]) -> bool:
-        """Whether a ``base`` step is built on this machine's OS: it was before, or this
-        machine has that Python."""
+        """Whether a ``base`` step is built on this machine's OS: unless ``debian_slim =
+        "registry"`` says never, when it was before or this machine has that Python."""
+        if config.images_settings().get("debian_slim", "host") == "registry":
+            return False
         if self.store.exists(layer) and not step.get("force_build"):
             return True
         return await asyncio.to_thread(pythons.have, step["python"])
@@ -151,8 +153,7 @@ class Builder:
         registry's ``python:X-slim`` image, as Modal's own debian_slim is; the parent hash of
         the steps that follow."""
         ref = f"python:{step['python']}-slim"
-        log(f"Python {step['python']} is not on this machine: debian_slim uses the registry "
-            f"image {ref}")
+        log(f"debian_slim(python_version={step['python']!r}) uses the registry image {ref}")
         try:
             self._rooted(image, await pull(self.store, ref, None, log,
                                            bool(step.get("force_build"))))
