@@ -8,13 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import registry
 
 import ketch
 from ketch import config, exception
 from ketch.backends.namespace import NamespaceDriver
 from ketch.worker.images import Builder, ImageBuildError
-
-import registry
 
 problem = NamespaceDriver(config.home() / "containers", masks=[]).fingerprint()
 missing = registry.missing_binaries("docker-registry", "skopeo", "mmdebstrap", "htpasswd")
