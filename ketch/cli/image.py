@@ -1,4 +1,4 @@
-"""``ketch image``: the image layers cached on this machine."""
+"""``ketch image``: the image layers on this machine, built and pulled."""
 
 from __future__ import annotations
 
@@ -33,12 +33,38 @@ def list_layers(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"image layers in {config.home() / 'images'}")
-    for column in ("layer", "step", "size", "built", "last used"):
+    for column in ("layer", "kind", "step", "size", "made", "last used"):
         table.add_column(column)
     for layer in layers:
-        table.add_row(layer["id"][:12], layer["step"], _size(layer["size"]),
+        kind = {"pulled": "pulled", "ref": "image"}.get(layer.get("kind", ""), "built")
+        table.add_row(layer["id"][:12], kind, layer["step"], _size(layer["size"]),
                       _ago(layer["created"]), _ago(layer.get("used", layer["created"])))
     Console().print(table)
+
+
+@image.command()
+@click.argument("reference")
+@click.option("--force", is_flag=True, help="Ask the registry again even if the tag was pulled.")
+def pull(reference: str, force: bool) -> None:
+    """Pull an image from its registry into this machine's layers (public images; a private
+    one is pulled by the app that names its secret)."""
+    import asyncio
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from ..worker.images.pull import pull as pull_image
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn()) as bar:
+        task = bar.add_task(f"pulling {reference}", total=None)
+
+        def watch(layers_done: int, layers: int, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=f"pulling {reference}: {layers_done}/{layers} layers")
+
+        pulled = asyncio.run(pull_image(_store(), reference, None, bar.console.print, force,
+                                        watch))
+    click.echo(f"{reference}: {pulled.digest}, {len(pulled.layers)} layers")
 
 
 @image.command()

@@ -30,6 +30,7 @@ from .registry import Descriptor, Manifest, RegistryClient
 from .unpack import tar_options, unpack
 
 Log = Callable[[str], None]
+Watch = Callable[[int, int, int, int], None]  # layers done, layers, bytes done, bytes in all
 PARALLEL = 4  # layers downloaded at once (as docker's default of 3, skopeo's 6)
 PROGRESS_S = 1.0
 
@@ -52,7 +53,9 @@ def _record_id(ref: Reference) -> str:
 
 
 async def pull(store: LayerStore, name: str, credentials: dict[str, str] | None, log: Log,
-               force: bool = False) -> Pulled:
+               force: bool = False, watch: Watch | None = None) -> Pulled:
+    """Pull ``name`` into ``store`` (what is there already is not downloaded again).
+    ``log`` gets a line of progress each second, or ``watch`` the figures, for a bar."""
     ref = Reference.parse(name)
     settings = config.images_settings()
     record = _record_id(ref)
@@ -71,7 +74,7 @@ async def pull(store: LayerStore, name: str, credentials: dict[str, str] | None,
         _check_platform(ref, document)
         for layer in manifest.layers:
             tar_options(layer.media_type)  # refuse an unknown kind before downloading any
-        await _layers(store, registry, manifest, log)
+        await _layers(store, registry, manifest, log, watch)
     pulled = Pulled(name, manifest.digest, [layer_id(layer.digest) for layer in manifest.layers],
                     dict(document.get("config") or {}))
     tmp = store.scratch(record)
@@ -100,13 +103,13 @@ def _check_platform(ref: Reference, document: dict[str, Any]) -> None:
 
 
 async def _layers(store: LayerStore, registry: RegistryClient, manifest: Manifest,
-                  log: Log) -> None:
+                  log: Log, watch: Watch | None) -> None:
     """Download and unpack the layers not yet in the store, ``PARALLEL`` at a time."""
     todo = list({d.digest: d for d in manifest.layers
                  if not store.exists(layer_id(d.digest))}.values())
     have = len(manifest.layers) - len(todo)
     total = sum(layer.size for layer in todo)
-    progress = _Progress(str(registry.ref), len(todo), total, log)
+    progress = _Progress(str(registry.ref), len(todo), total, log, watch)
     if have:
         log(f"pulling {registry.ref}: {have} of its {len(manifest.layers)} layers are here already")
     gate = asyncio.Semaphore(PARALLEL)
@@ -149,14 +152,16 @@ async def _layer(store: LayerStore, registry: RegistryClient, descriptor: Descri
 class _Progress:
     """Lines of the form ``pulling REF: 2/5 layers, 45.1/120.3 MB, 80.2 MB/s``."""
 
-    def __init__(self, ref: str, layers: int, total: int, log: Log) -> None:
-        self.ref, self.layers, self.total, self.log = ref, layers, total, log
+    def __init__(self, ref: str, layers: int, total: int, log: Log, watch: Watch | None) -> None:
+        self.ref, self.layers, self.total, self.log, self.watch = ref, layers, total, log, watch
         self.layers_done = 0
         self.done = 0
         self.started = time.monotonic()
 
     def add(self, count: int) -> None:
         self.done += count
+        if self.watch is not None:
+            self.watch(self.layers_done, self.layers, self.done, self.total)
 
     async def tick(self) -> None:
         while True:
@@ -167,8 +172,10 @@ class _Progress:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = self.done / elapsed / 1e6
         if final:
+            if self.watch is not None:
+                self.watch(self.layers, self.layers, self.done, self.total)
             self.log(f"pulled {self.ref}: {self.layers} layers, {self.done / 1e6:.1f} MB in "
                      f"{elapsed:.1f} s ({rate:.1f} MB/s)")
-        else:
+        elif self.watch is None:
             self.log(f"pulling {self.ref}: {self.layers_done}/{self.layers} layers, "
                      f"{self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB, {rate:.1f} MB/s")
