@@ -60,3 +60,16 @@ def slow(x, marker_dir):
         pass
     time.sleep(1.5)
     return x * x
+
+
+# An image from the tests' registry (its reference from the test): on each node it reports
+# the node's KETCH_HOME (a pulled image's containers get none of the host's other variables).
+PULLED = os.environ.get("KETCH_TEST_PULLED_IMAGE", "127.0.0.1:5000/moving:v1")
+pulled_app = ketch.App("on-ray-pulled", image=ketch.Image.from_registry(PULLED))
+
+
+@pulled_app.function(cpu=0.5)
+def marker(_):
+    time.sleep(0.4)
+    with open("/marker") as f:
+        return f.read(), os.environ.get("KETCH_HOME")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import registry
 from server.server_process import TESTS, ServerProcess
 
 ray = pytest.importorskip("ray", reason="the ray backend needs Ray: pip install 'ketch[ray]'")
@@ -274,3 +275,31 @@ def _kill_processes_of(raylet: str) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
                 pass
+
+
+PULLED = """
+import sys
+import registry
+from apps import on_ray
+moved = registry.Registry(sys.argv[1], None, None)
+with on_ray.pulled_app.run():  # the tag moves once the image is built, before any container
+    registry.push_image(moved, "moving", "v1", [registry.base_rootfs(),
+                                                registry.layer({"marker": "second"})])
+    print(list(on_ray.marker.map(range(8))))
+"""
+
+
+@needs_namespaces
+@pytest.mark.skipif(bool(registry.missing_binaries("docker-registry", "skopeo", "mmdebstrap")),
+                    reason="needs docker-registry, skopeo and mmdebstrap")
+@pytest.mark.timeout(300)
+def test_every_node_pulls_the_digest_the_tag_had_when_the_image_was_built(
+        cluster, server, tmp_path, monkeypatch):
+    c, gpu_node, homes = cluster
+    with registry.start_registry(tmp_path / "registry") as reg:
+        registry.push_image(reg, "moving", "v1", [registry.base_rootfs(),
+                                                  registry.layer({"marker": "first"})])
+        monkeypatch.setenv("KETCH_TEST_PULLED_IMAGE", reg.ref("moving", "v1"))
+        out = results(server, PULLED, reg.host)
+    assert {marker for marker, _ in out} == {"first"}
+    assert {home for _, home in out} == {str(homes / "head"), str(homes / "gpu")}

@@ -50,8 +50,8 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
     if kind == "venv":
         return (
             'set -e\nPY="$(command -v python3 || command -v python || true)"\n'
-            'if [ -z "$PY" ] || ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 10))"; '
-            'then\n  echo "ketch: this image has no Python 3.10 or newer on its PATH ($PATH):'
+            'if [ -z "$PY" ] || ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 11))"; '
+            'then\n  echo "ketch: this image has no Python 3.11 or newer on its PATH ($PATH):'
             ' pass add_python=\'3.12\' to Image.from_registry, or start from an image with'
             ' Python" >&2\n  exit 3\nfi\n'
             f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n'

@@ -201,7 +201,7 @@ class RayWorker:
                 built = value
         assert built is not None
         # The steps travel with the image: each node builds (or finds) the same layers.
-        return {**built, "steps": steps}
+        return {**built, "steps": pinned(steps, built.get("digest"))}
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -317,3 +317,12 @@ class RayWorker:
         for actor in list(self._actors.values()):
             self._ray.kill(actor)
         self._ray.shutdown()
+
+
+def pinned(steps: list[dict[str, Any]], digest: str | None) -> list[dict[str, Any]]:
+    """The steps with their registry base pinned to the manifest it resolved to where the
+    image was first built, so that every node pulls those bytes even if the tag moves."""
+    if not digest:
+        return steps
+    return [{**step, "ref": step["ref"].split("@")[0] + "@" + digest}
+            if step["kind"] == "registry" else step for step in steps]
