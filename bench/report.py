@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from images_bench import PULL, PULLED_COLD_START, SHARED_PULL
 from rich.console import Console
 from rich.table import Table
 from systems import (
@@ -38,6 +39,8 @@ MAX_BUILD_RATIO = 1.3  # of a plain uv venv + uv pip install
 MIN_VOLUME_RATIO = 0.8  # of the same I/O on the host's disk, for writes and for reads
 MIN_WEB_RATIO = 0.7  # requests/s through the gateway, of the same app on plain uvicorn
 MIN_START_RATE = 50.0  # container starts/s in a burst, on 2 cores
+MIN_PULL_RATIO = 0.9  # a registry pull's speed, of skopeo copy's to a dir: of the same image
+MAX_PULLED_COLD_RATIO = 1.2  # a cold start on a pulled image, of one on debian_slim()
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,15 @@ WEB_COLD_P50 = Row(WEB_COLD_START, "p50_ms", "j) web first request, p50", "ms")
 START_RATE = Row(CONTAINER_BURST, "starts_per_s", "k) container starts/s, burst", "starts/s")
 HEAVY_COLD_P50 = Row(HEAVY_COLD_START, "p50_ms", "l) numpy+pandas cold start, p50", "ms")
 SNAPSHOT_COLD_P50 = Row(SNAPSHOT_COLD_START, "p50_ms", "m) l) with snapshot, p50", "ms")
+PULL_RATE = Row(PULL, "mb_s", "n) registry pull, speed", "MB/s")
+PULL_SECONDS = Row(PULL, "seconds", "n) registry pull, time", "s")
+SHARED_DOWNLOAD = Row(SHARED_PULL, "downloaded_mb", "o) pull sharing base layers, downloaded",
+                      "MB")
+PULLED_COLD_P50 = Row(PULLED_COLD_START, "p50_ms", "p) pulled-image cold start, p50", "ms")
 ROWS = (WARM_P50, WARM_P99, MAP_RATE, COLD_P50, IMAGE_COLD_P50, CACHE_HIT_P50, BUILD_P50,
         VOLUME_WRITE, VOLUME_READ, WEB_RATE, WEB_BURST_P50, WEB_COLD_P50, START_RATE,
-        HEAVY_COLD_P50, SNAPSHOT_COLD_P50)
+        HEAVY_COLD_P50, SNAPSHOT_COLD_P50, PULL_RATE, PULL_SECONDS, SHARED_DOWNLOAD,
+        PULLED_COLD_P50)
 
 
 def figure(results: Results, row: Row, system: str) -> float | None:
@@ -142,6 +151,21 @@ def _snapshot_target(results: Results) -> bool | None:
     return ours <= MAX_SNAPSHOT_RATIO * without
 
 
+def _pull_target(results: Results) -> bool | None:
+    r = ratio(results, PULL_RATE, "skopeo")
+    return None if r is None else r >= MIN_PULL_RATIO
+
+
+def _only_new_layer(results: Results) -> bool | None:
+    met = results.get(SHARED_PULL, {}).get("ketch", {}).get("only_new_layer")
+    return None if met is None else bool(met)
+
+
+def _pulled_cold_target(results: Results) -> bool | None:
+    r = ratio(results, PULLED_COLD_P50, "debian_slim")
+    return None if r is None else r <= MAX_PULLED_COLD_RATIO
+
+
 def _no_failed_answers(results: Results) -> bool | None:
     failures = results.get(WEB_BURST, {}).get("ketch", {}).get("failures")
     return None if failures is None else failures == 0
@@ -162,6 +186,9 @@ TARGETS = (
     Target(WEB_BURST_P50, "no non-200 answer", _no_failed_answers),
     Target(START_RATE, f"≥ {MIN_START_RATE:.0f}/s", _at_least(START_RATE, MIN_START_RATE)),
     Target(SNAPSHOT_COLD_P50, f"≤ {MAX_SNAPSHOT_RATIO:g}× l)", _snapshot_target),
+    Target(PULL_RATE, f"≥ {MIN_PULL_RATIO}× skopeo", _pull_target),
+    Target(SHARED_DOWNLOAD, "the new layer only", _only_new_layer),
+    Target(PULLED_COLD_P50, f"≤ {MAX_PULLED_COLD_RATIO}× debian_slim()", _pulled_cold_target),
 )
 
 
@@ -186,6 +213,8 @@ def _format_figure(value: float | None, unit: str) -> str:
         return f"{value:,.1f}/s"
     if unit == "MB/s":
         return f"{value:,.0f} MB/s"
+    if unit == "MB":
+        return f"{value:,.2f} MB"
     if unit == "s":
         return f"{value:.2f} s"
     return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"

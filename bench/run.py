@@ -16,6 +16,9 @@ Measurements (the design's targets table, docs in bench/README.md):
   k) container starts per second in a burst of 100 sleeping inputs mapped at once
   l) c) for a function whose module imports numpy and pandas, against `python -c "import ..."`
   m) l) with enable_memory_snapshot=True: containers forked from a zygote that imported them
+  n) pulling a 300 MB image from a local registry, against skopeo copy (bench/images_bench.py)
+  o) pulling an image that shares all but one layer with one pulled before: the bytes downloaded
+  p) d) on an image pulled from the registry, against the same on Image.debian_slim()
 
 The systems are measured one after another, never at the same time, so that none of them
 competes with another's background processes for the two cores.
@@ -46,6 +49,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))  # `workloads` must import by that name, here and in containers
 
+import images_bench  # noqa: E402
 import report  # noqa: E402
 import systems  # noqa: E402
 import workloads  # noqa: E402
@@ -73,9 +77,11 @@ from systems import (  # noqa: E402
 )
 
 ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUILD, VOLUME,
-       WEB_RPS, WEB_BURST, WEB_COLD_START, CONTAINER_BURST, HEAVY_COLD_START, SNAPSHOT_COLD_START)
+       WEB_RPS, WEB_BURST, WEB_COLD_START, CONTAINER_BURST, HEAVY_COLD_START, SNAPSHOT_COLD_START,
+       *images_bench.MEASUREMENTS)
 # In the table: the peer of a target first.
-PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn")
+PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn", "skopeo",
+              "debian_slim")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 BURST_PAUSE_S = 0.5  # the same for i)'s up to 10 containers
 CONTAINER_BURST_PAUSE_S = 1.0  # the same for k)'s up to 100 containers
@@ -148,13 +154,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="j) first requests per repeat (default 5)")
     parser.add_argument("--heavy-samples", type=int, default=5,
                         help="l) cold starts per repeat (default 5)")
+    parser.add_argument("--pull-samples", type=int, default=2,
+                        help="n) pairs of pulls (skopeo, ketch) per repeat (default 2)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
     args = parser.parse_args(argv)
     counts = ("repeat", "calls", "map_inputs", "cold_samples", "cache_samples", "build_samples",
               "volume_mib", "volume_samples", "web_requests", "web_concurrency", "burst_requests",
-              "burst_samples", "web_cold_samples", "heavy_samples")
+              "burst_samples", "web_cold_samples", "heavy_samples", "pull_samples")
     if min(getattr(args, name) for name in counts) < 1:
         parser.error(", ".join(f"--{name.replace('_', '-')}" for name in counts)
                      + " must be at least 1")
@@ -377,8 +385,10 @@ def choose_systems(args: argparse.Namespace, notes: list[str]) -> list[System]:
     # fork should not copy. Ray goes last: its daemons and workers can take a while to exit
     # after shutdown, and must not take CPU from the systems measured after it. Plain uvicorn
     # goes before ketch too, so that the control plane's threads are not yet there.
+    # n) to p) go after ketch's own measurements, before Ray, for the same reasons.
     chosen: list[System] = [systems.Pool(processes=os.cpu_count() or 2), systems.Subprocess(),
-                            systems.HostDisk(), systems.Uvicorn(), systems.Ketch(), systems.Uv()]
+                            systems.HostDisk(), systems.Uvicorn(), systems.Ketch(), systems.Uv(),
+                            images_bench.RegistryPulls()]
     if args.skip_ray:
         notes.append("Ray skipped (--skip-ray).")
     elif importlib.util.find_spec("ray") is None:
@@ -396,6 +406,15 @@ def drop_namespace_measurements(args: argparse.Namespace, notes: list[str]) -> N
     if problem:
         notes.append(f"{','.join(wanted)}) skipped: {problem}")
         args.only = tuple(m for m in args.only if m not in NEEDS_NAMESPACE)
+
+
+def drop_registry_measurements(args: argparse.Namespace, notes: list[str]) -> None:
+    """Leave out n) to p), with a note, without root, docker-registry or skopeo."""
+    wanted = tuple(m for m in args.only if m in images_bench.MEASUREMENTS)
+    problem = images_bench.problem(wanted) if wanted else None
+    if problem:
+        notes.append(f"{','.join(wanted)}) skipped: {problem}")
+        args.only = tuple(m for m in args.only if m not in images_bench.MEASUREMENTS)
 
 
 def drop_heavy_measurement(args: argparse.Namespace, notes: list[str]) -> None:
@@ -564,7 +583,8 @@ def snapshot_cold_start_note(results: report.Results) -> str:
             + setup_note(results, SNAPSHOT_COLD_START) + ". Target: at most a tenth of l).")
 
 
-def measurement_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
+def measurement_notes(results: report.Results, args: argparse.Namespace,
+                      chosen: list[System]) -> list[str]:
     notes = []
     if COLD_START in results:
         notes.append(cold_start_note(results))
@@ -580,6 +600,9 @@ def measurement_notes(results: report.Results, args: argparse.Namespace) -> list
         notes.append(heavy_cold_start_note(results))
     if SNAPSHOT_COLD_START in results:
         notes.append(snapshot_cold_start_note(results))
+    pulls = next((s for s in chosen if isinstance(s, images_bench.RegistryPulls)), None)
+    if pulls is not None:
+        notes += images_bench.notes(results, pulls.info())
     return notes
 
 
@@ -591,21 +614,28 @@ def main(argv: list[str] | None = None) -> int:
     notes = [note for note in [busy_note(load_before)] if note]
     drop_namespace_measurements(args, notes)
     drop_heavy_measurement(args, notes)
+    drop_registry_measurements(args, notes)
     chosen = choose_systems(args, notes)
 
     results: report.Results = {m: {} for m in args.only}
     for system in chosen:
+        if isinstance(system, images_bench.RegistryPulls):  # ketch's and its peers' results
+            for measurement, by_system in system.bench(args).items():
+                results[measurement].update(by_system)
+            continue
         for measurement, outcome in bench_system(system, args).items():
             results[measurement][system.name] = outcome
     faulthandler.cancel_dump_traceback_later()
 
-    notes += measurement_notes(results, args)
+    notes += measurement_notes(results, args, chosen)
     errors = [f"{name} {m}): {outcome['error'].strip().splitlines()[-1]}"
               for m, by_system in results.items() for name, outcome in by_system.items()
               if "error" in outcome]
     notes += [f"error: {e} (full traceback in the JSON)" for e in errors]
 
-    peers = sorted((s for s in chosen if s.name != "ketch"), key=lambda s: PEER_ORDER.index(s.name))
+    peers = [s for s in chosen if s.name != "ketch" and not isinstance(s, images_bench.RegistryPulls)]
+    peers += images_bench.RegistryPulls.peers(args.only)
+    peers.sort(key=lambda s: PEER_ORDER.index(s.name))
     title = f"ketch vs peers on {os.cpu_count()} CPUs, medians of {args.repeat} repeats"
     out = report.console()
     out.print(report.table(results, peers, title))
