@@ -134,7 +134,7 @@ class NamespaceDriver(Driver):
                 for v in spec.volumes
             ],
             "masks": self.masks + [str(self.scratch_root)],
-            "binds": binds + list(image.get("binds", []))
+            "binds": binds + image_binds(image)
             + [bind for v in spec.volumes for bind in v["binds"]],
             "devices": devices,
             "workdir": image.get("workdir") or ("/" if image.get("rooted") else os.getcwd()),
@@ -149,7 +149,7 @@ class NamespaceDriver(Driver):
         zygote_env = {k: v for k, v in env.items() if k not in own and not k.startswith("KETCH_")}
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
-                    image.get("layers", []), image.get("binds", []), snapshot_identity(spec)]
+                    image.get("layers", []), image_binds(image), snapshot_identity(spec)]
         key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
         forked = await self.zygotes.fork(
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
@@ -168,7 +168,7 @@ class NamespaceDriver(Driver):
             "overlays": root_overlays(image.get("layers", []), scratch,
                                       bool(image.get("rooted"))),
             "masks": self.masks + [str(self.scratch_root)],
-            "binds": list(image.get("binds", [])),
+            "binds": image_binds(image),
             "devices": [],
             "workdir": workdir,
         }
@@ -272,3 +272,12 @@ def _pair(value: float | list[float] | list[int] | None, default: float | None) 
     if isinstance(value, (list, tuple)):
         return value[0], value[1]
     return value, value
+
+
+def image_binds(image: dict[str, Any]) -> list[list[Any]]:
+    """The image's binds, and the function's module folder where the host is not beneath the
+    image to show it (a registry image's ``module_root``)."""
+    binds = list(image.get("binds", []))
+    if image.get("module_root"):
+        binds.append([image["module_root"], image["module_root"], True])
+    return binds

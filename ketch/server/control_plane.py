@@ -270,8 +270,7 @@ class ControlPlane:
                                               log)
             if fn.image.get("rooted") and definition.get("sys_path"):
                 # the host is not beneath an image of its own: its module comes in by a bind
-                root = definition["sys_path"][0]
-                fn.image = {**fn.image, "binds": [*fn.image["binds"], [root, root, True]]}
+                fn.image = {**fn.image, "module_root": definition["sys_path"][0]}
         self.functions[fn.id] = fn
         self.scheduler.add(fn)
         if fn.options.get("web") or fn.options.get("web_methods"):

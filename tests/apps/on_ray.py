@@ -68,8 +68,8 @@ PULLED = os.environ.get("KETCH_TEST_PULLED_IMAGE", "127.0.0.1:5000/moving:v1")
 pulled_app = ketch.App("on-ray-pulled", image=ketch.Image.from_registry(PULLED))
 
 
-@pulled_app.function(cpu=0.5)
+@pulled_app.function(cpu=1)  # one container a node: the second must be on the other node
 def marker(_):
-    time.sleep(0.4)
+    time.sleep(1.0)
     with open("/marker") as f:
         return f.read(), os.environ.get("KETCH_HOME")

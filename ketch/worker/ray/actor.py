@@ -123,7 +123,7 @@ class ContainerActor:
             return spec
         log = functools.partial(self._events.container_log, spec.container_id, "stderr")
         image = await images.node_builder().build(spec.image["steps"], log)
-        return dataclasses.replace(spec, image=image.to_wire())
+        return dataclasses.replace(spec, image={**spec.image, **image.to_wire()})
 
     async def stop(self, container_id: str, grace_s: float) -> None:
         self._stopped = True
