@@ -5,10 +5,14 @@ build steps and functions on top of a pulled image. Nothing reaches beyond this 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import registry
+from sandbox_runtimes import RUNTIMES
 
 import ketch
 from ketch import config, exception
@@ -214,10 +218,11 @@ def test_a_function_runs_in_a_pulled_image_with_its_files_env_and_python(debian,
                    "os": "bookworm", "host_sdk_seen": False}
 
 
-def test_a_sandbox_runs_in_a_pulled_image(debian):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_sandbox_runs_in_a_pulled_image(debian, runtime):
     app = ketch.App.lookup("pulled-sandbox", create_if_missing=True)
     sb = ketch.Sandbox.create("sh", "-c", "cat /etc/debian_version; echo $FROM_IMAGE; "
-                              "test ! -e /work && echo no-host", app=app,
+                              "test ! -e /work && echo no-host", app=app, runtime=runtime,
                               image=ketch.Image.from_registry(debian), timeout=60)
     sb.wait()
     lines = sb.stdout.read().split()
@@ -321,3 +326,58 @@ def test_debian_slim_of_a_python_this_machine_lacks_is_pulled(builder, open_regi
     built, logs = build(builder, ketch.Image.debian_slim(python_version="3.99"))
     assert built.rooted and any("uses the registry image python:3.99-slim" in line
                                 for line in logs), logs
+
+
+def test_a_full_disk_is_named_and_leaves_nothing_half_unpacked(open_registry, debian,
+                                                               tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)], check=True)
+    try:
+        builder = Builder(small / "images")
+        with pytest.raises(exception.ResourceExhaustedError, match=r"(?s)debian-python.*is full"):
+            build(builder, ketch.Image([ketch.Image.from_registry(debian).steps[0]]))
+        assert not [p.name for p in builder.store.root.iterdir()
+                    if (p / "meta.json").exists() or ".building-" in p.name]
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=True)
+
+
+MODAL_PROGRAM = '''
+import modal
+
+app = modal.App("registry-example")
+image = (modal.Image.from_registry("python:3.11-slim")
+         .pip_install("six==1.16.0")
+         .env({"GREETING": "hello"}))
+
+
+@app.function(image=image)
+def describe():
+    import os
+    import platform
+
+    import six
+    with open("/etc/debian_version") as f:
+        debian = f.read().strip().split(".")[0]
+    return f"python {platform.python_version()[:4]} {os.environ['GREETING']} six {six.__version__} debian {debian}"
+
+
+@app.local_entrypoint()
+def main():
+    print(describe.remote())
+'''
+
+
+def test_a_modal_program_naming_a_docker_hub_image_runs_through_the_mirror(
+        open_registry, debian, tmp_path, images_config):
+    registry.push_image(open_registry, "library/python", "3.11-slim", [registry.base_rootfs()],
+                        config={"Env": ENV})
+    images_config(registry_mirror=open_registry.url)
+    (tmp_path / "registry_example.py").write_text(MODAL_PROGRAM)
+    env = {k: v for k, v in os.environ.items() if k != "KETCH_SERVER"}
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "run", "registry_example.py"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "python 3.11 hello six 1.16.0 debian 12" in result.stdout.splitlines(), result.stdout
+    assert "pulled" in result.stdout + result.stderr

@@ -139,6 +139,9 @@ async def _layer(store: LayerStore, registry: RegistryClient, descriptor: Descri
         try:
             await unpack(registry.blob(descriptor), descriptor.digest, descriptor.media_type,
                          tmp / "fs", progress.add)
+        except exception.Error as exc:
+            store.discard(tmp)
+            raise type(exc)(f"pulling {registry.ref}: {exc}") from exc
         except BaseException:
             store.discard(tmp)
             raise

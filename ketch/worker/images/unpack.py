@@ -74,6 +74,11 @@ async def unpack(chunks: AsyncIterator[bytes], digest: str, media_type: str, fs:
     if "sha256:" + digester.hexdigest() != digest:
         raise exception.InvalidError(f"layer {digest} arrived with other bytes than its digest "
                                      "names (a broken mirror or proxy?); pull again")
+    if status != 0 and "No space left on device" in message:
+        raise exception.ResourceExhaustedError(
+            f"layer {digest} does not fit: the disk of {fs.parent.parent} is full. Free space "
+            "there (`ketch image prune` removes layers not used for a week), or move "
+            "KETCH_HOME to a larger disk")
     if status != 0:
         raise exception.InvalidError(f"layer {digest} could not be unpacked (tar exited "
                                      f"{status}): {message[-500:]}")
