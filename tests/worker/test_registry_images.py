@@ -381,3 +381,23 @@ def test_a_modal_program_naming_a_docker_hub_image_runs_through_the_mirror(
     assert result.returncode == 0, result.stderr
     assert "python 3.11 hello six 1.16.0 debian 12" in result.stdout.splitlines(), result.stdout
     assert "pulled" in result.stdout + result.stderr
+
+
+def test_a_private_image_is_pulled_with_the_secret_named_at_decoration(tmp_path):
+    with registry.start_registry(tmp_path / "private", auth="token") as private:
+        registry.push_image(private, "private-python", "v1", [registry.base_rootfs()],
+                            config={"Env": [*ENV[:2], "FROM_IMAGE=private"]})
+        secret = ketch.Secret.from_dict({"REGISTRY_USERNAME": private.username,
+                                         "REGISTRY_PASSWORD": private.password})
+        image = ketch.Image.from_registry(private.ref("private-python", "v1"), secret=secret)
+        app = ketch.App.lookup("private-pull", create_if_missing=True)
+        sb = ketch.Sandbox.create("sh", "-c", "echo $FROM_IMAGE", app=app, image=image,
+                                  timeout=60)
+        sb.wait()
+        assert sb.stdout.read().split() == ["private"]
+        wrong = ketch.Image.from_registry(private.ref("private-python", "v1"),
+                                          secret=ketch.Secret.from_dict({
+                                              "REGISTRY_USERNAME": private.username,
+                                              "REGISTRY_PASSWORD": "wrong"}))
+        with pytest.raises(exception.InvalidError, match="refused the credentials"):
+            ketch.Sandbox.create("true", app=app, image=wrong, timeout=60)

@@ -47,8 +47,10 @@ def layer_id(digest: str) -> str:
     return "oci-" + digest.split(":", 1)[-1][:32]
 
 
-def _record_id(ref: Reference) -> str:
-    key = f"{ref}|linux/{machine_architecture()}"
+def _record_id(ref: Reference, credentials: dict[str, str] | None) -> str:
+    """The record of what ``ref`` resolved to, for these credentials: a private image pulled
+    with one secret is not handed to a build that names none, or another."""
+    key = json.dumps([str(ref), machine_architecture(), credentials], sort_keys=True)
     return "ref-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -58,7 +60,7 @@ async def pull(store: LayerStore, name: str, credentials: dict[str, str] | None,
     ``log`` gets a line of progress each second, or ``watch`` the figures, for a bar."""
     ref = Reference.parse(name)
     settings = config.images_settings()
-    record = _record_id(ref)
+    record = _record_id(ref, credentials)
     if store.exists(record) and not force:
         known = _known(store, record)
         if known is not None:
