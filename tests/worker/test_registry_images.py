@@ -401,3 +401,17 @@ def test_a_private_image_is_pulled_with_the_secret_named_at_decoration(tmp_path)
                                               "REGISTRY_PASSWORD": "wrong"}))
         with pytest.raises(exception.InvalidError, match="refused the credentials"):
             ketch.Sandbox.create("true", app=app, image=wrong, timeout=60)
+
+
+def test_a_snapshot_of_a_sandbox_on_a_pulled_image_keeps_the_image_beneath(debian):
+    app = ketch.App.lookup("pulled-snapshot", create_if_missing=True)
+    sb = ketch.Sandbox.create(app=app, image=ketch.Image.from_registry(debian), timeout=60)
+    assert sb.exec("sh", "-c", "echo kept > /tmp/made-here").wait() == 0
+    image = sb.snapshot_filesystem()
+    sb.terminate()
+    again = ketch.Sandbox.create("sh", "-c", "cat /tmp/made-here /etc/debian_version; "
+                                 "test ! -e /work && echo no-host", app=app, image=image,
+                                 timeout=60)
+    again.wait()
+    lines = again.stdout.read().split()
+    assert lines[0] == "kept" and lines[1].startswith("12.") and lines[2] == "no-host", lines
