@@ -130,28 +130,21 @@ def volumes_url() -> str | None:
 
 
 def _volumes() -> dict[str, Any]:
-    value = settings().get("volumes") or {}
-    if not isinstance(value, dict):
-        from . import exception
-
-        raise exception.InvalidError(
-            "volumes in config.toml is a table: [volumes] with path = \"/shared/dir\" and/or "
-            "url = \"s3://bucket/prefix\""
-        )
-    return value
+    return _table("volumes", 'path = "/shared/dir" and/or url = "s3://bucket/prefix"')
 
 
 def images_settings() -> dict[str, Any]:
     """``[images]`` of ``config.toml``: how images are pulled and built (keys: see `settings`)."""
-    value = settings().get("images") or {}
+    return _table("images", 'registry_mirror = "http://mirror:5000", offline = true and the '
+                            "like (the keys are listed in ketch.config.settings)")
+
+
+def _table(name: str, example: str) -> dict[str, Any]:
+    value = settings().get(name) or {}
     if not isinstance(value, dict):
         from . import exception
 
-        raise exception.InvalidError(
-            "images in config.toml is a table: [images] with registry_mirror = "
-            "\"http://mirror:5000\", offline = true, python_mirror = \"https://...\" and the like "
-            "(the keys are listed in ketch.config.settings)"
-        )
+        raise exception.InvalidError(f"{name} in config.toml is a table: [{name}] with {example}")
     return value
 
 
