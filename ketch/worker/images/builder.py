@@ -89,15 +89,8 @@ class Builder:
             kind = step["kind"]
             layer = step_hash(parent, step)
             parent = layer
-            if kind == "env":
-                image.env.update(expand(step["vars"], image.env) if step.get("expand")
-                                 else step["vars"])
-            elif kind == "workdir":
-                image.workdir = step["path"]
-            elif kind == "user":
-                image.user = step["user"]
-            elif kind == "entrypoint":
-                image.entrypoint = list(step["argv"])
+            if kind in ("env", "workdir", "user", "entrypoint"):
+                _configure(image, step)
             elif kind == "registry":
                 pulled = await pull(self.store, step["ref"], await asyncio.to_thread(
                     credentials, step), log, bool(step.get("force_build")))
@@ -273,6 +266,19 @@ class Builder:
                 f"image step {describe(step)} failed (exit status {proc.returncode}); nothing "
                 f"of it was cached. Its last output:\n{tail}"
             )
+
+
+def _configure(image: BuiltImage, step: dict[str, Any]) -> None:
+    """A step that changes how the image runs, not its files."""
+    kind = step["kind"]
+    if kind == "env":
+        image.env.update(expand(step["vars"], image.env) if step.get("expand") else step["vars"])
+    elif kind == "workdir":
+        image.workdir = step["path"]
+    elif kind == "user":
+        image.user = step["user"]
+    else:
+        image.entrypoint = list(step["argv"])
 
 
 def _drop_mount_points(fs: Path, layers: list[str]) -> None:
