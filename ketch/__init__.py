@@ -21,6 +21,7 @@ from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, is_local
 from .dict import Dict
 from .exception import Error
+from .file_pattern_matcher import FilePatternMatcher
 from .function_call import FunctionCall
 from .functions import Function
 from .image import Image
@@ -45,6 +46,7 @@ __all__ = [
     "Cron",
     "Dict",
     "Error",
+    "FilePatternMatcher",
     "Function",
     "FunctionCall",
     "Image",

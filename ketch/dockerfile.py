@@ -28,7 +28,6 @@ exported before it, as Docker puts them in a RUN's environment.
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import io
 import json
@@ -44,6 +43,7 @@ from dockerfile_parse import DockerfileParser
 from dockerfile_parse.util import WordSplitter
 
 from . import exception
+from .file_pattern_matcher import FilePatternMatcher, kept_files
 
 Step = dict[str, Any]
 
@@ -116,7 +116,8 @@ class _Translator:
         self.build_args = dict(build_args)
         self.workdir = workdir
         self.whole_file = whole_file
-        self.rules = _read_dockerignore(ignore_file)
+        self.ignore = _read_dockerignore(ignore_file)
+        self.matcher = FilePatternMatcher(*self.ignore)
         self.staged = not whole_file  # dockerfile_commands lines are already inside a stage
         self.global_args: dict[str, str | None] = {}  # ARGs before FROM: for FROM only
         self.args: dict[str, str | None] = {}  # the stage's ARGs; None: declared, no value
@@ -363,7 +364,8 @@ class _Translator:
             if os.path.isdir(local):
                 steps = self._copy_tree(local, parts, remote)
                 for kind, step_local, step_remote, ignore in steps:
-                    self._step(kind, local=step_local, remote=step_remote, ignore=ignore)
+                    self._step(kind, local=step_local, remote=step_remote, ignore=ignore,
+                               **({"ignore_root": self.context} if ignore else {}))
                 continue
             if ins.name == "ADD" and _is_archive(local):
                 self._refuse(ins, f"would unpack the archive {'/'.join(parts)}, which ketch's "
@@ -412,34 +414,17 @@ class _Translator:
 
     def _excluded(self, parts: list[str]) -> bool:
         """Whether an entry is out of the context: ignored, with nothing inside kept."""
-        if not _ignored(self.rules, parts):
+        if not self.matcher("/".join(parts)):
             return False
         path = os.path.join(self.context, *parts)
-        return not os.path.isdir(path) or not _docker_keeps(path, parts, self.rules)
+        return not os.path.isdir(path) or not kept_files(path, self.ignore, self.context)
 
     def _copy_tree(self, local: str, parts: list[str],
                    remote: str) -> list[tuple[str, str, str, list[str]]]:
-        """copy_dir steps that copy what Docker would of the folder ``local``.
-
-        The .dockerignore patterns become the step's ``ignore`` list. The builder's matching
-        is looser than Docker's (its ``*`` crosses folders, a bare name matches at any depth,
-        there are no ``!`` exceptions), so the result is checked against the files here now;
-        where it differs, the folder is copied as one step per entry instead."""
-        if not self.rules:
-            return [("copy_dir", local, remote, [])]
-        patterns = _translate(self.rules, parts)
-        kept = _docker_keeps(local, parts, self.rules)
-        if set(_builder_keeps(local, patterns)) == kept:
-            return [("copy_dir", local, remote, patterns)]
-        steps = []
-        for entry in sorted(os.scandir(local), key=lambda e: e.name):
-            inner = [*parts, entry.name]
-            if entry.is_dir(follow_symlinks=False):
-                if _docker_keeps(entry.path, inner, self.rules):
-                    steps += self._copy_tree(entry.path, inner, posixpath.join(remote, entry.name))
-            elif not entry.is_dir() and not _ignored(self.rules, inner):
-                steps.append(("copy_file", entry.path, posixpath.join(remote, entry.name), []))
-        return steps
+        """The copy_dir step of the folder ``local``: the .dockerignore's patterns go with it,
+        matched by the builder against paths relative to the context, as Docker matches
+        them."""
+        return [("copy_dir", local, remote, self.ignore)]
 
 
 _Translator._handlers = {
@@ -563,131 +548,10 @@ def _reference(text: str, start: int,
 # -- .dockerignore --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Rule:
-    segments: list[str]  # fnmatch patterns, one per path segment; "**" is any number of them
-    keep: bool  # a `!` exception
-
-
-def _read_dockerignore(path: str) -> list[_Rule]:
+def _read_dockerignore(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        return FilePatternMatcher.from_file(path).patterns
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as exc:
         raise exception.InvalidError(f"cannot read {path}: {exc}; fix or remove it") from exc
-    rules = []
-    for line in lines:
-        pattern = line.strip()
-        if not pattern or pattern.startswith("#"):
-            continue
-        keep = pattern.startswith("!")
-        pattern = posixpath.normpath(pattern[1:].strip() if keep else pattern).lstrip("/")
-        if pattern in ("", "."):
-            continue
-        rules.append(_Rule([_segment(s) for s in pattern.split("/")], keep))
-    return rules
-
-
-def _segment(segment: str) -> str:
-    """A Go filepath.Match segment as an fnmatch one: ``[^a]`` → ``[!a]``, ``\\*`` → ``[*]``."""
-    if segment == "**":
-        return segment
-    out, i = [], 0
-    while i < len(segment):
-        if segment[i] == "\\" and i + 1 < len(segment):
-            out.append(f"[{segment[i + 1]}]")
-            i += 2
-            continue
-        out.append("[!" if segment.startswith("[^", i) else segment[i])
-        i += 2 if segment.startswith("[^", i) else 1
-    return "".join(out).replace("**", "*")
-
-
-def _match(segments: list[str], parts: list[str]) -> bool:
-    if not segments:
-        return not parts
-    if segments[0] == "**":
-        return _match(segments[1:], parts) or (bool(parts) and _match(segments, parts[1:]))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], segments[0]) and _match(
-        segments[1:], parts[1:])
-
-
-def _ignored(rules: list[_Rule], parts: list[str]) -> bool:
-    """Docker's rule: the last pattern that matches the path or a folder above it decides."""
-    ignored = False
-    for rule in rules:
-        if any(_match(rule.segments, parts[:n]) for n in range(1, len(parts) + 1)):
-            ignored = not rule.keep
-    return ignored
-
-
-def _docker_keeps(local: str, parts: list[str], rules: list[_Rule]) -> set[str]:
-    """The files under the folder ``local`` that Docker's context holds, relative to it."""
-    prune = not any(rule.keep for rule in rules)  # without `!` nothing under an ignored folder
-    kept = set()
-    for directory, subdirs, files in os.walk(local):
-        relative = os.path.relpath(directory, local)
-        inner = [] if relative == "." else relative.split(os.sep)
-        if prune:
-            subdirs[:] = [d for d in subdirs if not _ignored(rules, [*parts, *inner, d])]
-        kept |= {os.path.normpath(os.path.join(relative, name)) for name in files
-                 if not _ignored(rules, [*parts, *inner, name])}
-    return kept
-
-
-def _builder_keeps(local: str, patterns: list[str]) -> list[str]:
-    """What the builder copies of ``local`` with ``patterns``: the same walk as
-    ketch/worker/images/layers.py ``walk()`` (the client does not import the worker)."""
-
-    def ignored(relative: str) -> bool:
-        names = relative.split(os.sep)
-        return any(fnmatch.fnmatch(relative, p) or any(fnmatch.fnmatch(n, p) for n in names)
-                   for p in patterns)
-
-    found = []
-    for directory, subdirs, files in os.walk(local):
-        relative = os.path.relpath(directory, local)
-        subdirs[:] = [d for d in subdirs if not ignored(os.path.normpath(os.path.join(relative, d)))]
-        found += [rel for rel in (os.path.normpath(os.path.join(relative, f)) for f in files)
-                  if not ignored(rel)]
-    return sorted(found)
-
-
-def _translate(rules: list[_Rule], parts: list[str]) -> list[str]:
-    """The builder's ignore patterns, relative to the folder at ``parts``, for ``rules``."""
-    patterns: list[str] = []
-    for rule in rules:
-        rests = _rests(rule.segments, parts)
-        if not rests:
-            continue
-        if [] in rests:  # the rule takes in the whole folder
-            patterns = [] if rule.keep else ["*"]
-        elif not rule.keep:  # a narrower `!` cannot be said to the builder: the check decides
-            patterns += [p for rest in rests for p in _builder_patterns(rest)]
-    return list(dict.fromkeys(patterns))
-
-
-def _rests(segments: list[str], parts: list[str]) -> list[list[str]]:
-    """What is left of a pattern below the folder at ``parts``; [] means all of it."""
-    if not segments:
-        return [[]]  # the pattern matched the folder or one above it
-    if not parts:
-        return [[]] if segments == ["**"] else [segments]
-    if segments[0] == "**":
-        return _rests(segments[1:], parts) + _rests(segments, parts[1:])
-    if fnmatch.fnmatchcase(parts[0], segments[0]):
-        return _rests(segments[1:], parts[1:])
-    return []
-
-
-def _builder_patterns(rest: list[str]) -> list[str]:
-    """fnmatch patterns for a pattern rest: ``**`` once dropped, once any folders (``*``)."""
-    variants: list[list[str]] = [[]]
-    for segment in rest:
-        if segment == "**":
-            variants = [v + extra for v in variants for extra in ([], ["*"])]
-        else:
-            variants = [[*v, segment] for v in variants]
-    return ["/".join(v) or "*" for v in variants][:8]

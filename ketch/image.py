@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import exception
 from .context import is_local
+from .file_pattern_matcher import NON_PYTHON_FILES, Ignore, patterns_of
 from .secret import Secret, ids_for_run
 from .serialization import serialize
 
@@ -248,14 +249,22 @@ class Image:
         return self._local("file", local, remote_path, copy, [])
 
     def add_local_dir(self, local_path: str, remote_path: str, *, copy: bool = False,
-                      ignore: Sequence[str] = ()) -> Image:
+                      ignore: Ignore = ()) -> Image:
+        """The folder ``local_path`` at ``remote_path``, less what ``ignore`` (.dockerignore
+        patterns, a `FilePatternMatcher`, or a function of the relative path) leaves out."""
         local = os.path.abspath(os.path.expanduser(local_path))
         if not os.path.isdir(local):
             raise exception.InvalidError(f"add_local_dir: {local_path} is not a directory")
-        return self._local("dir", local, remote_path, copy, list(ignore))
+        try:
+            patterns = patterns_of(ignore, local)
+        except (TypeError, ValueError, OSError) as exc:
+            raise exception.InvalidError(f"add_local_dir({local_path!r}): ignore= {exc}") from exc
+        return self._local("dir", local, remote_path, copy, patterns)
 
-    def add_local_python_source(self, *modules: str, copy: bool = False) -> Image:
-        """Add local Python packages or modules, importable in the container from /root."""
+    def add_local_python_source(self, *modules: str, copy: bool = False,
+                                ignore: Ignore = NON_PYTHON_FILES) -> Image:
+        """Add local Python packages or modules, importable in the container from /root (by
+        default a package's .py files alone, as in Modal)."""
         import importlib.util
 
         image = self
@@ -265,7 +274,7 @@ class Image:
                 raise exception.InvalidError(f"add_local_python_source: no module named {name!r}")
             if spec.submodule_search_locations:
                 image = image.add_local_dir(list(spec.submodule_search_locations)[0],
-                                            f"/root/{name}", copy=copy, ignore=["__pycache__"])
+                                            f"/root/{name}", copy=copy, ignore=ignore)
             else:
                 image = image.add_local_file(spec.origin, f"/root/{name}.py", copy=copy)
         return image

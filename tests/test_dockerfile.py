@@ -212,53 +212,47 @@ def test_context_dir_and_commands(tmp_path, monkeypatch):
     ]
 
 
-def test_dockerignore_becomes_the_ignore_list(tmp_path):
+def copied(step: dict) -> list[str]:
+    """What the builder copies for a copy_dir step: its own walk."""
+    from ketch.worker.images.layers import walk
+
+    return walk(step["local"], step["ignore"], step.get("ignore_root"))
+
+
+def test_dockerignore_goes_with_the_copy_matched_from_the_context(tmp_path):
     files = {".dockerignore": "# build outputs\n**/__pycache__\n*.log\napp/secret.txt\n",
              "app/a.py": "", "app/secret.txt": "", "app/__pycache__/a.pyc": "",
              "app/x.log": "", "top.log": ""}
     found = steps(tmp_path, "FROM x\nCOPY app /app\n", **files)
-    # *.log is anchored at the context's root, as in Docker: app/x.log is copied
     assert found == [{"kind": "copy_dir", "local": str(tmp_path / "app"), "remote": "/app",
-                      "ignore": ["__pycache__", "*/__pycache__", "secret.txt"]}]
+                      "ignore": ["**/__pycache__", "*.log", "app/secret.txt"],
+                      "ignore_root": str(tmp_path)}]
+    # *.log is anchored at the context's root, as in Docker: app/x.log is copied
+    assert copied(found[0]) == ["a.py", "x.log"]
     # a glob sees the context less what .dockerignore leaves out
     refused(tmp_path, "FROM x\nCOPY *.log /logs/\n", "matches no file")
 
 
-def test_dockerignore_the_builder_cannot_say_splits_the_folder(tmp_path):
+def test_exceptions_in_the_dockerignore_keep_what_docker_keeps(tmp_path):
     files = {".dockerignore": "*\n!src\n!requirements.txt\nsrc/**/*.tmp\n",
              "src/m.py": "", "src/build/x.tmp": "", "src/tests/t.py": "",
              "requirements.txt": "", "tests/t.py": "", "notes.md": ""}
     found = steps(tmp_path, "FROM x\nCOPY . /app\n", **files)
-    assert [(s["kind"], s["local"], s["remote"], s["ignore"]) for s in found] == [
-        ("copy_file", str(tmp_path / "requirements.txt"), "/app/requirements.txt", []),
-        ("copy_dir", str(tmp_path / "src"), "/app/src", ["*.tmp", "*/*.tmp"]),
-    ]
+    assert len(found) == 1 and copied(found[0]) == [
+        "requirements.txt", os.path.join("src", "m.py"), os.path.join("src", "tests", "t.py")]
 
 
-def test_the_root_of_a_context_with_a_bare_name_ignored(tmp_path):
-    # Docker ignores only the top-level build/; the builder's pattern "build" would also drop
-    # pkg/build/, so the context is split and pkg/ keeps its build/ folder.
+def test_a_bare_name_in_the_dockerignore_is_the_top_level_one(tmp_path):
     files = {".dockerignore": "build\n", "build/out": "", "pkg/build/keep.py": "", "m.py": ""}
     found = steps(tmp_path, "FROM x\nCOPY . /app\n", **files)
-    assert [(s["kind"], s["remote"], s["ignore"]) for s in found] == [
-        ("copy_file", "/app/.dockerignore", []), ("copy_file", "/app/Dockerfile", []),
-        ("copy_file", "/app/m.py", []),
-        ("copy_dir", "/app/pkg", [])]
-
-
-def test_the_ignore_list_means_the_same_to_the_builder(tmp_path):
-    files = {".dockerignore": "**/*.pyc\ndata/raw\n", "data/raw/a": "", "data/x.pyc": "",
-             "data/ok/b": "", "data/ok/c.pyc": ""}
-    found = steps(tmp_path, "FROM x\nCOPY data /data\n", **files)
-    from ketch.worker.images.layers import walk  # the builder's own walk
-
-    assert walk(found[0]["local"], found[0]["ignore"]) == [os.path.join("ok", "b")]
+    assert copied(found[0]) == [".dockerignore", "Dockerfile", "m.py",
+                                os.path.join("pkg", "build", "keep.py")]
 
 
 def test_dockerignore_next_to_the_dockerfile_wins(tmp_path):
     files = {"Dockerfile.dockerignore": "d/b\n", ".dockerignore": "d/a\n", "d/a": "", "d/b": ""}
     found = steps(tmp_path, "FROM x\nCOPY d /d\n", **files)
-    assert found[0]["ignore"] == ["b"]
+    assert copied(found[0]) == ["a"]
 
 
 # -- refusals -----------------------------------------------------------------------------------

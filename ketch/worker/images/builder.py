@@ -173,7 +173,7 @@ class Builder:
         if not snapshot.exists():
             tmp = self.mounts / f"{layer}.tmp-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
-            copy_tree(step["local"], tmp, step["ignore"])
+            copy_tree(step["local"], tmp, step["ignore"], step.get("ignore_root"))
             os.rename(tmp, snapshot)
         return [str(snapshot), step["remote"], True]
 
@@ -191,7 +191,8 @@ class Builder:
             try:
                 if step["kind"].startswith("copy_"):
                     target = tmp / "fs" / step["remote"].lstrip("/")
-                    await asyncio.to_thread(copy_tree, step["local"], target, step["ignore"])
+                    await asyncio.to_thread(copy_tree, step["local"], target, step["ignore"],
+                                            step.get("ignore_root"))
                 elif step["kind"] == "python":
                     await standalone.install_python(step["version"], tmp / "fs", log)
                 elif step["kind"] == "base":
@@ -207,7 +208,8 @@ class Builder:
                 raise
             meta = {"step": describe(step), "kind": step["kind"]}
             if step["kind"] in ("copy_file", "copy_dir"):
-                meta["content"] = content_hash(step["local"], step["ignore"])
+                meta["content"] = content_hash(step["local"], step["ignore"],
+                                               step.get("ignore_root"))
             self.store.commit(layer, tmp, meta)
             return True
         finally:

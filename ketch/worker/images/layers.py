@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import fnmatch
 import hashlib
 import json
 import os
@@ -19,43 +18,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...file_pattern_matcher import kept_files as walk
+
 
 def step_hash(parent: str, step: dict[str, Any]) -> str:
     """The id of the layer a step makes on top of ``parent``."""
     # Which credentials pulled an image does not change what it is.
     material = {k: v for k, v in step.items() if k not in ("force_build", "secret", "secret_env")}
     if step["kind"] in ("copy_file", "copy_dir", "mount_dir"):
-        material["content"] = content_hash(step["local"], step.get("ignore", []))
+        material["content"] = content_hash(step["local"], step.get("ignore", []),
+                                           step.get("ignore_root"))
     if isinstance(material.get("payload"), bytes):
         material["payload"] = hashlib.sha256(material["payload"]).hexdigest()
     blob = json.dumps([parent, material], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def ignored(relative: str, patterns: list[str]) -> bool:
-    parts = relative.split(os.sep)
-    return any(fnmatch.fnmatch(relative, p) or any(fnmatch.fnmatch(part, p) for part in parts)
-               for p in patterns)
-
-
-def walk(local: str, patterns: list[str]) -> list[str]:
-    """Relative paths of the files under ``local`` that no ``ignore`` pattern matches."""
-    if os.path.isfile(local):
-        return [""]
-    found = []
-    for directory, subdirs, files in os.walk(local):
-        rel_dir = os.path.relpath(directory, local)
-        subdirs[:] = [d for d in subdirs if not ignored(os.path.normpath(os.path.join(rel_dir, d)), patterns)]
-        for name in files:
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if not ignored(rel, patterns):
-                found.append(rel)
-    return sorted(found)
-
-
-def content_hash(local: str, patterns: list[str]) -> str:
+def content_hash(local: str, patterns: list[str], root: str | None = None) -> str:
     digest = hashlib.sha256()
-    for rel in walk(local, patterns):
+    for rel in walk(local, patterns, root):
         path = os.path.join(local, rel) if rel else local
         digest.update(rel.encode() + b"\0")
         with open(path, "rb") as f:
@@ -64,9 +45,9 @@ def content_hash(local: str, patterns: list[str]) -> str:
     return digest.hexdigest()
 
 
-def copy_tree(local: str, target: Path, patterns: list[str]) -> None:
+def copy_tree(local: str, target: Path, patterns: list[str], root: str | None = None) -> None:
     """Copy ``local`` (a file or a directory, less ignored paths) to ``target``."""
-    for rel in walk(local, patterns):
+    for rel in walk(local, patterns, root):
         source = os.path.join(local, rel) if rel else local
         destination = target / rel if rel else target
         destination.parent.mkdir(parents=True, exist_ok=True)
