@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,17 @@ def test_images_need_the_namespace_runtime():
     with pytest.raises(exception.InvalidError, match="images need the namespace runtime"):
         with imaged.wrong_app.run():
             pass
+
+
+def test_local_python_source_adds_a_packages_python_files_alone(builder, tmp_path, monkeypatch):
+    package = tmp_path / "localpkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "sub/mod.py", "notes.txt", "sub/data.json"):
+        (package / name).write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    built = asyncio.run(builder.build(BASE.add_local_python_source("localpkg").to_wire(),
+                                      lambda line: None))
+    source, target, read_only = built.binds[-1]
+    assert target == "/root/localpkg" and read_only and "/root" in built.python_path
+    files = sorted(str(p.relative_to(source)) for p in Path(source).rglob("*") if p.is_file())
+    assert files == ["__init__.py", "sub/mod.py"]
