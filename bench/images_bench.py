@@ -262,6 +262,47 @@ def skopeo_copy(ref: str, scratch: Path) -> float:
         os.sync()  # no write-back of this sample left to compete with the next
 
 
+def skopeo_and_tar(ref: str, scratch: Path) -> float:
+    """Seconds for the same copy, then each layer unpacked by `tar` with ketch's options,
+    ``pull.PARALLEL`` at a time: what ketch does, done one stage after the other."""
+    from ketch.worker.images import pull
+    from ketch.worker.images.unpack import tar_options
+
+    policy = scratch / "policy.json"
+    if not policy.exists():
+        policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    target = scratch / f"skopeo-tar-{time.monotonic_ns()}"
+    target.mkdir()  # skopeo makes dir/ itself, not the folders above it
+    command = ["skopeo", "--policy", str(policy), "copy", "--quiet", "--src-tls-verify=false",
+               "--src-no-creds", f"docker://{ref}", f"dir:{target / 'dir'}"]
+    try:
+        start = time.perf_counter()
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=SKOPEO_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+        manifest = json.loads((target / "dir" / "manifest.json").read_text())
+        waiting = list(enumerate(manifest["layers"]))
+        running: list[subprocess.Popen[bytes]] = []
+        while waiting or running:
+            while waiting and len(running) < pull.PARALLEL:
+                number, layer = waiting.pop(0)
+                fs = target / "layers" / str(number)
+                fs.mkdir(parents=True)
+                running.append(subprocess.Popen(
+                    ["tar", "-x", "-f", str(target / "dir" / layer["digest"].split(":")[1]),
+                     "-C", str(fs), "--numeric-owner", "--same-owner", "--same-permissions",
+                     "--xattrs", "--xattrs-include=*", "--xattrs-exclude=trusted.*",
+                     *tar_options(layer["mediaType"])], stdin=subprocess.DEVNULL))
+            first = running.pop(0)
+            if first.wait() != 0:
+                raise RuntimeError(f"tar exited {first.returncode}")
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        os.sync()
+
+
 def ketch_pull(store_root: Path, ref: str, log: Callable[[str], None]) -> float:
     """Seconds for ketch's `pull()` of ``ref`` into the layer store at ``store_root``, as the
     builder calls it (one asyncio.run)."""
@@ -299,29 +340,34 @@ def pull_vs_skopeo(found: Images, scratch: Path, args: Any) -> dict[str, dict[st
     facts = found.facts["big"]
     compressed, uncompressed = sum(facts["compressed"]), sum(facts["uncompressed"])
 
-    def pair(number: int) -> tuple[float, float]:
-        sides: dict[str, float] = {}
-        order = ("skopeo", "ketch") if number % 2 == 0 else ("ketch", "skopeo")
-        for side in order:
-            if side == "skopeo":
-                sides[side] = skopeo_copy(found.big, scratch)
-            else:
-                with fresh_store(scratch) as root:
-                    sides[side] = ketch_pull(root, found.big, lambda line: None)
-        return sides["ketch"], sides["skopeo"]
+    def ketch_side() -> float:
+        with fresh_store(scratch) as root:
+            return ketch_pull(root, found.big, lambda line: None)
 
-    pair(1)  # thrown away
-    runs: dict[str, list[dict[str, Any]]] = {"ketch": [], "skopeo": []}
+    sides: dict[str, Callable[[], float]] = {
+        "skopeo": lambda: skopeo_copy(found.big, scratch),
+        "ketch": ketch_side,
+        "skopeo_tar": lambda: skopeo_and_tar(found.big, scratch),
+    }
+
+    def round_of(number: int) -> dict[str, float]:
+        names = list(sides)
+        shift = number % len(names)  # each side goes first in turn
+        return {name: sides[name]() for name in names[shift:] + names[:shift]}
+
+    round_of(0)  # thrown away
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
     for repeat in range(args.repeat):
-        taken = [pair(repeat * args.pull_samples + i) for i in range(args.pull_samples)]
-        for side, index in (("ketch", 0), ("skopeo", 1)):
-            seconds = [t[index] for t in taken]
+        taken = [round_of(1 + repeat * args.pull_samples + i) for i in range(args.pull_samples)]
+        for side in sides:
+            seconds = [t[side] for t in taken]
             middle = statistics.median(seconds)
-            runs[side].append({"seconds": round(middle, 4), "mb_s": round(compressed / middle / 1e6, 1),
+            runs[side].append({"seconds": round(middle, 4),
+                               "mb_s": round(compressed / middle / 1e6, 1),
                                "samples_s": [round(s, 4) for s in seconds]})
-        progress("ketch", PULL, f"{repeat + 1}/{args.repeat}: ketch {runs['ketch'][-1]['seconds']} s "
-                 f"({runs['ketch'][-1]['mb_s']} MB/s), skopeo {runs['skopeo'][-1]['seconds']} s "
-                 f"({runs['skopeo'][-1]['mb_s']} MB/s)")
+        progress("ketch", PULL, f"{repeat + 1}/{args.repeat}: " + ", ".join(
+            f"{side} {runs[side][-1]['seconds']} s ({runs[side][-1]['mb_s']} MB/s)"
+            for side in sides))
     out = {}
     for side, side_runs in runs.items():
         seconds = statistics.median(run["seconds"] for run in side_runs)
@@ -430,6 +476,13 @@ class Skopeo(System):
     measures = frozenset({PULL})
 
 
+class SkopeoTar(System):
+    """n)'s second peer, in the table: skopeo's copy, then tar unpacking each layer."""
+
+    name, label = "skopeo_tar", "skopeo+tar"
+    measures = frozenset({PULL})
+
+
 class HostImage(System):
     """p)'s peer, in the table: the same no-op in the host-based Image.debian_slim()."""
 
@@ -449,13 +502,14 @@ class RegistryPulls(System):
 
     @staticmethod
     def peers(chosen: tuple[str, ...]) -> list[System]:
-        return [peer for peer in (Skopeo(), HostImage()) if peer.measures & set(chosen)]
+        return [peer for peer in (Skopeo(), SkopeoTar(), HostImage())
+                if peer.measures & set(chosen)]
 
     def bench(self, args: Any) -> dict[str, dict[str, dict[str, Any]]]:
         """{measurement: {system: outcome}} for those of n to p in ``args.only``; a failure is
         recorded as {"error": traceback} for each of the measurement's systems."""
         wanted = [m for m in MEASUREMENTS if m in args.only]
-        systems = {PULL: ("ketch", "skopeo"), SHARED_PULL: ("ketch",),
+        systems = {PULL: ("ketch", "skopeo", "skopeo_tar"), SHARED_PULL: ("ketch",),
                    PULLED_COLD_START: ("ketch", "debian_slim")}
         results: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -519,9 +573,11 @@ def notes(results: dict[str, dict[str, dict[str, Any]]], facts: dict[str, Any]) 
             "compressed. ketch: pull() into a fresh LayerStore (one asyncio.run), which checks "
             f"the digests, decompresses and unpacks every layer with tar, "
             f"{facts.get('ketch_parallel_layers', '?')} at a time, into overlay folders. "
-            "Alternating pairs (the first thrown away), the order swapped every pair, the "
-            "output removed and os.sync() after each, untimed; MB/s = the compressed size "
-            "(what both download) / seconds, so ketch/skopeo is the speed ratio.")
+            "skopeo+tar: the same skopeo copy, then every layer unpacked by tar with ketch's "
+            "options (as many at once as ketch), one stage after the other. Rounds of one "
+            "sample each (the first round thrown away), each side first in turn, the output "
+            "removed and os.sync() after each, untimed; MB/s = the compressed size (what all "
+            "download) / seconds, so ketch/peer is the speed ratio.")
     if SHARED_PULL in results:
         outcome = results[SHARED_PULL].get("ketch", {})
         detail = ""

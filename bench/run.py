@@ -81,7 +81,7 @@ ALL = (WARM_CALL, MAP, COLD_START, IMAGE_COLD_START, IMAGE_CACHE_HIT, IMAGE_BUIL
        *images_bench.MEASUREMENTS)
 # In the table: the peer of a target first.
 PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn", "skopeo",
-              "debian_slim")
+              "skopeo_tar", "debian_slim")
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 BURST_PAUSE_S = 0.5  # the same for i)'s up to 10 containers
 CONTAINER_BURST_PAUSE_S = 1.0  # the same for k)'s up to 100 containers
@@ -155,7 +155,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heavy-samples", type=int, default=5,
                         help="l) cold starts per repeat (default 5)")
     parser.add_argument("--pull-samples", type=int, default=2,
-                        help="n) pairs of pulls (skopeo, ketch) per repeat (default 2)")
+                        help="n) rounds of pulls (skopeo, ketch, skopeo+tar) per repeat "
+                             "(default 2)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="dump every thread's stack and exit after this many seconds, so a "
                              "hang is reported instead of waited on (default 600)")
