@@ -189,8 +189,9 @@ class RegistryClient:
         sent = {**headers, **({"Authorization": self._auth[base]} if base in self._auth else {})}
         response = await self.http.send(self.http.build_request("GET", url, headers=sent),
                                         stream=stream)
-        if response.status_code != 401 or base in self._auth:
+        if response.status_code != 401:
             return response
+        # Asked to authenticate, or again: a token expires (Docker Hub's after 5 minutes).
         challenge = response.headers.get("WWW-Authenticate", "")
         await response.aclose()
         self._auth[base] = await self._authorize(challenge)
