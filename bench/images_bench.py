@@ -392,7 +392,7 @@ def shared_base(found: Images, scratch: Path, args: Any) -> dict[str, dict[str, 
 
     facts = found.facts["shared"]
     total, new = sum(facts["compressed"]), facts["compressed"][-1]
-    runs = []
+    runs: list[dict[str, Any]] = []
     for repeat in range(args.repeat):
         with fresh_store(scratch) as root:
             a_s = ketch_pull(root, found.big, lambda line: None)
