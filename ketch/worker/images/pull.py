@@ -147,9 +147,10 @@ async def _layer(store: LayerStore, registry: RegistryClient, descriptor: Descri
         except BaseException:
             store.discard(tmp)
             raise
-        store.commit(layer, tmp, {"step": f"layer {descriptor.digest} of {registry.ref}",
-                                  "kind": "pulled", "digest": descriptor.digest,
-                                  "compressed": descriptor.size})
+        await asyncio.to_thread(  # it walks the layer for its size: off the other downloads
+            store.commit, layer, tmp, {"step": f"layer {descriptor.digest} of {registry.ref}",
+                                       "kind": "pulled", "digest": descriptor.digest,
+                                       "compressed": descriptor.size})
     finally:
         store.unlock(fd)
 
