@@ -415,3 +415,19 @@ def test_a_snapshot_of_a_sandbox_on_a_pulled_image_keeps_the_image_beneath(debia
     again.wait()
     lines = again.stdout.read().split()
     assert lines[0] == "kept" and lines[1].startswith("12.") and lines[2] == "no-host", lines
+
+
+def test_gcp_artifact_registry_sends_the_service_accounts_key(builder, tmp_path):
+    key = '{"type": "service_account", "private_key": "-----BEGIN..."}'
+    with registry.start_registry(tmp_path / "gcp", auth="basic", username="_json_key",
+                                 password=key) as gcp:
+        registry.push_image(gcp, "project/repo/app", "v1", [registry.layer({"gcp": "yes"})])
+        image = ketch.Image.from_gcp_artifact_registry(gcp.ref("project/repo/app", "v1"))
+        built, _ = build(builder, ketch.Image([image.steps[0]]), {"SERVICE_ACCOUNT_JSON": key})
+        assert (Path(built.layers[0]) / "gcp").read_text() == "yes"
+
+
+def test_aws_ecr_names_the_keys_it_needs(builder):
+    image = ketch.Image.from_aws_ecr("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1")
+    with pytest.raises(exception.InvalidError, match="lacks AWS_SECRET_ACCESS_KEY, AWS_REGION"):
+        build(builder, ketch.Image([image.steps[0]]), {"AWS_ACCESS_KEY_ID": "AKIA..."})
