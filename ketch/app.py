@@ -129,6 +129,7 @@ class App:
             check_importable(user_cls, options["serialized"], "class")
             opts = dict(options)
             opts.update({k: v for k, v in (getattr(user_cls, "__ketch_concurrent__", None) or {}).items()})
+            check_batched(user_cls)
             methods = {}
             for name, partial in marked(user_cls, Flag.METHOD).items():
                 is_gen, is_async = describe(partial.raw_f)
@@ -315,6 +316,24 @@ async def _volume_ids(mounts: dict[str, Any]) -> dict[str, str]:
     for path, volume in mounts.items():
         _, ids[path] = await volume._resolve()
     return ids
+
+
+def check_batched(user_cls: type) -> None:
+    """A class's batched method must be its only remote method: its containers gather every
+    input into batches, so inputs of another method would be called as a batch of this one.
+    """
+    batched = marked(user_cls, Flag.BATCHED)
+    if len(batched) > 1:
+        raise exception.InvalidError(
+            f"{user_cls.__name__} can only have one @ketch.batched method, not "
+            f"{', '.join(batched)}; put the others in classes of their own"
+        )
+    others = [name for name in marked(user_cls, Flag.METHOD) if name not in batched]
+    if batched and others:
+        raise exception.InvalidError(
+            f"{user_cls.__name__} has a @ketch.batched method, {next(iter(batched))}, so it "
+            f"cannot have other remote methods ({', '.join(others)}); move them to another class"
+        )
 
 
 def _parentheses(value: Any, decorator: str) -> None:

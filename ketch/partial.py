@@ -114,13 +114,25 @@ def concurrent(
 def batched(_warn_parentheses_missing: Any = None, *, max_batch_size: int, wait_ms: int) -> Any:
     """Call the function with lists of up to ``max_batch_size`` inputs, gathered for up to
     ``wait_ms`` milliseconds; it must return a list of as many results.
+
+    On an ``@app.cls`` class the batched method is the class's remote method, as in Modal: it
+    needs no ``@ketch.method()``.
+
+    Example::
+
+        @app.cls()
+        class Model:
+            @ketch.batched(max_batch_size=8, wait_ms=100)
+            def predict(self, xs: list[int]) -> list[int]:
+                return [x * 2 for x in xs]
     """
     _no_parens(_warn_parentheses_missing, "batched")
     if not isinstance(max_batch_size, int) or not 1 <= max_batch_size <= 1000:
         raise exception.InvalidError("max_batch_size must be an int between 1 and 1000")
     if not isinstance(wait_ms, int) or not 0 <= wait_ms < 10 * 60 * 1000:
         raise exception.InvalidError("wait_ms must be an int between 0 and 600000")
-    return lambda f: _mark(f, Flag.BATCHED, "batched", max_batch_size=max_batch_size,
+    # a batched method is called remotely, so it carries METHOD as Modal's CALLABLE_INTERFACE
+    return lambda f: _mark(f, Flag.METHOD | Flag.BATCHED, "batched", max_batch_size=max_batch_size,
                            wait_ms=wait_ms)
 
 

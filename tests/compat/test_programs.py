@@ -1,0 +1,75 @@
+"""Modal programs, written as Modal's users write them, run unchanged through ``ketch run`` and
+``ketch python`` in real subprocesses. Each run has a timeout, so a program that hangs (at exit
+too) fails its test instead of blocking the suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ketch
+from ketch import exception
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def ketch_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``ketch ARGS`` as a user runs it; a run past ``timeout`` fails the test that asked."""
+    env = dict(os.environ)
+    env.pop("KETCH_SERVER", None)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "ketch.cli", *args], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"`ketch {' '.join(args)}` did not exit within {timeout}s; its output:\n"
+                    f"{_text(hung.stdout)}\n{_text(hung.stderr)}")
+
+
+def _text(stream: bytes | str | None) -> str:
+    return stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
+
+
+def test_batched_only_class_batches_remote_and_map_calls():
+    result = ketch_cli("run", str(PROGRAMS / "batched_class.py"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "remote 42" in lines
+    assert "map [0, 2, 4, 6, 8, 10, 12, 14]" in lines
+    # eight inputs sent at once, max_batch_size=4, wait_ms=500: they arrive batched
+    largest = int(next(line for line in lines if line.startswith("largest batch")).split()[-1])
+    assert 1 < largest <= 4
+
+
+def test_a_batched_class_method_must_be_its_only_remote_method():
+    app = ketch.App("compat-batched-rules")
+
+    class Mixed:
+        @ketch.batched(max_batch_size=2, wait_ms=10)
+        def many(self, xs):
+            return xs
+
+        @ketch.method()
+        def one(self, x):
+            return x
+
+    with pytest.raises(exception.InvalidError, match="cannot have other remote methods"):
+        app.cls(serialized=True)(Mixed)
+
+    class Twice:
+        @ketch.batched(max_batch_size=2, wait_ms=10)
+        def a(self, xs):
+            return xs
+
+        @ketch.batched(max_batch_size=2, wait_ms=10)
+        def b(self, xs):
+            return xs
+
+    with pytest.raises(exception.InvalidError, match="only have one @ketch.batched method"):
+        app.cls(serialized=True)(Twice)
