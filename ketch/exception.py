@@ -20,6 +20,7 @@ The tree::
     ├── RemoteError             a remote exception whose type cannot be rebuilt here
     ├── ServiceError            the control plane cannot be reached or broke the protocol
     │   └── ConnectionError
+    ├── ClientClosed            the SDK's event loop no longer runs (the interpreter is exiting)
     ├── InternalError
     ├── ResourceExhaustedError
     ├── OutputExpiredError      the result of a call has expired
@@ -100,6 +101,10 @@ class ServiceError(Error):
 
 class ConnectionError(ServiceError):
     """Raised when the connection to the control plane fails."""
+
+
+class ClientClosed(Error):
+    """Raised by a blocking call made after ketch's event loop stopped, at interpreter exit."""
 
 
 class InternalError(Error):

@@ -4,11 +4,16 @@ The SDK's I/O (and the embedded control plane) lives on an event loop in a daemo
 `aio` makes an ``async def`` method callable both ways: ``obj.method(...)`` blocks,
 ``await obj.method.aio(...)`` does not. `aio_iter` does the same for async generators that
 yield lists, so a blocking iteration crosses threads once per list, not once per item.
+
+No blocking call waits on a loop that can no longer run: once the interpreter is finalizing
+its daemon threads are frozen, so calls then raise `ClientClosed`, and an iterator left
+unfinished by the program is dropped at exit rather than closed on the loop.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -21,24 +26,46 @@ if TYPE_CHECKING:  # asyncio is imported on first use: containers that never cal
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
 _lock = threading.Lock()
+
+# How often a blocking call looks up from its wait to check that the loop still runs.
+_CHECK_S = 1.0
 
 
 def loop() -> asyncio.AbstractEventLoop:
     import asyncio
 
-    global _loop
+    global _loop, _thread
     with _lock:
         if _loop is None:
             new_loop = asyncio.new_event_loop()
             thread = threading.Thread(target=new_loop.run_forever, name="ketch", daemon=True)
             thread.start()
-            _loop = new_loop
+            _loop, _thread = new_loop, thread
     return _loop
 
 
+def _loop_stopped() -> bool:
+    """Whether the SDK loop can no longer run what is sent to it: its thread ended, or the
+    interpreter is finalizing, which freezes daemon threads for good."""
+    return sys.is_finalizing() or (_thread is not None and not _thread.is_alive())
+
+
+def _closed_error() -> exception.ClientClosed:
+    return exception.ClientClosed(
+        "ketch's event loop has stopped (the interpreter is exiting), so this call cannot run; "
+        "make ketch calls before the program ends, e.g. finish or close iterators first"
+    )
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the SDK loop and block until it is done."""
+    """Run ``coro`` on the SDK loop and block until it is done.
+
+    Example::
+
+        info = synchronizer.run(send(request))
+    """
     import asyncio
 
     target = loop()
@@ -49,7 +76,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if running is target:
         coro.close()
         raise exception.InvalidError("a blocking ketch call was made on ketch's own event loop")
-    return asyncio.run_coroutine_threadsafe(coro, target).result()
+    if _loop_stopped():
+        coro.close()
+        raise _closed_error()
+    future = asyncio.run_coroutine_threadsafe(coro, target)
+    # wait in slices: a loop that stops meanwhile would otherwise leave this waiting forever
+    while not future.done():
+        try:
+            future.exception(timeout=_CHECK_S)
+        except TimeoutError:
+            if _loop_stopped():
+                future.cancel()
+                raise _closed_error() from None
+    return future.result()
 
 
 async def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -59,6 +98,9 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
     target = loop()
     if asyncio.get_running_loop() is target:
         return await coro
+    if _loop_stopped():
+        coro.close()
+        raise _closed_error()
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, target))
 
 
@@ -71,9 +113,34 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
             except StopAsyncIteration:
                 return
     finally:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
-            run(aclose())
+        _close_unfinished(agen)
+
+
+def _close_unfinished(agen: AsyncIterator[Any]) -> None:
+    """Close ``agen`` on the SDK loop, when the loop can still run it.
+
+    A blocking iterator the program left unfinished is closed whenever the garbage collector
+    gets to it, which may be at interpreter exit (the loop's thread frozen: the iterator is
+    dropped, as nothing can run it any more) or on the loop's own thread (its closing is
+    scheduled there instead of waited for).
+    """
+    import asyncio
+
+    aclose = getattr(agen, "aclose", None)
+    if aclose is None or _loop_stopped():
+        return
+    target = loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is target:
+        target.create_task(aclose())
+        return
+    try:
+        run(aclose())
+    except exception.ClientClosed:  # the loop stopped while closing: nothing left to close on
+        pass
 
 
 async def aiterate(agen: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -86,7 +153,7 @@ async def aiterate(agen: AsyncIterator[T]) -> AsyncIterator[T]:
                 return
     finally:
         aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
+        if aclose is not None and not _loop_stopped():  # see _close_unfinished
             await run_async(aclose())
 
 

@@ -73,3 +73,11 @@ def test_a_batched_class_method_must_be_its_only_remote_method():
 
     with pytest.raises(exception.InvalidError, match="only have one @ketch.batched method"):
         app.cls(serialized=True)(Twice)
+
+
+def test_program_leaving_a_sandbox_stream_iterator_open_exits():
+    # the unfinished iterator is collected at interpreter exit, when ketch's loop is frozen
+    result = ketch_cli("python", str(PROGRAMS / "sandbox_open_iterator.py"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["got first", "terminated"]
+    assert "Traceback" not in result.stderr and "never awaited" not in result.stderr
