@@ -81,3 +81,13 @@ def test_program_leaving_a_sandbox_stream_iterator_open_exits():
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["got first", "terminated"]
     assert "Traceback" not in result.stderr and "never awaited" not in result.stderr
+
+
+def test_map_return_exceptions_wraps_them_by_default_as_modal_1x():
+    result = ketch_cli("run", str(PROGRAMS / "map_return_exceptions.py"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "map 0, UserCodeException(ValueError: odd 1), 2" in lines
+    assert "starmap UserCodeException(ValueError: odd 1), 2" in lines
+    assert "unwrapped 0, ValueError(odd 1), 2" in lines
+    assert "raised odd 1" in lines
