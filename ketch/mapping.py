@@ -12,6 +12,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from . import exception
 from .client import Client
 from .invocation import input_record, outcome, outcome_or_exception, pack_args
 from .protocol import client as protocol
@@ -69,12 +70,21 @@ async def map_outputs(
     call_id, feeding, feeder = await start_call(client, function_id, "map", method, source, kwargs)
     held: dict[int, list[Any]] = {}
     next_index = cursor = 0
-    finished = False
+    finished = lost = False
     try:
         while True:
             if feeding.done() and feeding.exception() is not None:
+                lost = isinstance(feeding.exception(), exception.ConnectionError)
                 raise feeding.exception()  # type: ignore[misc]
-            answer = await client.request(protocol.outputs_get(call_id, cursor, 1.0))
+            try:
+                answer = await client.request(protocol.outputs_get(call_id, cursor, 1.0))
+            except exception.ConnectionError as exc:
+                lost = True
+                raise exception.ConnectionError(
+                    f"{exc} while map call {call_id} ran. The control plane keeps the inputs it "
+                    "accepted: once it is back, read a result with "
+                    f"ketch.FunctionCall.from_id({call_id!r}).get(index=N)"
+                ) from exc
             cursor = answer["cursor"]
             feeder.received += len(answer["outputs"])
             feeder.room.set()
@@ -105,7 +115,7 @@ async def map_outputs(
     finally:
         if not feeding.done():
             feeding.cancel()
-        if not finished:  # the caller stopped early or an input failed: drop the rest
+        if not finished and not lost:  # stopped early or an input failed: drop the rest
             await client.request(protocol.call_cancel(call_id, False))
             await client.request(protocol.call_forget(call_id))
 

@@ -54,6 +54,7 @@ class CallService:
     async def inputs_put(self, call_id: str, records: list[list[Any]]) -> dict[str, Any]:
         call = self.cp._call(call_id)
         fn = self.cp.functions[call.function_id]
+        self.cp.accepted.accept(call, records)  # in the store before the answer
         fn.pending.extend(PendingInput(call_id, *record) for record in records)
         call.sent += len(records)
         self.cp.sessions.pump(fn)
@@ -114,6 +115,7 @@ class CallService:
     def add_outputs(self, call: Call, records: list[list[Any]]) -> None:
         first = call.end
         kept = call.add(records)
+        self.cp.accepted.finished(call.id, kept)
         if call.durable and kept:
             self.cp.store.add_outputs(call.id, first, kept)
             if call.done:

@@ -112,6 +112,7 @@ class ContainerSessions:
         if item.call_id in self.cp.cancelled:
             return False
         item.attempt += 1
+        self.cp.accepted.retried(item)
         delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
         fn.delay(item, min(delay, policy["max_delay"]))
         return True
@@ -122,6 +123,7 @@ class ContainerSessions:
         if fn.delayed:
             fn.release_due(time.monotonic())
         for ct, records in fn.fill(self.cp.cancelled):
+            self.cp.accepted.started(records)
             ct.peer.notify(*wire.inputs(records))  # type: ignore[union-attr]  # fill takes ready ones
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)

@@ -27,6 +27,7 @@ from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
 from . import access, call_service, deployments, dicts, objects, queues, sandboxes, vault, volumes
+from .accepted import AcceptedInputs
 from .auth import Identity, Tokens
 from .autoscaler import COUNTS, check_settings
 from .blobs import BlobStore
@@ -129,6 +130,7 @@ class ControlPlane:
         }
         self.objects.drop_ephemeral()
         self.call_service = CallService(self)
+        self.accepted = AcceptedInputs(self)
         self.object_requests.update(
             (name, getattr(self.call_service, name)) for name in call_service.REQUESTS
         )
@@ -140,6 +142,7 @@ class ControlPlane:
 
     async def start(self) -> None:
         await self.deployments.restore()
+        self.accepted.recover()  # after the deployed apps, whose functions they may run on
         if self._listen:
             from ..protocol.wire import parse_address
 
@@ -173,6 +176,7 @@ class ControlPlane:
             peer.close()
         self.meter.flush()
         self.logbook.flush()
+        self.accepted.flush()
         self.store.close()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
@@ -296,8 +300,10 @@ class ControlPlane:
     async def function_bind(self, function_id: str, params: bytes) -> dict[str, Any]:
         return {"function_id": self._bind(self._function(function_id), params).id}
 
-    def _bind(self, parent: FunctionState, params: bytes) -> FunctionState:
-        """A class bound to parameters: its own function (and containers), made once."""
+    def _bind(self, parent: FunctionState, params: bytes, stored: bool = False
+              ) -> FunctionState:
+        """A class bound to parameters: its own function (and containers), made once;
+        ``stored`` when the store has it already (brought back after a restart)."""
         bound_id = f"{parent.id}-{hashlib.sha256(params).hexdigest()[:16]}"
         if bound_id not in self.functions:
             fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
@@ -305,7 +311,9 @@ class ControlPlane:
             fn.image = parent.image
             self.functions[bound_id] = fn
             self.apps[parent.app_id].function_ids.append(bound_id)
-            self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
+            if not stored:
+                self.store.add_function(bound_id, parent.app_id, fn.name, parent.definition,
+                                        params)
         return self.functions[bound_id]
 
     # -- calls -------------------------------------------------------------------------------
@@ -435,6 +443,8 @@ class ControlPlane:
                 self.meter.flush()
             with guard.piece("logbook", "flushing logs"):
                 self.logbook.flush()
+            with guard.piece("accepted", "recording the progress of accepted inputs"):
+                self.accepted.flush()
             if now - last_expiry > 300:
                 last_expiry = now
                 with guard.piece("expiry", "expiring old calls, blobs and logs"):

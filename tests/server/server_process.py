@@ -73,6 +73,13 @@ class ServerProcess:
             self._proc = None
             assert code == 0, self._log_path.read_text()
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash or the OOM killer would: nothing runs at exit."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=30)
+            self._proc = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
