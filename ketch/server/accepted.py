@@ -28,6 +28,7 @@ plane).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -44,91 +45,169 @@ log = logging.getLogger("ketch")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted_inputs (
-    call_id TEXT NOT NULL, idx INTEGER NOT NULL, function_id TEXT NOT NULL,
-    payload BLOB NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
-    started INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (call_id, idx)
+    call_id TEXT NOT NULL, first INTEGER NOT NULL, function_id TEXT NOT NULL,
+    records BLOB NOT NULL, started BLOB NOT NULL, ended BLOB NOT NULL, attempts BLOB,
+    PRIMARY KEY (call_id, first)
 ) WITHOUT ROWID;
 """
 RECORDED_KINDS = frozenset({"spawn", "map"})
 CALL_TTL_S = 24 * 3600.0  # as a spawned call's (`call_service.SPAWN_TTL_S`)
 
 
+class Batch:
+    """The inputs of one request, in one row: a write per request, not per input (a `.map`
+    sends a thousand at a time). ``started`` and ``ended`` hold a byte per index from
+    ``first``; an index the request did not carry counts as ended."""
+
+    __slots__ = ("call_id", "first", "started", "ended", "attempts", "left", "dirty")
+
+    def __init__(self, call_id: str, first: int, started: bytearray, ended: bytearray,
+                 attempts: dict[int, int]) -> None:
+        self.call_id = call_id
+        self.first = first
+        self.started = started
+        self.ended = ended
+        self.attempts = attempts  # index -> attempt, for the inputs retried
+        self.left = ended.count(0)
+        self.dirty = False
+
+    def holds(self, index: int) -> bool:
+        return 0 <= index - self.first < len(self.ended)
+
+    def row(self) -> tuple[Any, ...]:
+        attempts = msgpack.packb(list(self.attempts.items())) if self.attempts else None
+        return (bytes(self.started), bytes(self.ended), attempts, self.call_id, self.first)
+
+
 class AcceptedInputs:
-    """The ``accepted_inputs`` table and the marks waiting for the next `flush`."""
+    """The ``accepted_inputs`` table, and the marks waiting for the next `flush`."""
 
     def __init__(self, control_plane: ControlPlane) -> None:
         self.cp = control_plane
         self.store = control_plane.store
         self.store.ensure_schema(SCHEMA)
-        self.calls: set[str] = set()  # calls whose inputs are in the table
-        self._started: list[tuple[str, int]] = []
-        self._attempts: dict[tuple[str, int], int] = {}
-        self._finished: list[tuple[str, int]] = []
+        self._batches: dict[str, list[Batch]] = {}  # call id -> its batches, by first index
+        self._dirty: list[Batch] = []
 
     def accept(self, call: Call, records: list[list[Any]]) -> None:
         """Write a call's new inputs ``[index, method, args, blob_id]`` (before the answer)."""
-        if call.kind not in RECORDED_KINDS:
+        if call.kind not in RECORDED_KINDS or not records:
             return
-        self.calls.add(call.id)
-        self.store.execute_many(
-            "INSERT OR REPLACE INTO accepted_inputs (call_id, idx, function_id, payload) "
-            "VALUES (?, ?, ?, ?)",
-            [(call.id, r[0], call.function_id, msgpack.packb(r[1:4])) for r in records],
+        first = min(r[0] for r in records)
+        ended = bytearray(b"\1") * (max(r[0] for r in records) - first + 1)
+        for record in records:
+            ended[record[0] - first] = 0
+        batch = Batch(call.id, first, bytearray(len(ended)), ended, {})
+        self.store.execute(
+            "INSERT OR REPLACE INTO accepted_inputs (call_id, first, function_id, records, "
+            "started, ended) VALUES (?, ?, ?, ?, ?, ?)",
+            (call.id, first, call.function_id, msgpack.packb(records), bytes(batch.started),
+             bytes(ended)),
         )
+        self._add(batch)
 
     def started(self, records: list[list[Any]]) -> None:
         """Inputs ``[call_id, index, …]`` just handed to a container."""
-        if self.calls:
-            self._started.extend((r[0], r[1]) for r in records if r[0] in self.calls)
+        if self._batches:
+            for record in records:
+                batch = self._find(record[0], record[1])
+                if batch is not None:
+                    batch.started[record[1] - batch.first] = 1
+                    self._touch(batch)
 
     def retried(self, item: PendingInput) -> None:
-        if item.call_id in self.calls:
-            self._attempts[(item.call_id, item.index)] = item.attempt
+        batch = self._find(item.call_id, item.index)
+        if batch is not None:
+            batch.attempts[item.index] = item.attempt
+            self._touch(batch)
 
     def finished(self, call_id: str, records: list[list[Any]]) -> None:
         """Output records ``[index, status, …]`` kept for a call: the final ones end inputs."""
-        if call_id in self.calls:
-            self._finished.extend((call_id, r[0]) for r in records if r[1] in Status.FINAL)
+        if call_id not in self._batches:
+            return
+        for record in records:
+            if record[1] in Status.FINAL:
+                batch = self._find(call_id, record[0])
+                if batch is not None:
+                    self._end(batch, record[0])
 
     def flush(self) -> None:
-        started, attempts, done = self._started, self._attempts, self._finished
-        if not (started or attempts or done):
+        """Write the marks made since the last flush; a batch whose inputs all ended goes."""
+        if not self._dirty:
             return
-        self._started, self._attempts, self._finished = [], {}, []
-        if started:
-            self.store.execute_many(
-                "UPDATE accepted_inputs SET started=1 WHERE call_id=? AND idx=?", started)
-        if attempts:
-            self.store.execute_many(
-                "UPDATE accepted_inputs SET attempt=? WHERE call_id=? AND idx=?",
-                [(n, c, i) for (c, i), n in attempts.items()])
-        if done:
-            self.store.execute_many(
-                "DELETE FROM accepted_inputs WHERE call_id=? AND idx=?", done)
-        # a call that has ended gets no more inputs
-        self.calls = {call_id for call_id in self.calls if call_id in self.cp.calls}
+        dirty, self._dirty = self._dirty, []
+        for batch in dirty:
+            batch.dirty = False
+        gone = [b for b in dirty if b.left == 0]
+        self.store.execute_many(
+            "UPDATE accepted_inputs SET started=?, ended=?, attempts=? WHERE call_id=? AND "
+            "first=?", [b.row() for b in dirty if b.left])
+        self.store.execute_many("DELETE FROM accepted_inputs WHERE call_id=? AND first=?",
+                                [(b.call_id, b.first) for b in gone])
+        for batch in gone:
+            batches = self._batches[batch.call_id]
+            batches.remove(batch)
+            if not batches:
+                del self._batches[batch.call_id]
+
+    def _add(self, batch: Batch) -> None:
+        batches = self._batches.setdefault(batch.call_id, [])
+        if batches and batch.first < batches[-1].first:
+            bisect.insort(batches, batch, key=lambda b: b.first)
+        else:
+            batches.append(batch)
+
+    def _find(self, call_id: str, index: int) -> Batch | None:
+        batches = self._batches.get(call_id)
+        if not batches:
+            return None
+        if batches[-1].holds(index):  # inputs mostly end in the order they came
+            return batches[-1]
+        at = bisect.bisect(batches, index, key=lambda b: b.first) - 1
+        return batches[at] if at >= 0 and batches[at].holds(index) else None
+
+    def _end(self, batch: Batch, index: int) -> None:
+        if not batch.ended[index - batch.first]:
+            batch.ended[index - batch.first] = 1
+            batch.left -= 1
+            self._touch(batch)
+
+    def _touch(self, batch: Batch) -> None:
+        if not batch.dirty:
+            batch.dirty = True
+            self._dirty.append(batch)
 
     # -- after a restart -----------------------------------------------------------------------
 
     def recover(self) -> None:
         """Queue again or fail every input a previous control plane accepted and did not end."""
         rows = self.store.fetchall(
-            "SELECT call_id, idx, function_id, payload, attempt, started FROM accepted_inputs "
-            "ORDER BY call_id, idx")
+            "SELECT call_id, first, function_id, records, started, ended, attempts "
+            "FROM accepted_inputs ORDER BY call_id, first")
         by_call: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             by_call.setdefault(row[0], []).append(row)
         requeued = failed = 0
-        for call_id, items in by_call.items():
-            call = self._restore_call(call_id, items[0][2], [row[1] for row in items])
-            self.calls.add(call_id)
-            for _, index, function_id, payload, attempt, started in items:
+        for call_id, call_rows in by_call.items():
+            pending: list[tuple[Batch, list[Any], str]] = []
+            last = 0
+            for _, first, function_id, records, started, ended, attempts in call_rows:
+                batch = Batch(call_id, first, bytearray(started), bytearray(ended),
+                              dict(msgpack.unpackb(attempts)) if attempts else {})
+                self._add(batch)
+                last = max(last, first + len(batch.ended) - 1)
+                for record in msgpack.unpackb(records):
+                    if not batch.ended[record[0] - first]:
+                        pending.append((batch, record, function_id))
+            call = self._restore_call(call_id, call_rows[0][2], last,
+                                      {record[0] for _, record, _ in pending})
+            for batch, (index, method, args, blob_id), function_id in pending:
                 if index in call.finished:  # its output was stored before the crash
-                    self._finished.append((call_id, index))
+                    self._end(batch, index)
                     continue
-                method, args, blob_id = msgpack.unpackb(payload)
+                attempt = batch.attempts.get(index, 0)
                 item = PendingInput(call_id, index, method, args, blob_id, attempt)
-                problem = self._requeue(function_id, item, bool(started))
+                problem = self._requeue(function_id, item, bool(batch.started[index - batch.first]))
                 if problem is None:
                     requeued += 1
                 else:
@@ -143,18 +222,18 @@ class AcceptedInputs:
             log.warning("the control plane restarted: %d accepted inputs queued again, %d failed",
                         requeued, failed)
 
-    def _restore_call(self, call_id: str, function_id: str, pending: list[int]) -> Call:
-        """The call as a durable one whose inputs not in ``pending`` had ended before."""
+    def _restore_call(self, call_id: str, function_id: str, last: int,
+                      pending: set[int]) -> Call:
+        """The call, as a durable one, whose inputs not in ``pending`` had ended before."""
         row = self.store.call(call_id)
         if row is None:  # a .map's call: kept in the store from now on
             self.store.add_call(call_id, function_id, "map", CALL_TTL_S)
             row = {"kind": "map", "inputs": None}
-        expected = row["inputs"] if row["inputs"] is not None else max(pending) + 1
+        expected = row["inputs"] if row["inputs"] is not None else last + 1
         self.store.set_call_inputs(call_id, expected)
         call = Call(call_id, function_id, row["kind"], durable=True)
-        stored = self.store.outputs(call_id, 0)
-        call.add(stored)  # so that new outputs go after them, and a late duplicate is dropped
-        call.finished |= set(range(expected)) - set(pending)
+        call.add(self.store.outputs(call_id, 0))  # new outputs go after them
+        call.finished |= set(range(expected)) - pending
         call.sent = call.expected = expected
         self.cp.calls[call_id] = call
         return call
@@ -182,7 +261,7 @@ class AcceptedInputs:
             if not policy or fn.definition["is_generator"] or item.attempt >= policy["max_retries"]:
                 return _spent(fn, item.attempt, policy["max_retries"] if policy else 0)
             item.attempt += 1
-            self._attempts[(item.call_id, item.index)] = item.attempt
+            self.retried(item)
             delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
             fn.delay(item, min(delay, policy["max_delay"]))
         else:
