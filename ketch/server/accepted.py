@@ -88,6 +88,7 @@ class AcceptedInputs:
         self.store.ensure_schema(SCHEMA)
         self._batches: dict[str, list[Batch]] = {}  # call id -> its batches, by first index
         self._dirty: list[Batch] = []
+        self._hint: Batch | None = None  # the batch found last
 
     def accept(self, call: Call, records: list[list[Any]]) -> None:
         """Write a call's new inputs ``[index, method, args, blob_id]`` (before the answer)."""
@@ -108,12 +109,20 @@ class AcceptedInputs:
 
     def started(self, records: list[list[Any]]) -> None:
         """Inputs ``[call_id, index, …]`` just handed to a container."""
-        if self._batches:
-            for record in records:
-                batch = self._find(record[0], record[1])
+        if not self._batches:
+            return
+        batch: Batch | None = None
+        for record in records:  # a map's many inputs: the loop is kept to plain indexing
+            call_id, index = record[0], record[1]
+            if batch is None or batch.call_id != call_id or not batch.holds(index):
                 if batch is not None:
-                    batch.started[record[1] - batch.first] = 1
                     self._touch(batch)
+                batch = self._find(call_id, index)
+                if batch is None:
+                    continue
+            batch.started[index - batch.first] = 1
+        if batch is not None:
+            self._touch(batch)
 
     def retried(self, item: PendingInput) -> None:
         batch = self._find(item.call_id, item.index)
@@ -125,11 +134,21 @@ class AcceptedInputs:
         """Output records ``[index, status, …]`` kept for a call: the final ones end inputs."""
         if call_id not in self._batches:
             return
+        batch: Batch | None = None
+        final = Status.FINAL
         for record in records:
-            if record[1] in Status.FINAL:
-                batch = self._find(call_id, record[0])
-                if batch is not None:
-                    self._end(batch, record[0])
+            index = record[0]
+            if record[1] not in final:
+                continue
+            if batch is None or not batch.holds(index):
+                batch = self._find(call_id, index)
+                if batch is None:
+                    continue
+            at = index - batch.first
+            if not batch.ended[at]:
+                batch.ended[at] = 1
+                batch.left -= 1
+                self._touch(batch)
 
     def flush(self) -> None:
         """Write the marks made since the last flush; a batch whose inputs all ended goes."""
@@ -144,6 +163,7 @@ class AcceptedInputs:
             "first=?", [b.row() for b in dirty if b.left])
         self.store.execute_many("DELETE FROM accepted_inputs WHERE call_id=? AND first=?",
                                 [(b.call_id, b.first) for b in gone])
+        self._hint = None
         for batch in gone:
             batches = self._batches[batch.call_id]
             batches.remove(batch)
@@ -158,13 +178,17 @@ class AcceptedInputs:
             batches.append(batch)
 
     def _find(self, call_id: str, index: int) -> Batch | None:
+        hint = self._hint  # inputs mostly start and end in the order they came
+        if hint is not None and hint.call_id == call_id and 0 <= index - hint.first < len(hint.ended):
+            return hint
         batches = self._batches.get(call_id)
         if not batches:
             return None
-        if batches[-1].holds(index):  # inputs mostly end in the order they came
-            return batches[-1]
         at = bisect.bisect(batches, index, key=lambda b: b.first) - 1
-        return batches[at] if at >= 0 and batches[at].holds(index) else None
+        if at >= 0 and batches[at].holds(index):
+            self._hint = batches[at]
+            return self._hint
+        return None
 
     def _end(self, batch: Batch, index: int) -> None:
         if not batch.ended[index - batch.first]:

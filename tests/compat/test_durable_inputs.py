@@ -23,6 +23,11 @@ for f, x in ((retried, 1), (retried, 2), (once, 1), (once, 2)):
     print(f.spawn(x, marks).object_id)
 """
 
+SPAWN_LONG = """
+import sys, ketch
+print(ketch.Function.from_name("durable", "retried").spawn(3, sys.argv[1], 30.0).object_id)
+"""
+
 MAP = """
 import sys, ketch
 marks = sys.argv[1]
@@ -110,6 +115,23 @@ def test_calls_of_a_deployed_app_run_again_or_fail_clearly_after_a_kill(server, 
     assert "no retries" in once_1
     assert once_2 == "20"  # it never ran, so it runs now without an attempt charged
     assert [fetch(server, map_id, i) for i in (0, 1)] == ["60", "70"]
+
+
+def test_each_kill_is_an_attempt_and_spent_retries_end_in_an_error(server, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    deployed = server.cli("deploy", str(TESTS / "apps" / "durable.py"))
+    assert deployed.returncode == 0, deployed.stderr
+    call_id = server.client(SPAWN_LONG, str(marks)).strip()
+    for _ in range(3):  # the first attempt and its two retries, each cut short by a kill
+        wait_for(marks, ["retried-3"])
+        (marks / "retried-3").unlink()
+        server.kill()
+        server.start()
+    answer = fetch(server, call_id)
+    assert answer.startswith("ContainerDiedError: the control plane restarted while this input"
+                             " of 'retried' ran; it was tried 3 times"), answer
+    assert "allows 2 retries, all spent" in answer
 
 
 def test_calls_of_a_detached_run_fail_clearly_after_a_kill(server, tmp_path):
