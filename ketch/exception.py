@@ -30,6 +30,14 @@ The tree::
 
 ``DeprecationError`` and ``PendingDeprecationError`` are warning categories, as in Modal.
 
+Modal's other exception classes are here too, on the same bases as Modal's, so that Modal
+programs that catch them run unchanged; ketch itself never raises them: ``DataLossError``,
+``WorkspaceManagementError``, ``SnapshotCreationError``, ``LogsFetchError``, ``VersionError``,
+``InternalFailure``, ``FilesystemExecutionError``, ``ImageBuildError`` (a ``RemoteError``),
+the timeouts ``ExecTimeoutError``, ``MountUploadTimeoutError``, ``VolumeUploadTimeoutError`` and
+``InteractiveTimeoutError``, four more ``SandboxFilesystemError`` kinds, ``ModuleNotMountable``
+(a plain ``Exception``) and the warnings ``ServerWarning`` and ``AsyncUsageWarning``.
+
 Errors of lower layers (OS, sqlite, sockets) are mapped into these at the boundary where they
 happen, so callers only ever need to catch ``ketch.exception.Error``.
 """
@@ -169,3 +177,82 @@ class UserCodeException(Error):
     def __init__(self, exc: BaseException) -> None:
         super().__init__(repr(exc))
         self.exc = exc
+
+
+# Modal's other exception classes (see the module docstring): ketch never raises these.
+
+
+class DataLossError(Error):
+    """Modal's: data was lost or corrupted."""
+
+
+class WorkspaceManagementError(Error):
+    """Modal's: a workspace could not be managed."""
+
+
+class SnapshotCreationError(Error):
+    """Modal's: a snapshot could not be made."""
+
+
+class LogsFetchError(Error):
+    """Modal's: logs could not be fetched."""
+
+
+class VersionError(Error):
+    """Modal's: the client's version is not supported."""
+
+
+class InternalFailure(Error):
+    """Modal's: an internal failure to retry."""
+
+
+class FilesystemExecutionError(Error):
+    """Modal's: a file operation in a sandbox failed to run."""
+
+
+class ImageBuildError(RemoteError):
+    """Modal's: an image failed to build."""
+
+
+class ExecTimeoutError(TimeoutError):
+    """Modal's: a sandbox exec ran past its timeout."""
+
+
+class MountUploadTimeoutError(TimeoutError):
+    """Modal's: uploading a mount timed out."""
+
+
+class VolumeUploadTimeoutError(TimeoutError):
+    """Modal's: uploading to a volume timed out."""
+
+
+class InteractiveTimeoutError(TimeoutError):
+    """Modal's: an interactive session timed out."""
+
+
+class SandboxFilesystemDirectoryNotEmptyError(SandboxFilesystemError):
+    """Modal's: the directory is not empty."""
+
+
+class SandboxFilesystemPermissionError(SandboxFilesystemError):
+    """Modal's: permission denied."""
+
+
+class SandboxFilesystemFileTooLargeError(SandboxFilesystemError):
+    """Modal's: the file is too large."""
+
+
+class SandboxFilesystemPathAlreadyExistsError(SandboxFilesystemError):
+    """Modal's: the path already exists."""
+
+
+class ModuleNotMountable(Exception):
+    """Modal's: a module cannot be mounted."""
+
+
+class ServerWarning(UserWarning):
+    """Modal's: a warning sent by the server."""
+
+
+class AsyncUsageWarning(UserWarning):
+    """Modal's: a blocking call was made from async code."""

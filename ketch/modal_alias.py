@@ -1,7 +1,16 @@
 """Make ``import modal`` (and ``modal.<submodule>``) give ketch, so Modal programs run unchanged.
 
-Installed by ``ketch run``, ``ketch python`` and inside containers. ``modal.X`` resolves to the
-ketch module that provides Modal's ``modal.X`` names.
+Installed by ``ketch run``, ``ketch python`` and inside containers. ``modal`` is the ``ketch``
+package. Each of Modal's public submodules (the table in `modal_names`) resolves to the ketch
+module behind it, which then also answers Modal's names that it lacks; a submodule with no
+ketch module behind it is a module made here holding only Modal's names. A name ketch does not
+implement imports as a placeholder that raises `UnimplementedError` when used.
+
+Example::
+
+    install()
+    import modal.queue            # ketch.queue
+    from modal.gpu import A100    # a placeholder: A100() raises UnimplementedError
 """
 
 from __future__ import annotations
@@ -11,29 +20,18 @@ import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
+from typing import Any
 
-SUBMODULES = {
-    "app": "ketch.app",
-    "cls": "ketch.cls",
-    "config": "ketch.config",
-    "exception": "ketch.exception",
-    "functions": "ketch.functions",
-    "output": "ketch.output",
-    "partial_function": "ketch.partial",
-    "retries": "ketch.retries",
-    "schedule": "ketch.schedule",
-    "runner": "ketch.app",
-    "sandbox": "ketch.sandbox",
-    "io_streams": "ketch.io_streams",
-    "container_process": "ketch.container_process",
-    "stream_type": "ketch.stream_type",
-    "file_io": "ketch.file_io",
-    "sandbox_fs": "ketch.sandbox_fs",
-}
+from . import modal_names
+
+SUBMODULES = {name: target for name, (target, _) in modal_names.SUBMODULES.items() if name}
 
 
 class _AliasLoader(importlib.abc.Loader):
-    def __init__(self, target: str) -> None:
+    """Loads ``modal.<submodule>`` as the ketch module behind it."""
+
+    def __init__(self, submodule: str, target: str) -> None:
+        self.submodule = submodule
         self.target = target
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
@@ -44,22 +42,66 @@ class _AliasLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         # the import system stamped the alias's spec on the ketch module: give it its own back
         module.__spec__ = self._own_spec
+        _answer_modal_names(module, self.submodule)
+
+
+class _MadeLoader(importlib.abc.Loader):
+    """Makes ``modal.<submodule>`` for a submodule with no ketch module behind it."""
+
+    def __init__(self, submodule: str) -> None:
+        self.submodule = submodule
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None  # the default: a fresh module named after the spec
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__doc__ = f"Modal's {module.__name__}, as ketch provides it."
+        module.__all__ = list(modal_names.names(self.submodule))  # type: ignore[attr-defined]
+        _answer_modal_names(module, self.submodule)
+
+
+def _answer_modal_names(module: ModuleType, submodule: str) -> None:
+    """Let ``module`` answer Modal's names of ``submodule`` that it does not define (PEP 562),
+    after its own ``__getattr__`` if it has one."""
+    own = module.__dict__.get("__getattr__")
+    if getattr(own, "_ketch_modal", False):
+        return
+
+    def __getattr__(name: str) -> Any:
+        if own is not None:
+            try:
+                return own(name)
+            except AttributeError:
+                pass
+        if not submodule and name in SUBMODULES and "." not in name:
+            return importlib.import_module(f"modal.{name}")  # `modal.gpu` without importing it
+        value = modal_names.resolve(submodule, name)
+        setattr(module, name, value)  # one object per name, however often it is looked up
+        return value
+
+    __getattr__._ketch_modal = True  # type: ignore[attr-defined]
+    module.__getattr__ = __getattr__  # type: ignore[method-assign]
 
 
 class _ModalFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):  # type: ignore[no-untyped-def]
         if fullname == "modal":
-            return importlib.machinery.ModuleSpec("modal", _AliasLoader("ketch"), is_package=True)
-        if fullname.startswith("modal."):
-            name = fullname[len("modal."):]
-            if name not in SUBMODULES:
-                raise ImportError(
-                    f"ketch does not provide {fullname!r}; it provides modal."
-                    + ", modal.".join(sorted(SUBMODULES)),
-                    name=fullname,
-                )
-            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(SUBMODULES[name]))
-        return None
+            return importlib.machinery.ModuleSpec("modal", _AliasLoader("", "ketch"),
+                                                  is_package=True)
+        if not fullname.startswith("modal."):
+            return None
+        name = fullname[len("modal."):]
+        if name not in SUBMODULES:
+            raise ImportError(
+                f"ketch does not provide {fullname!r}; it provides modal."
+                + ", modal.".join(sorted(SUBMODULES)),
+                name=fullname,
+            )
+        ketch_module = SUBMODULES[name]
+        if ketch_module is not None:
+            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(name, ketch_module))
+        is_package = any(other.startswith(name + ".") for other in SUBMODULES)
+        return importlib.machinery.ModuleSpec(fullname, _MadeLoader(name), is_package=is_package)
 
 
 def install() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ketch
-from ketch import exception
+from ketch import exception, modal_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "programs"
@@ -91,3 +91,75 @@ def test_map_return_exceptions_wraps_them_by_default_as_modal_1x():
     assert "starmap UserCodeException(ValueError: odd 1), 2" in lines
     assert "unwrapped 0, ValueError(odd 1), 2" in lines
     assert "raised odd 1" in lines
+
+
+def test_program_importing_modal_submodules_runs():
+    result = ketch_cli("python", str(PROGRAMS / "submodules.py"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert {"square 49 [4, 9]", "queue 1", "caught not found"} <= set(lines)
+    assert [line for line in lines if line.startswith("unimplemented")] == [
+        "unimplemented modal.gpu.A100", "unimplemented modal.runner.deploy_app",
+        "unimplemented modal.mount.Mount"]
+
+
+# Imports every name of every submodule in the table with the alias installed: each is a ketch
+# object or a placeholder whose use (not its import) raises UnimplementedError.
+EVERY_NAME = """
+import importlib, ketch.modal_alias as alias
+alias.install()
+from ketch import exception, modal_names
+real = []
+for sub in modal_names.SUBMODULES:
+    module = importlib.import_module("modal." + sub if sub else "modal")
+    for name in modal_names.names(sub):
+        value = getattr(module, name)
+        assert value is getattr(module, name), (sub, name)
+        if isinstance(value, modal_names._Unimplemented):
+            try:
+                value()
+            except exception.UnimplementedError as exc:
+                # a top-level name is its submodule's placeholder: modal.Proxy, modal.proxy.Proxy
+                qualified = ".".join(filter(None, ("modal", sub, name)))
+                assert str(exc).startswith(qualified if sub else "modal."), exc
+                assert "is part of Modal's API that ketch does not implement" in str(exc), exc
+            else:
+                raise AssertionError((sub, name))
+        else:
+            real.append(f"{sub}.{name}")
+print(" ".join(real))
+"""
+
+
+def test_every_modal_submodule_name_imports_and_placeholders_fail_only_when_used():
+    result = subprocess.run([sys.executable, "-c", EVERY_NAME], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    real = set(result.stdout.split())
+    assert {"queue.Queue", "functions.gather", "partial_function.web_endpoint",
+            "types.FileEntry", "object.Object", "sandbox.Probe"} <= real
+    assert "gpu.A100" not in real
+
+
+def test_modal_submodules_are_ketch_modules_and_modal_exceptions_are_catchable():
+    code = (
+        "import ketch.modal_alias as a; a.install();"
+        "import ketch, modal, modal.queue, modal.volume, modal.experimental.flash;"
+        "assert modal.queue is ketch.queue and modal.volume is ketch.volume;"
+        "from modal.exception import ExecTimeoutError, SandboxFilesystemPermissionError;"
+        "assert issubclass(ExecTimeoutError, TimeoutError);"
+        "assert issubclass(SandboxFilesystemPermissionError, ketch.exception.Error);"
+        "import modal.gpu; assert not isinstance(1, modal.gpu.A100);"
+        "assert modal.Proxy is modal.proxy.Proxy and modal.Client is modal.client.Client;"
+        "assert hasattr(modal.gpu.A100, '__doc__') and not hasattr(modal.gpu.A100, '__wrapped__');"
+        "print(modal.gpu.__name__, modal.experimental.__path__, sorted(modal.gpu.__all__)[:2])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["modal.gpu", "[]", "['A100',", "'A10G']"]
+
+
+def test_unknown_modal_names_are_attribute_errors():
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        modal_names.resolve("gpu", "Nope")
