@@ -1,15 +1,16 @@
 """Accepted inputs, kept in the store until their final output is in, and brought back after
 a restart.
 
-The inputs of ``.spawn``, ``.spawn_map`` and ``.map`` calls are written to the store before
-the control plane answers the request that brought them, so a control plane killed while they
-wait or run does not lose them. A ``.remote`` call's input is not written: its caller holds the
+The inputs of ``.spawn``, ``.spawn_map`` and ``.map`` calls are written to the store (one row
+per request: a map's thousand inputs are one write) before the control plane answers the
+request that brought them, so a control plane killed while they wait or run does not lose
+them. A ``.remote`` call's input is not written: its caller holds the
 connection and sees it close at once, nobody could read a result made after a restart, and the
 warm round trip stays free of writes.
 
 What happens later is buffered and written on each tick (`flush`): that an input was handed to
-a container (``started``), that it was retried (``attempt``), that its final output is in (the
-row goes). A crash loses at most one tick of these marks, so an input may run once more than it
+a container (``started``), that it was retried (``attempts``), that its final output is in
+(``ended``; a row goes once all its inputs have ended). A crash loses at most one tick of these marks, so an input may run once more than it
 had to, never fewer times than it should.
 
 When a control plane starts (`recover`, after the deployed apps are back), every input still in
