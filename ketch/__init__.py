@@ -15,7 +15,7 @@ Example::
         print(square.remote(4))
 """
 
-from . import exception, usage
+from . import billing, exception, usage
 from .app import App, LocalEntrypoint
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, is_local

@@ -39,7 +39,8 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                   "SchedulerPlacement=modal.scheduler_placement:SchedulerPlacement "
                   "Workspace=modal.workspace:Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
-    "billing": (None, "workspace_billing_report WorkspaceBillingReportItem BillingReportItem"),
+    "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
+                                 "BillingReportItem"),
     "call_graph": (None, "InputInfo InputStatus"),
     "client": ("ketch.client", "Client"),
     "cloud_bucket_mount": (None, "CloudBucketMount"),

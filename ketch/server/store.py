@@ -155,13 +155,19 @@ class Store:
 
     def usage(self, group_by: str, since: float | None, until: float | None,
               app_id: str | None = None) -> list[dict[str, Any]]:
-        """Usage totals grouped by app, function, call, day or hour (UTC), oldest first."""
+        """Usage totals grouped by app, function, call, day or hour (UTC), or by app and day
+        or hour (``app_day``, ``app_hour``), oldest first."""
         groups = {
             "app": "app_name || ' (' || app_id || ')'",
             "function": "app_name || '.' || function_name",
             "call": "call_id",
             "day": "date(hour, 'unixepoch')",
             "hour": "strftime('%Y-%m-%d %H:00', hour, 'unixepoch')",
+            # for a billing report: each app in each day or hour, as "app_id<US>name<US>when"
+            "app_day": "app_id || char(31) || app_name || char(31) || "
+                       "CAST(CAST(hour / 86400 AS INTEGER) * 86400 AS TEXT)",
+            "app_hour": "app_id || char(31) || app_name || char(31) || "
+                        "CAST(CAST(hour / 3600 AS INTEGER) * 3600 AS TEXT)",
         }
         if group_by not in groups:
             raise exception.InvalidError(f"usage can be grouped by {', '.join(groups)}")
