@@ -16,7 +16,7 @@ plane's prices (``ketch usage`` shows the same figures). ketch keeps no tags on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -43,7 +43,7 @@ def _epoch(when: datetime, what: str) -> float:
     if not isinstance(when, datetime):
         raise exception.InvalidError(f"{what} is a datetime, not {when!r}")
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
@@ -54,7 +54,7 @@ async def _workspace_billing_report(*, start: datetime, end: datetime | None = N
         raise exception.InvalidError(f"resolution is 'd' (days) or 'h' (hours), not {resolution!r}")
     step = INTERVALS[resolution]
     since = _epoch(start, "start") // step * step
-    until = (_epoch(end, "end") if end is not None else datetime.now(timezone.utc).timestamp())
+    until = (_epoch(end, "end") if end is not None else datetime.now(UTC).timestamp())
     until = until // step * step  # a partial last interval is left out
     rows = await _query(by="app_day" if resolution == "d" else "app_hour", since=since,
                         until=until)
@@ -62,7 +62,7 @@ async def _workspace_billing_report(*, start: datetime, end: datetime | None = N
     for row in rows:
         app_id, name, when = str(row["group"]).split("\x1f")
         items.append({"object_id": app_id, "description": name, "environment_name": "main",
-                      "interval_start": datetime.fromtimestamp(int(when), timezone.utc),
+                      "interval_start": datetime.fromtimestamp(int(when), UTC),
                       "cost": Decimal(str(row["cost"] or 0)), "tags": {}})
     return items
 

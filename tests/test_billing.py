@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,8 +17,8 @@ def test_a_run_is_billed_to_its_app_in_the_day_and_hour_it_ran():
     with basic.app.run():
         basic.square.remote(3)
         app_id = basic.app.app_id
-    start = datetime.now(timezone.utc) - timedelta(days=1)
-    end = datetime.now(timezone.utc) + timedelta(days=1)
+    start = datetime.now(UTC) - timedelta(days=1)
+    end = datetime.now(UTC) + timedelta(days=1)
     days = ketch.billing.workspace_billing_report(start=start, end=end, resolution="d")
     mine = [item for item in days if item["object_id"] == app_id]
     assert len(mine) == 1 and mine[0]["description"] == basic.app.name
@@ -31,7 +31,7 @@ def test_a_run_is_billed_to_its_app_in_the_day_and_hour_it_ran():
 
 
 def test_the_partial_last_interval_is_left_out_and_bad_input_named():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert ketch.billing.workspace_billing_report(start=now - timedelta(hours=1), end=now,
                                                   resolution="d") == []
     with pytest.raises(exception.InvalidError, match="resolution is 'd'"):
