@@ -34,7 +34,7 @@ from .sandbox import Sandbox
 from .schedule import Cron, Period
 from .secret import Secret
 from .stream_type import StreamType
-from .tunnel import Tunnel
+from .tunnel import Tunnel, forward
 from .volume import Volume
 from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
@@ -63,6 +63,7 @@ __all__ = [
     "Volume",
     "asgi_app",
     "fastapi_endpoint",
+    "forward",
     "web_endpoint",
     "web_server",
     "wsgi_app",
@@ -77,5 +78,6 @@ __all__ = [
     "is_local",
     "method",
     "parameter",
+    "billing",
     "usage",
 ]

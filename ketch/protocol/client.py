@@ -448,6 +448,17 @@ def sandbox_snapshot(sandbox_id: str) -> Request:
     return "sandbox_snapshot", {"sandbox_id": sandbox_id}
 
 
+def forward_open(container_id: str, port: int, unencrypted: bool) -> Request:
+    """Answer: {host, port}: where on the control plane's machine the port is reached."""
+    return "forward_open", {"container_id": container_id, "port": port,
+                            "unencrypted": unencrypted}
+
+
+def forward_close(container_id: str, port: int) -> Request:
+    """Answer: {}."""
+    return "forward_close", {"container_id": container_id, "port": port}
+
+
 def sandbox_tunnels(sandbox_id: str) -> Request:
     """Answer: {tunnels: {port: [host, port]}}."""
     return "sandbox_tunnels", {"sandbox_id": sandbox_id}

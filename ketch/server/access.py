@@ -25,6 +25,8 @@ def check(cp: ControlPlane, identity: Identity, kind: str, body: dict[str, Any])
         raise exception.PermissionDeniedError(
             f"a {identity.kind} token may not make {kind!r} requests"
         )
+    if kind.startswith("forward_") and body.get("container_id") != identity.token_id:
+        raise exception.PermissionDeniedError("a container may forward only its own ports")
     if kind == "sandbox_create" and body.get("app_id") is None:
         body["app_id"] = identity.app_id  # a container's sandboxes belong to its app
     app_id = _app_of(cp, kind, body)

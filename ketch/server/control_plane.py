@@ -37,6 +37,8 @@ from .containers import ContainerSessions
 from .deployments import Deployments
 from .dicts import DictService
 from .dispatch import FunctionState
+from .forwards import REQUESTS as FORWARD_REQUESTS
+from .forwards import Forwards
 from .gateway import Gateway
 from .logbook import Logbook
 from .logs import AppLogs
@@ -136,8 +138,10 @@ class ControlPlane:
         )
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
+        self.forwards = Forwards(self)
         for service, names in ((self.deployments, deployments.REQUESTS),
-                               (self.sandboxes, sandboxes.REQUESTS)):
+                               (self.sandboxes, sandboxes.REQUESTS),
+                               (self.forwards, FORWARD_REQUESTS)):
             self.object_requests.update((name, getattr(service, name)) for name in names)
 
     async def start(self) -> None:
@@ -492,6 +496,7 @@ class ControlPlane:
         if container_id in self.sandboxes.sandboxes:
             self.sandboxes.on_exit(container_id, exit)
         else:
+            self.forwards.container_gone(container_id)
             self.sessions.on_container_exit(container_id, exit)
 
     async def sandbox_frame(self, container_id: str, kind: int, proc: int,

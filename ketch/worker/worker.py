@@ -115,6 +115,10 @@ class LocalWorker:
         setup = self._sandbox(container_id)
         return setup.network.address if setup is not None and setup.network else None
 
+    def container_address(self, container_id: str) -> str | None:
+        """Where a function's container listens: it shares this machine's network."""
+        return "127.0.0.1" if container_id in self._tasks else None
+
     async def sandbox_snapshot(self, container_id: str) -> str:
         setup = self._sandbox(container_id)
         if setup is None:

@@ -155,6 +155,9 @@ class RayWorker:
     def sandbox_address(self, container_id: str) -> str | None:
         return None
 
+    def container_address(self, container_id: str) -> str | None:
+        return None  # on another node: no tunnel to it yet
+
     async def sandbox_snapshot(self, container_id: str) -> str:
         raise exception.NotFoundError(f"sandbox {container_id} is not running")
 

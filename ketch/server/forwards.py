@@ -1,0 +1,62 @@
+"""Ports of a running function's container, reached from outside it: ``ketch.forward`` (Modal's
+``modal.forward``). Each is a `Tunnel` on this machine to the port the container listens on; a
+container may forward only its own ports, and its tunnels close when it exits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import exception
+from .tunnels import Tunnel
+
+if TYPE_CHECKING:
+    from .control_plane import ControlPlane
+
+REQUESTS = ("forward_open", "forward_close")
+
+
+class Forwards:
+    """Example::
+
+        answer = await forwards.forward_open("ct-1", 8000)   # {"host": ..., "port": ...}
+        await forwards.forward_close("ct-1", 8000)
+    """
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+        self.open: dict[str, dict[int, Tunnel]] = {}
+
+    async def forward_open(self, container_id: str, port: int,
+                           unencrypted: bool = False) -> dict[str, Any]:
+        if container_id not in self.cp.sessions.containers:
+            raise exception.InvalidError(
+                "forward() exposes a port of the function's container it runs in: call it "
+                "inside a function, not in the program that runs the app")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise exception.InvalidError(f"forward() takes a TCP port number, not {port!r}")
+        address = self.cp.worker.container_address(container_id)
+        if address is None:
+            raise exception.UnimplementedError(
+                "forward() reaches containers on the control plane's own machine; on the ray "
+                "backend run the server as a web_server() function instead")
+        tunnels = self.open.setdefault(container_id, {})
+        if port in tunnels:
+            raise exception.AlreadyExistsError(f"port {port} of this container is forwarded "
+                                               "already: use the Tunnel forward() gave")
+        tunnels[port] = await Tunnel.open(self._bind(), address, port, lambda: None)
+        return {"host": tunnels[port].host, "port": tunnels[port].port}
+
+    async def forward_close(self, container_id: str, port: int) -> dict[str, Any]:
+        tunnel = self.open.get(container_id, {}).pop(port, None)
+        if tunnel is not None:
+            tunnel.close()
+        return {}
+
+    def container_gone(self, container_id: str) -> None:
+        for tunnel in self.open.pop(container_id, {}).values():
+            tunnel.close()
+
+    def _bind(self) -> str:
+        address = self.cp.address
+        return "127.0.0.1" if address.startswith("unix:") else address.rsplit(":", 1)[0]
