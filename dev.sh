@@ -56,6 +56,11 @@ case "${1:-}" in
             apt-get install -y -qq docker-registry skopeo mmdebstrap apache2-utils patchelf \
                 >/dev/null
         fi
+        # The dashboard's tests drive Debian's chromium through its chromedriver.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+                && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+        fi
         .venv/bin/python -m pip install -q -e '.[test]'
         .venv/bin/python -m pytest "$@"
         ;;

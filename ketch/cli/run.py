@@ -83,6 +83,9 @@ def run(ctx: click.Context, ref: str, as_module: bool, quiet: bool, detach: bool
     entrypoint runs (or its only function). The entrypoint's parameters become options.
     """
     modal_alias.install()
+    from ..transport import embedded
+
+    embedded.DASHBOARD = True  # if this run's control plane is embedded, it serves one
     module_ref, _, name = ref.partition("::")
     module = import_program(module_ref, as_module)
     if serving:

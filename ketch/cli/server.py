@@ -19,7 +19,8 @@ from ..server import ControlPlane
 from ..server import tls as server_tls
 
 
-async def _serve(host: str, port: int, gateway_port: int, max_containers: int | None,
+async def _serve(host: str, port: int, gateway_port: int, dashboard_port: int,
+                 max_containers: int | None,
                  worker: Callable[[WorkerEvents], Worker] | None,
                  tls: server_tls.ServerTls | None) -> None:
     control_plane = ControlPlane(config.home(), listen=f"{host}:{port}",
@@ -32,7 +33,9 @@ async def _serve(host: str, port: int, gateway_port: int, max_containers: int | 
         loop.add_signal_handler(sig, stop.set)
     await control_plane.start()
     await control_plane.gateway.start(host, gateway_port, tls)
-    published = {"address": control_plane.address, "pid": str(os.getpid())}
+    await control_plane.dashboard.start(host, dashboard_port, tls)
+    published = {"address": control_plane.address, "pid": str(os.getpid()),
+                 "dashboard": control_plane.dashboard.base_url}
     if tls is not None:  # this user's clients here pin it from this file
         published["fingerprint"] = tls.fingerprint
     config.write_private_json("server.json", published)
@@ -43,6 +46,8 @@ async def _serve(host: str, port: int, gateway_port: int, max_containers: int | 
         click.echo(f"TLS certificate {tls.cert}, fingerprint {tls.fingerprint}")
         click.echo(f"clients elsewhere pin it: ketch token pin {tls.fingerprint}")
     click.echo(f"web endpoints: {control_plane.gateway.base_url}/<label>")
+    click.echo(f"dashboard: {control_plane.dashboard.base_url} (sign in with a user token; "
+               "Prometheus metrics at /metrics)")
     await stop.wait()
     (config.home() / "server.json").unlink(missing_ok=True)
     await control_plane.close()
@@ -96,6 +101,8 @@ def _worker(backend: str | None, ray_address: str | None, max_containers: int | 
 @click.option("--port", default=7077, show_default=True, type=int)
 @click.option("--gateway-port", default=7078, show_default=True, type=int,
               help="Port of the HTTP gateway for web endpoints (0: any free one).")
+@click.option("--dashboard-port", default=7079, show_default=True, type=int,
+              help="Port of the web dashboard and /metrics (0: any free one).")
 @click.option("--max-containers", type=int, default=None,
               help="Containers run at once (default: as many as the machine, or the Ray "
                    "cluster, has room for).")
@@ -114,7 +121,8 @@ def _worker(backend: str | None, ray_address: str | None, max_containers: int | 
 @click.option("--no-tls", is_flag=True,
               help="Plain TCP even off loopback: tokens and data travel readable. Only on a "
                    "private network you trust (the Ray backend needs it for now).")
-def server(host: str, port: int, gateway_port: int, max_containers: int | None,
+def server(host: str, port: int, gateway_port: int, dashboard_port: int,
+           max_containers: int | None,
            backend: str | None, ray_address: str | None, tls_cert: str | None,
            tls_key: str | None, no_tls: bool) -> None:
     """Run the control plane, its worker and the web gateway until interrupted."""
@@ -122,4 +130,4 @@ def server(host: str, port: int, gateway_port: int, max_containers: int | None,
         raise click.UsageError("--no-tls and --tls-cert/--tls-key contradict: pick one")
     tls = None if no_tls else _tls(host, tls_cert, tls_key, backend)
     worker = _worker(backend, ray_address, max_containers)
-    asyncio.run(_serve(host, port, gateway_port, max_containers, worker, tls))
+    asyncio.run(_serve(host, port, gateway_port, dashboard_port, max_containers, worker, tls))

@@ -44,6 +44,7 @@ class CallService:
             )
         call = Call(new_call_id(), function_id, kind, durable=kind == "spawn")
         self.cp.calls[call.id] = call
+        self.cp.history.created(call.id, fn.app_id, fn.id, fn.name, kind)
         if call.durable:
             self.cp.store.add_call(call.id, function_id, kind, SPAWN_TTL_S)
         if records is not None:
@@ -63,6 +64,8 @@ class CallService:
     async def inputs_done(self, call_id: str, count: int) -> dict[str, Any]:
         call = self.cp._call(call_id)
         call.expected = count
+        if call.done:  # its outputs came before this count
+            self.cp.history.finished(call_id, call.function_id, [], True)
         if call.durable:
             self.cp.store.set_call_inputs(call_id, count)
             if call.done:
@@ -115,6 +118,7 @@ class CallService:
     def add_outputs(self, call: Call, records: list[list[Any]]) -> None:
         first = call.end
         kept = call.add(records)
+        self.cp.history.finished(call.id, call.function_id, kept, call.done)
         self.cp.accepted.finished(call.id, kept)
         if call.durable and kept:
             self.cp.store.add_outputs(call.id, first, kept)

@@ -70,6 +70,7 @@ class ContainerSessions:
         ct.peer = peer
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
+        self.cp.metrics.container_ready(fn, ct.last_seen - ct.created)
         asyncio.get_running_loop().call_soon(self.pump, fn)
         for other in self.cp.functions.values():  # a start slot is free: others may use it
             if other.pending or other.web_waiting:
@@ -168,6 +169,7 @@ class ContainerSessions:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))
         self.containers[ct.id] = ct
         fn.containers[ct.id] = ct
+        self.cp.metrics.container_started(fn)
         asyncio.ensure_future(self.cp.worker.start_container(self.cp.container_spec(fn, ct.id, ct.token)))
 
     def _evict_idle(self, wanting: FunctionState) -> None:

@@ -31,9 +31,11 @@ from .accepted import AcceptedInputs
 from .auth import Identity, Tokens
 from .autoscaler import COUNTS, check_settings
 from .blobs import BlobStore
+from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
 from .calls import Call
 from .containers import ContainerSessions
+from .dashboard import Dashboard
 from .deployments import Deployments
 from .dicts import DictService
 from .dispatch import FunctionState
@@ -43,6 +45,7 @@ from .gateway import Gateway
 from .logbook import Logbook
 from .logs import AppLogs
 from .metering import Meter
+from .metrics import Metrics
 from .objects import NamedObjects
 from .queues import QueueService
 from .sandboxes import SandboxService
@@ -112,10 +115,13 @@ class ControlPlane:
         self._peers: set[Peer] = set()
         self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
+        self.history = CallHistory()  # for the dashboard and /metrics
+        self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
         self.scheduler = Scheduler(self)
         self.tokens = Tokens(self.store)
         self.gateway = Gateway(self)
+        self.dashboard = Dashboard(self)  # started by `ketch server` and `ketch run`
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
         self.queues = QueueService(self.store, self.objects)
@@ -171,6 +177,7 @@ class ControlPlane:
             await self.app_stop(app.id, ending=app.id not in self.deployments.versions)
         await self.worker.close()
         await self.gateway.close()
+        await self.dashboard.close()
         if self._ticker:
             self._ticker.cancel()
         for server in (self._server, self._local_server):

@@ -77,7 +77,8 @@ class Gateway:
         self.host, self.port = host, sock.getsockname()[1]
         protocol = with_head_deadline(self.limits.head_timeout_s)
         self._server = uvicorn.Server(uvicorn.Config(
-            self.asgi, http=protocol, log_level="warning", lifespan="off", interface="asgi3",
+            self.cp.metrics.gateway(self.asgi), http=protocol, log_level="warning",
+            lifespan="off", interface="asgi3",
             ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None))
         self.scheme = "https" if tls else "http"
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..server import ControlPlane
+
+DASHBOARD = False  # `ketch run` sets it: its control plane serves the dashboard, and says where
 
 
 class EmbeddedTransport:
@@ -16,6 +19,9 @@ class EmbeddedTransport:
     async def start(cls, state_dir: Path, max_containers: int | None) -> EmbeddedTransport:
         control_plane = ControlPlane(state_dir, max_containers=max_containers)
         await control_plane.start()
+        if DASHBOARD:
+            await control_plane.dashboard.start()
+            print(f"ketch: dashboard at {control_plane.dashboard.launch_link}", file=sys.stderr)
         return cls(control_plane)
 
     async def request(self, kind: str, body: dict[str, Any]) -> Any:

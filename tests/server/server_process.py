@@ -50,7 +50,7 @@ class ServerProcess:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "ketch.cli", "server", "--host", self.host,
                  "--port", str(self.port),
-                 "--gateway-port", "0", *self.args],
+                 "--gateway-port", "0", "--dashboard-port", "0", *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30

@@ -1,0 +1,136 @@
+"""The recent calls of each app, and every function's count of finished inputs.
+
+The dashboard lists an app's calls with their status, duration and first failure; `/metrics`
+reads the counts. Each app keeps its newest `MAX_CALLS` calls in memory (a call is one record
+however many inputs it has, so a map of a million inputs costs one). A failure is kept as the
+bytes the container sent and read only when a page shows it: with `failure_text`, which never
+runs the container's pickle (it may be forged) but reads the `RemoteFailure`'s fields alone.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol.container import Status
+
+MAX_CALLS = 10_000
+MAX_FAILURE_BYTES = 256 << 10  # a larger failure is named, not kept
+
+
+@dataclass
+class CallRecord:
+    """One call as the dashboard shows it."""
+
+    id: str
+    app_id: str
+    function_id: str
+    function_name: str
+    kind: str
+    created: float
+    ended: float | None = None
+    inputs: int = 0  # finished inputs, by status below
+    counts: dict[str, int] = field(default_factory=dict)
+    failure: tuple[str, bytes | None] | None = None  # status and data of the first failure
+
+    @property
+    def status(self) -> str:
+        """``failed``, ``cancelled``, ``done`` once it ended, else ``running``."""
+        if self.ended is None:
+            return "running"
+        if any(self.counts.get(s) for s in Status.FAILURES):
+            return "failed"
+        return "cancelled" if self.counts.get(Status.CANCELLED) else "done"
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended or time.time()) - self.created
+
+
+class CallHistory:
+    """Example::
+
+        history.created("fc-1", "ap-1", "fu-1", "square", "remote")
+        history.finished("fc-1", "fu-1", [[0, "ok", b"...", None]], done=True)
+        page = history.page("ap-1", offset=0, limit=50)
+    """
+
+    def __init__(self, max_calls: int = MAX_CALLS) -> None:
+        self._max = max_calls
+        self._apps: dict[str, collections.deque[CallRecord]] = {}
+        self._calls: dict[str, CallRecord] = {}
+        self.totals: dict[str, collections.Counter[str]] = {}  # function id: status: inputs
+        self.version: dict[str, int] = {}  # app id: grows on each change, for live pages
+
+    def created(self, call_id: str, app_id: str, function_id: str, function_name: str,
+                kind: str) -> None:
+        calls = self._apps.setdefault(app_id, collections.deque())
+        if len(calls) >= self._max:
+            self._calls.pop(calls.popleft().id, None)
+        record = CallRecord(call_id, app_id, function_id, function_name, kind, time.time())
+        calls.append(record)
+        self._calls[call_id] = record
+        self.version[app_id] = self.version.get(app_id, 0) + 1
+
+    def finished(self, call_id: str, function_id: str, records: list[list[Any]],
+                 done: bool) -> None:
+        """Outputs ``[index, status, data, blob]`` of a call; ``done`` once it has them all."""
+        tally = collections.Counter(r[1] for r in records if r[1] in Status.FINAL)
+        self.totals.setdefault(function_id, collections.Counter()).update(tally)
+        record = self._calls.get(call_id)
+        if record is None:  # a call from before a restart: counted, not listed
+            return
+        record.inputs += sum(tally.values())
+        for status, n in tally.items():
+            record.counts[status] = record.counts.get(status, 0) + n
+        if record.failure is None and any(s in Status.FAILURES for s in tally):
+            status, data = next((r[1], r[2]) for r in records if r[1] in Status.FAILURES)
+            kept = data if isinstance(data, bytes) and len(data) <= MAX_FAILURE_BYTES else None
+            record.failure = (status, kept)
+        if done and record.ended is None:
+            record.ended = time.time()
+        self.version[record.app_id] = self.version.get(record.app_id, 0) + 1
+
+    def page(self, app_id: str, offset: int, limit: int) -> tuple[list[CallRecord], int]:
+        """The app's calls newest first, ``limit`` from ``offset``, and how many it has."""
+        calls = self._apps.get(app_id) or collections.deque()
+        total = len(calls)
+        start = max(0, total - offset - limit)
+        return list(reversed([calls[i] for i in range(start, max(start, total - offset))])), total
+
+    def get(self, call_id: str) -> CallRecord | None:
+        return self._calls.get(call_id)
+
+
+class _FailureOnly(pickle.Unpickler):
+    """Unpickles a `RemoteFailure`'s plain fields; any other class or callable is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("ketch.serialization", "RemoteFailure"):
+            from ..serialization import RemoteFailure
+
+            return RemoteFailure
+        if (module, name) == ("copyreg", "__newobj__"):
+            return _newobj
+        raise pickle.UnpicklingError(f"{module}.{name} is not read here")
+
+
+def _newobj(cls: type, *args: Any) -> Any:
+    return cls.__new__(cls)
+
+
+def failure_text(status: str, data: bytes | None) -> str:
+    """The exception and remote traceback of a failed input, as text for a page."""
+    if data is None:
+        return f"{status}: the failure was too large to keep here; the caller received it"
+    if status != Status.ERROR:
+        return data.decode("utf-8", "replace")
+    try:
+        failure = _FailureOnly(io.BytesIO(data)).load()
+        return f"{failure.type_name}: {failure.message}\n\n{failure.traceback}"
+    except Exception as exc:  # noqa: BLE001 - a container's bytes: anything may be wrong
+        return f"the failure could not be read ({type(exc).__name__}: {exc})"
