@@ -25,6 +25,7 @@ from .file_pattern_matcher import FilePatternMatcher
 from .function_call import FunctionCall
 from .functions import Function
 from .image import Image
+from .network_file_system import NetworkFileSystem
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .probe import Probe
@@ -50,6 +51,7 @@ __all__ = [
     "Function",
     "FunctionCall",
     "Image",
+    "NetworkFileSystem",
     "LocalEntrypoint",
     "Obj",
     "Period",

@@ -110,6 +110,7 @@ class App:
                                image=self._image_steps(kwargs.get("image")))
             function = Function(self, tag, raw, definition)
             function.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
+            function.shared = dict(kwargs.get("network_file_systems") or {})
             self._register(tag, function)
             self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
             return function
@@ -162,6 +163,7 @@ class App:
                                image=self._image_steps(kwargs.get("image")))
             service = Function(self, tag, user_cls, definition)
             service.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
+            service.shared = dict(kwargs.get("network_file_systems") or {})
             cls = Cls(self, user_cls, service)
             self._register(tag, service, cls)
             self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
@@ -223,6 +225,7 @@ class App:
             if snapshot:
                 definition = take_snapshot(definition)
             definition = {**definition, "volumes": await _volume_ids(function.mounts),
+                          "network_file_systems": await _volume_ids(function.shared),
                           "secrets": secret_ids.get(function.tag, []),
                           "image": await resolve_secrets(definition.get("image"), client)}
             created = await client.request(protocol.function_create(self.app_id, definition))
@@ -311,7 +314,7 @@ async def follow_logs(app_id: str) -> None:
 
 
 async def _volume_ids(mounts: dict[str, Any]) -> dict[str, str]:
-    """Mount path -> volume id, finding (or creating) named volumes now."""
+    """Mount path -> volume (or network file system) id, finding or creating named ones now."""
     ids = {}
     for path, volume in mounts.items():
         _, ids[path] = await volume._resolve()

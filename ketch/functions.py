@@ -53,6 +53,7 @@ class Function:
         self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
+        self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------

@@ -34,7 +34,6 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "": ("ketch", "Client=ketch.client:Client Server forward interact "
                   "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
                   "Environment=modal.environments:Environment "
-                  "NetworkFileSystem=modal.network_file_system:NetworkFileSystem "
                   "Proxy=modal.proxy:Proxy SandboxSnapshot=modal.snapshot:SandboxSnapshot "
                   "SchedulerPlacement=modal.scheduler_placement:SchedulerPlacement "
                   "Workspace=modal.workspace:Workspace"),
@@ -68,7 +67,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "io_streams": ("ketch.io_streams", "StreamReader StreamWriter"),
     "mount": (None, "Mount NonLocalMountError create_client_mount create_client_dependency_mounts "
                     "client_mount_name python_standalone_mount_name"),
-    "network_file_system": (None, "NetworkFileSystem"),
+    "network_file_system": ("ketch.network_file_system", "NetworkFileSystem"),
     "object": ("ketch.object", "Object=ketch.object:NamedObject"),
     "output": ("ketch.output", "enable_output OutputManager"),
     "parallel_map": (None, "SynchronizedQueue InputPreprocessor InputPumper SyncInputPumper "

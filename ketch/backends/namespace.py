@@ -134,7 +134,7 @@ class NamespaceDriver(Driver):
                 for v in spec.volumes
             ],
             "masks": self.masks + [str(self.scratch_root)],
-            "binds": binds + image_binds(image)
+            "binds": binds + image_binds(image) + list(spec.binds)
             + [bind for v in spec.volumes for bind in v["binds"]],
             "devices": devices,
             "workdir": image.get("workdir") or ("/" if image.get("rooted") else os.getcwd()),

@@ -12,6 +12,7 @@ from .app import app_group
 from .deploy import deploy
 from .dict import dict_group
 from .image import image
+from .nfs import nfs_group
 from .python import python
 from .queue import queue_group
 from .run import run
@@ -38,8 +39,8 @@ cli.add_command(python)
 cli.add_command(server)
 cli.add_command(usage)
 cli.add_command(shell)
-for group in (app_group, deploy, serve, dict_group, queue_group, sandbox_group, secret_group,
-              token_group, volume_group):
+for group in (app_group, deploy, serve, dict_group, nfs_group, queue_group, sandbox_group,
+              secret_group, token_group, volume_group):
     cli.add_command(group)
 
 

@@ -9,7 +9,7 @@ import sys
 import click
 
 from ..protocol import client as protocol
-from ..volume import FileEntryType, Volume
+from ..volume import FileEntry, FileEntryType, Volume
 from .requests import call, create_object
 
 
@@ -31,7 +31,11 @@ def create(name: str, version: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_volumes(as_json: bool) -> None:
     """List volumes."""
-    objects = call(protocol.object_list("volume"))["objects"]
+    list_objects("volume", as_json)
+
+
+def list_objects(kind: str, as_json: bool) -> None:
+    objects = call(protocol.object_list(kind))["objects"]
     if as_json:
         click.echo(json.dumps(objects, indent=2))
     else:
@@ -45,7 +49,10 @@ def list_volumes(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def ls(name: str, path: str, as_json: bool) -> None:
     """List files in a volume."""
-    entries = Volume.from_name(name).listdir(path)
+    print_entries(Volume.from_name(name).listdir(path), as_json)
+
+
+def print_entries(entries: list[FileEntry], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{"path": e.path, "type": e.type.name.lower(), "size": e.size,
                                 "mtime": e.mtime} for e in entries], indent=2))

@@ -448,6 +448,26 @@ def sandbox_snapshot(sandbox_id: str) -> Request:
     return "sandbox_snapshot", {"sandbox_id": sandbox_id}
 
 
+def nfs_write(nfs_id: str, path: str, data: bytes) -> Request:
+    """Answer: {bytes}."""
+    return "nfs_write", {"nfs_id": nfs_id, "path": path, "data": data}
+
+
+def nfs_read(nfs_id: str, path: str) -> Request:
+    """Answer: {data}."""
+    return "nfs_read", {"nfs_id": nfs_id, "path": path}
+
+
+def nfs_listdir(nfs_id: str, path: str, recursive: bool) -> Request:
+    """Answer: {entries: [{path, type, size, mtime}]}."""
+    return "nfs_listdir", {"nfs_id": nfs_id, "path": path, "recursive": recursive}
+
+
+def nfs_remove(nfs_id: str, path: str, recursive: bool) -> Request:
+    """Answer: {}."""
+    return "nfs_remove", {"nfs_id": nfs_id, "path": path, "recursive": recursive}
+
+
 def forward_open(container_id: str, port: int, unencrypted: bool) -> Request:
     """Answer: {host, port}: where on the control plane's machine the port is reached."""
     return "forward_open", {"container_id": container_id, "port": port,

@@ -44,6 +44,7 @@ class ContainerSpec:
     gpu: str | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
+    binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its

@@ -46,6 +46,8 @@ from .logbook import Logbook
 from .logs import AppLogs
 from .metering import Meter
 from .metrics import Metrics
+from .network_file_systems import REQUESTS as NFS_REQUESTS
+from .network_file_systems import NetworkFileSystems
 from .objects import NamedObjects
 from .queues import QueueService
 from .sandboxes import SandboxService
@@ -128,12 +130,14 @@ class ControlPlane:
         self.secrets = SecretService(self.store, self.objects, state_dir / "secret.key")
         self.volumes = VolumeService(self.store, self.objects, config.volumes_path(),
                                      config.volumes_url())
+        self.nfs = NetworkFileSystems((config.volumes_path() or state_dir) / "nfs", self.objects)
         self.object_requests = {
             name: getattr(service, name)
             for service, names in ((self.objects, objects.REQUESTS), (self.dicts, dicts.REQUESTS),
                                    (self.queues, queues.REQUESTS),
                                    (self.secrets, vault.REQUESTS),
-                                   (self.volumes, volumes.REQUESTS))
+                                   (self.volumes, volumes.REQUESTS),
+                                   (self.nfs, NFS_REQUESTS))
             for name in names
         }
         self.objects.drop_ephemeral()
@@ -271,11 +275,14 @@ class ControlPlane:
             )
         for volume_id in (definition.get("volumes") or {}).values():
             self.objects.kind_of(volume_id, "volume")
-        if definition.get("volumes") and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
-            raise exception.InvalidError(
-                f"function {fn.name!r} mounts volumes, which need the namespace runtime (root on "
-                "Linux); use the volume's files through ketch.Volume methods instead"
-            )
+        for nfs_id in (definition.get("network_file_systems") or {}).values():
+            self.objects.kind_of(nfs_id, "nfs")
+        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
+            if definition.get(key) and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
+                raise exception.InvalidError(
+                    f"function {fn.name!r} mounts {what}, which need the namespace runtime (root "
+                    "on Linux); use their files through their methods instead"
+                )
         if definition.get("image"):
             def log(text: str) -> None:
                 app.logs.append(["image", "", "stderr", text])
@@ -479,6 +486,8 @@ class ControlPlane:
             gpu=opts.get("gpu"),
             image=fn.image,
             volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
+            if container_id else [],
+            binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
             if container_id else [],
             snapshot={"definition": fn.definition, "params": fn.params}
             if opts.get("enable_memory_snapshot") else None,

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS objects_by_name ON objects (kind, name) WHERE name IS NOT NULL;
 """
-KINDS = {"dict": "di", "queue": "qu", "secret": "st", "volume": "vo"}
+KINDS = {"dict": "di", "nfs": "nf", "queue": "qu", "secret": "st", "volume": "vo"}
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUESTS = ("object_lookup", "object_create_ephemeral", "object_release", "object_delete",
             "object_list", "object_rename")
