@@ -113,6 +113,11 @@ class Worker(Protocol):
         beyond loopback)."""
         ...
 
+    def container_address(self, container_id: str) -> str | None:
+        """The address at which the control plane reaches a function's running container
+        (None: not from here)."""
+        ...
+
     async def sandbox_snapshot(self, container_id: str) -> str:
         """Copy a running sandbox's files into a new image layer on this node; its id."""
         ...
