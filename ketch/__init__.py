@@ -29,6 +29,7 @@ from .network_file_system import NetworkFileSystem
 from .output import enable_output
 from .partial import batched, concurrent, enter, exit, method
 from .probe import Probe
+from .proxy import Proxy
 from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
@@ -56,6 +57,7 @@ __all__ = [
     "Obj",
     "Period",
     "Probe",
+    "Proxy",
     "Queue",
     "Retries",
     "Sandbox",

@@ -139,6 +139,13 @@ def images_settings() -> dict[str, Any]:
                             "like (the keys are listed in ketch.config.settings)")
 
 
+def proxies() -> dict[str, str]:
+    """``[proxies]`` of ``config.toml``: egress proxies by name (``corp = "http://host:3128"``),
+    for functions' ``proxy=ketch.Proxy.from_name(name)``."""
+    return {str(k): str(v) for k, v in
+            _table("proxies", 'corp = "http://proxy.internal:3128"').items()}
+
+
 def _table(name: str, example: str) -> dict[str, Any]:
     value = settings().get(name) or {}
     if not isinstance(value, dict):
@@ -174,6 +181,8 @@ def settings() -> dict[str, Any]:
                                                         # its own (a path or a URL)
         debian_slim = "registry"       # debian_slim() from python:X-slim on every node, not
                                        # this machine's OS (default "host" where it has X)
+        [proxies]                      # egress proxies, for proxy=ketch.Proxy.from_name(...)
+        corp = "http://proxy.internal:3128"
     """
     import tomllib
 

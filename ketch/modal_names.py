@@ -34,7 +34,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "": ("ketch", "Client=ketch.client:Client Server forward interact "
                   "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
                   "Environment=modal.environments:Environment "
-                  "Proxy=modal.proxy:Proxy SandboxSnapshot=modal.snapshot:SandboxSnapshot "
+                  "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
                   "SchedulerPlacement=modal.scheduler_placement:SchedulerPlacement "
                   "Workspace=modal.workspace:Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
@@ -75,7 +75,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "partial_function": ("ketch.partial", "PartialFunction method enter exit batched concurrent "
                                           "web_endpoint fastapi_endpoint asgi_app wsgi_app "
                                           "web_server"),
-    "proxy": (None, "Proxy"),
+    "proxy": ("ketch.proxy", "Proxy"),
     "queue": ("ketch.queue", "Queue QueueManager QueueInfo"),
     "retries": ("ketch.retries", "Retries RetryManager"),
     "runner": (None, "DeployResult run_app serve_update deploy_app interactive_shell"),

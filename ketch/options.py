@@ -90,23 +90,27 @@ def _count(name: str, value: Any) -> int | None:
 RESERVED_MOUNTS = ("/proc", "/sys", "/dev", "/run/ketch")
 
 
-def _check_volumes(volumes: Any) -> None:
+def _check_volumes(volumes: Any, keyword: str = "volumes") -> None:
     if volumes is None:
         return
+    from .network_file_system import NetworkFileSystem
     from .volume import Volume
 
+    kind, example = ((NetworkFileSystem, "ketch.NetworkFileSystem.from_name('scratch', "
+                      "create_if_missing=True)") if keyword == "network_file_systems" else
+                     (Volume, "ketch.Volume.from_name('data', create_if_missing=True)"))
     if not isinstance(volumes, dict):
-        raise exception.InvalidError("volumes must be a dict of mount path to ketch.Volume")
+        raise exception.InvalidError(f"{keyword} must be a dict of mount path to "
+                                     f"ketch.{kind.__name__}")
     for path, volume in volumes.items():
-        if not isinstance(volume, Volume):
+        if not isinstance(volume, kind):
             raise exception.InvalidError(
-                f"volumes[{path!r}] must be a ketch.Volume (for example "
-                f"ketch.Volume.from_name('data', create_if_missing=True)), not {volume!r}"
-            )
+                f"{keyword}[{path!r}] must be a ketch.{kind.__name__} (for example {example}), "
+                f"not {volume!r}")
         if not isinstance(path, str) or not path.startswith("/") or path.rstrip("/") == "":
-            raise exception.InvalidError(f"a volume's mount path must be absolute and not /: {path!r}")
+            raise exception.InvalidError(f"a mount path must be absolute and not /: {path!r}")
         if any(path == p or path.startswith(p + "/") for p in RESERVED_MOUNTS):
-            raise exception.InvalidError(f"volumes cannot be mounted at {path} (reserved)")
+            raise exception.InvalidError(f"{keyword} cannot be mounted at {path} (reserved)")
 
 
 def validate(kw: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +159,15 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
     if kw.get("allow_concurrent_inputs") is not None:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
     _check_volumes(kw.get("volumes"))
+    _check_volumes(kw.get("network_file_systems"), "network_file_systems")
+    proxy = kw.get("proxy")
+    if proxy is not None:
+        from .proxy import Proxy
+
+        if not isinstance(proxy, Proxy):
+            raise exception.InvalidError(
+                f"proxy must be a ketch.Proxy (ketch.Proxy.from_name('name')), not {proxy!r}")
+        opts["proxy"] = proxy.name
     schedule = kw.get("schedule")
     if schedule is not None:
         from .schedule import Schedule

@@ -26,7 +26,18 @@ from ..protocol.peer import Peer
 from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
-from . import access, call_service, deployments, dicts, objects, queues, sandboxes, vault, volumes
+from . import (
+    access,
+    call_service,
+    deployments,
+    dicts,
+    objects,
+    proxies,
+    queues,
+    sandboxes,
+    vault,
+    volumes,
+)
 from .accepted import AcceptedInputs
 from .auth import Identity, Tokens
 from .autoscaler import COUNTS, check_settings
@@ -277,6 +288,8 @@ class ControlPlane:
             self.objects.kind_of(volume_id, "volume")
         for nfs_id in (definition.get("network_file_systems") or {}).values():
             self.objects.kind_of(nfs_id, "nfs")
+        if fn.options.get("proxy"):
+            proxies.check(fn.options["proxy"], fn.name)
         for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
             if definition.get(key) and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
                 raise exception.InvalidError(
@@ -480,7 +493,8 @@ class ControlPlane:
             server_address=self.container_address,
             token=token,
             runtime=opts.get("runtime") or "",
-            env={**self._secret_env(fn, container_id), **(opts.get("env") or {})},
+            env={**proxies.environment(opts.get("proxy"), self.address.rsplit(":", 1)[0]),
+                 **self._secret_env(fn, container_id), **(opts.get("env") or {})},
             cpu=opts.get("cpu"),
             memory_mb=opts.get("memory"),
             gpu=opts.get("gpu"),
