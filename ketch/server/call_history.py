@@ -119,7 +119,7 @@ class _FailureOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not read here")
 
 
-def _newobj(cls: type, *args: Any) -> Any:
+def _newobj(cls: Any, *args: Any) -> Any:
     return cls.__new__(cls)
 
 

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -125,7 +125,7 @@ class _StateCollector:
             for ct in fn.containers.values():
                 row[1] += len(ct.assigned) + ct.web_active
                 row[2 if ct.stopping else 3 if ct.peer is not None else 4] += 1
-            totals = cp.history.totals.get(fn.id) or {}
+            totals: Mapping[str, int] = cp.history.totals.get(fn.id) or {}
             row[5] += totals.get(Status.OK, 0) + totals.get(Status.GEN_DONE, 0)
             for reason in Status.FAILURES:
                 if totals.get(reason):

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ..auth import Identity
 from ..call_history import failure_text
 from ..metrics import CONTENT_TYPE
 from . import session
@@ -51,9 +52,8 @@ def build(cp: ControlPlane, launch_key: str) -> Starlette:
     def page(request: Request, name: str, **context: Any) -> Response:
         return templates.TemplateResponse(request, name, context)
 
-    def signed_in(request: Request) -> Any:
-        who = session.of_request(cp, launch_key, request)
-        return who
+    def signed_in(request: Request) -> Identity | None:
+        return session.of_request(cp, launch_key, request)
 
     async def signin(request: Request) -> Response:
         error = ""
@@ -86,7 +86,8 @@ def build(cp: ControlPlane, launch_key: str) -> Starlette:
                     return Response("signed out", status_code=401)
                 return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
             request.state.who = who
-            return await handler(request)
+            answer: Response = await handler(request)
+            return answer
         return checked
 
     async def apps(request: Request) -> Response:

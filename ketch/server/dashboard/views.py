@@ -7,6 +7,7 @@ secrets appear as a count, its environment as names, never as values.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...protocol.container import Status
@@ -65,7 +66,7 @@ def functions_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
             "env": sorted((opts.get("env") or {}).keys()),
             "queued": 0, "running": 0, "containers": 0, "done": 0, "failed": 0,
         })
-        totals = cp.history.totals.get(fn.id) or {}
+        totals: Mapping[str, int] = cp.history.totals.get(fn.id) or {}
         row["queued"] += len(fn.pending) + len(fn.delayed) + fn.web_waiting
         row["running"] += sum(len(ct.assigned) + ct.web_active for ct in fn.containers.values())
         row["containers"] += len(fn.containers)
