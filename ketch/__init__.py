@@ -18,7 +18,7 @@ Example::
 from . import billing, exception, usage
 from .app import App, LocalEntrypoint
 from .cls import Cls, Obj, parameter
-from .context import current_function_call_id, current_input_id, is_local
+from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
 from .exception import Error
 from .file_pattern_matcher import FilePatternMatcher
@@ -79,6 +79,7 @@ __all__ = [
     "enter",
     "exception",
     "exit",
+    "interact",
     "is_local",
     "method",
     "parameter",

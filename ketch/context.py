@@ -33,3 +33,17 @@ def current_function_call_id() -> str | None:
 def set_current_input(call_id: str, index: int) -> None:
     _call_id.set(call_id)
     _input_id.set(f"in-{call_id[3:]}-{index}")
+
+
+def interact() -> None:
+    """Modal's ``interact()``: a terminal attached to the running function. ketch runs have
+    no interactive mode, so, as Modal does for a run without ``-i``, it refuses, naming what to
+    use instead."""
+    from . import exception
+
+    if is_local():
+        raise exception.InvalidError("interact() only works inside a function's container")
+    raise exception.InvalidError(
+        "interact() needs a run in interactive mode, which ketch does not have: for a shell in "
+        "the function's image use `ketch shell FILE.py::function`, or run the code in a Sandbox "
+        "and exec into it")

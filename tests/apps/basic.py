@@ -160,3 +160,8 @@ async def async_gen(n):
 @app.function(max_inputs=2)
 def retires_after_two(x):
     return container_identity()
+
+
+@app.function()
+def interactive():
+    ketch.interact()
