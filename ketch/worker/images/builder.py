@@ -14,7 +14,6 @@ image's site-packages visible), where later ``pip_install`` steps install.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import marshal
 import os
 import shutil
@@ -31,7 +30,17 @@ from . import pythons, standalone
 from .credentials import credentials
 from .layers import LayerStore, content_hash, copy_tree, step_hash
 from .pull import Pulled, pull
-from .steps import INPUTS, PYTHON, ROOTED_PATH, SDK, VENV, describe, expand, script
+from .steps import (
+    INPUTS,
+    PYTHON,
+    ROOTED_PATH,
+    SDK,
+    VENV,
+    describe,
+    expand,
+    runtime_pins,
+    script,
+)
 
 Log = Callable[[str], None]
 NSINIT = str(Path(__file__).resolve().parents[2] / "backends" / "nsinit.py")
@@ -60,11 +69,6 @@ class BuiltImage:
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def runtime_pins() -> list[str]:
-    """The packages the container agent needs, at the versions this ketch runs with."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in ("cloudpickle", "msgpack")]
 
 
 def uv_binary() -> str:

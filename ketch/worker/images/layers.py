@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...file_pattern_matcher import kept_files as walk
+from .steps import runtime_pins
 
 
 def step_hash(parent: str, step: dict[str, Any]) -> str:
@@ -28,6 +29,8 @@ def step_hash(parent: str, step: dict[str, Any]) -> str:
     if step["kind"] in ("copy_file", "copy_dir", "mount_dir"):
         material["content"] = content_hash(step["local"], step.get("ignore", []),
                                            step.get("ignore_root"))
+    if step["kind"] in ("base", "venv"):  # a layer made by older ketch lacks newer packages
+        material["runtime"] = runtime_pins()
     if isinstance(material.get("payload"), bytes):
         material["payload"] = hashlib.sha256(material["payload"]).hexdigest()
     blob = json.dumps([parent, material], sort_keys=True, default=str).encode()

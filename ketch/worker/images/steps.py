@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shlex
 from pathlib import Path
@@ -12,6 +13,15 @@ PYTHON = f"{VENV}/bin/python"
 SDK = "/opt/ketch/sdk"
 INPUTS = "/run/ketch-build"
 ROOTED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's default
+# What the container agent imports from the image's virtualenv: uvicorn serves web endpoints
+# (Modal's images need no web server for asgi_app or wsgi_app, only the user's framework).
+RUNTIME = ("cloudpickle", "msgpack", "uvicorn")
+
+
+def runtime_pins() -> list[str]:
+    """The packages the container agent needs, at the versions this ketch runs with; the
+    ``base`` and ``venv`` steps install them, and their layers' ids depend on them."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME]
 
 
 def describe(step: dict[str, Any]) -> str:
