@@ -277,6 +277,19 @@ class Function:
             function_id = (await self._service._resolve())[1]
         return str((await client.request(protocol.web_url(function_id, self._method)))["url"])
 
+    @aio
+    async def _web_urls(self) -> dict[str, str]:
+        """Each web endpoint this function serves and its URL, by name: its tag, and for a
+        class each web method as ``Class.method`` (what ``ketch serve`` and ``deploy`` list)."""
+        options = self.definition["options"]
+        if not options.get("web") and not options.get("web_methods"):
+            return {}
+        client, function_id = await self._resolve()
+        named: dict[str, str | None] = {self.tag: None} if options.get("web") else {}
+        named.update({f"{self.tag}.{m}": m for m in options.get("web_methods") or {}})
+        return {name: str((await client.request(protocol.web_url(function_id, method)))["url"])
+                for name, method in named.items()}
+
     # -- variants ------------------------------------------------------------------------------
 
     def with_options(self, **options: Any) -> Function:

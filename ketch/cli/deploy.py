@@ -42,6 +42,8 @@ def deploy(ref: str, as_module: bool, name: str | None) -> None:
     answer = call(protocol.app_deploy(app.app_id or ""))
     click.echo(f"deployed {app.name} as version {answer['version']}")
     for tag, function in app.registered_functions.items():
-        where = (function.get_web_url() if function.definition["options"].get("web")
-                 else f"ketch.Function.from_name({app.name!r}, {tag!r})")
-        click.echo(f"  {tag}: {where}")
+        urls = function._web_urls()  # a class's web methods as Class.method
+        if tag not in urls:
+            click.echo(f"  {tag}: ketch.Function.from_name({app.name!r}, {tag!r})")
+        for name, url in urls.items():
+            click.echo(f"  {name}: {url}")

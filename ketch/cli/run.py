@@ -133,8 +133,8 @@ def serve_until_stopped(app: App) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with enable_output(), app.run():
-        for tag, function in app.registered_functions.items():
-            if function.definition["options"].get("web"):
-                click.echo(f"  {tag}: {function.get_web_url()}")
+        for function in app.registered_functions.values():
+            for name, url in function._web_urls().items():
+                click.echo(f"  {name}: {url}")
         click.echo(f"ketch: serving {app.name or 'the app'}; press Ctrl-C to stop", err=True)
         stop.wait()

@@ -3,9 +3,17 @@ copied), run unchanged through the ``ketch`` CLI in real subprocesses, each with
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from urllib.request import Request, urlopen
 
-from .test_programs import ketch_cli
+from .test_programs import ROOT, ketch_cli
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -15,3 +23,40 @@ def test_wsgi_app_on_an_image_without_a_web_server():
     result = ketch_cli("run", str(PROGRAMS / "wsgi_without_uvicorn.py"), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "answer GET /some/path" in result.stdout.splitlines()
+
+
+def test_serve_lists_the_web_endpoints_of_class_methods(tmp_path):
+    # `modal serve` prints every endpoint's URL, a class's methods as Class.method
+    port = _free_port()
+    env = {**os.environ, "KETCH_GATEWAY_PORT": str(port)}
+    env.pop("KETCH_SERVER", None)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "ketch.cli", "serve", str(PROGRAMS / "class_web_endpoints.py")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "press Ctrl-C" not in log.read_text() and serving.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        urls = dict(line.strip().split(": ", 1) for line in log.read_text().splitlines()
+                    if line.startswith("  ") and ": http" in line)
+        assert set(urls) == {"ping", "Counter.bump", "Counter.reset"}, log.read_text()
+        with urlopen(urls["Counter.bump"], timeout=60) as answer:
+            assert json.loads(answer.read()) == {"count": 1}
+        with urlopen(Request(urls["Counter.reset"], method="POST"), timeout=60) as answer:
+            assert json.loads(answer.read()) == {"count": 0}
+    finally:
+        os.killpg(serving.pid, signal.SIGINT)
+        try:
+            serving.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(serving.pid, signal.SIGKILL)
+            serving.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
