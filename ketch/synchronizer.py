@@ -69,11 +69,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     import asyncio
 
     target = loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is target:
+    if _on(target):
         coro.close()
         raise exception.InvalidError("a blocking ketch call was made on ketch's own event loop")
     if _loop_stopped():
@@ -104,6 +100,16 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, target))
 
 
+def _on(target: asyncio.AbstractEventLoop) -> bool:
+    """Whether this code runs on the loop ``target`` (a blocking wait there would never end)."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop() is target
+    except RuntimeError:
+        return False
+
+
 def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
     """Drive an async iterator living on the SDK loop from blocking code."""
     try:
@@ -124,17 +130,12 @@ def _close_unfinished(agen: AsyncIterator[Any]) -> None:
     dropped, as nothing can run it any more) or on the loop's own thread (its closing is
     scheduled there instead of waited for).
     """
-    import asyncio
 
     aclose = getattr(agen, "aclose", None)
     if aclose is None or _loop_stopped():
         return
     target = loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is target:
+    if _on(target):
         target.create_task(aclose())
         return
     try:
