@@ -73,7 +73,16 @@ class Gateway:
         self.limits = Limits.from_settings(config.settings().get("gateway"))  # before binding
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise exception.InvalidError(
+                f"the web gateway cannot listen on {host}:{port}: {exc.strerror} (is another "
+                "`ketch serve` or `ketch server` using it?). Stop that one, or give this one "
+                "another port: KETCH_GATEWAY_PORT=N (0: any free port), or `ketch server "
+                "--gateway-port N`"
+            ) from None
         self.host, self.port = host, sock.getsockname()[1]
         protocol = with_head_deadline(self.limits.head_timeout_s)
         self._server = uvicorn.Server(uvicorn.Config(

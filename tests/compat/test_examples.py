@@ -60,3 +60,16 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_gateway_port_in_use_is_named_with_the_fix(monkeypatch):
+    # two `ketch serve` at once both want port 7078: the second says so, without a traceback
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("KETCH_GATEWAY_PORT", str(port))
+        result = ketch_cli("run", str(PROGRAMS / "wsgi_without_uvicorn.py"), timeout=120)
+    assert result.returncode != 0
+    assert f"127.0.0.1:{port}" in result.stderr and "KETCH_GATEWAY_PORT" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
