@@ -232,6 +232,26 @@ class App:
             function.hydrate_from(created["function_id"])
             function.sent_definition = definition
 
+    @synchronizer.aio
+    async def deploy(self, *, name: str | None = None, environment_name: str | None = None,
+                     tag: str = "", client: Any = None) -> App:
+        """Deploy the app to the ketch server, as ``ketch deploy`` does: its current code
+        becomes the deployed version, found by ``Function.from_name``, whose schedules and web
+        endpoints outlive this program. Its functions' handles call the deployed ones."""
+        if name:
+            self.name = name
+        if not self.name:
+            raise exception.InvalidError(
+                "a deployed app needs a name: ketch.App('name'), or app.deploy(name='name')")
+        connection = await get_client()
+        if connection.embedded:
+            raise exception.InvalidError(
+                "app.deploy() needs a running ketch server: start one with `ketch server` (on "
+                "this machine it is then found by itself), or set KETCH_SERVER=host:port")
+        await self._start(snapshot=True)
+        await connection.request(protocol.app_deploy(self.app_id or ""))
+        return self
+
     async def _stop(self) -> None:
         if self.app_id is None:
             return

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
+from server.server_process import ServerProcess
+
 from .test_programs import ROOT, ketch_cli
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -73,3 +75,22 @@ def test_a_gateway_port_in_use_is_named_with_the_fix(monkeypatch):
     assert result.returncode != 0
     assert f"127.0.0.1:{port}" in result.stderr and "KETCH_GATEWAY_PORT" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_app_deploy_from_a_script_against_a_server(tmp_path):
+    server = ServerProcess(tmp_path)
+    server.start()
+    try:
+        result = server.cli("python", str(PROGRAMS / "deploy_from_python.py"))
+        assert result.returncode == 0, result.stderr
+        assert ["same app True", "handle 42", "by name 8"] == result.stdout.splitlines()[-3:]
+        listed = json.loads(server.cli("app", "list", "--json").stdout)
+        assert [(a["name"], a["version"]) for a in listed] == [("compat-deploy-from-python", 1)]
+    finally:
+        server.stop()
+
+
+def test_app_deploy_needs_a_server():
+    result = ketch_cli("python", str(PROGRAMS / "deploy_from_python.py"))
+    assert result.returncode != 0
+    assert "needs a running ketch server" in result.stderr, result.stderr
