@@ -30,13 +30,21 @@ def import_module(definition: dict[str, Any]) -> ModuleType:
     name = definition["module_name"]
     if name != "__main__":
         return importlib.import_module(name)
-    # A script that called app.run() itself: import it again under another name, so that its
-    # `if __name__ == "__main__":` block does not run in the container.
-    spec = importlib.util.spec_from_file_location(MAIN_ALIAS, definition["module_file"])
+    # A script that called app.run() itself: import it again under its file's name, as Modal
+    # does, so that its `if __name__ == "__main__":` block does not run in the container and
+    # instances of its classes unpickle in the caller (which imports the script by that name).
+    path = definition["module_file"]
+    name = os.path.splitext(os.path.basename(path))[0]
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == path:
+        return loaded
+    if not name.isidentifier() or loaded is not None:  # `json.py` must not replace json
+        name = MAIN_ALIAS
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise exception.InvalidError(f"cannot import {definition['module_file']}")
+        raise exception.InvalidError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[MAIN_ALIAS] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -94,3 +94,9 @@ def test_app_deploy_needs_a_server():
     result = ketch_cli("python", str(PROGRAMS / "deploy_from_python.py"))
     assert result.returncode != 0
     assert "needs a running ketch server" in result.stderr, result.stderr
+
+
+def test_a_scripts_own_class_comes_back_from_its_container():
+    result = ketch_cli("python", str(PROGRAMS / "script_dataclass_result.py"))
+    assert result.returncode == 0, result.stderr
+    assert "reading porch 21.5 script_dataclass_result" in result.stdout.splitlines()
