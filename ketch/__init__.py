@@ -34,6 +34,7 @@ from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
 from .schedule import Cron, Period
+from .scheduler_placement import SchedulerPlacement
 from .secret import Secret
 from .stream_type import StreamType
 from .tunnel import Tunnel, forward
@@ -61,6 +62,7 @@ __all__ = [
     "Queue",
     "Retries",
     "Sandbox",
+    "SchedulerPlacement",
     "Secret",
     "StreamType",
     "Tunnel",

@@ -35,7 +35,6 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                   "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
                   "Environment=modal.environments:Environment "
                   "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
-                  "SchedulerPlacement=modal.scheduler_placement:SchedulerPlacement "
                   "Workspace=modal.workspace:Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
     "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
@@ -84,7 +83,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                                  "SidecarContainer SidecarManager DefaultSandboxNameOverride"),
     "sandbox_fs": ("ketch.sandbox_fs", "SandboxFilesystem"),
     "schedule": ("ketch.schedule", "Schedule Cron Period"),
-    "scheduler_placement": (None, "SchedulerPlacement"),
+    "scheduler_placement": ("ketch.scheduler_placement", "SchedulerPlacement"),
     "secret": ("ketch.secret", "Secret SecretManager SecretInfo"),
     "serving": (None, "serve_app"),
     "snapshot": (None, "SandboxSnapshot"),

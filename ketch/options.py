@@ -26,6 +26,7 @@ FUNCTION_KEYWORDS = (
     "volumes", "cpu", "memory", "ephemeral_disk", "min_containers", "max_containers",
     "buffer_containers", "scaledown_window", "proxy", "retries", "timeout", "startup_timeout",
     "name", "is_generator", "cloud", "region", "nonpreemptible", "enable_memory_snapshot",
+    "scheduler_placement",
     "block_network", "restrict_modal_access", "i6pn", "include_source", "experimental_options",
     "single_use_containers", "max_inputs", "runtime", "cloud_bucket_mounts", "rdma",
     "allow_cross_region_volumes", "concurrency_limit", "keep_warm", "container_idle_timeout",
@@ -160,6 +161,9 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
     _check_volumes(kw.get("volumes"))
     _check_volumes(kw.get("network_file_systems"), "network_file_systems")
+    from .scheduler_placement import placement_of
+
+    opts["placement"] = placement_of(kw)
     proxy = kw.get("proxy")
     if proxy is not None:
         from .proxy import Proxy

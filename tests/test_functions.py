@@ -212,3 +212,17 @@ def test_max_inputs_retires_a_container_after_that_many():
     identities = list(basic.retires_after_two.map(range(6)))
     counts = {identity: identities.count(identity) for identity in identities}
     assert len(counts) >= 3 and max(counts.values()) <= 2
+
+
+def test_a_placement_one_machine_cannot_meet_is_noted_in_the_log(capfd):
+    import ketch
+
+    app = ketch.App("placed-here")
+
+    @app.function(scheduler_placement=ketch.SchedulerPlacement(region="eu-west"), serialized=True)
+    def here():
+        return "ran"
+
+    with ketch.enable_output(), app.run():
+        assert here.remote() == "ran"
+    assert "asks for scheduler_placement region=['eu-west']" in capfd.readouterr().err

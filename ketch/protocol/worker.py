@@ -45,6 +45,7 @@ class ContainerSpec:
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
+    placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
@@ -111,6 +112,10 @@ class Worker(Protocol):
     def sandbox_address(self, container_id: str) -> str | None:
         """The address at which this node reaches a running sandbox (None: it has no network
         beyond loopback)."""
+        ...
+
+    def placement_note(self, spec: ContainerSpec) -> str | None:
+        """What to tell the app when its placement cannot be met and it runs anyway."""
         ...
 
     def container_address(self, container_id: str) -> str | None:

@@ -290,6 +290,9 @@ class ControlPlane:
             self.objects.kind_of(nfs_id, "nfs")
         if fn.options.get("proxy"):
             proxies.check(fn.options["proxy"], fn.name)
+        note = self.worker.placement_note(self.container_spec(fn, "", ""))
+        if note:
+            self.log(fn, "", "stderr", note)
         for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
             if definition.get(key) and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
                 raise exception.InvalidError(
@@ -503,6 +506,7 @@ class ControlPlane:
             if container_id else [],
             binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
             if container_id else [],
+            placement=opts.get("placement"),
             snapshot={"definition": fn.definition, "params": fn.params}
             if opts.get("enable_memory_snapshot") else None,
         )

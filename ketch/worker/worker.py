@@ -115,6 +115,14 @@ class LocalWorker:
         setup = self._sandbox(container_id)
         return setup.network.address if setup is not None and setup.network else None
 
+    def placement_note(self, spec: ContainerSpec) -> str | None:
+        """One machine has nowhere else to put a container: what a placement asked is noted."""
+        if not spec.placement:
+            return None
+        asked = ", ".join(f"{k}={v}" for k, v in spec.placement.items())
+        return (f"ketch: {spec.function_name} asks for scheduler_placement {asked}; this "
+                "backend is one machine, so it runs here")
+
     def container_address(self, container_id: str) -> str | None:
         """Where a function's container listens: it shares this machine's network."""
         return "127.0.0.1" if container_id in self._tasks else None

@@ -73,3 +73,20 @@ def marker(_):
     time.sleep(1.0)
     with open("/marker") as f:
         return f.read(), os.environ.get("KETCH_HOME")
+
+
+# The GPU node also advertises the label region:eu-west; no node is on mars.
+placed_app = ketch.App("on-ray-placed")
+
+
+@placed_app.function(cpu=0.25, scheduler_placement=ketch.SchedulerPlacement(region="eu-west"))
+def in_eu(_):
+    return node()
+
+
+mars_app = ketch.App("on-ray-mars")
+
+
+@mars_app.function(region="mars")
+def on_mars():
+    pass

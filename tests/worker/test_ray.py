@@ -64,7 +64,8 @@ def cluster(tmp_path_factory):
     with node_environment(KETCH_FAKE_GPUS="H100:1", KETCH_HOME=str(homes / "head")):
         c = Cluster(initialize_head=True, head_node_args=HEAD)
     with node_environment(KETCH_FAKE_GPUS="H100:1", KETCH_HOME=str(homes / "gpu")):
-        gpu_node = c.add_node(**NODE, num_gpus=1, resources={"accelerator_type:H100": 1})
+        gpu_node = c.add_node(**NODE, num_gpus=1,
+                              resources={"accelerator_type:H100": 1, "region:eu-west": 1})
     c.wait_for_nodes()
     yield c, gpu_node, homes
     c.shutdown()
@@ -305,3 +306,23 @@ def test_every_node_pulls_the_digest_the_tag_had_when_the_image_was_built(
     for node in ("head", "gpu"):  # each pulled the image's layers, none of the moved tag's
         layers = (homes / node / "images" / "layers").glob("oci-*/fs/marker")
         assert [path.read_text() for path in layers] == ["first"], node
+
+
+PLACED = """
+import ketch
+from apps import on_ray
+with on_ray.placed_app.run():
+    print(list(on_ray.in_eu.map(range(4))))
+try:
+    with on_ray.mars_app.run():
+        pass
+except ketch.exception.ResourceExhaustedError as exc:
+    print(repr(str(exc)))
+"""
+
+
+def test_a_scheduler_placement_lands_only_on_the_nodes_with_its_label(cluster, server):
+    _, gpu_node, _ = cluster
+    out = server.client(PLACED).strip().splitlines()
+    assert ast.literal_eval(out[-2]) == [raylet_pid(gpu_node)] * 4
+    assert "labelled region:mars" in out[-1]

@@ -52,3 +52,15 @@ def test_room_is_counted_over_the_cluster():
     free = {"CPU": 1.5, "memory": GIB}
     assert placement.covers(free, chosen)
     assert not placement.covers(placement.minus(free, chosen), chosen)
+
+
+def test_a_scheduler_placement_asks_for_a_node_with_its_labels():
+    eu = {**CPU_NODE, "region:eu-west": 1.0, "spot": 1.0}
+    us = {**CPU_NODE, "region:us-east": 1.0}
+    wanted = spec(placement={"region": ["eu-west", "eu-north"], "spot": True})
+    assert placement.options(wanted, [us, eu])["resources"] == {"region:eu-west": 0.001,
+                                                                "spot": 0.001}
+    assert placement.options(wanted, [us]) is None
+    problem = placement.never_fits(spec(placement={"region": ["mars"]}), [us, eu])
+    assert "labelled region:mars" in problem and "ray start --resources" in problem
+    assert "resources" not in placement.options(spec(placement={"spot": False}), [us])

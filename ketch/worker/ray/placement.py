@@ -7,6 +7,11 @@ through NVML), and any node can advertise one by hand::
 
     ray start --address head:6379 --num-gpus 8 --resources '{"accelerator_type:H100": 1}'
 
+A function's `SchedulerPlacement` is a set of node labels, each a resource a node advertises
+by hand (``region:eu-west``, ``zone:eu-west-1a``, ``instance_type:g5.xlarge``, ``spot``): its
+actor asks for a sliver of one label of each kind it names, so Ray places it only on such a
+node.
+
 Example::
 
     options = placement.options(spec, nodes)   # {"num_cpus": 0.5, "memory": …, "num_gpus": 1,
@@ -55,6 +60,28 @@ def gpu_choices(gpu: Any) -> list[tuple[int, str | None]]:
     return choices
 
 
+LABEL = 0.001  # of a node's label resource: it holds any number of containers
+
+
+def label_choices(spec: ContainerSpec) -> list[list[str]]:
+    """For each label kind the placement names, the resources any one of which will do."""
+    wanted = spec.placement or {}
+    kinds = [[f"{kind}:{name}" for name in wanted[kind]]
+             for kind in ("region", "zone", "instance_type") if wanted.get(kind)]
+    return kinds + ([["spot"]] if wanted.get("spot") else [])
+
+
+def _labels(resources: Resources, spec: ContainerSpec) -> dict[str, float] | None:
+    """The label resources of this node that meet the placement, or None if it does not."""
+    chosen = {}
+    for choices in label_choices(spec):
+        found = next((label for label in choices if resources.get(label, 0) > 0), None)
+        if found is None:
+            return None
+        chosen[found] = LABEL
+    return chosen
+
+
 def _holds(resources: Resources, cpu: float, memory: int, gpus: int, gpu_type: str | None) -> bool:
     if gpu_type is not None and resources.get(GPU_TYPE_PREFIX + gpu_type, 0) <= 0:
         return False
@@ -70,15 +97,17 @@ def options(spec: ContainerSpec, nodes: Sequence[Resources],
     request = request_of(spec)
     memory = request.memory_mib * 2**20
     choices = gpu_choices(request.gpu) or [(0, None)]
-    possible = [(n, t) for n, t in choices
-                if any(_holds(node, request.cpu, memory, n, t) for node in nodes)]
+    placed = [(node, labels) for node in nodes if (labels := _labels(node, spec)) is not None]
+    possible = [(n, t, labels) for n, t in choices for node, labels in placed
+                if _holds(node, request.cpu, memory, n, t)]
     if not possible:
         return None
     if free is not None:
         # Summed over the cluster, so a guess (the free GPUs may be of another type) that
         # Ray's placement settles; a choice that fits nowhere now still waits for room.
-        possible.sort(key=lambda c: not _holds(free, request.cpu, memory, *c))
-    return _options(request.cpu, memory, *possible[0])
+        possible.sort(key=lambda c: not _holds(free, request.cpu, memory, c[0], c[1]))
+    gpus, gpu_type, labels = possible[0]
+    return _options(request.cpu, memory, gpus, gpu_type, labels)
 
 
 def first_choice(spec: ContainerSpec) -> dict[str, Any]:
@@ -86,15 +115,19 @@ def first_choice(spec: ContainerSpec) -> dict[str, Any]:
     container that waits for a node Ray's autoscaler has yet to add."""
     request = request_of(spec)
     choices = gpu_choices(request.gpu) or [(0, None)]
-    return _options(request.cpu, request.memory_mib * 2**20, *choices[0])
+    labels = {choices_[0]: LABEL for choices_ in label_choices(spec)}
+    return _options(request.cpu, request.memory_mib * 2**20, *choices[0], labels)
 
 
-def _options(cpu: float, memory: int, gpus: int, gpu_type: str | None) -> dict[str, Any]:
+def _options(cpu: float, memory: int, gpus: int, gpu_type: str | None,
+             labels: dict[str, float]) -> dict[str, Any]:
     chosen: dict[str, Any] = {"num_cpus": cpu, "memory": memory}
     if gpus:
         chosen["num_gpus"] = gpus
     if gpu_type is not None:
         chosen["accelerator_type"] = gpu_type
+    if labels:
+        chosen["resources"] = labels
     return chosen
 
 
@@ -109,6 +142,11 @@ def never_fits(spec: ContainerSpec, nodes: Sequence[Resources]) -> str | None:
     request = request_of(spec)
     if not nodes:
         return "the Ray cluster has no nodes"
+    if label_choices(spec) and not any(_labels(node, spec) is not None for node in nodes):
+        labels = " and ".join(" or ".join(c) for c in label_choices(spec))
+        return (f"no node of the Ray cluster is labelled {labels}, as the function's "
+                f"scheduler_placement asks (a node advertises a label with `ray start "
+                f"--resources '{{\"{label_choices(spec)[0][0]}\": 1}}'`)")
     biggest = max(nodes, key=lambda n: (n.get("CPU", 0), n.get("memory", 0)))
     has = (f"its largest node has {biggest.get('CPU', 0):g} CPU, "
            f"{int(biggest.get('memory', 0)) // 2**20} MiB")

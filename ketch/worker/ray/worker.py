@@ -155,6 +155,9 @@ class RayWorker:
     def sandbox_address(self, container_id: str) -> str | None:
         return None
 
+    def placement_note(self, spec: ContainerSpec) -> None:
+        return None  # a placement no node meets is refused by never_fits instead
+
     def container_address(self, container_id: str) -> str | None:
         return None  # on another node: no tunnel to it yet
 
