@@ -38,6 +38,9 @@ PROXY_HEADERS = (("modal-key", "modal-secret"), ("ketch-key", "ketch-secret"))
 # Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
 # the proxy credentials, which are the caller's and not the endpoint's to read.
 NOT_FORWARDED = HOP_BY_HOP | {"content-length"} | {name for pair in PROXY_HEADERS for name in pair}
+# Not passed back: hop-by-hop headers, and the upstream's Date, as the gateway's server sends
+# its own (a second Date breaks clients); the gateway sends no Server header of its own.
+NOT_RETURNED = HOP_BY_HOP | {"date"}
 
 
 class Busy(Exception):
@@ -87,7 +90,7 @@ class Gateway:
         protocol = with_head_deadline(self.limits.head_timeout_s)
         self._server = uvicorn.Server(uvicorn.Config(
             self.cp.metrics.gateway(self.asgi), http=protocol, log_level="warning",
-            lifespan="off", interface="asgi3",
+            lifespan="off", interface="asgi3", server_header=False,
             ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None))
         self.scheme = "https" if tls else "http"
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
@@ -198,7 +201,7 @@ class Gateway:
                 return
             await send({"type": "http.response.start", "status": upstream.status,
                         "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                                    for k, v in upstream.headers if k not in HOP_BY_HOP]})
+                                    for k, v in upstream.headers if k not in NOT_RETURNED]})
             async for chunk in upstream.body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

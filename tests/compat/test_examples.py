@@ -100,3 +100,9 @@ def test_a_scripts_own_class_comes_back_from_its_container():
     result = ketch_cli("python", str(PROGRAMS / "script_dataclass_result.py"))
     assert result.returncode == 0, result.stderr
     assert "reading porch 21.5 script_dataclass_result" in result.stdout.splitlines()
+
+
+def test_a_web_answer_has_one_date_and_one_server_header():
+    result = ketch_cli("run", str(PROGRAMS / "web_headers.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {"date 1", "server 1", "content-type 1"} <= set(result.stdout.splitlines())
