@@ -31,8 +31,10 @@ async def _serve(host: str, port: int, gateway_port: int, dashboard_port: int,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before it listens: a stop may come at once
         loop.add_signal_handler(sig, stop.set)
-    await control_plane.start()
+    # the gateway first: the deployed apps that start() brings back would otherwise start it
+    # on the defaults (any port, loopback, no TLS) for their web endpoints
     await control_plane.gateway.start(host, gateway_port, tls)
+    await control_plane.start()
     await control_plane.dashboard.start(host, dashboard_port, tls)
     published = {"address": control_plane.address, "pid": str(os.getpid()),
                  "dashboard": control_plane.dashboard.base_url}

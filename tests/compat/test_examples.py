@@ -106,3 +106,19 @@ def test_a_web_answer_has_one_date_and_one_server_header():
     result = ketch_cli("run", str(PROGRAMS / "web_headers.py"), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert {"date 1", "server 1", "content-type 1"} <= set(result.stdout.splitlines())
+
+
+def test_a_restarted_server_serves_deployed_endpoints_on_its_gateway_port(tmp_path):
+    # the deployed app's web endpoint comes back while the server starts: on --gateway-port
+    port = _free_port()
+    server = ServerProcess(tmp_path, args=("--gateway-port", str(port)))
+    server.start()
+    try:
+        deployed = server.cli("deploy", str(PROGRAMS / "wsgi_without_uvicorn.py"))
+        assert deployed.returncode == 0, deployed.stderr
+        server.restart()
+        url = f"http://127.0.0.1:{port}/compat-wsgi-bare-image-plain/again"
+        with urlopen(url, timeout=60) as answer:
+            assert answer.read() == b"GET /again"
+    finally:
+        server.stop()
