@@ -67,6 +67,7 @@ class App:
         self.tags = dict(tags or {})
         self._functions: dict[str, Function] = {}
         self._classes: dict[str, Cls] = {}
+        self._variants: list[Function] = []  # with_options variants of its functions
         self._entrypoints: dict[str, LocalEntrypoint] = {}
         self.app_id: str | None = None
 
@@ -231,6 +232,23 @@ class App:
             created = await client.request(protocol.function_create(self.app_id, definition))
             function.hydrate_from(created["function_id"])
             function.sent_definition = definition
+        for variant in self._variants:  # those made before the app ran, at module level
+            if variant._variant_of is not None and variant._variant_of.object_id is not None:
+                variant.hydrate_from(await variant._variant_of._create_variant(
+                    client, self.app_id, variant))
+
+    def _add_variant(self, variant: Function) -> None:
+        """A ``with_options`` variant, named by its function and the order it was made in, so
+        that the container, importing the same module, finds it among the app's functions."""
+        parent = variant._variant_of
+        made = sum(1 for v in self._variants if v._variant_of is parent)
+        variant.variant_name = f"{variant.tag}#variant{made}"
+        self._variants.append(variant)
+
+    def _in_container(self) -> bool:
+        import os
+
+        return bool(os.environ.get("KETCH_CONTAINER_ID"))
 
     @synchronizer.aio
     async def deploy(self, *, name: str | None = None, environment_name: str | None = None,
@@ -258,7 +276,7 @@ class App:
         client = await get_client()
         app_id, self.app_id = self.app_id, None
         await client.request(protocol.app_stop(app_id))
-        for function in self._functions.values():
+        for function in [*self._functions.values(), *self._variants]:
             function.hydrate_from(None)  # type: ignore[arg-type]
 
     @staticmethod

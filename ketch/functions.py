@@ -51,6 +51,7 @@ class Function:
         self._bound: dict[tuple[str, bytes], str] = {}  # for a class: (id, params) -> bound id
         self._variant_of: Function | None = None
         self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
+        self.variant_name: str | None = None  # a with_options variant's name in its app
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
@@ -87,10 +88,12 @@ class Function:
             app_id = self._variant_of.app.app_id if self._variant_of.app else None
             if app_id is None:
                 raise exception.InvalidError(f"{self.tag}: the app is not running")
-            parent = self._variant_of.sent_definition or self._variant_of.definition
-            definition = {**parent, "options": self.definition["options"]}  # its secrets, volumes
-            answer = await parent_client.request(protocol.function_create(app_id, definition))
-            self._object_id = answer["function_id"]
+            if self.app is not None and self.app._in_container():
+                raise exception.InvalidError(
+                    f"{self.tag}.with_options(...) was made inside a container, which may not "
+                    "create functions: make the variant at the top level of the module, so it "
+                    "is created with the app")
+            self._object_id = await self._variant_of._create_variant(parent_client, app_id, self)
         if self._object_id is None:
             raise exception.InvalidError(
                 f"{self.tag}.remote() was called outside a running app. Run the program with "
@@ -303,7 +306,26 @@ class Function:
         variant = Function(self.app, self.tag, self.raw_user_object,
                            {**self.definition, "options": merged}, method=self._method)
         variant._variant_of = self
+        variant.mounts = {**self.mounts, **(known.get("volumes") or {})}
+        variant.shared = dict(self.shared)
+        if self.app is not None:  # made with the app's functions, so containers find it too
+            self.app._add_variant(variant)
         return variant
+
+    async def _create_variant(self, client: Client, app_id: str, variant: Function) -> str:
+        """Create ``variant`` of this (created) function in the app: the id."""
+        from .app import _volume_ids
+
+        parent = self.sent_definition or self.definition
+        # the function's schedule and web endpoint stay its own: a variant is for calls
+        options = {k: v for k, v in variant.definition["options"].items()
+                   if k not in ("schedule", "web", "web_methods")}
+        definition = {**parent, "options": options,  # the function's secrets
+                      "volumes": await _volume_ids(variant.mounts)}
+        if variant.variant_name:
+            definition["name"] = variant.variant_name
+        answer = await client.request(protocol.function_create(app_id, definition))
+        return str(answer["function_id"])
 
     def __repr__(self) -> str:
         return f"Function({self.tag!r})"

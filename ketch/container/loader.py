@@ -104,6 +104,9 @@ class Service:
         for tag, function in self.app.registered_functions.items():
             if tag in app_functions:
                 function.hydrate_from(app_functions[tag])
+        for variant in self.app._variants:
+            if variant.variant_name in app_functions:
+                variant.hydrate_from(app_functions[variant.variant_name])
 
     def callable_for(self, method: str | None) -> Callable[..., Any]:
         if self.instance is None:

@@ -122,3 +122,9 @@ def test_a_restarted_server_serves_deployed_endpoints_on_its_gateway_port(tmp_pa
             assert answer.read() == b"GET /again"
     finally:
         server.stop()
+
+
+def test_module_level_variants_call_each_other_from_containers():
+    result = ketch_cli("run", str(PROGRAMS / "stage_variants.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "result 400 ['result.txt']" in result.stdout.splitlines()
