@@ -21,6 +21,14 @@ def test_a_10_mib_line_without_newline_neither_kills_the_watcher_nor_leaks_the_c
         fn = cp.functions[noisy.long_line.object_id]
         containers = set(fn.containers)
         app_id = noisy.app.app_id
+
+        def logged() -> int:  # output reaches the logbook after the call's result does
+            cp.logbook.flush()
+            rows = cp.store.fetchall("SELECT length(text) FROM logs WHERE app_id = ? AND "
+                                     "function = ?", (app_id, "long_line"))
+            return sum(r[0] for r in rows)
+
+        wait_for(lambda: logged() >= 2 * noisy.HUGE, 30)
     # the app stopped: its containers were reaped, and the worker holds none of them
     assert containers and not containers & set(cp.worker._tasks)
     assert not containers & set(cp.worker.capacity._held)
