@@ -362,10 +362,10 @@ class _Translator:
         remote = posixpath.normpath(posixpath.join(self.workdir, dest))
         for local, parts in found:
             if os.path.isdir(local):
-                steps = self._copy_tree(local, parts, remote)
-                for kind, step_local, step_remote, ignore in steps:
-                    self._step(kind, local=step_local, remote=step_remote, ignore=ignore,
-                               **({"ignore_root": self.context} if ignore else {}))
+                # The .dockerignore's patterns go with the folder: the builder matches them
+                # against paths relative to the context, as Docker does.
+                self._step("copy_dir", local=local, remote=remote, ignore=self.ignore,
+                           **({"ignore_root": self.context} if self.ignore else {}))
                 continue
             if ins.name == "ADD" and _is_archive(local):
                 self._refuse(ins, f"would unpack the archive {'/'.join(parts)}, which ketch's "
@@ -419,12 +419,6 @@ class _Translator:
         path = os.path.join(self.context, *parts)
         return not os.path.isdir(path) or not kept_files(path, self.ignore, self.context)
 
-    def _copy_tree(self, local: str, parts: list[str],
-                   remote: str) -> list[tuple[str, str, str, list[str]]]:
-        """The copy_dir step of the folder ``local``: the .dockerignore's patterns go with it,
-        matched by the builder against paths relative to the context, as Docker matches
-        them."""
-        return [("copy_dir", local, remote, self.ignore)]
 
 
 _Translator._handlers = {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -167,7 +168,7 @@ class Image:
         ``add_python``."""
         steps = list(self.steps)
         if add_python is not None:
-            steps.append({"kind": "python", "version": _python_version(add_python),
+            steps.append({"kind": "python", "version": check_add_python(add_python),
                           "force_build": False})
         steps.append({"kind": "venv", "force_build": False})
         return Image(steps)
@@ -305,6 +306,18 @@ def _python_version(version: Any) -> str:
     if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "3":
         raise exception.InvalidError(f"a Python version looks like '3.12' (or '3.12.7'), not "
                                      f"{version!r}")
+    return version
+
+
+def check_add_python(version: Any) -> str:
+    """``add_python``'s version: "3.N" or "3.N.M" with N >= 9 (what standalone builds exist
+    for), refused when the image is declared."""
+    match = re.fullmatch(r"3\.(\d+)(?:\.(\d+))?", version) if isinstance(version, str) else None
+    if match is None or int(match[1]) < 9:
+        raise exception.InvalidError(
+            f"add_python={version!r} is not a Python version ketch can add: pass \"3.N\" or "
+            f"\"3.N.M\" with N >= 9, for example add_python=\"3.12\" or add_python=\"3.12.7\""
+        )
     return version
 
 

@@ -25,6 +25,17 @@ def tests_dir() -> Path:
 
 
 @pytest.fixture
+def server(tmp_path):
+    """A real ``ketch server`` subprocess with its own KETCH_HOME."""
+    from server.server_process import ServerProcess
+
+    process = ServerProcess(tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
 def images_config():
     """Set ``[images]`` of KETCH_HOME/config.toml for one test: ``images_config(offline=True,
     insecure_registries=[...])``; the file is put back as it was afterwards."""

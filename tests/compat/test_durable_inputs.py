@@ -63,14 +63,6 @@ except Exception as exc:
 """
 
 
-@pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
-
-
 def wait_for(marks: Path, names: list[str], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not all((marks / name).exists() for name in names):

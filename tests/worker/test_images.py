@@ -82,7 +82,7 @@ def test_unsupported_bases_and_misplaced_mounts_name_what_to_do_instead():
         ketch.Image.micromamba()
     with pytest.raises(exception.InvalidError, match="not a repository name"):
         ketch.Image.from_registry("Python:3.12")
-    with pytest.raises(exception.InvalidError, match="looks like '3.12'"):
+    with pytest.raises(exception.InvalidError, match="add_python='twelve' is not a Python version"):
         ketch.Image.from_registry("python:3.12", add_python="twelve")
     with pytest.raises(exception.InvalidError, match="put mounted files last"):
         BASE.add_local_dir(imaged.DATA, "/data").run_commands("true")

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from standalone_python import KEY, MINOR, PATCH, Server, downloads_json, make_build, unusable
 
+import ketch
 from ketch import config, exception
+from ketch.image import check_add_python
 from ketch.worker.images import standalone
 
 
@@ -154,12 +156,14 @@ def test_offline_without_a_copy_names_offline(home: Path, tmp_path: Path) -> Non
                                      "", " 3.12", 3.12])
 def test_check_version_refuses(version: Any) -> None:
     with pytest.raises(exception.InvalidError, match="add_python"):
-        standalone.check_version(version)
+        check_add_python(version)
+    with pytest.raises(exception.InvalidError, match="add_python"):
+        ketch.Image.from_registry("python:3.12", add_python=version)
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.12", "3.13.1", "3.14"])
 def test_check_version_accepts(version: str) -> None:
-    standalone.check_version(version)
+    check_add_python(version)
 
 
 def test_images_settings_must_be_a_table(home: Path) -> None:

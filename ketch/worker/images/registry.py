@@ -101,9 +101,7 @@ class RegistryClient:
         if self.ref.digest:
             verified(body, self.ref.digest, f"the manifest of {self.ref}")
         document = json.loads(body)
-        media_type = document.get("mediaType") or ("application/vnd.oci.image.index.v1+json"
-                                                   if "manifests" in document else MANIFEST_TYPES[0])
-        if media_type in INDEX_TYPES or "manifests" in document:
+        if document.get("mediaType") in INDEX_TYPES or "manifests" in document:
             entry = self._platform(document)
             digest, body = await self._manifest(entry["digest"])
             verified(body, entry["digest"], f"the {machine_architecture()} manifest of {self.ref}")

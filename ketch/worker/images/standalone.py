@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from ... import config, exception
+from ...image import check_add_python
 
 Log = Callable[[str], None]
 PREFIX = "/usr/local"  # where Modal puts the interpreter in the image
-VERSION = re.compile(r"3\.(\d+)(?:\.(\d+))?")
 # An install uv made: cpython-3.12.7-linux-x86_64-gnu (variants such as +freethreaded and
 # prereleases such as 3.14.0rc1 do not match: add_python means the plain build).
 INSTALLED = re.compile(r"cpython-3\.(\d+)\.(\d+)-[a-z]+-[a-z0-9_]+-[a-z]+")
@@ -34,16 +34,6 @@ PREFIX_FILES = ("lib/python3.*/_sysconfigdata_*.py", "lib/python3.*/_sysconfig_v
                 "lib/python3.*/config-3.*/Makefile", "lib/pkgconfig/*.pc", "bin/python3.*-config")
 
 
-def check_version(version: str) -> None:
-    """Refuse, when the image is declared, anything but "3.N" or "3.N.M" with N >= 9."""
-    match = VERSION.fullmatch(version) if isinstance(version, str) else None
-    if match is None or int(match[1]) < 9:
-        raise exception.InvalidError(
-            f"add_python={version!r} is not a Python version ketch can add: pass \"3.N\" or "
-            f"\"3.N.M\" with N >= 9, for example add_python=\"3.12\" or add_python=\"3.12.7\""
-        )
-
-
 def store() -> Path:
     """uv's install directory: the builds this machine has downloaded."""
     return config.home() / "images" / "pythons"
@@ -52,7 +42,7 @@ def store() -> Path:
 async def install_python(version: str, fs: Path, log: Log) -> str:
     """Put CPython ``version`` under ``fs/usr/local``, downloading it if this machine has not
     yet; returns the interpreter's path in the image ("/usr/local/bin/python3.12")."""
-    check_version(version)
+    check_add_python(version)
     root = store()
     root.mkdir(parents=True, exist_ok=True)
     async with _locked(root / "ketch.lock"):
