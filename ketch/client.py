@@ -10,7 +10,7 @@ import atexit
 from typing import TYPE_CHECKING, Any
 
 from . import config, synchronizer
-from .protocol.client import Request
+from .protocol.message import Request
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ class Client:
         self.embedded = embedded
 
     async def request(self, request: Request) -> Any:
-        kind, body = request
-        return await self.transport.request(kind, body)
+        """The answer to ``request`` (of its kind's answer type)."""
+        return await self.transport.request(request)
 
     async def close(self) -> None:
         await self.transport.close()

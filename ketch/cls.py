@@ -85,7 +85,7 @@ class Cls:
         handle = cls.__new__(cls)
         handle.app = None
         handle.raw_user_object = None  # type: ignore[assignment]  # only its containers know it
-        handle._service = Function.from_name(app_name, name)
+        handle._service = Function.from_name(app_name, name, environment_name=environment_name)
         handle._params = {}
         handle._methods = {}
         return handle

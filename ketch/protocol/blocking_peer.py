@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .. import exception
-from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire
+from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire, plain
 
 
 class BlockingPeer:
@@ -80,7 +80,8 @@ class BlockingPeer:
         if size > MAX_FRAME:
             self._mark_closed()
             return None
-        return decode(self._file.read(size))
+        kind, request_id, body = decode(self._file.read(size))
+        return kind, request_id, plain(body)
 
     def _deliver(self, kind: str, request_id: int, body: Any) -> None:
         with self._cond:

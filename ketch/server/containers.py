@@ -13,9 +13,13 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from .. import exception
 from ..protocol import container as wire
+from ..protocol.client import OutputRecord
 from ..protocol.peer import Peer
+from ..protocol.wire import plain
 from ..protocol.worker import ContainerExit
 from . import autoscaler
 from .dispatch import ContainerState, FunctionState, PendingInput
@@ -39,7 +43,8 @@ class ContainerSessions:
 
     # -- frames from agents --------------------------------------------------------------------
 
-    async def on_container_frame(self, peer: Peer, kind: str, body: Any) -> Any:
+    async def on_container_frame(self, peer: Peer, kind: str, raw: msgspec.Raw) -> Any:
+        body = plain(raw)
         if kind == wire.HELLO:
             return self._hello(peer, body)
         ct: ContainerState = peer.info["container"]
@@ -54,12 +59,15 @@ class ContainerSessions:
             ct.web_port = int(body["port"])
             self.cp.gateway.wake(self.cp.functions[ct.function_id])
         elif kind == wire.BLOB_GET:
-            return {"data": self.cp.blobs.get(body["blob_id"])}
+            return {"data": self.cp.blobs.get(body["blob_id"], self._environment(ct))}
         elif kind == wire.BLOB_PUT:
-            return {"blob_id": self.cp.blobs.put(body["data"])}
+            return {"blob_id": self.cp.blobs.put(body["data"], self._environment(ct))}
         elif kind != wire.HEARTBEAT:
             raise exception.InvalidError(f"containers may not send {kind!r}")
         return None
+
+    def _environment(self, ct: ContainerState) -> str:
+        return self.cp.apps[self.cp.functions[ct.function_id].app_id].environment
 
     def _hello(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
         ct = self.containers.get(body["container_id"])
@@ -83,7 +91,7 @@ class ContainerSessions:
     def _on_outputs(self, ct: ContainerState, records: list[list[Any]]) -> None:
         fn = self.cp.functions[ct.function_id]
         ct.outputs_seen += len(records)
-        by_call: dict[str, list[list[Any]]] = {}
+        by_call: dict[str, list[OutputRecord]] = {}
         for call_id, index, status, data, blob_id, duration in records:
             key = (call_id, index)
             item = ct.assigned.get(key) if status == Status.GEN_ITEM else ct.assigned.pop(key, None)
@@ -97,7 +105,8 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
-            by_call.setdefault(call_id, []).append([index, status, data, blob_id])
+            by_call.setdefault(call_id, []).append(
+                OutputRecord(index=index, status=status, data=data, blob_id=blob_id))
         for call_id, outs in by_call.items():
             call = self.cp.calls.get(call_id)
             if call is not None and not call.cancelled:
@@ -271,4 +280,5 @@ class ContainerSessions:
     def _output(self, item: PendingInput, status: str, data: bytes) -> None:
         call = self.cp.calls.get(item.call_id)
         if call is not None:
-            self.cp.call_service.add_outputs(call, [[item.index, status, data, None]])
+            self.cp.call_service.add_outputs(
+                call, [OutputRecord(index=item.index, status=status, data=data)])

@@ -11,7 +11,8 @@ def try_request(kind):
     """Make a control-plane request with this container's own token."""
     async def go():
         client = await get_client()
-        request = {"app_list": protocol.app_list(), "usage": protocol.usage_query("app")}[kind]
+        request = {"app_list": protocol.AppList(),
+                   "usage": protocol.UsageQuery(group_by="app")}[kind]
         return await client.request(request)
 
     try:
