@@ -10,7 +10,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-import msgpack
+import msgspec
 import pytest
 
 import ketch
@@ -51,7 +51,7 @@ def query(sql: str, *args: str) -> list[tuple]:
 
 def stored_definition(function_id: str) -> dict:
     [(blob,)] = query("SELECT definition FROM functions WHERE id=?", function_id)
-    return msgpack.unpackb(blob)
+    return msgspec.msgpack.decode(blob)
 
 
 def test_secrets_reach_the_functions_that_ask_and_no_others():

@@ -1,10 +1,11 @@
 """Framing for every ketch connection: a 4-byte big-endian length, then a msgpack array.
 
 A frame is ``[kind, request_id, body]``; the body is a typed message (`ketch.protocol.message`)
-or plain msgpack, and is decoded by whoever knows its type (`decode` leaves it raw). A request carries a positive ``request_id`` and gets
-exactly one answer frame, ``["ok", request_id, body]`` or ``["err", request_id, error]``; a frame
-with ``request_id == 0`` is a one-way notice. Either side may send requests, so the same
-connection carries the control plane's pushes and the peer's calls.
+or plain msgpack, and is decoded by whoever knows its type (`decode` leaves it raw). A request
+carries a positive ``request_id`` and gets exactly one answer frame, ``["ok", request_id,
+body]`` or ``["err", request_id, error]``; a frame with ``request_id == 0`` is a one-way notice.
+Either side may send requests, so the same connection carries the control plane's pushes and the
+peer's calls.
 
 Errors travel as ``{"type": name, "message": text}`` where ``name`` is a class of
 `ketch.exception`; `error_from_wire` turns them back into that class.

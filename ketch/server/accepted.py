@@ -34,7 +34,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.client import InputRecord, OutputRecord
-from ..protocol.container import Status
+from ..protocol.container import Input, Status
 from ..protocol.message import decode, encode
 from .calls import Call
 from .dispatch import FunctionState, PendingInput
@@ -108,13 +108,13 @@ class AcceptedInputs:
         )
         self._add(batch)
 
-    def started(self, records: list[list[Any]]) -> None:
-        """Inputs ``[call_id, index, …]`` just handed to a container."""
+    def started(self, records: list[Input]) -> None:
+        """Inputs just handed to a container."""
         if not self._batches:
             return
         batch: Batch | None = None
-        for record in records:  # a map's many inputs: the loop is kept to plain indexing
-            call_id, index = record[0], record[1]
+        for record in records:  # a map's many inputs: the loop is kept to plain attributes
+            call_id, index = record.call_id, record.index
             if batch is None or batch.call_id != call_id or not batch.holds(index):
                 if batch is not None:
                     self._touch(batch)

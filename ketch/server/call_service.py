@@ -108,11 +108,11 @@ class CallService:
         fn.pending = type(fn.pending)(i for i in fn.pending if i.call_id != call_id)
         running = [ct for ct in fn.containers.values() if any(k[0] == call_id for k in ct.assigned)]
         for ct in running:
-            keys = [list(k) for k in ct.assigned if k[0] == call_id]
+            keys = [k for k in ct.assigned if k[0] == call_id]
             if req.terminate_containers:
                 await self.cp.sessions.stop_container(ct, requeue=True, grace_s=0.0)
             elif ct.peer is not None:
-                ct.peer.notify(*wire.cancel(keys))
+                ct.peer.notify(wire.CANCEL, keys)
         message = b"the function call was cancelled"
         expected = call.expected if call.expected is not None else call.sent
         missing = [i for i in range(expected) if i not in call.finished]
