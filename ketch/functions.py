@@ -130,34 +130,38 @@ class Function:
                 f"{self.tag} is not a generator function: use .remote() instead of .{verb}()"
             )
 
-    async def _start(self, kind: protocol.CallKind, args: tuple[Any, ...], kwargs: dict[str, Any]
-                     ) -> tuple[Client, str]:
+    async def _start(self, kind: protocol.CallKind, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     wait: float | None = 0.0) -> tuple[Client, protocol.CallStarted]:
+        """Start a call with one input; its answer holds what came out within ``wait``."""
         payload = pack_args(args, kwargs)
         client, function_id = await self._resolve()
         record = await input_record(client, 0, self._method, payload, self.environment_name)
         answer = await client.request(protocol.CallCreate(function_id=function_id, kind=kind,
-                                                          records=[record]))
-        return client, answer.call_id
+                                                          records=[record], timeout=wait))
+        return client, answer
 
     @aio
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
         await self._check(False, "remote")
-        client, call_id = await self._start("remote", args, kwargs)
-        while True:
-            answer = await client.request(protocol.OutputsGet(call_id=call_id, cursor=0))
-            if answer.outputs:
-                return await outcome(client, answer.outputs[0])
+        client, started = await self._start("remote", args, kwargs, wait=None)
+        answer: protocol.CallStarted | protocol.Outputs = started
+        while not answer.outputs:  # in a round trip of its own only when the first had none
+            answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                              cursor=0))
+        return await outcome(client, answer.outputs[0])
 
     @aio_iter
     async def remote_gen(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """Run a generator function in a container, yielding its values as they come."""
         await self._check(True, "remote_gen")
-        client, call_id = await self._start("remote", args, kwargs)
-        cursor = 0
+        client, started = await self._start("remote", args, kwargs, wait=None)
+        answer: protocol.CallStarted | protocol.Outputs = started
         while True:
-            answer = await client.request(protocol.OutputsGet(call_id=call_id, cursor=cursor))
-            cursor = answer.cursor
+            if not answer.outputs and not answer.done:
+                answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                                  cursor=answer.cursor))
+                continue
             items = []
             for record in answer.outputs:
                 if record.status == Status.GEN_DONE:
@@ -167,13 +171,15 @@ class Function:
                 yield items
             if answer.done or len(items) < len(answer.outputs):
                 return
+            answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                              cursor=answer.cursor))
 
     @aio
     async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
         """Start the function and return a `FunctionCall` without waiting for it."""
         await self._check(False, "spawn")
-        _, call_id = await self._start("spawn", args, kwargs)
-        return FunctionCall(call_id)
+        _, started = await self._start("spawn", args, kwargs)
+        return FunctionCall(started.call_id)
 
     def local(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function here, in this process."""

@@ -36,9 +36,13 @@ class CallService:
         self.cp = control_plane
 
     async def call_create(self, req: protocol.CallCreate, caller: Identity
-                          ) -> protocol.CallId:
+                          ) -> protocol.CallStarted:
         call = self.create(req.function_id, req.kind, req.records, creator_of(caller))
-        return protocol.CallId(call_id=call.id)
+        if req.records is None or req.timeout == 0:
+            return protocol.CallStarted(call_id=call.id)
+        outputs = await self._read(call, 0, req.timeout)
+        return protocol.CallStarted(call_id=call.id, outputs=outputs.outputs,
+                                    cursor=outputs.cursor, done=outputs.done)
 
     def create(self, function_id: str, kind: str, records: list[protocol.InputRecord] | None,
                creator: str) -> Call:
@@ -91,10 +95,13 @@ class CallService:
         call = self.cp.calls.get(req.call_id)
         if call is None:
             return await self._stored_outputs(req.call_id, req.cursor, req.timeout)
-        records, end = await call.read(req.cursor, req.timeout)
+        return await self._read(call, req.cursor, req.timeout)
+
+    async def _read(self, call: Call, cursor: int, timeout: float | None) -> protocol.Outputs:
+        records, end = await call.read(cursor, timeout)
         done = call.done and end == call.end
         if done and not call.durable:
-            self.cp.calls.pop(req.call_id, None)  # the caller has every output now
+            self.cp.calls.pop(call.id, None)  # the caller has every output now
         return protocol.Outputs(outputs=records, cursor=end, done=done)
 
     async def call_cancel(self, req: protocol.CallCancel, caller: Identity) -> protocol.Empty:

@@ -33,18 +33,26 @@ class OutputRecord(Message):
     blob_id: str | None = None
 
 
-class CallId(Answer):
+class CallStarted(Answer):
+    """The call, and the outputs it had within the request's ``timeout`` (as `Outputs`)."""
+
     call_id: str
+    outputs: list[OutputRecord] = []
+    cursor: int = 0
+    done: bool = False
 
 
 class CallCreate(Request):
-    """Start a call; with ``records``, these are all its inputs (one round trip for .remote)."""
+    """Start a call; with ``records``, these are all its inputs, and the answer waits up to
+    ``timeout`` for the first outputs (0: not at all; None: until one comes), so that a
+    ``.remote`` is one round trip."""
 
     KIND: ClassVar[str] = "call_create"
-    ANSWER: ClassVar[type[Answer]] = CallId
+    ANSWER: ClassVar[type[Answer]] = CallStarted
     function_id: str
     kind: CallKind
     records: list[InputRecord] | None = None
+    timeout: float | None = 0.0
 
 
 class InputsPut(Request):
@@ -114,7 +122,7 @@ class BlobGet(Request):
 
 
 __all__ = [
-    "BlobGet", "BlobId", "BlobPut", "CallCancel", "CallCreate", "CallForget", "CallId",
+    "BlobGet", "BlobId", "BlobPut", "CallCancel", "CallCreate", "CallForget", "CallStarted",
     "CallKind", "Data", "InputRecord", "InputsDone", "InputsPut", "OutputRecord", "Outputs",
     "OutputsGet",
 ]
