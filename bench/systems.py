@@ -34,7 +34,7 @@ import ketch
 from ketch import config
 from ketch.backends import default_runtime, get_driver
 from ketch.worker.images import Builder
-from ketch.worker.images.builder import uv_binary, uv_cache_dir
+from ketch.worker.images.buildbox import uv_binary, uv_cache_dir
 from ketch.worker.resources import node_memory_mib
 
 # Measurement names, as in the design's targets table and the --only option.

@@ -53,10 +53,13 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
     """The shell script that performs ``step`` inside the build container."""
     kind = step["kind"]
     q = shlex.quote
+    # The runtime pins are exact versions: uv's cache alone has them, unless this machine never
+    # installed them, and then the index does (uv's index check costs more than the install).
+    install = f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON}"
+    runtime = (f"{install} --offline {' '.join(map(q, pins))} 2>/dev/null || "
+               f"{install} {' '.join(map(q, pins))}\n")
     if kind == "base":
-        return (f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n"
-                f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
-                f"{' '.join(map(q, pins))}\n")
+        return f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n{runtime}"
     if kind == "venv":
         return (
             'set -e\nPY="$(command -v python3 || command -v python || true)"\n'
@@ -64,9 +67,7 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
             'then\n  echo "ketch: this image has no Python 3.11 or newer on its PATH ($PATH):'
             ' pass add_python=\'3.12\' to Image.from_registry, or start from an image with'
             ' Python" >&2\n  exit 3\nfi\n'
-            f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n'
-            f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
-            f"{' '.join(map(q, pins))}\n")
+            f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n{runtime}')
     if kind == "pip":
         args = [q(p) for p in step["packages"]]
         for i, text in enumerate(step["requirements"]):
