@@ -48,7 +48,7 @@ def uv_cache_dir(uv: str) -> str:
 
 
 async def run(step: dict[str, Any], tmp: Path, image: BuiltImage, hide: list[str],
-              python_path: str | None, log: Log) -> None:
+              python_path: str | None, log: Log, bytecode: bool = True) -> None:
     """Run ``step``'s script (see `steps.script`) over ``image`` so far, into ``tmp / "fs"``;
     ``hide``: host paths masked from a step on the host's OS."""
     inputs = tmp / "inputs"
@@ -73,7 +73,7 @@ async def run(step: dict[str, Any], tmp: Path, image: BuiltImage, hide: list[str
     else:
         binds.append([cache, cache, False])
         env = {**os.environ, **image.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    body = script(step, uv, python_path, runtime_pins(), inputs)
+    body = script(step, uv, python_path, runtime_pins(), inputs, bytecode)
     config = {
         "cgroup_procs": [], "net": False, "hostname": "ketch-build",
         "root": str(tmp / "root"),

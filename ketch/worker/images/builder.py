@@ -1,7 +1,8 @@
 """Build an image's layers and describe the result for the runtime.
 
 Most steps run in build containers (`buildbox`). A ``debian_slim()`` on the Python ketch runs
-on is made on the host from ketch's own environment (`hostenv`).
+on is made on the host from ketch's own environment (`hostenv`), and a ``uv_pip_install`` on
+this machine's OS has its bytecode compiled on the host during uv's index check (`pipstep`).
 
 An image from a registry (`pull`) is rooted: its layers are the whole root filesystem, the
 host is not beneath it, and its config's environment, working directory, user and entrypoint
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import config, exception
-from . import buildbox, hostenv, pythons, standalone
+from . import buildbox, hostenv, pipstep, pythons, standalone
 from .buildbox import ImageBuildError, Log, uv_binary
 from .credentials import credentials
 from .layers import LayerStore, content_hash, copy_tree, step_hash
@@ -175,6 +176,8 @@ class Builder:
                     python_path = await asyncio.to_thread(pythons.find, step["python"])
                     await asyncio.gather(self._base(step, tmp, image, python_path, log),
                                          _compile_sdk(python_path))
+                elif step["kind"] == "pip" and (python := pipstep.host_interpreter(image)):
+                    await pipstep.install(step, tmp, image, self.hide, python, log)
                 else:
                     await buildbox.run(step, tmp, image, self.hide, None, log)
                 if image.rooted:
