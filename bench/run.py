@@ -499,9 +499,10 @@ IMAGE_NOTES = {
     IMAGE_CACHE_HIT: "e) Builder.build() of debian_slim().uv_pip_install(six).run_commands(...), "
                      "all 3 layers built, one asyncio.run() each.",
     IMAGE_BUILD: "f) ketch: Builder.build() of debian_slim().uv_pip_install(PKGS) into an empty "
-                 "layer store; its base layer also installs ketch's runtime dependencies "
-                 "(cloudpickle, msgspec, uvicorn), and it compiles bytecode (theirs, PKGS' and ketch's "
-                 "own modules). uv: uv venv + uv pip install PKGS, without bytecode. PKGS = "
+                 "layer store; its base layer also holds ketch's runtime dependencies (cloudpickle, "
+                 "msgspec, uvicorn; on ketch's own Python copied with their bytecode from ketch's "
+                 "environment), and it compiles PKGS' bytecode and ketch's own modules. uv: uv venv "
+                 "+ uv pip install PKGS, without bytecode. PKGS = "
                  f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both.",
 }
 
