@@ -28,16 +28,6 @@ BASE = ketch.Image.debian_slim()
 VENV = Path(steps.VENV.lstrip("/"))
 
 
-@pytest.fixture(scope="module")
-def builder(tmp_path_factory) -> Builder:
-    return Builder(tmp_path_factory.mktemp("images"))
-
-
-def build(builder: Builder, image: ketch.Image) -> list[Path]:
-    return [Path(layer) for layer in
-            asyncio.run(builder.build(image.to_wire(), lambda line: None)).layers]
-
-
 def fresh_pyc(source: Path) -> bool:
     """Whether the source's pyc is this interpreter's, for the source as it is (the check
     the import system makes)."""
@@ -50,8 +40,8 @@ def fresh_pyc(source: Path) -> bool:
             and int.from_bytes(head[12:16], "little") == stat.st_size)
 
 
-def test_the_base_holds_ketchs_runtime_packages_as_ketch_runs_them(builder):
-    fs = build(builder, BASE)[0]
+def test_the_base_holds_ketchs_runtime_packages_as_ketch_runs_them(build_layers):
+    fs = build_layers(BASE)[0]
     site = fs / VENV / hostenv.SITE
     held = {canonicalize_name(d.metadata["Name"]): d.version
             for d in importlib.metadata.distributions(path=[str(site)])}
@@ -69,8 +59,8 @@ def test_the_base_holds_ketchs_runtime_packages_as_ketch_runs_them(builder):
     assert scratch == []
 
 
-def test_its_packages_import_from_their_bytecode_and_its_scripts_run(builder):
-    layers = build(builder, BASE.run_commands(
+def test_its_packages_import_from_their_bytecode_and_its_scripts_run(build_layers):
+    layers = build_layers(BASE.run_commands(
         "python -c 'import cloudpickle, msgspec, click, h11, uvicorn.main'",
         "uvicorn --version > /opt/uvicorn-version"))
     top = layers[-1]
@@ -79,7 +69,8 @@ def test_its_packages_import_from_their_bytecode_and_its_scripts_run(builder):
 
 
 def test_the_base_is_the_same_layer_every_time(tmp_path):
-    first, second = (build(Builder(tmp_path / name), BASE)[0] for name in ("a", "b"))
+    first, second = (Path(asyncio.run(Builder(tmp_path / name).build(
+        BASE.to_wire(), lambda line: None)).layers[0]) for name in ("a", "b"))
     assert first.parent.name == second.parent.name  # the layer's id
 
     def tree(fs: Path) -> dict[str, bytes]:

@@ -4,7 +4,6 @@ the package index, as every pip step does), and the script run as the builder ru
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -21,7 +20,7 @@ import pytest
 import ketch
 from ketch import config
 from ketch.backends.namespace import NamespaceDriver
-from ketch.worker.images import Builder, ImageBuildError, pipstep, pythons
+from ketch.worker.images import ImageBuildError, pipstep, pythons
 from ketch.worker.images.buildbox import uv_binary
 
 problem = NamespaceDriver(config.home() / "containers", masks=[]).fingerprint()
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.skipif(problem is not None, reason=f"images need namesp
 
 SITE = "lib/python{}.{}/site-packages"
 TAG = sys.implementation.cache_tag
-
-
-@pytest.fixture(scope="module")
-def builder(tmp_path_factory) -> Builder:
-    return Builder(tmp_path_factory.mktemp("images"))
-
-
-def build(builder: Builder, image: ketch.Image) -> list[Path]:
-    return [Path(layer) for layer in
-            asyncio.run(builder.build(image.to_wire(), lambda line: None)).layers]
 
 
 def bytecode_of(source: Path, tag: str = TAG) -> tuple[bool, str]:
@@ -51,8 +40,8 @@ def bytecode_of(source: Path, tag: str = TAG) -> tuple[bool, str]:
     return fresh, marshal.loads(pyc[16:]).co_filename if tag == TAG else ""
 
 
-def test_a_pip_layer_has_fresh_bytecode_named_as_the_image_sees_it(builder):
-    layers = build(builder, ketch.Image.debian_slim().uv_pip_install("six==1.16.0", "idna==3.10")
+def test_a_pip_layer_has_fresh_bytecode_named_as_the_image_sees_it(build_layers):
+    layers = build_layers(ketch.Image.debian_slim().uv_pip_install("six==1.16.0", "idna==3.10")
                    .run_commands("python -c 'import six, idna, idna.uts46data'"))
     pip_layer, run_layer = layers[-2], layers[-1]
     site = pip_layer / "opt/ketch/venv" / SITE.format(*sys.version_info[:2])
@@ -65,14 +54,14 @@ def test_a_pip_layer_has_fresh_bytecode_named_as_the_image_sees_it(builder):
     assert list(run_layer.rglob("*.pyc")) == []  # the imports found every pyc fresh
 
 
-def test_a_failed_pip_step_stops_the_compiler_and_caches_nothing(builder):
-    before = set(builder.store.root.iterdir())
+def test_a_failed_pip_step_stops_the_compiler_and_caches_nothing(image_builder, build_layers):
+    before = set(image_builder.store.root.iterdir())
     with pytest.raises(ImageBuildError, match="ketch-surely-not-a-package"):
-        build(builder, ketch.Image.debian_slim().uv_pip_install("ketch-surely-not-a-package"))
-    assert [p for p in set(builder.store.root.iterdir()) - before
+        build_layers(ketch.Image.debian_slim().uv_pip_install("ketch-surely-not-a-package"))
+    assert [p for p in set(image_builder.store.root.iterdir()) - before
             if not p.name.endswith(".lock")] == []
     left = [pid for pid in os.listdir("/proc") if pid.isdigit()
-            and str(builder.store.root).encode() in _cmdline(pid)]
+            and str(image_builder.store.root).encode() in _cmdline(pid)]
     assert left == []
 
 
@@ -83,7 +72,7 @@ def _cmdline(pid: str) -> bytes:
         return b""
 
 
-def test_another_python_of_this_machine_compiles_for_itself(builder):
+def test_another_python_of_this_machine_compiles_for_itself(build_layers):
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     others = sorted((v for v in pythons.available() if v != here
                      and tuple(map(int, v.split("."))) >= (3, 11)),
@@ -94,7 +83,7 @@ def test_another_python_of_this_machine_compiles_for_itself(builder):
     image = (ketch.Image.debian_slim(python_version=version).uv_pip_install("six==1.16.0")
              .run_commands(f"python -c 'import sys, six; assert sys.version_info[:2] == "
                            f"({version.replace('.', ', ')})'"))
-    layers = build(builder, image)
+    layers = build_layers(image)
     six = layers[-2] / "opt/ketch/venv" / SITE.format(*version.split(".")) / "six.py"
     assert bytecode_of(six, f"cpython-{version.replace('.', '')}")[0]
     assert list(layers[-1].rglob("*.pyc")) == []
