@@ -84,7 +84,7 @@ def _requires(dist: Distribution, extra: str) -> list[Requirement]:
 
 def _copyable(dist: Distribution) -> bool:
     """Whether ``dist`` is a wheel installed in a site-packages, every file of it present."""
-    root = Path(dist.locate_file(""))
+    root = Path(str(dist.locate_file("")))
     if dist.files is None or root.name != "site-packages":
         return False
     direct = dist.read_text("direct_url.json")
@@ -149,7 +149,7 @@ def _relocate(venv: Path) -> None:
 
 
 def _copy(dist: Distribution, site: Path) -> None:
-    root = Path(dist.locate_file(""))
+    root = Path(str(dist.locate_file("")))
     made: set[Path] = set()
     for file in dist.files or []:
         path = file.as_posix()

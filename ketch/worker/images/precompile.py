@@ -28,13 +28,14 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
 TAG = sys.implementation.cache_tag
 MANY = 64  # files worth compileall's pool of processes (it takes ~0.1 s to start)
 
 
-def main(settings: dict) -> int:
+def main(settings: dict[str, Any]) -> int:
     guess, seen_at = settings["guess"], settings["venv"] + "/" + SITE
     done = subprocess.run(
         [settings["uv"], "pip", "install", "--quiet", "--offline", "--link-mode", "hardlink",
