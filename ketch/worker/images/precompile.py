@@ -2,11 +2,12 @@
 
 Most of a pip step's time is uv's index check (the network) and then compiling what it
 installed; this script does the compiling's share during the check. The builder starts it with
-the image's own interpreter (a host path: the image stands on this machine's OS) as the
-step's build container starts, and it:
+the image's own interpreter (a host path: the image stands on this machine's OS) when the
+step's uv first speaks in its build container, and it:
 
 1. guesses what the step installs: ``uv pip install --offline --target GUESS`` of the same
-   requirements, from uv's cache alone (a guess that fails or differs costs only time);
+   requirements, from uv's cache alone (a guess that fails or differs costs only time), its
+   files links into uv's cache (read, never written: a pyc replaces a link, not its target);
 2. compiles the guess, each file as the image will see it (``VENV/lib/pythonX.Y/...``);
 3. waits for the line ``compile`` on stdin: the step's build container has written the layer
    and exited (anything else: the step failed, nothing to do);
@@ -38,7 +39,7 @@ MANY = 64  # files worth compileall's pool of processes (it takes ~0.1 s to star
 def main(settings: dict[str, Any]) -> int:
     guess, seen_at = settings["guess"], settings["venv"] + "/" + SITE
     done = subprocess.run(
-        [settings["uv"], "pip", "install", "--quiet", "--offline", "--link-mode", "hardlink",
+        [settings["uv"], "pip", "install", "--quiet", "--offline", "--link-mode", "symlink",
          "--python", sys.executable, "--target", guess, *settings["args"]],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if done.returncode == 0:
@@ -65,7 +66,7 @@ def _sources(top: str) -> list[str]:
         folders[:] = [name for name in folders if name != "__pycache__"]
         for name in files:
             path = os.path.join(directory, name)
-            if name.endswith(".py") and os.path.isfile(path) and not os.path.islink(path):
+            if name.endswith(".py") and os.path.isfile(path):
                 found.append(os.path.relpath(path, top))
     return found
 
