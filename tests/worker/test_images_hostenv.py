@@ -113,7 +113,7 @@ def test_the_runtime_packages_are_what_they_require_on_this_python(tmp_path, mon
     monkeypatch.setattr(steps, "RUNTIME", ("ketch-test-agent",))
     found = hostenv.runtime_packages()
     assert found is not None
-    assert [d.metadata["Name"] for d in found] == ["ketch-test-agent", "ketch-test-dep"]
+    assert [package.name for package in found] == ["ketch-test-agent", "ketch-test-dep"]
 
 
 @pytest.mark.parametrize("trouble", ["editable", "outside", "older", "missing"])

@@ -22,11 +22,13 @@ import py_compile
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from . import steps
 from .steps import PYTHON, VENV, runtime_pins
 
 Distribution = importlib.metadata.Distribution
@@ -46,12 +48,49 @@ if __name__ == "__main__":
 """
 
 
-def runtime_packages() -> list[Distribution] | None:
+@dataclass(frozen=True)
+class Package:
+    """An installed wheel to copy: where it is, its files there (less their bytecode and its
+    scripts) and its entry points' scripts, as (name, module, attribute)."""
+
+    name: str
+    root: Path
+    files: tuple[str, ...]
+    scripts: tuple[tuple[str, str, str], ...]
+
+
+def runtime_packages() -> tuple[Package, ...] | None:
     """The installed distributions of `runtime_pins` and of everything they require, or None
-    where one of them is missing, of another version, or cannot be copied."""
-    found: dict[str, Distribution] = {}
+    where one of them is missing, of another version, or cannot be copied. Looked up again
+    only when a folder they are in has changed (an install or an uninstall there changes its
+    modification time): reading their metadata costs as much as copying them."""
+    key = (steps.RUNTIME, tuple(sys.path))
+    if key in _found:
+        state, packages = _found[key]
+        if all(_mtime(folder) == mtime for folder, mtime in state):
+            return packages
+    found = _lookup(tuple(runtime_pins()))
+    _found.clear()
+    if found is not None:
+        _found[key] = (tuple((p.root, _mtime(p.root)) for p in found), found)
+    return found
+
+
+_found: dict[object, tuple[tuple[tuple[Path, int], ...], tuple[Package, ...]]] = {}
+
+
+def _mtime(folder: Path) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _lookup(pins: tuple[str, ...]) -> tuple[Package, ...] | None:
+    found: dict[str, Package] = {}
+    dists: dict[str, Distribution] = {}
     seen: set[tuple[str, str]] = set()
-    wanted = [Requirement(pin) for pin in runtime_pins()]
+    wanted = [Requirement(pin) for pin in pins]
     while wanted:
         requirement = wanted.pop()
         name = canonicalize_name(requirement.name)
@@ -60,16 +99,17 @@ def runtime_packages() -> list[Distribution] | None:
                 dist = importlib.metadata.distribution(requirement.name)
             except importlib.metadata.PackageNotFoundError:
                 return None
-            if not _copyable(dist):
+            package = _package(dist)
+            if package is None:
                 return None
-            found[name] = dist
-        if not requirement.specifier.contains(found[name].version, prereleases=True):
+            found[name], dists[name] = package, dist
+        if not requirement.specifier.contains(dists[name].version, prereleases=True):
             return None
         for extra in ("", *sorted(requirement.extras)):
             if (name, extra) not in seen:
                 seen.add((name, extra))
-                wanted += _requires(found[name], extra)
-    return [found[name] for name in sorted(found)]
+                wanted += _requires(dists[name], extra)
+    return tuple(found[name] for name in sorted(found))
 
 
 def _requires(dist: Distribution, extra: str) -> list[Requirement]:
@@ -82,26 +122,30 @@ def _requires(dist: Distribution, extra: str) -> list[Requirement]:
     return needed
 
 
-def _copyable(dist: Distribution) -> bool:
-    """Whether ``dist`` is a wheel installed in a site-packages, every file of it present."""
+def _package(dist: Distribution) -> Package | None:
+    """``dist`` to copy, if it is a wheel installed in a site-packages, every file of it
+    present; else None."""
     root = Path(str(dist.locate_file("")))
     if dist.files is None or root.name != "site-packages":
-        return False
+        return None
     direct = dist.read_text("direct_url.json")
     if direct and json.loads(direct).get("dir_info", {}).get("editable"):
-        return False
-    scripts = {entry.name for entry in dist.entry_points
-               if entry.group in ("console_scripts", "gui_scripts")}
+        return None
+    scripts = tuple((entry.name, entry.module, entry.attr) for entry in dist.entry_points
+                    if entry.group in ("console_scripts", "gui_scripts"))
+    files = []
     for file in dist.files:
         path = file.as_posix()
         if "__pycache__" in file.parts:
-            continue
+            continue  # each source's pyc is seen to when it is copied
         if path.startswith(SCRIPTS) and "/" not in path[len(SCRIPTS):]:
-            if file.name not in scripts:
-                return False  # a wheel's own script: its text may name ketch's environment
+            if file.name not in {script[0] for script in scripts}:
+                return None  # a wheel's own script: its text may name ketch's environment
         elif path.startswith(("/", "../")) or not (root / path).exists():
-            return False
-    return True
+            return None
+        else:
+            files.append(path)
+    return Package(dist.metadata["Name"], root, tuple(files), scripts)
 
 
 def build(fs: Path, uv: str, python: str) -> bool:
@@ -116,14 +160,15 @@ def build(fs: Path, uv: str, python: str) -> bool:
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT) as made:
         try:
-            dists = runtime_packages()
-            for dist in dists or []:
-                _copy(dist, staged)
+            packages = runtime_packages()
+            for package in packages or ():
+                _copy(package, staged)
         except OSError:  # ketch's environment changed under us: as if it had not the packages
-            dists = None
+            _found.clear()
+            packages = None
         finally:
             output, _ = made.communicate()
-    if dists is None:
+    if packages is None:
         shutil.rmtree(staged, ignore_errors=True)
         shutil.rmtree(fs)
         fs.mkdir()
@@ -133,8 +178,8 @@ def build(fs: Path, uv: str, python: str) -> bool:
     _relocate(venv)
     (venv / SITE).rmdir()
     staged.rename(venv / SITE)
-    for dist in dists:
-        _scripts(dist, venv / "bin")
+    for package in packages:
+        _scripts(package, venv / "bin")
     return True
 
 
@@ -148,13 +193,9 @@ def _relocate(venv: Path) -> None:
                 path.write_bytes(text.replace(made, meant))
 
 
-def _copy(dist: Distribution, site: Path) -> None:
-    root = Path(str(dist.locate_file("")))
+def _copy(package: Package, site: Path) -> None:
     made: set[Path] = set()
-    for file in dist.files or []:
-        path = file.as_posix()
-        if "__pycache__" in file.parts or path.startswith(SCRIPTS):
-            continue  # each source's pyc is seen to below; scripts are written by `_scripts`
+    for path in package.files:
         target = site / path
         folders = [target.parent]
         if path.endswith(".py"):
@@ -163,9 +204,9 @@ def _copy(dist: Distribution, site: Path) -> None:
             if folder not in made:
                 folder.mkdir(parents=True, exist_ok=True)
                 made.add(folder)
-        _copy_file(root / path, target)
+        _copy_file(package.root / path, target)
         if path.endswith(".py"):
-            _bytecode(root / path, target, f"{VENV}/{SITE}/{path}")
+            _bytecode(package.root / path, target, f"{VENV}/{SITE}/{path}")
 
 
 def _copy_file(source: Path, target: Path) -> None:
@@ -186,13 +227,12 @@ def _copy_file(source: Path, target: Path) -> None:
         os.close(reader)
 
 
-def _scripts(dist: Distribution, bin: Path) -> None:
-    for entry in dist.entry_points:
-        if entry.group in ("console_scripts", "gui_scripts"):
-            script = bin / entry.name
-            script.write_text(SCRIPT.format(python=PYTHON, module=entry.module,
-                                            name=entry.attr.split(".")[0], call=entry.attr))
-            script.chmod(0o755)
+def _scripts(package: Package, bin: Path) -> None:
+    for name, module, attribute in package.scripts:
+        script = bin / name
+        script.write_text(SCRIPT.format(python=PYTHON, module=module,
+                                        name=attribute.split(".")[0], call=attribute))
+        script.chmod(0o755)
 
 
 def _bytecode(source: Path, target: Path, seen_as: str) -> None:
