@@ -72,6 +72,25 @@ def _cmdline(pid: str) -> bytes:
         return b""
 
 
+def test_the_compiler_follows_no_link_a_step_made_to_the_hosts_files(build_layers, tmp_path):
+    # The step's own shell words (extra_options) leave links in the layer: a .py file that is
+    # a host file, and a package whose __pycache__ is a host folder. On the host, following
+    # them would read the one into the image and write into the other.
+    secret, outside = tmp_path / "secret.py", tmp_path / "outside"
+    secret.write_text("SECRET = 'of the host'\n")
+    outside.mkdir()
+    site = "/opt/ketch/venv/" + SITE.format(*sys.version_info[:2])
+    layers = build_layers(ketch.Image.debian_slim().uv_pip_install(
+        "six==1.16.0", extra_options=f"&& ln -s {secret} {site}/leak.py && mkdir {site}/pkg "
+                                     f"&& echo 'X = 1' > {site}/pkg/mod.py "
+                                     f"&& ln -s {outside} {site}/pkg/__pycache__"))
+    layer_site = layers[-1] / site.lstrip("/")
+    assert (layer_site / "leak.py").is_symlink() and (layer_site / "pkg/__pycache__").is_symlink()
+    assert not list(layer_site.glob("__pycache__/leak.*"))
+    assert list(outside.iterdir()) == []
+    assert bytecode_of(layer_site / "six.py")[0]
+
+
 def test_another_python_of_this_machine_compiles_for_itself(build_layers):
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     others = sorted((v for v in pythons.available() if v != here

@@ -16,6 +16,10 @@ step's uv first speaks in its build container, and it:
    at once (the builder waits for it, not for an interpreter's winding down; it removes the
    guess itself).
 
+The layer was written by the step's own commands (``extra_options`` are shell words), and
+this script runs on the host as root: in the layer it reads and writes only the layer's own
+files and folders, never through a link, which would lead to the host's files.
+
 Run by another interpreter than ketch's, with ``-I -S``: it imports the standard library
 alone. Its one argument is JSON: ``uv``, ``args`` (to ``uv pip install``), ``guess`` (a
 directory to make), ``layer`` (the virtualenv in the layer's directory) and ``venv`` (where the
@@ -24,16 +28,19 @@ image sees it).
 
 from __future__ import annotations
 
-import compileall
+import importlib.util
 import json
+import marshal
 import os
+import stat
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
 TAG = sys.implementation.cache_tag
-MANY = 64  # files worth compileall's pool of processes (it takes ~0.1 s to start)
+MANY = 64  # files worth a pool of compiling processes (it takes ~0.1 s to start)
 
 
 def main(settings: dict[str, Any]) -> int:
@@ -42,33 +49,99 @@ def main(settings: dict[str, Any]) -> int:
         [settings["uv"], "pip", "install", "--quiet", "--offline", "--link-mode", "symlink",
          "--python", sys.executable, "--target", guess, *settings["args"]],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if done.returncode == 0:
-        _compile(guess, seen_at, len(_sources(guess)))
+    guessed = _sources(guess, links=True) if done.returncode == 0 else []
+    _compile(guess, seen_at, guessed, links=True)
     if sys.stdin.readline().strip() != "compile":
         return 0  # the step failed
-    site = os.path.join(settings["layer"], SITE)
-    left = [rel for rel in _sources(site)
-            if done.returncode != 0 or not _reuse(os.path.join(guess, rel),
-                                                   os.path.join(site, rel))]
-    if left:
-        _compile(site, seen_at, len(left))
+    site, twins = os.path.join(settings["layer"], SITE), set(guessed)
+    left = [rel for rel in _sources(site, links=False)
+            if rel not in twins or not _reuse(os.path.join(guess, rel), os.path.join(site, rel))]
+    _compile(site, seen_at, left, links=False)
     return 0
 
 
-def _compile(top: str, seen_at: str, count: int) -> None:
-    """Compile what has no fresh pyc under ``top``, each file named as under ``seen_at``."""
-    compileall.compile_dir(top, ddir=seen_at, quiet=2, workers=0 if count >= MANY else 1)
-
-
-def _sources(top: str) -> list[str]:
+def _sources(top: str, links: bool) -> list[str]:
+    """The ``.py`` files under ``top``; ``links``: also links to files (the guess's, into
+    uv's cache). A layer was written by the step's own commands: what this script reads or
+    writes there must be the layer's own files, never a host file a link points to."""
     found = []
-    for directory, folders, files in os.walk(top):
+    for directory, folders, files in os.walk(top):  # into no linked folder
         folders[:] = [name for name in folders if name != "__pycache__"]
         for name in files:
             path = os.path.join(directory, name)
-            if name.endswith(".py") and os.path.isfile(path):
+            if name.endswith(".py") and (os.path.isfile(path) if links else _regular(path)):
                 found.append(os.path.relpath(path, top))
     return found
+
+
+def _compile(top: str, seen_at: str, sources: list[str], links: bool) -> None:
+    """Compile ``sources`` (paths under ``top``), each named as under ``seen_at``."""
+    jobs = [(top, seen_at, rel, links) for rel in sources]
+    if len(jobs) < MANY:
+        for job in jobs:
+            _compile_one(job)
+        return
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_compile_one, jobs, chunksize=16))
+
+
+def _compile_one(job: tuple[str, str, str, bool]) -> None:
+    top, seen_at, rel, links = job
+    source = _read(os.path.join(top, rel), links)
+    if source is None:
+        return
+    data, mtime, size = source
+    try:
+        code = compile(data, f"{seen_at}/{rel}", "exec", dont_inherit=True, optimize=0)
+    except Exception:  # as compileall: what does not compile is left to the import to say
+        return
+    _write_pyc(os.path.join(top, rel), _header(mtime, size) + marshal.dumps(code))
+
+
+def _reuse(twin: str, source: str) -> bool:
+    """Give ``source`` the pyc of ``twin`` if their bytes are the same; whether it did."""
+    read = _read(source, links=False)
+    if read is None:
+        return False
+    data, mtime, size = read
+    try:
+        with open(twin, "rb") as f:
+            same = f.read() == data
+        with open(_pyc(twin), "rb") as f:
+            pyc = f.read()
+    except OSError:
+        return False
+    if not same or len(pyc) < 16 or pyc[4:8] != bytes(4):  # a timestamp pyc, as compiled here
+        return False
+    _write_pyc(source, _header(mtime, size) + pyc[16:])
+    return True
+
+
+def _read(path: str, links: bool) -> tuple[bytes, int, int] | None:
+    """A file's bytes, modification time and size; None unless it is a regular file (through
+    a link only where ``links``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (0 if links else os.O_NOFOLLOW))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return f.read(), int(info.st_mtime), info.st_size
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _header(mtime: int, size: int) -> bytes:
+    """A timestamp pyc's header, as the import system checks it."""
+    return (importlib.util.MAGIC_NUMBER + bytes(4) + (mtime & 0xFFFFFFFF).to_bytes(4, "little")
+            + (size & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
 def _pyc(source: str) -> str:
@@ -76,26 +149,24 @@ def _pyc(source: str) -> str:
     return os.path.join(directory, "__pycache__", f"{name[:-3]}.{TAG}.pyc")
 
 
-def _reuse(twin: str, source: str) -> bool:
-    """Give ``source`` the pyc of ``twin`` if their bytes are the same; whether it did."""
+def _write_pyc(source: str, data: bytes) -> None:
+    """Write ``source``'s pyc: in a ``__pycache__`` folder that is one (not a link), through
+    a new file renamed over whatever had the name (a rename replaces a link, not its target)."""
+    pyc = _pyc(source)
+    folder = os.path.dirname(pyc)
     try:
-        with open(twin, "rb") as f, open(source, "rb") as g:
-            if f.read() != g.read():
-                return False
-        with open(_pyc(twin), "rb") as f:
-            pyc = bytearray(f.read())
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
     except OSError:
-        return False
-    if len(pyc) < 16:
-        return False
-    if int.from_bytes(pyc[4:8], "little") == 0:  # a timestamp pyc: the file's own
-        stat = os.stat(source)
-        pyc[8:12] = (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-        pyc[12:16] = (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-    os.makedirs(os.path.dirname(_pyc(source)), exist_ok=True)
-    with open(_pyc(source), "wb") as f:
-        f.write(pyc)
-    return True
+        return
+    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+        return
+    temporary = f"{pyc}.{os.getpid()}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(temporary, pyc)
 
 
 if __name__ == "__main__":
