@@ -55,11 +55,12 @@ def test_a_pip_layer_has_fresh_bytecode_named_as_the_image_sees_it(build_layers)
 
 
 def test_a_failed_pip_step_stops_the_compiler_and_caches_nothing(image_builder, build_layers):
-    before = set(image_builder.store.root.iterdir())
+    layers = set(image_builder.store.root.glob("*/meta.json"))
     with pytest.raises(ImageBuildError, match="ketch-surely-not-a-package"):
         build_layers(ketch.Image.debian_slim().uv_pip_install("ketch-surely-not-a-package"))
-    assert [p for p in set(image_builder.store.root.iterdir()) - before
-            if not p.name.endswith(".lock")] == []
+    base = build_layers(ketch.Image.debian_slim())[0].parent / "meta.json"
+    assert set(image_builder.store.root.glob("*/meta.json")) - layers <= {base}
+    assert list(image_builder.store.root.glob("*.building-*")) == []
     left = [pid for pid in os.listdir("/proc") if pid.isdigit()
             and str(image_builder.store.root).encode() in _cmdline(pid)]
     assert left == []

@@ -12,10 +12,12 @@ with uv, in the build container (`buildbox.run` with ``bytecode``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +65,10 @@ async def install(step: dict[str, Any], tmp: Path, image: BuiltImage, hide: list
     spoke = asyncio.ensure_future(speaking.wait())
     await asyncio.wait([run, spoke], return_when=asyncio.FIRST_COMPLETED)
     spoke.cancel()
+    if run.done():
+        run.result()  # a step that failed before uv spoke raises here: nothing to compile
     compiler = await asyncio.create_subprocess_exec(
-        python, "-I", "-S", PRECOMPILE, json.dumps(settings), env=env,
+        python, "-I", "-S", PRECOMPILE, json.dumps(settings), env=env, start_new_session=True,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
     try:
@@ -73,14 +77,27 @@ async def install(step: dict[str, Any], tmp: Path, image: BuiltImage, hide: list
     finally:
         run.cancel()
         if compiler.returncode is None:
-            compiler.kill()
-            await compiler.wait()
+            await _stop(compiler)
         shutil.rmtree(tmp / "guess", ignore_errors=True)
     if compiler.returncode != 0:
         raise ImageBuildError(
             f"image step {describe(step)} installed, but compiling its bytecode failed "
             f"(exit status {compiler.returncode}); nothing of it was cached. Its output:\n"
             f"{errors.decode(errors='replace')[-4000:]}")
+
+
+async def _stop(compiler: asyncio.subprocess.Process) -> None:
+    """Kill the compiler and what it started (its guess's uv, its pool of processes), and
+    wait until none is left that could still write into the layer's folder."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(compiler.pid, signal.SIGKILL)
+    await compiler.wait()
+    for _ in range(300):
+        try:
+            os.killpg(compiler.pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.01)
 
 
 def _extra(step: dict[str, Any]) -> list[str]:
