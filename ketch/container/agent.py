@@ -57,8 +57,8 @@ class Agent:
         if self.options.get("web"):
             from .web import WebRunner
 
-            runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
-                               self.inbox)
+            function = service.callable_for(None) if service.instance is None else None
+            runner = WebRunner(self.peer, self.options["web"], function, self.inbox)
         elif self.options.get("web_methods"):
             from .web import WebRunner
 

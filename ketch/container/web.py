@@ -8,6 +8,7 @@ a server of its own on its port, which is then waited for.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import socket
 import threading
@@ -45,6 +46,16 @@ def class_app(methods: dict[str, dict[str, Any]], method_of: Callable[[str], Any
     return Starlette(routes=routes)
 
 
+def _httptools(config: Any) -> bool:
+    """Whether uvicorn parses with httptools, which the handed connections' protocol needs
+    (`web_handoff`); with h11 alone the gateway proxies each request instead."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return False
+    return issubclass(config.http_protocol_class, HttpToolsProtocol)
+
+
 def wait_for_port(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -63,8 +74,8 @@ def wait_for_port(port: int, timeout: float) -> None:
 class WebRunner:
     """Serves until the agent's inbox says stop."""
 
-    def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
-                 inbox: queue.SimpleQueue[list[Any]]) -> None:
+    def __init__(self, peer: BlockingPeer, web: dict[str, Any],
+                 function: Callable[..., Any] | None, inbox: queue.SimpleQueue[list[Any]]) -> None:
         """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
         {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
@@ -75,7 +86,8 @@ class WebRunner:
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
         if self.web["kind"] == "server":
-            self.function()
+            if self.function is not None:  # else a class's @enter started it (http_server)
+                self.function()
             port = int(self.web["port"])
             wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
             self.peer.send(*wire.web_ready(port))
@@ -102,8 +114,17 @@ class WebRunner:
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
-        self.peer.send(*wire.web_ready(sock.getsockname()[1]))
+        handoff = None
+        if server.started and _httptools(config):
+            from .web_handoff import Handoff
+
+            handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
+                              os.environ["KETCH_CONTAINER_TOKEN"])
+        self.peer.send(*wire.web_ready(sock.getsockname()[1],
+                                       handoff.listen() if handoff else None))
         await serving
+        if handoff is not None:
+            handoff.close()
 
     def _stop_on_shutdown(self, server: Any) -> None:
         self.inbox.get()

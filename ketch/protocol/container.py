@@ -7,7 +7,7 @@ stop on its own (an input ran past its timeout), an ``exiting`` notice before it
 control plane asks it to stop with a ``shutdown`` notice and to drop inputs with ``cancel``.
 The agent fetches large payloads with the ``blob_get`` request and stores large results with
 ``blob_put``. A web endpoint's agent serves HTTP instead of taking inputs, and says where with
-a ``web_ready`` notice.
+a ``web_ready`` notice (a port, and the socket the gateway hands it connections on).
 
 Records are plain lists, which keeps a batch of thousands cheap to encode:
 
@@ -91,9 +91,10 @@ def exiting(reason: str, requeue_others: bool) -> tuple[str, dict[str, Any]]:
     return EXITING, {"reason": reason, "requeue_others": requeue_others}
 
 
-def web_ready(port: int) -> tuple[str, dict[str, Any]]:
-    """A web endpoint's container serves HTTP on 127.0.0.1:``port`` from now on."""
-    return WEB_READY, {"port": port}
+def web_ready(port: int, handoff: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A web endpoint's container serves HTTP on 127.0.0.1:``port`` from now on, and takes
+    client connections on the abstract socket ``handoff`` (`ketch.protocol.handoff`)."""
+    return WEB_READY, {"port": port, "handoff": handoff}
 
 
 def shutdown() -> tuple[str, dict[str, Any]]:

@@ -52,7 +52,7 @@ class ContainerSessions:
             ct.failure = body.get("failure")
         elif kind == wire.WEB_READY:
             ct.web_port = int(body["port"])
-            self.cp.gateway.wake(self.cp.functions[ct.function_id])
+            self.cp.gateway.attach(ct, body.get("handoff"))
         elif kind == wire.BLOB_GET:
             return {"data": self.cp.blobs.get(body["blob_id"])}
         elif kind == wire.BLOB_PUT:

@@ -1,4 +1,5 @@
-"""The gateway's HTTP/1.1 server protocol: uvicorn's (httptools), with a deadline on each head.
+"""uvicorn's HTTP/1.1 server protocol (httptools) with a deadline on each request head: the
+gateway's, and a web container's on the connections the gateway hands it (`handoff`).
 
 uvicorn closes a kept-open connection that stays idle, but not one that was opened and sent
 nothing, nor one that sends its request line and headers a byte at a time (slowloris): each

@@ -1,0 +1,197 @@
+"""The agent's end of the handoff channel: client connections the gateway hands over, served by
+the container's uvicorn as if it had accepted them itself.
+
+The agent listens on an abstract unix socket (its name goes to the gateway in ``web_ready``)
+and takes one channel, whose first message must carry the container's token. Each ``conn``
+brings a client's socket and the bytes the gateway already read from it; the socket gets
+uvicorn's protocol (with the head deadline, `ketch.protocol.http_head`), which reads those bytes
+first, and an app of its own: the endpoint's app behind a `Gate` holding the connection's
+grant. The requests on handed connections are counted (`Tally`) and reported every
+``LOAD_S`` while the count changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import secrets
+import socket
+from bisect import bisect_left
+from typing import Any
+
+from ..protocol import handoff as wire
+from ..protocol.http_head import HeadDeadlineProtocol
+from .web_gate import Gate
+
+
+class Tally:
+    """Requests on handed connections: in flight, and finished since the last report."""
+
+    def __init__(self, changed: Any) -> None:
+        self.changed = changed
+        self.received = 0
+        self.active = 0
+        self.labels: dict[str, dict[str, Any]] = {}
+        self.ended: asyncio.Event | None = None  # set when a request ends, for `room`
+
+    def begin(self) -> None:
+        self.active += 1
+        self.changed()
+
+    def end(self, label: str, status: int, seconds: float) -> None:
+        self.active -= 1
+        tally = self.labels.get(label)
+        if tally is None:
+            tally = self.labels[label] = {"codes": {}, "buckets": [0] * (
+                len(wire.LATENCY_BUCKETS) + 1), "seconds": 0.0}
+        code = str(status)
+        tally["codes"][code] = tally["codes"].get(code, 0) + 1
+        tally["buckets"][bisect_left(wire.LATENCY_BUCKETS, seconds)] += 1
+        tally["seconds"] += seconds
+        if self.ended is not None:
+            self.ended.set()
+            self.ended = None
+        self.changed()
+
+    def report(self) -> dict[str, Any]:
+        return {"received": self.received, "active": self.active, "labels": self.labels}
+
+
+class Handoff:
+    def __init__(self, server: Any, container_id: str, token: str) -> None:
+        self.server = server  # the uvicorn.Server serving the endpoint, started
+        self.container_id = container_id
+        self.token = token
+        self.loop = asyncio.get_running_loop()
+        self.tally = Tally(self._changed)
+        self.channel: socket.socket | None = None
+        self._listener: socket.socket | None = None
+        self._report: asyncio.TimerHandle | None = None
+        self._protocols: dict[float, type[Handed]] = {}
+
+    def listen(self) -> str:
+        """Start listening; the name to send in ``web_ready``."""
+        name = wire.address(self.container_id, secrets.token_hex(6))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(wire.sockaddr(name))
+        listener.listen(4)
+        listener.setblocking(False)
+        self.loop.add_reader(listener, self._accept)
+        self._listener = listener
+        return name
+
+    async def room(self, capacity: int) -> None:
+        """Until fewer than ``capacity`` requests are in flight."""
+        while self.tally.active >= capacity:
+            if self.tally.ended is None:
+                self.tally.ended = asyncio.Event()
+            await self.tally.ended.wait()
+
+    def back(self, fd: int) -> None:
+        if self.channel is None:
+            raise OSError("the gateway's channel is closed")
+        self.channel.setblocking(True)
+        try:
+            wire.send(self.channel, wire.BACK, {}, fd)
+        finally:
+            self.channel.setblocking(False)
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        self.loop.add_reader(sock, self._hello, sock)
+
+    def _hello(self, sock: socket.socket) -> None:
+        self.loop.remove_reader(sock)
+        try:
+            hello = wire.receive(sock)
+        except OSError:
+            hello = None
+        if (hello is None or hello[0] != wire.HELLO
+                or not secrets.compare_digest(str(hello[1].get("token")), self.token)):
+            sock.close()  # not the control plane
+            return
+        if self.channel is not None:
+            self.loop.remove_reader(self.channel)
+            self.channel.close()
+        self.channel = sock
+        self.loop.add_reader(sock, self._readable, sock)
+
+    def _readable(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                message = wire.receive(sock)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = None
+            if message is None:
+                self.loop.remove_reader(sock)
+                sock.close()
+                if self.channel is sock:
+                    self.channel = None
+                return
+            kind, body, fds = message
+            if kind == wire.CONN and len(fds) == 1:
+                self._take(fds.pop(), body["head"], wire.Grant.from_wire(body["grant"]))
+            for fd in fds:
+                socket.close(fd)
+
+    def _take(self, fd: int, head: bytes, grant: wire.Grant) -> None:
+        client = socket.socket(fileno=fd)
+        client.setblocking(False)
+        self.tally.received += 1
+        self._changed()
+        config = copy.copy(self.server.config)
+        config.loaded_app = Gate(self.server.config.loaded_app, grant, self)
+        protocol = self._protocol(grant.head_s)(
+            head, config=config, server_state=self.server.server_state,
+            app_state=self.server.lifespan.state)
+        asyncio.ensure_future(self.loop.connect_accepted_socket(lambda: protocol, client))
+
+    def _protocol(self, head_s: float) -> type[Handed]:
+        made = self._protocols.get(head_s)
+        if made is None:
+            made = self._protocols[head_s] = type("HandedProtocol", (Handed,), {"head_s": head_s})
+        return made
+
+    def _changed(self) -> None:
+        if self._report is None:
+            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
+
+    def _send_report(self) -> None:
+        self._report = None
+        if self.channel is None:
+            return
+        try:
+            wire.send(self.channel, wire.LOAD, self.tally.report())
+        except BlockingIOError:
+            self._changed()  # the gateway is behind: the next report carries these too
+            return
+        except OSError:
+            return
+        self.tally.labels = {}
+
+    def close(self) -> None:
+        for sock in (self._listener, self.channel):
+            if sock is not None and sock.fileno() >= 0:
+                self.loop.remove_reader(sock)
+                sock.close()
+
+
+class Handed(HeadDeadlineProtocol):
+    """uvicorn's protocol for a handed connection: the bytes the gateway read come first."""
+
+    def __init__(self, head: bytes, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._head = head
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        head, self._head = self._head, b""
+        if head:
+            self.data_received(head)
