@@ -27,9 +27,9 @@ ANSWER_S = 300.0  # how long a container may take to answer, for functions witho
 # Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
 # the proxy credentials, which are the caller's and not the endpoint's to read.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"} | CREDENTIALS
-# Not passed back: hop-by-hop headers, and the upstream's Date, as the gateway's server sends
-# its own (a second Date breaks clients); the gateway sends no Server header of its own.
-NOT_RETURNED = HOP_BY_HOP | {"host", "date"}
+# Not passed back: hop-by-hop headers. The gateway adds no Date or Server header of its own: a
+# client sees the container's, one of each, as from a single origin server.
+NOT_RETURNED = HOP_BY_HOP | {"host"}
 
 
 class Proxy:
