@@ -148,7 +148,12 @@ class App:
                     "@ketch.web_server is not supported on class methods yet; use it on a "
                     "function, or serve the class's app with @ketch.asgi_app"
                 )
-            if not methods and not web_methods:
+            served = getattr(user_cls, "__ketch_http_server__", None)  # experimental.http_server
+            if served and (methods or web_methods):
+                raise exception.InvalidError(
+                    f"{user_cls.__name__} is an http_server: its @enter starts the server, and "
+                    "it may have no @ketch.method() or web endpoint methods")
+            if not methods and not web_methods and not served:
                 raise exception.InvalidError(
                     f"{user_cls.__name__} has no methods marked with @ketch.method() or a web "
                     "endpoint decorator"
@@ -158,6 +163,8 @@ class App:
                 web["label"] = web.get("label") or default_label(self.name or "app", f"{tag}-{name}")
             if web_methods:
                 opts["web_methods"] = web_methods
+            if served:
+                opts["web"] = {**served, "label": default_label(self.name or "app", tag)}
             definition = build(user_cls, tag=tag, app_name=self.name or "", options=opts,
                                is_class=True, methods=methods, is_generator=False,
                                is_async=any(m["is_async"] for m in methods.values()),

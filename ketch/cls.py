@@ -122,6 +122,13 @@ class Cls:
             values[name] = value
         return Obj(self, values)
 
+    def _experimental_get_flash_urls(self) -> list[str] | None:
+        """The URL of a class served with ``modal.experimental.http_server`` (Modal's name)."""
+        synchronizer.run(self._service._resolve())
+        if not self._service.definition["options"].get("web"):
+            return None
+        return [self._service.get_web_url()]
+
     def with_options(self, **options: Any) -> Cls:
         """A variant of the class with other resources, retries, timeout or scaling."""
         return Cls(self.app, self.raw_user_object, self._service.with_options(**options))

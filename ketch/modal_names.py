@@ -53,9 +53,11 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                            "set_local_input_concurrency get_cluster_info get_fabric_peers "
                            "clustered AppInfo list_deployed_apps AppLifecycle get_app_lifecycle "
                            "stop_app get_app_objects image_delete raw_dockerfile_image "
-                           "raw_registry_image"),
+                           "raw_registry_image "
+                           "http_server=ketch.flash:http_server"),
     "experimental.flash": (None, "FlashManager flash_forward FlashPrometheusAutoscaler "
-                                 "flash_prometheus_autoscaler flash_get_containers http_server"),
+                                 "flash_prometheus_autoscaler flash_get_containers "
+                                 "http_server=ketch.flash:http_server"),
     "experimental.ipython": (None, "ModalMagics load_ipython_extension"),
     "file_io": ("ketch.file_io", "FileIO FileWatchEvent FileWatchEventType ls mkdir rm watch "
                                  "delete_bytes replace_bytes"),
