@@ -149,7 +149,7 @@ class NamespaceDriver(Driver):
         zygote_env = {k: v for k, v in env.items() if k not in own and not k.startswith("KETCH_")}
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
-                    image.get("layers", []), image_binds(image), snapshot_identity(spec)]
+                    image.get("layers", []), image_binds(image), snapshot_identity(spec), spec.web]
         key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
         forked = await self.zygotes.fork(
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
@@ -177,7 +177,8 @@ class NamespaceDriver(Driver):
             command=[sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), python,
                      "-m", "ketch.container.zygote"],
             env=env,
-            prepare=zygote_wire.prepare(spec.snapshot),
+            prepare=zygote_wire.prepare(spec.snapshot,
+                                        zygote_wire.WEB_PRELOAD if spec.web else ()),
             scratch=scratch,
         )
 

@@ -20,6 +20,7 @@ state. It refuses to fork when something makes that unsafe (threads, an initiali
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import selectors
 import signal
@@ -48,6 +49,16 @@ def load(snapshot: dict[str, Any] | None) -> Service | None:
     service = Service(snapshot["definition"], snapshot.get("params"))
     service.snap()
     return service
+
+
+def preload(modules: list[str]) -> None:
+    """Import ``modules`` ahead (a web container's server); one the image lacks is left to the
+    container, which says what is missing if it needs it."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def why_unsafe() -> str | None:
@@ -269,6 +280,7 @@ def main() -> None:
     host_root = int(os.environ.pop("KETCH_HOST_ROOT_FD"))
     _, body = wire.decode(sys.stdin.buffer.read())
     try:
+        preload(body.get("preload") or [])
         service = load(body["snapshot"])
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"

@@ -48,6 +48,7 @@ class ContainerSpec:
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
+    web: bool = False  # a web endpoint's: its zygote imports the web server ahead
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None

@@ -28,6 +28,14 @@ EXITED = "exited"
 RETIRE = "retire"
 PREFORK = "prefork"
 MAX_PACKET = 1 << 20
+# What a web endpoint's container imports to serve: its zygote imports them ahead, so that a
+# request to an endpoint with no container waits for a fork, not for these imports.
+WEB_PRELOAD = ("ketch.container.web", "ketch.container.web_handoff", "uvicorn.server",
+               "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl",
+               "uvicorn.protocols.websockets.websockets_sansio_impl", "uvicorn.lifespan.on",
+               "uvicorn.loops.asyncio", "uvicorn.middleware.proxy_headers",
+               "uvicorn.middleware.wsgi", "starlette.applications", "starlette.routing",
+               "starlette.responses", "fastapi")
 
 
 def encode(kind: str, body: dict[str, Any]) -> bytes:
@@ -39,9 +47,10 @@ def decode(data: bytes) -> tuple[str, dict[str, Any]]:
     return kind, body
 
 
-def prepare(snapshot: dict[str, Any] | None) -> bytes:
-    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None."""
-    return encode("prepare", {"snapshot": snapshot})
+def prepare(snapshot: dict[str, Any] | None, preload: tuple[str, ...] = ()) -> bytes:
+    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None, and
+    modules to import (those of them that the image has)."""
+    return encode("prepare", {"snapshot": snapshot, "preload": list(preload)})
 
 
 def fork(request_id: int, config: dict[str, Any], env: dict[str, str],

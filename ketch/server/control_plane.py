@@ -509,6 +509,7 @@ class ControlPlane:
             placement=opts.get("placement"),
             snapshot={"definition": fn.definition, "params": fn.params}
             if opts.get("enable_memory_snapshot") else None,
+            web=bool(opts.get("web") or opts.get("web_methods")),
         )
 
     def _secret_env(self, fn: FunctionState, container_id: str) -> dict[str, str]:
