@@ -36,6 +36,10 @@ async def send_back(scope: dict[str, Any], receive: Any, send: Any, handoff: Han
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         handoff.back(theirs.fileno())
+    except OSError:  # the gateway's channel closed: the control plane is going away
+        ours.close()
+        await _plain(send, 503, "the gateway is not reachable from this container now\n")
+        return
     finally:
         theirs.close()
     reader, writer = await asyncio.open_unix_connection(sock=ours)

@@ -49,30 +49,29 @@ class Gate:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        original = scope["headers"]
-        has_body = self._admit(scope)
-        if has_body is None:
+        admitted = self._admit(scope)
+        full = kind == "http" and self.handoff.tally.active >= self.grant.capacity
+        if admitted is None or (full and not self.grant.returned):
             if kind == "websocket":  # refused: a WebSocket does not follow other requests
                 await send({"type": "websocket.close", "code": 1008})
             else:
-                scope["headers"] = original
                 await send_back(scope, receive, send, self.handoff, self.grant)
             return
+        has_body, headers, raw_path = admitted
+        scope["headers"] = headers
+        if raw_path is not None:
+            scope["raw_path"] = raw_path
+            scope["path"] = unquote(raw_path.decode("latin-1"))
         if kind == "websocket":
             await self._websocket(scope, receive, send)
             return
-        tally = self.handoff.tally
-        if tally.active >= self.grant.capacity:
-            if not self.grant.returned:
-                scope["headers"] = original
-                await send_back(scope, receive, send, self.handoff, self.grant)
-                return
+        if full:  # a request that came back through the gateway: it waits here
             await self.handoff.room(self.grant.capacity)
         await Request(self, scope, receive, send, has_body).run()
 
-    def _admit(self, scope: dict[str, Any]) -> bool | None:
+    def _admit(self, scope: dict[str, Any]) -> tuple[bool, list[Any], bytes | None] | None:
         """None if the request is not for this connection's endpoint and credentials; else
-        whether it has a body, its headers and path rewritten for the app."""
+        whether it has a body, the headers the app sees, and its path if not the client's."""
         grant = self.grant
         stripped = HTTP_STRIPPED if scope["type"] == "http" else WS_STRIPPED
         host: bytes | None = None
@@ -96,13 +95,9 @@ class Gate:
             return None
         if grant.credentials is not None and fingerprint(credentials) != grant.credentials:
             return None
-        scope["headers"] = kept
         if grant.method:
             path = b"/" + grant.method.encode() + path
-        if path is not raw_path:
-            scope["raw_path"] = path
-            scope["path"] = unquote(path.decode("latin-1"))
-        return has_body
+        return has_body, kept, None if path is raw_path else path
 
     async def _websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Until the app ends it, or the function's timeout closes it."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import handoff as wire
@@ -99,8 +98,3 @@ class Channel:
         self.received = min(int(body["received"]), self.sent)
         self.active = max(0, int(body["active"]))
         self.gateway.loaded(self.ct, self.counted() - before, body.get("labels") or {})
-
-
-def idle_now(ct: ContainerState) -> None:
-    if ct.web_active == 0:
-        ct.idle_since = time.monotonic()

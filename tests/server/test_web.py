@@ -104,3 +104,61 @@ def test_an_encoded_line_break_stays_in_one_request_and_credentials_stay_out(run
     assert "modal-key" not in following.json()["headers"]
     assert "modal-secret" not in following.json()["headers"]
 
+
+
+def test_one_connection_to_two_endpoints_and_two_credentials(running):
+    """A kept-open connection the gateway handed to one endpoint's container, then used for
+    another endpoint or other credentials: each request still reaches its own endpoint, with
+    its own proxy token checked (the container sends it back through the gateway)."""
+    token = call(protocol.token_create("proxy"))
+    auth = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    add, parts, echo = (web.add.get_web_url(), web.stream.get_web_url() + "/parts",
+                        web.echo.get_web_url())
+    with httpx.Client(timeout=30) as http:
+        for n in range(3):
+            assert http.post(add, params={"a": n, "b": 1}).json() == {"sum": n + 1}
+            assert http.get(parts).text == "part 0\npart 1\npart 2\n"
+        assert http.get(echo + "/in", headers=auth).json()["path"] == "/in"
+        assert http.get(echo + "/anonymous").status_code == 401
+        assert http.get(echo + "/again", headers=auth).status_code == 200
+        assert http.get(echo + "/wrong", headers={**auth, "Modal-Secret": "no"}).status_code == 401
+
+
+def test_requests_on_two_kept_open_connections_keep_to_the_capacity(running):
+    """Both connections handed to the one container of a function without @concurrent: their
+    requests at once still run one at a time."""
+    url = web.span.get_web_url()
+    with httpx.Client(timeout=60) as first, httpx.Client(timeout=60) as second:
+        for http in (first, second):
+            assert http.get(url, params={"seconds": 0}).status_code == 200
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda http: http.get(url, params={"seconds": 0.5}),
+                                    (first, second)))
+    assert [a.status_code for a in answers] == [200, 200]
+    (a_began, a_ended), (b_began, b_ended) = sorted(a.json() for a in answers)
+    assert a_ended <= b_began  # never both at once
+
+
+def test_requests_answered_by_containers_are_in_the_gateways_metrics(running):
+    url = web.add.get_web_url()
+    with httpx.Client(timeout=30) as http:
+        for n in range(5):
+            assert http.post(url, params={"a": n}).status_code == 200
+    metrics = control_plane().metrics
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # containers report every 50 ms
+        counted = _sample(metrics.render().decode(), "ketch_gateway_requests_total",
+                          'code="200",endpoint="webtest-add"')
+        if counted >= 5:
+            break
+        time.sleep(0.05)
+    assert counted >= 5
+    assert _sample(metrics.render().decode(), "ketch_gateway_request_seconds_count",
+                   'endpoint="webtest-add"') >= 5
+
+
+def _sample(text: str, name: str, labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}}"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
