@@ -530,9 +530,11 @@ def web_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
             f"h) {args.web_requests:,} GETs of / over {args.web_concurrency} keep-alive "
             "connections by bench/loadgen.py (a process of its own, the same for both), after "
             f"{max(1, args.web_requests // 10):,} untimed ones; the app is webapp.make_app() "
-            "(Starlette, one route, a short JSON answer). ketch: through the gateway to a warm "
-            "container (min_containers=1, @concurrent(max_inputs=100), @asgi_app). uvicorn: "
-            "python -m uvicorn, one worker. The generator shares the CPUs with the servers.")
+            "(Starlette, one route, a short JSON answer); p99: each request from writing it to its "
+            "answer's last byte. ketch: through the gateway, which hands each connection to a "
+            "warm container (min_containers=1, @concurrent(max_inputs=100), @asgi_app) after "
+            "its first request. uvicorn: python -m uvicorn, one worker. The generator shares "
+            "the CPUs with the servers.")
     if WEB_BURST in results:
         outcome = results[WEB_BURST].get("ketch", {})
         failures = outcome.get("failures")
