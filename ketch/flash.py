@@ -46,13 +46,13 @@ def http_server(port: int | None = None, *, proxy_regions: list[str] | None = No
     if not proxy_regions or not proxy_regions[0]:
         raise exception.InvalidError("The `proxy_regions` argument must be non-empty.")
 
-    def wrap(user_cls: Any) -> Any:
+    def wrap(user_cls: type) -> type:
         if not inspect.isclass(user_cls):
             raise exception.InvalidError(
                 "@modal.experimental.http_server decorates a class (under @app.cls()) whose "
                 "@modal.enter() method starts the server")
-        user_cls.__ketch_http_server__ = {  # read by App.cls
-            "kind": "server", "port": port, "startup_timeout": float(startup_timeout)}
+        served = {"kind": "server", "port": port, "startup_timeout": float(startup_timeout)}
+        user_cls.__ketch_http_server__ = served  # type: ignore[attr-defined]  # App.cls reads it
         return user_cls
 
     return wrap

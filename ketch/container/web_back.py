@@ -89,7 +89,8 @@ async def _relay(client: h11.Connection, reader: asyncio.StreamReader, send: Any
 
 async def _body(receive: Any, limit: int) -> bytes | None:
     """The whole body, or None past ``limit`` bytes."""
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -122,13 +122,7 @@ class Handoff:
         self.loop.add_reader(sock, self._readable, sock)
 
     def _readable(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                message = wire.receive(sock)
-            except BlockingIOError:
-                return
-            except OSError:
-                message = None
+        for message in wire.pending(sock):
             if message is None:
                 self.loop.remove_reader(sock)
                 sock.close()
@@ -190,7 +184,7 @@ class Handed(HeadDeadlineProtocol):
         super().__init__(**kwargs)
         self._head = head
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         head, self._head = self._head, b""
         if head:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,7 +107,7 @@ def fingerprint(headers: dict[str, str]) -> str | None:
 
 
 def encode(kind: str, body: dict[str, Any]) -> bytes:
-    return msgpack.packb([kind, body], use_bin_type=True)
+    return bytes(msgpack.packb([kind, body], use_bin_type=True))
 
 
 def send(sock: socket.socket, kind: str, body: dict[str, Any], fd: int | None = None) -> None:
@@ -126,6 +127,20 @@ def receive(sock: socket.socket) -> tuple[str, dict[str, Any], list[int]] | None
         return None
     kind, body = msgpack.unpackb(data, raw=False)
     return kind, body, fds
+
+
+def pending(sock: socket.socket) -> Iterator[tuple[str, dict[str, Any], list[int]] | None]:
+    """The messages waiting on a non-blocking socket, then None if the stream has ended."""
+    while True:
+        try:
+            message = receive(sock)
+        except BlockingIOError:
+            return
+        except OSError:
+            message = None
+        yield message
+        if message is None:
+            return
 
 
 def address(container_id: str, nonce: str) -> str:

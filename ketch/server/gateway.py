@@ -108,8 +108,9 @@ class Gateway:
             http=with_head_deadline(self.settings.limits.head_timeout_s))
         settings.load()
         self._http_state = ServerState()
-        return functools.partial(settings.http_protocol_class, config=settings,
-                                 server_state=self._http_state, app_state={})
+        protocol: Any = settings.http_protocol_class
+        return functools.partial(protocol, config=settings, server_state=self._http_state,
+                                 app_state={})
 
     async def close(self) -> None:
         if self._server is None:
@@ -204,7 +205,8 @@ class Gateway:
                 self.cp.metrics.gateway_request(label, 503, time.monotonic() - started)
             return
         channel = self._channels.get(ct.id)
-        if fd is not None and channel is not None and channel.hand(fd, bytes(front.buffer), grant):
+        if (fd is not None and grant is not None and channel is not None
+                and channel.hand(fd, bytes(front.buffer), grant)):
             front.let_go()  # the container's request from now on: it reports it (`loaded`)
             return
         if not head.upgrade:

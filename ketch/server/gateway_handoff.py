@@ -75,13 +75,7 @@ class Channel:
         self.sent = self.received = self.active = 0
 
     def _readable(self) -> None:
-        while True:
-            try:
-                message = wire.receive(self.sock)
-            except BlockingIOError:
-                return
-            except OSError:
-                message = None
+        for message in wire.pending(self.sock):
             if message is None:
                 self.close()
                 return
