@@ -107,7 +107,11 @@ class WebRunner:
         # it every reply on a kept-open connection waits ~40 ms for a delayed ACK
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_level="warning", lifespan="auto",
+        # No access log (nothing below warning is shown) and no X-Forwarded-For trusted: on a
+        # handed connection the client's own address is the scope's, and on a proxied one the
+        # gateway passes the client's headers on, which the client could have set.
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False,
+                                proxy_headers=False,
                                 interface="wsgi" if self.web["kind"] == "wsgi" else "auto")
         server = uvicorn.Server(config)
         threading.Thread(target=self._stop_on_shutdown, args=(server,), daemon=True).start()

@@ -31,14 +31,14 @@ async def send_back(scope: dict[str, Any], receive: Any, send: Any, handoff: Han
                     grant: Grant) -> None:
     body = await _body(receive, grant.max_body)
     if body is None:
-        await _plain(send, 413, TOO_LARGE.format(grant.max_body / 2**20))
+        await plain(send, 413, TOO_LARGE.format(grant.max_body / 2**20))
         return
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         handoff.back(theirs.fileno())
     except OSError:  # the gateway's channel closed: the control plane is going away
         ours.close()
-        await _plain(send, 503, "the gateway is not reachable from this container now\n")
+        await plain(send, 503, "the gateway is not reachable from this container now\n")
         return
     finally:
         theirs.close()
@@ -55,9 +55,9 @@ async def send_back(scope: dict[str, Any], receive: Any, send: Any, handoff: Han
                      + client.send(h11.Data(data=body)) + client.send(h11.EndOfMessage()))
         await _relay(client, reader, send, grant.timeout_s)
     except (h11.ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
-        await _plain(send, 502, f"the gateway did not answer the request: {exc}\n")
+        await plain(send, 502, f"the gateway did not answer the request: {exc}\n")
     except TimeoutError:
-        await _plain(send, 504, NO_ANSWER.format(grant.timeout_s))
+        await plain(send, 504, NO_ANSWER.format(grant.timeout_s))
     finally:
         writer.close()
 
@@ -103,7 +103,7 @@ async def _body(receive: Any, limit: int) -> bytes | None:
             return b"".join(parts)
 
 
-async def _plain(send: Any, status: int, text: str) -> None:
+async def plain(send: Any, status: int, text: str) -> None:
     body = text.encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"text/plain; charset=utf-8"),

@@ -13,6 +13,7 @@ back too, so that the gateway gives it to a container with room or holds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -24,9 +25,10 @@ from ..protocol.handoff import (
     TOO_SLOW,
     Grant,
     fingerprint,
+    host_label,
     route,
 )
-from .web_back import send_back
+from .web_back import plain, send_back
 
 if TYPE_CHECKING:
     from .web_handoff import Handoff
@@ -37,12 +39,20 @@ CREDENTIAL_NAMES = frozenset(n.encode() for n in CREDENTIALS)
 
 
 class Gate:
-    """The ASGI app of one handed connection: ``app`` behind the rules of ``grant``."""
+    """The ASGI app of one handed connection: ``app`` behind the rules of ``grant``.
+
+    This is on every request's path, so the common case is kept short: the Host header's
+    verdict is kept for the next request with the same one, a path under the connection's
+    own prefix is cut without parsing, and headers are copied only when some must go."""
 
     def __init__(self, app: Any, grant: Grant, handoff: Handoff) -> None:
         self.app = app
         self.grant = grant
         self.handoff = handoff
+        self._host: bytes | None = None  # the last Host header seen, and its label
+        self._host_label: str | None = None
+        self._prefix = b"/" + grant.label.encode()
+        self._method = b"/" + grant.method.encode() if grant.method else b""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -54,6 +64,8 @@ class Gate:
         if admitted is None or (full and not self.grant.returned):
             if kind == "websocket":  # refused: a WebSocket does not follow other requests
                 await send({"type": "websocket.close", "code": 1008})
+            elif self.grant.returned:  # the gateway routed it here: never back and forth
+                await plain(send, 421, "the request is not for this endpoint\n")
             else:
                 await send_back(scope, receive, send, self.handoff, self.grant)
             return
@@ -63,7 +75,7 @@ class Gate:
             scope["raw_path"] = raw_path
             scope["path"] = unquote(raw_path.decode("latin-1"))
         if kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await Socket(self, scope, receive, send).run()
             return
         if full:  # a request that came back through the gateway: it waits here
             await self.handoff.room(self.grant.capacity)
@@ -72,73 +84,105 @@ class Gate:
     def _admit(self, scope: dict[str, Any]) -> tuple[bool, list[Any], bytes | None] | None:
         """None if the request is not for this connection's endpoint and credentials; else
         whether it has a body, the headers the app sees, and its path if not the client's."""
-        grant = self.grant
         stripped = HTTP_STRIPPED if scope["type"] == "http" else WS_STRIPPED
-        host: bytes | None = None
+        headers = scope["headers"]
+        host: bytes = b""
         hosts = 0
-        credentials: dict[str, str] = {}
-        kept = []
-        has_body = False
-        for name, value in scope["headers"]:
+        has_body = strip = False
+        for name, value in headers:
             if name == b"host":
                 host, hosts = value, hosts + 1
-            elif name == b"content-length" or name == b"transfer-encoding":
+            elif name in stripped:
+                strip = True
+            elif name == b"content-length":
                 has_body = True
-            if name in stripped:
-                if name in CREDENTIAL_NAMES:
-                    credentials[name.decode()] = value.decode("latin-1")
-                continue
-            kept.append((name, value))
+        if hosts > 1:
+            return None
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        label, by_host, path = route((host or b"").decode("latin-1"), raw_path, grant.domain)
-        if hosts > 1 or label != grant.label or by_host != grant.by_host:
+        path = self._path(host, raw_path)
+        if path is None:
             return None
-        if grant.credentials is not None and fingerprint(credentials) != grant.credentials:
+        if strip:
+            credentials = {k.decode(): v.decode("latin-1") for k, v in headers
+                           if k in CREDENTIAL_NAMES}
+            has_body = has_body or any(k == b"transfer-encoding" for k, _ in headers)
+            headers = [(k, v) for k, v in headers if k not in stripped]
+        else:
+            credentials = {}
+        if self.grant.credentials is not None and fingerprint(credentials) != self.grant.credentials:
             return None
-        if grant.method:
-            path = b"/" + grant.method.encode() + path
-        return has_body, kept, None if path is raw_path else path
+        return has_body, headers, None if path is raw_path else path
 
-    async def _websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Until the app ends it, or the function's timeout closes it."""
-        tally, loop = self.handoff.tally, asyncio.get_running_loop()
-        started, task = loop.time(), asyncio.current_task()
-        accepted, timed_out = False, False
+    def _path(self, host: bytes, raw_path: bytes) -> bytes | None:
+        """The path the app sees, or None if the request is for another endpoint: as
+        `ketch.protocol.handoff.route` decides, with its answers kept."""
+        grant = self.grant
+        if host != self._host:
+            self._host, self._host_label = host, host_label(host.decode("latin-1"), grant.domain)
+        if (self._host_label is not None) != grant.by_host:
+            return None
+        if grant.by_host:
+            if self._host_label != grant.label:
+                return None
+            path = raw_path or b"/"
+        else:
+            prefix = self._prefix
+            if raw_path.startswith(prefix) and raw_path[len(prefix):len(prefix) + 1] in (b"/", b""):
+                path = raw_path[len(prefix):] or b"/"
+            else:
+                label, _, path = route("", raw_path, grant.domain)
+                if label != grant.label:
+                    return None
+        return self._method + path if self._method else path
 
-        def expire() -> None:
-            nonlocal timed_out
-            timed_out = True
-            if task is not None:
-                task.cancel()
 
-        async def sending(message: dict[str, Any]) -> None:
-            nonlocal accepted
-            accepted = accepted or message["type"] == "websocket.accept"
-            await send(message)
+class Socket:
+    """One WebSocket through the gate: closed at the function's timeout, counted."""
 
-        tally.begin()
-        timer = loop.call_later(self.grant.timeout_s, expire)
+    def __init__(self, gate: Gate, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.gate, self.scope, self._receive, self._send = gate, scope, receive, send
+        self.started = gate.handoff.loop.time()
+        self.task = asyncio.current_task()
+        self.accepted = self.timed_out = False
+
+    async def run(self) -> None:
+        handoff, grant = self.gate.handoff, self.gate.grant
+        handoff.track(self)
         try:
-            await self.app(scope, receive, sending)
+            await self.gate.app(self.scope, self._receive, self.send)
         except asyncio.CancelledError:
-            if not timed_out or task is None:
+            if not self.timed_out or self.task is None:
                 raise
-            task.uncancel()
-            reason = f"the function's timeout of {self.grant.timeout_s:g} s"
-            await send({"type": "websocket.close", "code": 1001, "reason": reason})
+            self.task.uncancel()
+            reason = f"the function's timeout of {grant.timeout_s:g} s"
+            with contextlib.suppress(RuntimeError, OSError):  # unless the app had closed it
+                await self._send({"type": "websocket.close", "code": 1001, "reason": reason})
         finally:
-            timer.cancel()
-            tally.end(self.grant.label, 101 if accepted else 403, loop.time() - started)
+            handoff.untrack(self, grant.label, 101 if self.accepted else 403)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.accepted = self.accepted or message["type"] == "websocket.accept"
+        await self._send(message)
+
+    def overdue(self, now: float) -> bool:
+        return now - self.started > self.gate.grant.timeout_s
+
+    def expire(self) -> None:
+        if self.task is not None:
+            self.timed_out = True
+            self.task.cancel()
 
 
 class Request:
     """One HTTP request through the gate: its body's limits, its answer's deadline, its count."""
 
+    __slots__ = ("gate", "scope", "_receive", "_send", "started", "status", "begun", "answered",
+                 "timed_out", "body_left", "task")
+
     def __init__(self, gate: Gate, scope: dict[str, Any], receive: Any, send: Any,
                  has_body: bool) -> None:
         self.gate, self.scope, self._receive, self._send = gate, scope, receive, send
-        self.loop = asyncio.get_running_loop()
-        self.started = self.loop.time()
+        self.started = gate.handoff.loop.time()
         self.status = 500
         self.begun = False  # the app's answer has begun
         self.answered = False  # the gate answered instead: the app's messages are dropped
@@ -148,10 +192,8 @@ class Request:
         self.task = asyncio.current_task()
 
     async def run(self) -> None:
-        grant = self.gate.grant
-        tally = self.gate.handoff.tally
-        tally.begin()
-        timer = self.loop.call_later(grant.timeout_s, self._expire)
+        handoff, grant = self.gate.handoff, self.gate.grant
+        handoff.track(self)
         try:
             if self._declares_too_much():
                 await self.answer(413, TOO_LARGE.format(grant.max_body / 2**20))
@@ -161,11 +203,17 @@ class Request:
             if not self.timed_out or self.task is None:
                 raise
             self.task.uncancel()
-            if not self.begun:
-                await self.answer(504, NO_ANSWER.format(grant.timeout_s))
+            await self.answer(504, NO_ANSWER.format(grant.timeout_s))
         finally:
-            timer.cancel()
-            tally.end(grant.label, self.status, self.loop.time() - self.started)
+            handoff.untrack(self, grant.label, self.status)
+
+    def overdue(self, now: float) -> bool:
+        return not self.begun and now - self.started > self.gate.grant.timeout_s
+
+    def expire(self) -> None:
+        if not self.begun and self.task is not None:
+            self.timed_out = True
+            self.task.cancel()
 
     def _declares_too_much(self) -> bool:
         if self.body_left is None:
@@ -206,13 +254,4 @@ class Request:
         if self.begun or self.answered:
             return
         self.answered, self.status = True, status
-        body = text.encode()
-        await self._send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-        await self._send({"type": "http.response.body", "body": body})
-
-    def _expire(self) -> None:
-        if not self.begun and self.task is not None:
-            self.timed_out = True
-            self.task.cancel()
+        await plain(self._send, status, text)

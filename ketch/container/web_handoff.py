@@ -23,38 +23,38 @@ from ..protocol import handoff as wire
 from ..protocol.http_head import HeadDeadlineProtocol
 from .web_gate import Gate
 
+SWEEP_S = 0.25
+
 
 class Tally:
-    """Requests on handed connections: in flight, and finished since the last report."""
+    """Requests on handed connections: in flight, and finished since the last report, by
+    label: ``[{status: count}, [count per latency bucket], seconds]``."""
 
-    def __init__(self, changed: Any) -> None:
-        self.changed = changed
+    def __init__(self) -> None:
         self.received = 0
         self.active = 0
-        self.labels: dict[str, dict[str, Any]] = {}
+        self.labels: dict[str, list[Any]] = {}
         self.ended: asyncio.Event | None = None  # set when a request ends, for `room`
-
-    def begin(self) -> None:
-        self.active += 1
-        self.changed()
 
     def end(self, label: str, status: int, seconds: float) -> None:
         self.active -= 1
         tally = self.labels.get(label)
         if tally is None:
-            tally = self.labels[label] = {"codes": {}, "buckets": [0] * (
-                len(wire.LATENCY_BUCKETS) + 1), "seconds": 0.0}
-        code = str(status)
-        tally["codes"][code] = tally["codes"].get(code, 0) + 1
-        tally["buckets"][bisect_left(wire.LATENCY_BUCKETS, seconds)] += 1
-        tally["seconds"] += seconds
+            tally = self.labels[label] = [{}, [0] * (len(wire.LATENCY_BUCKETS) + 1), 0.0]
+        codes = tally[0]
+        codes[status] = codes.get(status, 0) + 1
+        tally[1][bisect_left(wire.LATENCY_BUCKETS, seconds)] += 1
+        tally[2] += seconds
         if self.ended is not None:
             self.ended.set()
             self.ended = None
-        self.changed()
 
     def report(self) -> dict[str, Any]:
-        return {"received": self.received, "active": self.active, "labels": self.labels}
+        """The ``load`` message, and a fresh count."""
+        labels = {label: {"codes": {str(k): n for k, n in codes.items()}, "buckets": buckets,
+                          "seconds": seconds}
+                  for label, (codes, buckets, seconds) in self.labels.items()}
+        return {"received": self.received, "active": self.active, "labels": labels}
 
 
 class Handoff:
@@ -63,11 +63,13 @@ class Handoff:
         self.container_id = container_id
         self.token = token
         self.loop = asyncio.get_running_loop()
-        self.tally = Tally(self._changed)
+        self.tally = Tally()
         self.channel: socket.socket | None = None
         self._listener: socket.socket | None = None
         self._report: asyncio.TimerHandle | None = None
         self._protocols: dict[float, type[Handed]] = {}
+        self._in_flight: set[Any] = set()  # the gate's Requests and Sockets
+        self._sweep: asyncio.TimerHandle | None = None
 
     def listen(self) -> str:
         """Start listening; the name to send in ``web_ready``."""
@@ -79,6 +81,30 @@ class Handoff:
         self.loop.add_reader(listener, self._accept)
         self._listener = listener
         return name
+
+    def track(self, item: Any) -> None:
+        """A request (or WebSocket) through the gate began; its timeout is watched."""
+        self.tally.active += 1
+        self._in_flight.add(item)
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(SWEEP_S, self._expire_overdue)
+        if self._report is None:
+            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
+
+    def untrack(self, item: Any, label: str, status: int) -> None:
+        self._in_flight.discard(item)
+        self.tally.end(label, status, self.loop.time() - item.started)
+
+    def _expire_overdue(self) -> None:
+        """Past their function's timeout: a request without an answer gets 504, a WebSocket
+        is closed. One sweep every SWEEP_S while any is in flight, not a timer per request."""
+        self._sweep = None
+        now = self.loop.time()
+        for item in list(self._in_flight):
+            if item.overdue(now):
+                item.expire()
+        if self._in_flight:
+            self._sweep = self.loop.call_later(SWEEP_S, self._expire_overdue)
 
     async def room(self, capacity: int) -> None:
         """Until fewer than ``capacity`` requests are in flight."""
@@ -139,7 +165,8 @@ class Handoff:
         client = socket.socket(fileno=fd)
         client.setblocking(False)
         self.tally.received += 1
-        self._changed()
+        if self._report is None:
+            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
         config = copy.copy(self.server.config)
         config.loaded_app = Gate(self.server.config.loaded_app, grant, self)
         protocol = self._protocol(grant.head_s)(
@@ -153,22 +180,20 @@ class Handoff:
             made = self._protocols[head_s] = type("HandedProtocol", (Handed,), {"head_s": head_s})
         return made
 
-    def _changed(self) -> None:
-        if self._report is None:
-            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
-
     def _send_report(self) -> None:
         self._report = None
         if self.channel is None:
             return
         try:
             wire.send(self.channel, wire.LOAD, self.tally.report())
-        except BlockingIOError:
-            self._changed()  # the gateway is behind: the next report carries these too
+        except BlockingIOError:  # the gateway is behind: the next report carries these too
+            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
             return
         except OSError:
             return
         self.tally.labels = {}
+        if self.tally.active:  # the requests in flight end after this report: another
+            self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
 
     def close(self) -> None:
         for sock in (self._listener, self.channel):

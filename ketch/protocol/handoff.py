@@ -88,13 +88,21 @@ class Grant:
 
 def route(host: str, raw_path: bytes, domain: str) -> tuple[str, bool, bytes]:
     """The label a request names, whether by its Host header, and the path the app sees."""
+    label = host_label(host, domain)
+    if label is not None:
+        return label, True, raw_path or b"/"
+    first, _, rest = raw_path.lstrip(b"/").partition(b"/")
+    return first.decode("latin-1"), False, b"/" + rest
+
+
+def host_label(host: str, domain: str) -> str | None:
+    """The label of a Host header ``<label>.<domain>[:port]``; None if it names no label."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.lower().rstrip(".")
     suffix = "." + domain
     if name.endswith(suffix) and "." not in name[: -len(suffix)]:
-        return name[: -len(suffix)], True, raw_path or b"/"
-    label, _, rest = raw_path.lstrip(b"/").partition(b"/")
-    return label.decode("latin-1"), False, b"/" + rest
+        return name[: -len(suffix)]
+    return None
 
 
 def fingerprint(headers: dict[str, str]) -> str | None:
