@@ -2,18 +2,15 @@
 Modal's URLs are, so that an app sees its own root path) and at ``http://<host>:<port>/<label>/``.
 
 A connection's first request head is read and routed by the gateway (`gateway_front`): the
-label names a function (a deployed one first); a request with a control byte is refused (400),
-one for no endpoint 404, one without the proxy token its endpoint requires 401, one whose
-declared body is over the limit 413. Then it goes to a ready container of the function with
-room (its ``@concurrent`` capacity), least busy first. With none, the request waits while the
-autoscaler (which counts waiting requests as queued work) starts containers; it is answered 503
-with Retry-After once it has waited `QUEUE_S`, or at once when `MAX_WAITING` requests already
-wait.
+label names a function (`gateway_routes`); a request with a control byte is refused (400), one
+for no endpoint 404, one without the proxy token its endpoint requires 401, one whose declared
+body is over the limit 413. Then it goes to a ready container of the function with room, or
+waits while the autoscaler starts one, or gets 503 (`gateway_capacity`).
 
 Where it can, the gateway then hands the client's socket to that container (`gateway_handoff`),
 which answers this request and the ones after it on the connection by itself, holding each to
 the same rules; else it proxies each request (`gateway_proxy`) or tunnels an upgrade
-(`gateway_tunnel`).
+(`gateway_tunnel`). See docs/web.md.
 """
 
 from __future__ import annotations
@@ -28,29 +25,22 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from .. import config, exception
-from ..protocol.handoff import PROXY_HEADERS, TOO_LARGE, Grant, fingerprint, route
+from ..protocol.handoff import TOO_LARGE, Grant, fingerprint, route
+from .gateway_capacity import BUSY, Capacity
 from .gateway_config import Refused, Settings
 from .gateway_front import Front, Head
 from .gateway_handoff import Channel
-from .gateway_proxy import ANSWER_S, Proxy
+from .gateway_proxy import Proxy
+from .gateway_routes import UNAUTHORIZED, Routes, answer_s
 from .gateway_tunnel import tunnel
 from .upstream import problem
-from .wakeup import Wakeup
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .dispatch import ContainerState, FunctionState
     from .tls import ServerTls
 
-QUEUE_S = 60.0
-MAX_WAITING = 2000
-
-
 class Gateway:
-    UNAUTHORIZED = ("this endpoint needs a proxy token in the Modal-Key and Modal-Secret headers "
-                    "(make one with `ketch token new --proxy`)\n")
-    BUSY = "the endpoint is at capacity; try again shortly\n"
-
     def __init__(self, control_plane: ControlPlane) -> None:
         self.cp = control_plane
         self.port = 0
@@ -62,9 +52,9 @@ class Gateway:
         self._proxy = Proxy(self)
         self._http: Any = None  # makes the uvicorn protocol of a proxied connection
         self._http_state: Any = None
-        self._routes: dict[str, tuple[FunctionState, str | None]] = {}
+        self.routes = Routes(control_plane)
+        self.capacity = Capacity(control_plane)
         self._channels: dict[str, Channel] = {}
-        self.wakeups: dict[str, Wakeup] = {}
 
     @property
     def base_url(self) -> str:
@@ -130,8 +120,9 @@ class Gateway:
             return f"{self.scheme}://{web['label']}.{self.settings.domain}:{self.port}"
         return f"{self.base_url}/{web['label']}"
 
-    def wake(self, fn: FunctionState) -> None:
-        self.wakeups.setdefault(fn.id, Wakeup()).wake()
+    def forget_routes(self) -> None:
+        """Apps changed (created, deployed, stopped): find labels afresh."""
+        self.routes.forget()
 
     # -- containers ------------------------------------------------------------------------------
 
@@ -141,28 +132,12 @@ class Gateway:
             channel = Channel.open(self, ct, address)
             if channel is not None:
                 self._channels[ct.id] = channel
-        self.wake(self.cp.functions[ct.function_id])
+        self.capacity.wake(self.cp.functions[ct.function_id])
 
     def detached(self, ct: ContainerState, counted: int) -> None:
         """Its channel closed (the container ended): what it counted is over."""
         self._channels.pop(ct.id, None)
-        self.loaded(ct, -counted, {})
-
-    def loaded(self, ct: ContainerState, change: int, labels: dict[str, Any]) -> None:
-        """A container's report of the requests on connections handed to it."""
-        ct.web_active += change
-        fn = self.cp.functions.get(ct.function_id)
-        done = sum(sum(tally["codes"].values()) for tally in labels.values())
-        if ct.web_active == 0 and (change or done):
-            ct.idle_since = time.monotonic()
-        if fn is None:
-            return
-        if done:
-            fn.observe(sum(tally["seconds"] for tally in labels.values()) / done)
-        for label, tally in labels.items():
-            self.cp.metrics.gateway_tally(label, tally)
-        if change < 0:
-            self.wake(fn)
+        self.capacity.loaded(ct, -counted, {})
 
     def take_back(self, fd: int) -> None:
         """A request a container sent back: route it as a new connection."""
@@ -196,12 +171,12 @@ class Gateway:
         if fd is None and not head.upgrade:
             front.switch_to(self._http())
             return
-        ct = await self.acquire(fn)
+        ct = await self.capacity.acquire(fn)
         if ct is None or front.lost:
             if ct is not None:
-                self.release(fn, ct, None)
+                self.capacity.release(fn, ct, None)
             else:
-                front.answer(503, self.BUSY, [("retry-after", "5")])
+                front.answer(503, BUSY, [("retry-after", "5")])
                 self.cp.metrics.gateway_request(label, 503, time.monotonic() - started)
             return
         channel = self._channels.get(ct.id)
@@ -210,16 +185,16 @@ class Gateway:
             front.let_go()  # the container's request from now on: it reports it (`loaded`)
             return
         if not head.upgrade:
-            self.release(fn, ct, None)
+            self.capacity.release(fn, ct, None)
             front.switch_to(self._http())
             return
         target = (f"/{method}" if method else "") + path.decode("latin-1")
         target += f"?{url.query.decode('latin-1')}" if url.query else ""
         status = 502
         try:
-            status = await tunnel(front, ct, target, self.answer_s(fn))
+            status = await tunnel(front, ct, target, answer_s(fn))
         finally:
-            self.release(fn, ct, time.monotonic() - started)
+            self.capacity.release(fn, ct, time.monotonic() - started)
             self.cp.metrics.gateway_request(label, status, time.monotonic() - started)
 
     def _admit(self, head: Head, label: str) -> tuple[FunctionState, str | None]:
@@ -229,11 +204,11 @@ class Gateway:
             raise Refused(400, f"{refused}\n")
         if head.count("host") > 1:
             raise Refused(400, "the request has more than one Host header\n")
-        fn, method = self.find(label)
+        fn, method = self.routes.find(label)
         if fn is None:
             raise Refused(404, f"no web endpoint is labelled {label!r}\n")
-        if not self.authorized(fn, dict(head.headers)):
-            raise Refused(401, self.UNAUTHORIZED)
+        if not self.routes.authorized(fn, dict(head.headers)):
+            raise Refused(401, UNAUTHORIZED)
         declared = head.get("content-length")
         limits = self.settings.limits
         if declared is not None and declared.isdigit() and int(declared) > limits.max_body:
@@ -249,100 +224,10 @@ class Gateway:
             return None
         limits = self.settings.limits
         return Grant(label=label, by_host=by_host, domain=self.settings.domain, method=method,
-                     credentials=fingerprint(dict(head.headers)) if self._needs_token(fn)
+                     credentials=fingerprint(dict(head.headers)) if self.routes.needs_token(fn)
                      else None, max_body=limits.max_body, head_s=limits.head_timeout_s,
-                     body_s=limits.body_timeout_s, timeout_s=self.answer_s(fn),
+                     body_s=limits.body_timeout_s, timeout_s=answer_s(fn),
                      capacity=fn.concurrency, returned=returned)
-
-    # -- routing and capacity ----------------------------------------------------------------
-
-    def find(self, label: str) -> tuple[FunctionState | None, str | None]:
-        """The function serving ``label`` (a deployed one first), and the class method."""
-        cached = self._routes.get(label)
-        if cached is not None and cached[0].id in self.cp.functions and not (
-                self.cp.apps[cached[0].app_id].stopped):
-            return cached
-        found: list[tuple[FunctionState, str | None]] = []
-        for fn in self.cp.functions.values():
-            if fn.params is not None or self.cp.apps[fn.app_id].stopped:
-                continue
-            if (fn.options.get("web") or {}).get("label") == label:
-                found.append((fn, None))
-            for method, web in (fn.options.get("web_methods") or {}).items():
-                if web.get("label") == label:
-                    found.append((fn, method))
-        deployed = [pair for pair in found if pair[0].app_id in self.cp.deployments.versions]
-        chosen = deployed or found
-        if not chosen:
-            return None, None
-        self._routes[label] = chosen[-1]
-        return chosen[-1]
-
-    def forget_routes(self) -> None:
-        """Apps changed (created, deployed, stopped): find labels afresh."""
-        self._routes.clear()
-
-    def _needs_token(self, fn: FunctionState) -> bool:
-        settings = [fn.options.get("web") or {}, *(fn.options.get("web_methods") or {}).values()]
-        return any(web.get("requires_proxy_auth") for web in settings)
-
-    def authorized(self, fn: FunctionState, headers: dict[str, str]) -> bool:
-        if not self._needs_token(fn):
-            return True
-        for key, secret in PROXY_HEADERS:
-            if key in headers:
-                try:
-                    self.cp.tokens.verify(headers[key], headers.get(secret, ""), kind="proxy")
-                    return True
-                except exception.Error:
-                    return False
-        return False
-
-    def answer_s(self, fn: FunctionState) -> float:
-        return float(fn.options.get("timeout") or ANSWER_S)
-
-    async def acquire(self, fn: FunctionState) -> ContainerState | None:
-        """A ready container with room, counted as busy with one more request; None (503) past
-        the queue's bound or its time."""
-        ct = self._pick(fn)
-        if ct is not None:  # the common case: no waiting, nothing for the autoscaler to do
-            ct.web_active += 1
-            return ct
-        deadline = time.monotonic() + QUEUE_S
-        if fn.web_waiting >= MAX_WAITING:
-            return None
-        fn.web_waiting += 1
-        began = time.monotonic()
-        fn.web_waiting_since.append(began)  # its wait tells the autoscaler how slow it goes
-        try:
-            self.cp.sessions.scale(fn)
-            while True:
-                ct = self._pick(fn)
-                if ct is not None:
-                    ct.web_active += 1
-                    return ct
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                await self.wakeups.setdefault(fn.id, Wakeup()).wait(min(remaining, 1.0))
-        finally:
-            fn.web_waiting -= 1
-            fn.web_waiting_since.remove(began)
-
-    def _pick(self, fn: FunctionState) -> ContainerState | None:
-        capacity = fn.concurrency
-        ready = [ct for ct in fn.containers.values()
-                 if ct.web_port and not ct.stopping and ct.web_active < capacity]
-        return min(ready, key=lambda ct: ct.web_active) if ready else None
-
-    def release(self, fn: FunctionState, ct: ContainerState, seconds: float | None) -> None:
-        """The request ``acquire`` counted is over (``seconds``: how long it took, if it ran)."""
-        ct.web_active -= 1
-        if seconds is not None:
-            fn.observe(seconds)
-        if ct.web_active == 0:
-            ct.idle_since = time.monotonic()
-        self.wake(fn)
 
 
 def _loopback(host: str) -> bool:

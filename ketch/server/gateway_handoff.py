@@ -91,4 +91,4 @@ class Channel:
         before = self.counted()
         self.received = min(int(body["received"]), self.sent)
         self.active = max(0, int(body["active"]))
-        self.gateway.loaded(self.ct, self.counted() - before, body.get("labels") or {})
+        self.gateway.capacity.loaded(self.ct, self.counted() - before, body.get("labels") or {})

@@ -17,13 +17,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.handoff import CREDENTIALS, HOP_BY_HOP, NO_ANSWER, route
+from .gateway_capacity import BUSY
 from .gateway_config import Refused, read_body
+from .gateway_routes import UNAUTHORIZED
+from .gateway_routes import answer_s as answer_of
 from .upstream import Upstream, problem
 
 if TYPE_CHECKING:
     from .gateway import Gateway
 
-ANSWER_S = 300.0  # how long a container may take to answer, for functions without a timeout
 # Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
 # the proxy credentials, which are the caller's and not the endpoint's to read.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"} | CREDENTIALS
@@ -45,7 +47,7 @@ class Proxy:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         label, _, path = route(headers.get("host", ""), raw, gateway.settings.domain)
-        fn, method = gateway.find(label)
+        fn, method = gateway.routes.find(label)
         query = scope["query_string"].decode("latin-1")
         target = (f"/{method}" if method else "") + path.decode("latin-1")
         target += f"?{query}" if query else ""
@@ -55,8 +57,8 @@ class Proxy:
                 raise Refused(400, f"{refused}\n")
             if fn is None:
                 raise Refused(404, f"no web endpoint is labelled {label!r}\n")
-            if not gateway.authorized(fn, headers):
-                raise Refused(401, gateway.UNAUTHORIZED)
+            if not gateway.routes.authorized(fn, headers):
+                raise Refused(401, UNAUTHORIZED)
             body = await read_body(receive, gateway.settings.limits, headers.get("content-length"))
         except Refused as answer:  # its body may be unread: the connection cannot carry more
             await plain(send, answer.status, answer.text, [(b"connection", b"close")])
@@ -66,14 +68,14 @@ class Proxy:
     async def _forward(self, fn: Any, method: str, target: str, headers: dict[str, str],
                        body: bytes, send: Any) -> None:
         gateway = self.gateway
-        ct = await gateway.acquire(fn)
+        ct = await gateway.capacity.acquire(fn)
         if ct is None:
-            await plain(send, 503, gateway.BUSY, [(b"retry-after", b"5")])
+            await plain(send, 503, BUSY, [(b"retry-after", b"5")])
             return
         started = time.monotonic()
         try:
             forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
-            answer_s = gateway.answer_s(fn)
+            answer_s = answer_of(fn)
             try:
                 upstream = await self.upstream.request(ct.web_port, method, target, forwarded,
                                                        body, answer_s)
@@ -90,7 +92,7 @@ class Proxy:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            gateway.release(fn, ct, time.monotonic() - started)
+            gateway.capacity.release(fn, ct, time.monotonic() - started)
 
 
 async def plain(send: Any, status: int, text: str,

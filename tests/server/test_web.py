@@ -11,7 +11,7 @@ import pytest
 from ketch import client, synchronizer
 from ketch.cli.requests import call
 from ketch.protocol import client as protocol
-from ketch.server import gateway
+from ketch.server import gateway_capacity
 
 from apps import web
 
@@ -75,7 +75,7 @@ def test_a_burst_from_zero_loses_no_request_then_scales_back_to_zero(running):
 def test_requests_beyond_capacity_get_503_with_retry_after(running, monkeypatch):
     url = web.single.get_web_url()
     assert httpx.get(url, params={"seconds": 0}, timeout=60).status_code == 200  # warm
-    monkeypatch.setattr(gateway, "QUEUE_S", 0.5)
+    monkeypatch.setattr(gateway_capacity, "QUEUE_S", 0.5)
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(3)))
     codes = sorted(a.status_code for a in answers)
