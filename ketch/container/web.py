@@ -11,6 +11,7 @@ import asyncio
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import Any
 from ..partial import run_hooks
 from ..protocol import container as wire
 from ..protocol.blocking_peer import BlockingPeer
+
+STALL_CHECK_S = 0.5
 
 
 def build_app(kind: str, web: dict[str, Any], function: Callable[..., Any]) -> Any:
@@ -124,11 +127,24 @@ class WebRunner:
 
             handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
                               os.environ["KETCH_CONTAINER_TOKEN"])
+            threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
         self.peer.send(*wire.web_ready(sock.getsockname()[1],
                                        handoff.listen() if handoff else None))
         await serving
         if handoff is not None:
             handoff.close()
+
+    def _watch_stalls(self, handoff: Any) -> None:
+        """A request that blocks the event loop (a blocking call in an ``async def``) past the
+        function's timeout stops every request of the container, and no timer of that loop can
+        end it: the container exits, as one whose input ran past its timeout does."""
+        while True:
+            time.sleep(STALL_CHECK_S)
+            why = handoff.stalled(time.monotonic())
+            if why:
+                self.peer.send(*wire.exiting(why, True))
+                sys.stderr.write(f"ketch: {why}\n")
+                os._exit(1)
 
     def _stop_on_shutdown(self, server: Any) -> None:
         self.inbox.get()

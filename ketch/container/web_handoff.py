@@ -70,6 +70,7 @@ class Handoff:
         self._protocols: dict[float, type[Handed]] = {}
         self._in_flight: set[Any] = set()  # the gate's Requests and Sockets
         self._sweep: asyncio.TimerHandle | None = None
+        self._swept = self.loop.time()  # when the loop last ran a sweep: it is not blocked
 
     def listen(self) -> str:
         """Start listening; the name to send in ``web_ready``."""
@@ -87,6 +88,7 @@ class Handoff:
         self.tally.active += 1
         self._in_flight.add(item)
         if self._sweep is None:
+            self._swept = self.loop.time()
             self._sweep = self.loop.call_later(SWEEP_S, self._expire_overdue)
         if self._report is None:
             self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
@@ -99,12 +101,24 @@ class Handoff:
         """Past their function's timeout: a request without an answer gets 504, a WebSocket
         is closed. One sweep every SWEEP_S while any is in flight, not a timer per request."""
         self._sweep = None
-        now = self.loop.time()
+        now = self._swept = self.loop.time()
         for item in list(self._in_flight):
             if item.overdue(now):
                 item.expire()
         if self._in_flight:
             self._sweep = self.loop.call_later(SWEEP_S, self._expire_overdue)
+
+    def stalled(self, now: float) -> str | None:
+        """Why the event loop is stuck, if requests are in flight and it has not run a sweep
+        for longer than their function's timeout (asked from another thread)."""
+        in_flight = list(self._in_flight)
+        if not in_flight:
+            return None
+        timeout = in_flight[0].gate.grant.timeout_s
+        if now - self._swept <= timeout + SWEEP_S:
+            return None
+        return (f"a request blocked the container's event loop past the function's timeout of "
+                f"{timeout:g} s (a blocking call in an async def?); the container stops")
 
     async def room(self, capacity: int) -> None:
         """Until fewer than ``capacity`` requests are in flight."""

@@ -135,8 +135,11 @@ class Gateway:
         self.capacity.wake(self.cp.functions[ct.function_id])
 
     def detached(self, ct: ContainerState, counted: int) -> None:
-        """Its channel closed (the container ended): what it counted is over."""
+        """Its channel closed: the container ended (or the gateway is closing). What it
+        counted is over, and it takes no more requests, though the worker may not have said
+        yet that it ended."""
         self._channels.pop(ct.id, None)
+        ct.web_port = 0
         self.capacity.loaded(ct, -counted, {})
 
     def take_back(self, fd: int) -> None:
