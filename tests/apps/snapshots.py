@@ -11,6 +11,7 @@ app = ketch.App("snapshots")
 
 IMPORTED_AT = time.time()  # once per zygote, not per container
 SERVER_IMPORTED = "uvicorn.server" in sys.modules  # before this module: by the zygote
+MODULE_PID = os.getpid()  # the importing process's, as the host numbers it
 counter = 0
 
 
@@ -37,6 +38,12 @@ def plain() -> dict:
 @ketch.fastapi_endpoint()
 def web_where() -> dict:
     return {**where(), "command": open("/proc/self/cmdline").read().split("\0")}
+
+
+@app.function(runtime="namespace", enable_memory_snapshot=True)
+@ketch.fastapi_endpoint()
+def web_snapped() -> dict:
+    return {**where(), "module_pid": MODULE_PID}
 
 
 @app.cls(runtime="namespace", enable_memory_snapshot=True, single_use_containers=True)

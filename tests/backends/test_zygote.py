@@ -96,3 +96,9 @@ def test_a_web_endpoints_containers_fork_with_the_web_server_imported(running):
     seen = httpx.get(snapshots.web_where.get_web_url(), timeout=60).json()
     assert "ketch.container.zygote" in seen["command"]
     assert seen["server_imported"] is True  # by its zygote, before the module and the request
+
+
+def test_a_web_endpoint_with_a_snapshot_has_its_module_imported_by_the_zygote(running):
+    seen = httpx.get(snapshots.web_snapped.get_web_url(), timeout=60).json()
+    assert seen["server_imported"] is True
+    assert seen["module_pid"] != seen["pid"] == 2  # imported outside the container, ahead
