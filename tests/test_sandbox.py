@@ -292,7 +292,7 @@ def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
             return
         assert second.exec("echo", "still here").stdout.read() == "still here\n"
         control_plane = synchronizer.run(client.get_client()).transport.control_plane
-        lines, _ = synchronizer.run(control_plane.apps[app.app_id].logs.read(0, 0))
+        lines, _ = synchronizer.run(control_plane.state.apps[app.app_id].logs.read(0, 0))
         said = [line.text for line in lines if line.container_id == second.object_id]
         assert any("reached its memory limit" in text for text in said), said
     finally:

@@ -18,7 +18,7 @@ from . import proxies
 from .auth import Identity
 from .autoscaler import check_settings
 from .dispatch import FunctionState
-from .logs import AppLogs
+from .state import AppState
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -26,17 +26,6 @@ if TYPE_CHECKING:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
-
-
-class AppState:
-    def __init__(self, app_id: str, name: str, environment: str = "main") -> None:
-        self.id = app_id
-        self.name = name
-        self.environment = environment
-        self.created = time.time()
-        self.function_ids: list[str] = []
-        self.logs = AppLogs()
-        self.stopped = False
 
 
 class AppService:
@@ -63,24 +52,24 @@ class AppService:
 
     async def function_bind(self, req: protocol.FunctionBind, caller: Identity
                             ) -> protocol.FunctionId:
-        return protocol.FunctionId(function_id=self.bind(self.cp._function(req.function_id),
+        return protocol.FunctionId(function_id=self.bind(self.cp.state.function(req.function_id),
                                                          req.params).id)
 
     async def logs_get(self, req: protocol.LogsGet, caller: Identity) -> protocol.LogLines:
-        app = self.cp._app(req.app_id)
+        app = self.cp.state.app(req.app_id)
         lines, end = await app.logs.read(req.cursor, req.timeout)
         return protocol.LogLines(lines=lines, cursor=end, closed=app.logs.closed)
 
     async def function_update_autoscaler(self, req: protocol.FunctionUpdateAutoscaler,
                                          caller: Identity) -> protocol.Empty:
-        fn = self.cp._function(req.function_id)
+        fn = self.cp.state.function(req.function_id)
         given = {k: v for k, v in msgspec.structs.asdict(req.settings).items() if v is not None}
         fn.options = check_settings({**fn.options, **given})
         self.cp.sessions.scale(fn)
         return protocol.Empty()
 
     async def web_url(self, req: protocol.WebUrl, caller: Identity) -> protocol.Url:
-        fn = self.cp._function(req.function_id)
+        fn = self.cp.state.function(req.function_id)
         if not (fn.options.get("web_methods") or {}).get(req.method or "") \
                 and not fn.options.get("web"):
             raise exception.InvalidError(f"{fn.name} {req.method or ''} is not a web endpoint")
@@ -89,17 +78,16 @@ class AppService:
     # -- for the control plane -------------------------------------------------------------------
 
     def create(self, name: str, environment: str, description: str = "") -> AppState:
-        app = AppState(new_id("ap"), name, environment)
-        self.cp.apps[app.id] = app
+        app = self.cp.state.add_app(AppState(new_id("ap"), name, environment))
         self.cp.store.add_app(app.id, name, description, environment)
         return app
 
     def lookup(self, name: str, environment: str, create_if_missing: bool = False) -> AppState:
         """The running app of that name (deployed, or made by an earlier lookup), else a new
         one with ``create_if_missing``."""
-        for app in self.cp.apps.values():
-            if app.name == name and app.environment == environment and not app.stopped:
-                return app
+        app = self.cp.state.running_app(name, environment)
+        if app is not None:
+            return app
         if not create_if_missing:
             where = "" if environment == "main" else f" in environment {environment!r}"
             raise exception.NotFoundError(
@@ -109,35 +97,33 @@ class AppService:
 
     def restore(self, app_id: str, name: str, environment: str) -> AppState:
         """Bring back a stored app (a deployed one, on restart)."""
-        app = AppState(app_id, name, environment)
-        self.cp.apps[app.id] = app
-        return app
+        return self.cp.state.add_app(AppState(app_id, name, environment))
 
     async def stop(self, app_id: str, ending: bool = True) -> None:
         """Stop the app's containers and sandboxes; unless ``ending`` is False (a deployed app
         when the control plane shuts down), the app ends for good."""
         cp = self.cp
-        app = cp._app(app_id)
+        app = cp.state.app(app_id)
         if app.stopped:
             return
         app.stopped = True
         waits: list[Any] = [asyncio.wait_for(event.wait(), 10.0)
                             for event in cp.sandboxes.stop_app(app_id)]
         for function_id in app.function_ids:
-            fn = cp.functions[function_id]
+            fn = cp.state.functions[function_id]
             fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
             for ct in list(fn.containers.values()):
                 waits.append(cp.sessions.stop_container(ct, requeue=False))
         await asyncio.gather(*waits, return_exceptions=True)  # a sandbox late to end: let go
         deadline = time.monotonic() + 10.0
-        while any(cp.functions[f].containers for f in app.function_ids):
+        while any(cp.state.functions[f].containers for f in app.function_ids):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
         if ending:
             cp.store.stop_app(app_id)
             cp.secrets.release([s for f in app.function_ids  # its unnamed secrets
-                                for s in cp.functions[f].definition.get("secrets") or []])
+                                for s in cp.state.functions[f].definition.get("secrets") or []])
         cp.meter.flush()
         app.logs.close()
 
@@ -145,7 +131,7 @@ class AppService:
                            function_id: str | None = None) -> FunctionState:
         """Create a function; with ``function_id``, bring back a stored one (on restart)."""
         cp = self.cp
-        app = cp._app(app_id)
+        app = cp.state.app(app_id)
         if not isinstance(definition.get("options"), dict):
             raise exception.InvalidError("a function's definition is a dict with an options dict")
         check_settings(definition["options"])  # before the tick reads them
@@ -162,12 +148,11 @@ class AppService:
             if fn.image.get("rooted") and definition.get("sys_path"):
                 # the host is not beneath an image of its own: its module comes in by a bind
                 fn.image = {**fn.image, "module_root": definition["sys_path"][0]}
-        cp.functions[fn.id] = fn
+        cp.state.add_function(fn)
         cp.scheduler.add(fn)
         if fn.options.get("web") or fn.options.get("web_methods"):
             await cp.gateway.start(port=config.gateway_port())
             cp.gateway.forget_routes()  # a new version may take over a label
-        app.function_ids.append(fn.id)
         if function_id is None:
             cp.store.add_function(fn.id, app_id, fn.name, definition, None)
         return fn
@@ -203,12 +188,11 @@ class AppService:
         ``stored`` when the store has it already (brought back after a restart)."""
         cp = self.cp
         bound_id = f"{parent.id}-{hashlib.sha256(params).hexdigest()[:16]}"
-        if bound_id not in cp.functions:
-            fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
+        if bound_id not in cp.state.functions:
+            fn = cp.state.add_function(
+                FunctionState(bound_id, parent.app_id, parent.definition, params))
             fn.family_id = parent.id
             fn.image = parent.image
-            cp.functions[bound_id] = fn
-            cp.apps[parent.app_id].function_ids.append(bound_id)
             if not stored:
                 cp.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
-        return cp.functions[bound_id]
+        return cp.state.functions[bound_id]

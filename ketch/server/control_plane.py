@@ -31,12 +31,11 @@ from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker,
 from ..worker import LocalWorker
 from . import access, proxies, targets
 from .accepted import AcceptedInputs
-from .apps import AppService, AppState
+from .apps import AppService
 from .auth import LOCAL, Identity, Tokens
 from .blobs import BlobStore
 from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
-from .calls import Call
 from .containers import ContainerSessions
 from .dashboard import Dashboard
 from .deployments import Deployments
@@ -50,10 +49,12 @@ from .metering import Meter
 from .metrics import Metrics
 from .network_file_systems import NetworkFileSystems
 from .objects import NamedObjects
+from .outputs import Outputs
 from .queues import QueueService
 from .routes import BY_KIND
 from .sandboxes import SandboxService
 from .scheduler import Scheduler
+from .state import State
 from .store import Store
 from .tick_guard import TickGuard
 from .vault import SecretService
@@ -83,10 +84,7 @@ class ControlPlane:
         self.state_dir = state_dir
         self.store = Store(state_dir / "ketch.db")
         self.blobs = BlobStore(state_dir / "blobs")
-        self.apps: dict[str, AppState] = {}
-        self.functions: dict[str, FunctionState] = {}
-        self.calls: dict[str, Call] = {}
-        self.cancelled: set[str] = set()
+        self.state = State()
         self._listen = listen
         self._tls = tls
         self._socket_dir: Path | None = None
@@ -97,7 +95,6 @@ class ControlPlane:
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
-        self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
         self.history = CallHistory()  # for the dashboard and /metrics
         self.metrics = Metrics(self)
@@ -116,9 +113,14 @@ class ControlPlane:
                                      config.volumes_url())
         self.nfs = NetworkFileSystems((config.volumes_path() or state_dir) / "nfs", self.objects)
         self.objects.drop_ephemeral()
+        self.accepted = AcceptedInputs(self.store, self.state)
+        self.outputs = Outputs(self.state, self.store, self.history, self.accepted)
+        self.sessions = ContainerSessions(
+            self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
+            spec=self.container_spec, log=self.log, web_ready=self.gateway.wake)
+        self.call_service = CallService(self.state, self.store, self.blobs, self.history,
+                                        self.accepted, self.outputs, self.sessions)
         self.app_service = AppService(self)
-        self.call_service = CallService(self)
-        self.accepted = AcceptedInputs(self)
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
@@ -129,7 +131,9 @@ class ControlPlane:
 
     async def start(self) -> None:
         await self.deployments.restore()
-        self.accepted.recover()  # after the deployed apps, whose functions they may run on
+        self.accepted.recover(  # after the deployed apps, whose functions they may run on
+            self.outputs.deliver, lambda parent, params: self.app_service.bind(parent, params,
+                                                                               stored=True))
         if self._listen:
             from ..protocol.wire import parse_address
 
@@ -149,7 +153,7 @@ class ControlPlane:
         self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def close(self) -> None:
-        for app in list(self.apps.values()):
+        for app in list(self.state.apps.values()):
             # deployed apps stay deployed: the next control plane brings them back
             await self.app_service.stop(app.id, ending=app.id not in self.deployments.versions)
         await self.worker.close()
@@ -181,7 +185,7 @@ class ControlPlane:
 
     async def _delete_environment(self, name: str) -> None:
         """End an environment's apps, forget its deployments and drop its objects."""
-        for app in [a for a in self.apps.values() if a.environment == name]:
+        for app in [a for a in self.state.apps.values() if a.environment == name]:
             await self.app_service.stop(app.id)
         self.store.execute("DELETE FROM deployments WHERE environment=?", (name,))
         self.objects.delete_environment(name)
@@ -202,24 +206,6 @@ class ControlPlane:
         return await self.worker.build_image(opened, runtime, log)
 
     # -- lookups -------------------------------------------------------------------------------
-
-    def _app(self, app_id: str) -> AppState:
-        try:
-            return self.apps[app_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no running app {app_id}") from None
-
-    def _function(self, function_id: str) -> FunctionState:
-        try:
-            return self.functions[function_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no function {function_id}") from None
-
-    def _call(self, call_id: str) -> Call:
-        try:
-            return self.calls[call_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no active function call {call_id}") from None
 
     # -- connections and time ------------------------------------------------------------------
 
@@ -251,10 +237,10 @@ class ControlPlane:
 
     def _authenticate(self, auth: protocol.Auth) -> Identity:
         if auth.container_id:
-            ct = self.sessions.containers.get(auth.container_id)
+            ct = self.state.containers.get(auth.container_id)
             if ct is None or not secrets.compare_digest(ct.token, auth.secret):
                 raise exception.AuthError("unknown container or wrong container token")
-            app = self.apps[self.functions[ct.function_id].app_id]
+            app = self.state.apps[self.state.functions[ct.function_id].app_id]
             return Identity("container", ct.id, app.id, frozenset([app.environment]),
                             environment=app.environment)
         if not auth.token_id:
@@ -273,7 +259,7 @@ class ControlPlane:
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
-            for fn in list(self.functions.values()):
+            for fn in list(self.state.functions.values()):
                 with guard.piece(fn.id, f"serving function {fn.name} ({fn.id})"):
                     self.sessions.pump(fn)
                     self.sessions.scale(fn)
@@ -331,7 +317,7 @@ class ControlPlane:
     def log(self, fn: FunctionState, container_id: str, stream: str, text: str,
             call_id: str | None = None) -> None:
         """A line for the app's watchers now, and for `ketch app logs` later."""
-        self.apps[fn.app_id].logs.append(protocol.LogLine(
+        self.state.apps[fn.app_id].logs.append(protocol.LogLine(
             function=fn.name, container_id=container_id, stream=stream, text=text))
         self.logbook.add(fn.app_id, fn.name, container_id, call_id, stream, text)
 
@@ -359,10 +345,10 @@ class ControlPlane:
     def container_usage(self, container_id: str, sample: UsageSample) -> None:
         sandbox = self.sandboxes.sandboxes.get(container_id)
         if sandbox is not None:
-            self.meter.record_sandbox(sandbox.app_id, self.apps[sandbox.app_id].name,
+            self.meter.record_sandbox(sandbox.app_id, self.state.apps[sandbox.app_id].name,
                                       sandbox.id, sandbox.options, sample)
             return
-        ct = self.sessions.containers.get(container_id)
+        ct = self.state.containers.get(container_id)
         if ct is not None:
-            fn = self.functions[ct.function_id]
-            self.meter.record(fn, self.apps[fn.app_id].name, ct, sample)
+            fn = self.state.functions[ct.function_id]
+            self.meter.record(fn, self.state.apps[fn.app_id].name, ct, sample)

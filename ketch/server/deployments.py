@@ -16,8 +16,8 @@ from ..protocol.message import decode
 from .auth import Identity
 
 if TYPE_CHECKING:
-    from .apps import AppState
     from .control_plane import ControlPlane
+    from .state import AppState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -48,7 +48,7 @@ class Deployments:
         self.versions: dict[str, int] = {}  # app id -> its deployed version
 
     def deployed(self, name: str, environment: str) -> AppState:
-        for app in self.cp.apps.values():
+        for app in self.cp.state.apps.values():
             if app.name == name and app.environment == environment \
                     and app.id in self.versions and not app.stopped:
                 return app
@@ -61,10 +61,10 @@ class Deployments:
                               ) -> protocol.FunctionFound:
         app = self.deployed(req.app_name, req.environment)
         for function_id in app.function_ids:
-            fn = self.cp.functions[function_id]
+            fn = self.cp.state.functions[function_id]
             if fn.name == req.tag and fn.params is None:
                 return protocol.FunctionFound(function_id=fn.id, definition=fn.definition)
-        names = sorted({self.cp.functions[f].name for f in app.function_ids})
+        names = sorted({self.cp.state.functions[f].name for f in app.function_ids})
         raise exception.NotFoundError(
             f"app {req.app_name!r} has no function {req.tag!r}; it has: {', '.join(names)}"
         )
@@ -74,7 +74,7 @@ class Deployments:
 
     async def deploy(self, app_id: str, rolled_back_from: int | None = None) -> int:
         """Make the running app the deployed version of its name; its number."""
-        app = self.cp._app(app_id)
+        app = self.cp.state.app(app_id)
         row = self.store.fetchone("SELECT MAX(version) FROM deployments WHERE environment=? AND "
                                   "name=?", (app.environment, app.name))
         version = (row[0] or 0) + 1 if row else 1
@@ -83,19 +83,19 @@ class Deployments:
             "environment) VALUES (?, ?, ?, ?, ?, ?)",
             (app.name, version, app_id, time.time(), rolled_back_from, app.environment),
         )
-        previous = [a for a in self.cp.apps.values()
+        previous = [a for a in self.cp.state.apps.values()
                     if a.name == app.name and a.environment == app.environment
                     and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
         self.cp.objects.adopt([secret for f in app.function_ids
-                               for secret in self.cp.functions[f].definition.get("secrets") or []])
+                               for secret in self.cp.state.functions[f].definition.get("secrets") or []])
         for old in previous:
             await self.cp.app_service.stop(old.id)
         return version
 
     async def app_list(self, req: protocol.AppList, caller: Identity) -> protocol.Apps:
         apps = []
-        for app in self.cp.apps.values():
+        for app in self.cp.state.apps.values():
             if app.stopped or app.environment != req.environment:
                 continue
             version = self.versions.get(app.id)

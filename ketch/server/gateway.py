@@ -142,12 +142,12 @@ class Gateway:
     def _find(self, label: str) -> tuple[FunctionState | None, str | None]:
         """The function serving ``label`` (a deployed one first), and the class method."""
         cached = self._routes.get(label)
-        if cached is not None and cached[0].id in self.cp.functions and not (
-                self.cp.apps[cached[0].app_id].stopped):
+        if cached is not None and cached[0].id in self.cp.state.functions and not (
+                self.cp.state.apps[cached[0].app_id].stopped):
             return cached
         found: list[tuple[FunctionState, str | None]] = []
-        for fn in self.cp.functions.values():
-            if fn.params is not None or self.cp.apps[fn.app_id].stopped:
+        for fn in self.cp.state.functions.values():
+            if fn.params is not None or self.cp.state.apps[fn.app_id].stopped:
                 continue
             if (fn.options.get("web") or {}).get("label") == label:
                 found.append((fn, None))

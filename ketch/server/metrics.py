@@ -88,7 +88,7 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _names(self, fn: FunctionState) -> tuple[str, str]:
-        return self.cp.apps[fn.app_id].name, fn.name
+        return self.cp.state.apps[fn.app_id].name, fn.name
 
 
 class _StateCollector:
@@ -115,8 +115,8 @@ class _StateCollector:
                                        labels=[*labels, "state"])
         sums: dict[tuple[str, str], list[float]] = {}
         failures: dict[tuple[str, str, str], int] = {}
-        for fn in list(cp.functions.values()):
-            app = cp.apps.get(fn.app_id)
+        for fn in list(cp.state.functions.values()):
+            app = cp.state.apps.get(fn.app_id)
             if app is None:
                 continue
             key = (app.name, fn.name)

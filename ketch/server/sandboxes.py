@@ -45,7 +45,7 @@ class SandboxService:
 
     async def sandbox_create(self, req: protocol.SandboxCreate, caller: Identity
                              ) -> protocol.SandboxId:
-        app = self.cp._app(req.app_id) if req.app_id else \
+        app = self.cp.state.app(req.app_id) if req.app_id else \
             self.cp.app_service.lookup("sandboxes", req.environment, create_if_missing=True)
         app_id = app.id
         options = check_definition(req.definition)
@@ -201,7 +201,7 @@ class SandboxService:
             del self.sandboxes[sb.id]
 
     def log(self, sb: SandboxState, stream: str, text: str) -> None:
-        app = self.cp.apps.get(sb.app_id)
+        app = self.cp.state.apps.get(sb.app_id)
         if app is not None:
             app.logs.append(protocol.LogLine(function="sandbox", container_id=sb.id,
                                              stream=stream, text=text))
@@ -252,7 +252,7 @@ class SandboxService:
         tags = req.tags or {}
         return protocol.Sandboxes(sandboxes=[
             sb.describe() for sb in self.sandboxes.values()
-            if not sb.done.is_set() and self.cp.apps[sb.app_id].environment == req.environment
+            if not sb.done.is_set() and self.cp.state.apps[sb.app_id].environment == req.environment
             and (req.app_id is None or sb.app_id == req.app_id)
             and all(sb.tags.get(k) == v for k, v in tags.items())
         ])
@@ -265,7 +265,7 @@ class SandboxService:
     async def sandbox_from_name(self, req: protocol.SandboxFromName, caller: Identity
                                 ) -> protocol.SandboxInfo:
         for sb in self.sandboxes.values():
-            app = self.cp.apps.get(sb.app_id)
+            app = self.cp.state.apps.get(sb.app_id)
             if sb.name == req.name and app is not None and app.name == req.app_name \
                     and app.environment == req.environment and not sb.done.is_set():
                 return sb.describe()
@@ -281,7 +281,7 @@ class SandboxService:
         if req.pty is not None:
             extra["pty"] = check_size({"rows": req.pty.rows, "cols": req.pty.cols})
         sb = self._live(req.sandbox_id)
-        app = self.cp.apps[sb.app_id]
+        app = self.cp.state.apps[sb.app_id]
         self.cp.secrets.check(req.secrets, "the exec", app.environment)
         environment = self.cp.secrets.environment(req.secrets,
                                                   lambda text: self.log(sb, "stderr", text))

@@ -38,8 +38,8 @@ class Scheduler:
     async def tick(self) -> None:
         current = now()
         for function_id, when in list(self.next_fire.items()):
-            fn = self.cp.functions.get(function_id)
-            if fn is None or self.cp.apps[fn.app_id].stopped:
+            fn = self.cp.state.functions.get(function_id)
+            if fn is None or self.cp.state.apps[fn.app_id].stopped:
                 del self.next_fire[function_id]
                 continue
             if current < when:

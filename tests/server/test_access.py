@@ -34,7 +34,7 @@ def _function(name: str) -> dict[str, typing.Any]:
 async def _running_container(cp: ControlPlane, function_id: str) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready = [ct for ct in cp.functions[function_id].containers.values() if ct.peer]
+        ready = [ct for ct in cp.state.functions[function_id].containers.values() if ct.peer]
         if ready:
             return ready[0].id
         await asyncio.sleep(0.05)
@@ -89,7 +89,7 @@ async def _world(cp: ControlPlane) -> tuple[dict[str, typing.Any], list[typing.A
     }
     dev = cp.app_service.create("dev-app", "dev")
     dev_fn = await cp.app_service.add_function(dev.id, _function("g"))
-    dev_container = cp.sessions.containers[await _running_container(cp, dev_fn.id)]
+    dev_container = cp.state.containers[await _running_container(cp, dev_fn.id)]
     token_id, secret_value = cp.tokens.create("user", environments=["dev"])
     callers = [
         cp._authenticate(protocol.Auth(token_id=token_id, secret=secret_value)),
@@ -160,7 +160,7 @@ def test_scopes_within_one_environment(tmp_path):
         try:
             app = cp.app_service.create("one", "main")
             fn = await cp.app_service.add_function(app.id, _function("f"))
-            ct = cp.sessions.containers[await _running_container(cp, fn.id)]
+            ct = cp.state.containers[await _running_container(cp, fn.id)]
             me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
             other = cp.app_service.create("other", "main")
             other_fn = await cp.app_service.add_function(other.id, _function("h"))

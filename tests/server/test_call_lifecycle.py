@@ -62,7 +62,7 @@ def test_inputs_queue_until_a_container_says_hello_then_fill_it(tmp_path):
     async def test(cp: ControlPlane, worker: FakeWorker, function_id: str) -> None:
         call_id = await call(cp, function_id, 3)
         assert len(worker.started) == 1  # one container while the time per input is unknown
-        assert len(cp.functions[function_id].pending) == 3
+        assert len(cp.state.functions[function_id].pending) == 3
         agent = await worker.connect()
         await settle()
         assert [i.index for i in agent.inputs] == [0]  # as many as it runs at once
@@ -82,7 +82,7 @@ def test_a_failed_input_is_retried_under_the_policy_then_fails(tmp_path):
         await settle()
         await agent.reply(agent.inputs[0], Status.ERROR, b"first")
         await asyncio.sleep(0.01)
-        cp.sessions.pump(cp.functions[function_id])  # the tick releases what is due
+        cp.sessions.pump(cp.state.functions[function_id])  # the tick releases what is due
         await settle()
         assert [(i.index, i.attempt) for i in agent.inputs] == [(0, 0), (0, 1)]
         assert await outputs(cp, call_id) == {}  # the caller sees nothing of the first failure
@@ -101,7 +101,7 @@ def test_a_dead_containers_running_input_is_charged_and_the_others_requeued(tmp_
         assert [i.index for i in first.inputs] == [0, 1]  # it runs two at once
         worker.kill(first, running=[first.inputs[0]])  # its board: 0 ran, 1 waited
         await settle()
-        fn = cp.functions[function_id]
+        fn = cp.state.functions[function_id]
         assert first.spec.container_id not in fn.containers
         second = await worker.connect()
         await settle()
@@ -138,11 +138,11 @@ def test_cancelling_drops_the_queue_tells_the_container_and_ends_the_call(tmp_pa
         await cp.handle(protocol.CallCancel(call_id=call_id))
         await settle()
         assert agent.notices(wire.CANCEL) == [[(call_id, 0)]]
-        assert not cp.functions[function_id].pending
+        assert not cp.state.functions[function_id].pending
         got = await outputs(cp, call_id)
         assert {status for status, _ in got.values()} == {Status.CANCELLED} and len(got) == 3
         await agent.reply(agent.inputs[0], Status.OK, b"late")  # its late answer goes nowhere
-        assert call_id not in cp.calls  # read to its end: forgotten, and not made again
+        assert call_id not in cp.state.calls  # read to its end: forgotten, and not made again
 
     lifecycle(test, tmp_path)
 

@@ -59,7 +59,7 @@ def test_a_burst_from_zero_loses_no_request_then_scales_back_to_zero(running):
         answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(40)))
     assert [a.status_code for a in answers] == [200] * 40
     assert len({a.json()["host"] for a in answers}) > 1  # it scaled out
-    fn = control_plane().functions[web.slow.object_id]
+    fn = control_plane().state.functions[web.slow.object_id]
     deadline = time.monotonic() + 15
     while fn.containers and time.monotonic() < deadline:
         time.sleep(0.1)
