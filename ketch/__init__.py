@@ -15,8 +15,9 @@ Example::
         print(square.remote(4))
 """
 
-from . import billing, exception, usage
+from . import billing, exception, types, usage
 from .app import App, LocalEntrypoint
+from .client import Client
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Client",
     "Cls",
     "Cron",
     "Dict",
@@ -86,5 +88,6 @@ __all__ = [
     "method",
     "parameter",
     "billing",
+    "types",
     "usage",
 ]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import exception, output, synchronizer
-from .client import get_client, send_blocking
+from .client import CURRENT, Client, get_client, given, send_blocking
 from .cls import Cls
 from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
@@ -207,10 +207,14 @@ class App:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, *, show_progress: bool | None = None, detach: bool = False,
+    def run(self, *, name: str | None = None, client: Any = None,
+            show_progress: bool | None = None, detach: bool = False,
             interactive: bool = False, environment_name: str | None = None) -> _RunContext:
-        """Run the app for the length of a ``with`` (or ``async with``) block."""
-        return _RunContext(self, detach)
+        """Run the app for the length of a ``with`` (or ``async with``) block; with
+        ``client``, the app and its functions' calls go through that connection."""
+        if name:
+            self.name = name
+        return _RunContext(self, detach, given(client))
 
     async def _start(self, snapshot: bool = False) -> None:
         """Create the app and its functions; ``snapshot`` sends the modules' source along
@@ -286,7 +290,10 @@ class App:
         ``create_if_missing=True`` a new empty one when there is none, which lives as long as
         its control plane (for sandboxes of a program that has no app of its own)."""
         app = App(name)
-        answer = send_blocking(protocol.app_lookup(name, create_if_missing))
+        request = protocol.app_lookup(name, create_if_missing)
+        chosen = given(client)
+        answer = (synchronizer.run(chosen.request(request)) if chosen is not None
+                  else send_blocking(request))
         app.app_id = answer["app_id"]
         return app
 
@@ -295,14 +302,19 @@ class App:
 
 
 class _RunContext:
-    def __init__(self, app: App, detach: bool) -> None:
+    def __init__(self, app: App, detach: bool, client: Client | None = None) -> None:
         self.app = app
         self.detach = detach
+        self.client = client
         self._logs: asyncio.Task[None] | None = None
 
     async def _enter(self) -> App:
         import asyncio
 
+        if self.client is not None:
+            CURRENT.set(self.client)  # for this task: the app's start and its log watcher
+            for function in [*self.app._functions.values(), *self.app._variants]:
+                function._client = self.client
         try:
             await self.app._start()
         except BaseException:
@@ -315,6 +327,8 @@ class _RunContext:
     async def _exit(self) -> None:
         import asyncio
 
+        if self.client is not None:
+            CURRENT.set(self.client)
         client = await get_client()
         if self.detach and not client.embedded:
             self.app.app_id = None  # it keeps running on the server

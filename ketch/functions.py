@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import exception
-from .client import Client, get_client
+from .client import Client, get_client, given
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
 from .protocol import client as protocol
@@ -55,6 +55,7 @@ class Function:
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
+        self._client: Client | None = service._client if service is not None else None
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ class Function:
         self._object_id = function_id
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
         if self._object_id is None and self._deployed is not None:
@@ -243,8 +244,8 @@ class Function:
         return FunctionCall(call_id, feeder.count)
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None
-                  ) -> Function:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Function:
         """A deployed app's function, found when first called.
 
         Example::
@@ -254,6 +255,7 @@ class Function:
         """
         handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
         handle._deployed = (app_name, name)
+        handle._client = given(client)
         return handle
 
     @aio

@@ -89,13 +89,13 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "snapshot": (None, "SandboxSnapshot"),
     "stream_type": ("ketch.stream_type", "StreamType"),
     "token_flow": (None, "TokenFlow"),
-    "types": (None, "FileEntry=ketch.volume:FileEntry FileEntryType=ketch.volume:FileEntryType "
-                    "InputStatus InputInfo FileType FileInfo FileWatchEvent FileWatchEventType "
-                    "LogSource LogEntry DictInfo QueueInfo SecretInfo VolumeInfo "
-                    "VolumeCreateOptions FunctionStats SandboxConnectCredentials "
-                    "WorkspaceMemberInfo TokenData ProxyTokenInfo WorkspaceSettings "
-                    "BillingReportItem WorkspaceBillingSummary EnvironmentBillingSummary "
-                    "FunctionAutoscalerSettings ServerAutoscalerSettings"),
+    "types": ("ketch.types", "InputStatus InputInfo FileEntry FileEntryType FileType FileInfo "
+                             "FileWatchEvent FileWatchEventType LogSource LogEntry DictInfo "
+                             "QueueInfo SecretInfo VolumeInfo VolumeCreateOptions FunctionStats "
+                             "SandboxConnectCredentials WorkspaceMemberInfo TokenData "
+                             "ProxyTokenInfo WorkspaceSettings BillingReportItem "
+                             "WorkspaceBillingSummary EnvironmentBillingSummary "
+                             "FunctionAutoscalerSettings ServerAutoscalerSettings"),
     "volume": ("ketch.volume", "Volume VolumeManager VolumeInfo FileEntry FileEntryType "
                                "VolumeUploadContextManager AbstractVolumeUploadContextManager"),
     "workspace": (None, "Workspace WorkspaceMembersManager WorkspaceProxyTokenManager "

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 from . import exception, synchronizer
-from .client import Client, get_client, send_blocking
+from .client import Client, get_client, given, send_blocking
 from .protocol import client as protocol
 
 ObjT = TypeVar("ObjT", bound="NamedObject")
@@ -27,14 +27,18 @@ class NamedObject:
         self._object_id = object_id
         self.name = name
         self._create_if_missing = create_if_missing
+        self._client: Client | None = None  # the client= it was found with, if any
 
     @classmethod
     def from_name(cls: type[ObjT], name: str, *, environment_name: str | None = None,
-                  create_if_missing: bool = False) -> ObjT:
-        """A handle on the object called ``name``, found when first used."""
+                  create_if_missing: bool = False, client: Any = None) -> ObjT:
+        """A handle on the object called ``name``, found when first used (through
+        ``client``, when given)."""
         if not isinstance(name, str) or not name:
             raise exception.InvalidError(f"{cls.__name__}.from_name needs a name, not {name!r}")
-        return cls(name=name, create_if_missing=create_if_missing)
+        handle = cls(name=name, create_if_missing=create_if_missing)
+        handle._client = given(client)
+        return handle
 
     @classmethod
     @contextlib.contextmanager
@@ -68,7 +72,7 @@ class NamedObject:
 
     async def _resolve(self) -> tuple[Client, str]:
         """The client and the object's id, looking the name up on first use."""
-        client = await get_client()
+        client = self._client or await get_client()
         if self._object_id is None:
             if self.name is None:
                 raise exception.InvalidError(f"this {self.KIND} has neither a name nor an id")

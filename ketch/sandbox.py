@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from . import exception, options
-from .client import get_client, send
+from .client import CURRENT, get_client, send, use
 from .container_process import ContainerProcess
 from .file_io import FileIO
 from .image import Image, resolve_secrets
@@ -43,6 +43,7 @@ class Sandbox:
     def __init__(self, sandbox_id: str, info: dict[str, Any] | None = None) -> None:
         self._object_id = sandbox_id
         self._info = info or {}
+        self._client = CURRENT.get()  # the client= it was made with: its calls use it
         self._stdout: StreamReader[str] = StreamReader(sandbox_id, 0, "stdout")
         self._stderr: StreamReader[str] = StreamReader(sandbox_id, 0, "stderr")
         self._stdin = StreamWriter(sandbox_id, 0)
@@ -67,6 +68,7 @@ class Sandbox:
 
         ketch's own: ``ephemeral_disk`` (MiB, default 4096) bounds what it may write;
         ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed)."""
+        use(client)
         definition = _definition(
             entrypoint_args, name=name, image=image, secrets=secrets, volumes=volumes,
             timeout=timeout, idle_timeout=idle_timeout, workdir=workdir, env=env, gpu=gpu,
@@ -91,12 +93,14 @@ class Sandbox:
     @aio_function
     async def from_id(sandbox_id: str, client: Any = None) -> Sandbox:
         """A handle on a sandbox this or another program started."""
+        use(client)
         return Sandbox(sandbox_id, await send(protocol.sandbox_get(sandbox_id)))
 
     @aio_function
     async def from_name(app_name: str, name: str, *, environment_name: str | None = None,
                         client: Any = None) -> Sandbox:
         """The running sandbox created with ``name=`` in the app named ``app_name``."""
+        use(client)
         info = await send(protocol.sandbox_from_name(app_name, name))
         return Sandbox(info["sandbox_id"], info)
 
@@ -104,6 +108,7 @@ class Sandbox:
     async def list(*, app_id: str | None = None, tags: dict[str, str] | None = None,
                    client: Any = None) -> AsyncIterator[builtins.list[Sandbox]]:
         """The running sandboxes (of one app, with all of ``tags``)."""
+        use(client)
         answer = await send(protocol.sandbox_list(app_id, tags))
         yield [Sandbox(info["sandbox_id"], info) for info in answer["sandboxes"]]
 
@@ -232,12 +237,16 @@ class Sandbox:
     @property
     def filesystem(self) -> SandboxFilesystem:
         """Whole files in and out: ``read_text``, ``write_bytes``, ``copy_to_local``, …"""
-        return SandboxFilesystem(self._object_id)
+        filesystem = SandboxFilesystem(self._object_id)
+        filesystem._client = self._client
+        return filesystem
 
 
     def open(self, path: str, mode: str = "r") -> FileIO[Any]:
         """A file in the sandbox, as the builtin ``open`` gives one (modes r, w, a; b)."""
-        return FileIO(self._object_id, path, mode)
+        file: FileIO[Any] = FileIO(self._object_id, path, mode)
+        file._client = self._client
+        return file
 
     @aio
     async def ls(self, path: str) -> builtins.list[str]:

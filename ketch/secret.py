@@ -98,7 +98,7 @@ class Secret(NamedObject):
         keys = list(required_keys or [])
         if not all(isinstance(k, str) for k in keys):
             raise exception.InvalidError("required_keys must be a list of str")
-        secret = super().from_name(name, environment_name=environment_name)
+        secret = super().from_name(name, environment_name=environment_name, client=client)
         secret._required_keys = keys
         return secret
 

@@ -43,6 +43,11 @@ def auth(credentials: dict[str, str]) -> Request:
     return "auth", credentials
 
 
+def client_hello() -> Request:
+    """Check the connection (any caller with a token). Answer: {version}."""
+    return "client_hello", {}
+
+
 def function_update_autoscaler(function_id: str, settings: dict[str, Any]) -> Request:
     """Override min/max/buffer containers and scaledown_window until the next deploy."""
     return "function_update_autoscaler", {"function_id": function_id, "settings": settings}

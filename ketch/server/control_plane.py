@@ -74,7 +74,7 @@ TICK_S = 0.2
 CLIENT_REQUESTS = frozenset(
     {
         "app_create", "app_stop", "function_create", "function_bind", "logs_get", "blob_put", "blob_get", "usage_query", "token_create", "token_list", "token_revoke",
-        "web_url", "function_update_autoscaler", "app_lookup",
+        "web_url", "function_update_autoscaler", "app_lookup", "client_hello",
     }
 )
 
@@ -444,6 +444,11 @@ class ControlPlane:
         if not (fn.options.get("web_methods") or {}).get(method or "") and not fn.options.get("web"):
             raise exception.InvalidError(f"{fn.name} {method or ''} is not a web endpoint")
         return {"url": self.gateway.url_of(fn, method)}
+
+    async def client_hello(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {"version": __version__}
 
     async def token_create(self, kind: str = "user") -> dict[str, Any]:
         token_id, secret = self.tokens.create(kind)

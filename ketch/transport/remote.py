@@ -18,10 +18,12 @@ class RemoteTransport:
         self._peer = peer
 
     @classmethod
-    async def connect(cls, address: str) -> RemoteTransport:
+    async def connect(cls, address: str,
+                      credentials: dict[str, str] | None = None) -> RemoteTransport:
+        """Connect and show ``credentials`` (default: `ketch.config.credentials`)."""
         peer = await connect(address, _refuse)
         try:
-            await peer.request(*protocol.auth(config.credentials()))
+            await peer.request(*protocol.auth(credentials or config.credentials()))
         except exception.ConnectionError:
             await _explain_closed(address)
             raise
