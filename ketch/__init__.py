@@ -17,6 +17,7 @@ Example::
 
 from . import billing, exception, types, usage
 from .app import App, LocalEntrypoint
+from .app_server import Server
 from .client import Client
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
@@ -66,6 +67,7 @@ __all__ = [
     "Sandbox",
     "SchedulerPlacement",
     "Secret",
+    "Server",
     "StreamType",
     "Tunnel",
     "Volume",

@@ -26,6 +26,7 @@ from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
 from .functions import Function, describe
 from .image import resolve_secrets
+from .logs import LogsManager
 from .options import FUNCTION_KEYWORDS, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
@@ -34,6 +35,8 @@ from .web import default_label
 
 if TYPE_CHECKING:
     import asyncio
+
+    from .app_server import Server
 
 
 class LocalEntrypoint:
@@ -172,6 +175,19 @@ class App:
 
         return wrap
 
+    def server(self, _warn_parentheses_missing: Any = None, *, port: int = 8000,
+               startup_timeout: int = 30, unauthenticated: bool = False,
+               routing_region: str = "us-east", **kwargs: Any) -> Callable[[Any], Server]:
+        """Register a class whose ``@ketch.enter()`` starts an HTTP server on ``port``,
+        served through the gateway (Modal's ``@app.server()``; see `ketch.app_server`)."""
+        from .app_server import check_keywords, decorate
+
+        _parentheses(_warn_parentheses_missing, "server")
+        kwargs.update(port=port, startup_timeout=startup_timeout,
+                      unauthenticated=unauthenticated, routing_region=routing_region)
+        check_keywords(kwargs)
+        return lambda user_cls: decorate(self, user_cls, kwargs)
+
     def local_entrypoint(self, _warn_parentheses_missing: Any = None, *,
                          name: str | None = None) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
         """Register a function that ``ketch run`` calls here, with the app running."""
@@ -190,6 +206,19 @@ class App:
             self._register(tag, function, other._classes.get(tag))
             self._secrets_of[tag] = other._secrets_of.get(tag, [])
         return self
+
+    @property
+    def logs(self) -> LogsManager:
+        """The lines of every container of this running (or looked-up) app: ``fetch``,
+        ``tail``, ``stream`` (until the app stops)."""
+        async def object_id() -> str:
+            if self.app_id is None:
+                raise exception.InvalidError(
+                    f"app {self.name!r} is not running here: read its logs inside `with "
+                    "app.run():`, or from ketch.App.lookup(name) for a deployed app")
+            return self.app_id
+
+        return LogsManager(object_id, None)
 
     def _image_steps(self, image: Any) -> list[dict[str, Any]] | None:
         chosen = image if image is not None else self.image

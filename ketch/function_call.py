@@ -9,6 +9,7 @@ from typing import Any
 from . import exception, synchronizer
 from .client import CURRENT, get_client, given
 from .invocation import outcome
+from .logs import LogsManager
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
 
@@ -37,6 +38,15 @@ class FunctionCall:
         call = FunctionCall(function_call_id)
         call._client = given(client)
         return call
+
+    @property
+    def logs(self) -> LogsManager:
+        """The lines its containers printed while running it: ``fetch`` (from its start by
+        default), ``tail``, ``stream`` (until it has finished)."""
+        async def object_id() -> str:
+            return self.object_id
+
+        return LogsManager(object_id, self._client, call=True)
 
     def num_inputs(self) -> int:
         return self._num_inputs

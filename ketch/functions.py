@@ -13,6 +13,7 @@ from . import exception
 from .client import Client, get_client, given
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
+from .logs import LogsManager
 from .protocol import client as protocol
 from .protocol.container import Status
 from .synchronizer import aio, aio_iter
@@ -63,6 +64,14 @@ class Function:
     @property
     def object_id(self) -> str | None:
         return self._object_id
+
+    @property
+    def logs(self) -> LogsManager:
+        """Its containers' log lines: ``fetch``, ``tail``, ``stream`` (`ketch.logs`)."""
+        async def object_id() -> str:
+            return (await (self._service or self)._resolve())[1]  # a method logs as its class
+
+        return LogsManager(object_id, self._client)
 
     def get_raw_f(self) -> Callable[..., Any]:
         return self.raw_user_object  # type: ignore[no-any-return]

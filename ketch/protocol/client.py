@@ -358,6 +358,17 @@ def app_logs(name: str, since: float | None, function: str | None, cursor: int |
                         "timeout": timeout}
 
 
+def logs_query(object_id: str, *, since: float | None = None, until: float | None = None,
+               source: str | None = None, search: str = "", tail: int | None = None,
+               after: int | None = None, timeout: float | None = None) -> Request:
+    """The stored lines of an app (ap-), function or server (fu-) or call (fc-), answered by
+    `ketch.server.log_queries`. Answer: {lines: [[id, ts, source, text, container_id,
+    call_id]], cursor, done, now}."""
+    return "logs_query", {"object_id": object_id, "since": since, "until": until,
+                          "source": source, "search": search, "tail": tail, "after": after,
+                          "timeout": timeout}
+
+
 # -- sandboxes (answered by `ketch.server.sandboxes`) ------------------------------------------
 # A sandbox is described as ``{sandbox_id, app_id, name, tags, created, runtime, returncode,
 # reason, status, done, command}``; status is "running", "completed", "failed", "terminated" or

@@ -48,4 +48,6 @@ def _app_of(cp: ControlPlane, kind: str, body: dict[str, Any]) -> str | None:
         return cp.sandboxes.sandboxes[body["sandbox_id"]].app_id
     if kind == "function_lookup":
         return cp.deployments.deployed(body["app_name"]).id
+    if kind == "logs_query":
+        return cp.log_queries.app_of(body.get("object_id"))
     return None

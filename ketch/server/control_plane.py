@@ -53,6 +53,8 @@ from .dispatch import FunctionState
 from .forwards import REQUESTS as FORWARD_REQUESTS
 from .forwards import Forwards
 from .gateway import Gateway
+from .log_queries import REQUESTS as LOG_REQUESTS
+from .log_queries import LogQueries
 from .logbook import Logbook
 from .logs import AppLogs
 from .metering import Meter
@@ -160,9 +162,11 @@ class ControlPlane:
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
+        self.log_queries = LogQueries(self)
         for service, names in ((self.deployments, deployments.REQUESTS),
                                (self.sandboxes, sandboxes.REQUESTS),
-                               (self.forwards, FORWARD_REQUESTS)):
+                               (self.forwards, FORWARD_REQUESTS),
+                               (self.log_queries, LOG_REQUESTS)):
             self.object_requests.update((name, getattr(service, name)) for name in names)
 
     async def start(self) -> None:
@@ -431,13 +435,13 @@ class ControlPlane:
     async def function_update_autoscaler(self, function_id: str, settings: dict[str, Any]
                                          ) -> dict[str, Any]:
         fn = self._function(function_id)
-        allowed = {*COUNTS, "scaledown_window"}
+        allowed = {*COUNTS, "scaledown_window", "target_inputs"}
         if not isinstance(settings, dict) or set(settings) - allowed:
             raise exception.InvalidError(
                 f"update_autoscaler takes a dict of {', '.join(sorted(allowed))}, not {settings!r}")
         fn.options = check_settings({**fn.options, **settings})
         self.sessions.scale(fn)
-        return {}
+        return {"settings": {k: fn.options.get(k) for k in sorted(allowed)}}
 
     async def web_url(self, function_id: str, method: str | None = None) -> dict[str, Any]:
         fn = self._function(function_id)
