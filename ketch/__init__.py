@@ -19,6 +19,7 @@ from . import billing, exception, types, usage
 from .app import App, LocalEntrypoint
 from .app_server import Server
 from .client import Client
+from .cloud_bucket_mount import CloudBucketMount
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Client",
+    "CloudBucketMount",
     "Cls",
     "Cron",
     "Dict",

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import exception, output, synchronizer
 from .client import CURRENT, Client, get_client, given, send_blocking
+from .cloud_bucket_mount import CloudBucketMount, bucket_wires
 from .cls import Cls
 from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
 from .functions import Function, describe
 from .image import resolve_secrets
 from .logs import LogsManager
-from .options import FUNCTION_KEYWORDS, reject_unknown, validate
+from .options import FUNCTION_KEYWORDS, check_mount_paths, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
 from .secret import Secret, ids_for_run
@@ -113,8 +114,7 @@ class App:
                                is_class=False, methods={}, is_generator=is_gen, is_async=is_async,
                                image=self._image_steps(kwargs.get("image")))
             function = Function(self, tag, raw, definition)
-            function.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
-            function.shared = dict(kwargs.get("network_file_systems") or {})
+            function.mounts, function.shared = self._mounts(kwargs)
             self._register(tag, function)
             self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
             return function
@@ -166,8 +166,7 @@ class App:
                                is_async=any(m["is_async"] for m in methods.values()),
                                image=self._image_steps(kwargs.get("image")))
             service = Function(self, tag, user_cls, definition)
-            service.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
-            service.shared = dict(kwargs.get("network_file_systems") or {})
+            service.mounts, service.shared = self._mounts(kwargs)
             cls = Cls(self, user_cls, service)
             self._register(tag, service, cls)
             self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
@@ -220,6 +219,15 @@ class App:
 
         return LogsManager(object_id, None)
 
+    def _mounts(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A function's mounts, the app's with its own: volumes and buckets by path, and
+        network file systems by path; checked together (no path inside another)."""
+        mounts = {**self.volumes, **(kwargs.get("volumes") or {}),
+                  **(kwargs.get("cloud_bucket_mounts") or {})}
+        shared = dict(kwargs.get("network_file_systems") or {})
+        check_mount_paths(kwargs.get("runtime"), mounts, shared)
+        return mounts, shared
+
     def _image_steps(self, image: Any) -> list[dict[str, Any]] | None:
         chosen = image if image is not None else self.image
         return chosen.to_wire() if chosen is not None else None
@@ -260,6 +268,7 @@ class App:
                 definition = take_snapshot(definition)
             definition = {**definition, "volumes": await _volume_ids(function.mounts),
                           "network_file_systems": await _volume_ids(function.shared),
+                          "cloud_bucket_mounts": await bucket_wires(client, function.mounts),
                           "secrets": secret_ids.get(function.tag, []),
                           "image": await resolve_secrets(definition.get("image"), client)}
             created = await client.request(protocol.function_create(self.app_id, definition))
@@ -398,7 +407,8 @@ async def _volume_ids(mounts: dict[str, Any]) -> dict[str, str]:
     """Mount path -> volume (or network file system) id, finding or creating named ones now."""
     ids = {}
     for path, volume in mounts.items():
-        _, ids[path] = await volume._resolve()
+        if not isinstance(volume, CloudBucketMount):  # buckets are mounted by the worker
+            _, ids[path] = await volume._resolve()
     return ids
 
 

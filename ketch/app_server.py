@@ -154,7 +154,7 @@ def decorate(app: App, user_cls: Any, kwargs: dict[str, Any]) -> Server:
                        is_class=True, methods={}, is_generator=False, is_async=False,
                        image=app._image_steps(kwargs.get("image")))
     service = Function(app, tag, user_cls, definition)
-    service.mounts = {**app.volumes, **(kwargs.get("volumes") or {})}
+    service.mounts, service.shared = app._mounts(kwargs)
     app._register(tag, service)
     app._secrets_of[tag] = [*app.secrets, *(kwargs.get("secrets") or [])]
     return Server(service, user_cls)

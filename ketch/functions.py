@@ -326,13 +326,15 @@ class Function:
     async def _create_variant(self, client: Client, app_id: str, variant: Function) -> str:
         """Create ``variant`` of this (created) function in the app: the id."""
         from .app import _volume_ids
+        from .cloud_bucket_mount import bucket_wires
 
         parent = self.sent_definition or self.definition
         # the function's schedule and web endpoint stay its own: a variant is for calls
         options = {k: v for k, v in variant.definition["options"].items()
                    if k not in ("schedule", "web", "web_methods")}
         definition = {**parent, "options": options,  # the function's secrets
-                      "volumes": await _volume_ids(variant.mounts)}
+                      "volumes": await _volume_ids(variant.mounts),
+                      "cloud_bucket_mounts": await bucket_wires(client, variant.mounts)}
         if variant.variant_name:
             definition["name"] = variant.variant_name
         answer = await client.request(protocol.function_create(app_id, definition))

@@ -31,8 +31,7 @@ from .exception import UnimplementedError
 
 SUBMODULES: dict[str, tuple[str | None, str]] = {
     # Modal's top-level names that ketch lacks: the same objects as in their submodules
-    "": ("ketch", "Client=ketch.client:Client Server forward interact "
-                  "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
+    "": ("ketch", "Client Server forward interact CloudBucketMount "
                   "Environment=modal.environments:Environment "
                   "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
                   "Workspace=modal.workspace:Workspace"),
@@ -41,7 +40,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                                  "BillingReportItem"),
     "call_graph": (None, "InputInfo InputStatus"),
     "client": ("ketch.client", "Client"),
-    "cloud_bucket_mount": (None, "CloudBucketMount"),
+    "cloud_bucket_mount": ("ketch.cloud_bucket_mount", "CloudBucketMount"),
     "cls": ("ketch.cls", "Cls Obj parameter is_parameter"),
     "config": ("ketch.config", "Config config config_profiles config_set_active_profile logger"),
     "container_process": ("ketch.container_process", "ContainerProcess"),

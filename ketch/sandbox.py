@@ -16,6 +16,7 @@ from typing import Any
 
 from . import exception, options
 from .client import CURRENT, get_client, send, use
+from .cloud_bucket_mount import CloudBucketMount, bucket_wires
 from .container_process import ContainerProcess
 from .file_io import FileIO
 from .image import Image, resolve_secrets
@@ -83,7 +84,9 @@ class Sandbox:
             definition["secrets"] = (await ids_for_run(connection, {"": list(secrets)}))[""]
         if volumes:
             definition["volumes"] = {path: (await volume._resolve())[1]
-                                     for path, volume in volumes.items()}
+                                     for path, volume in volumes.items()
+                                     if not isinstance(volume, CloudBucketMount)}
+            definition["cloud_bucket_mounts"] = await bucket_wires(connection, volumes)
         app_id = app.app_id if app is not None else None
         if app is not None and app_id is None:
             app_id = (await connection.request(protocol.app_lookup(app.name or "", True)))["app_id"]
@@ -346,5 +349,6 @@ def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
         "cidr_allowlist": list(allowlist) if allowlist is not None else None,
         "image": image.to_wire() if image is not None else None, "ports": ports,
         "readiness_probe": readiness_probe.to_wire() if readiness_probe is not None else None,
-        "secrets": [], "volumes": {}, "ephemeral_disk": fields["ephemeral_disk"],
+        "secrets": [], "volumes": {}, "cloud_bucket_mounts": [],
+        "ephemeral_disk": fields["ephemeral_disk"],
     }

@@ -72,7 +72,9 @@ class NamespaceDriver(Driver):
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
-        if self.zygotes is not None and not (spec.image or {}).get("entrypoint"):
+        # a zygote's mount namespace was copied before the worker mounted the buckets
+        if self.zygotes is not None and not (spec.image or {}).get("entrypoint") \
+                and not spec.buckets:
             try:
                 return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:

@@ -45,6 +45,9 @@ class ContainerSpec:
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
+    # Cloud bucket mounts (`ketch.CloudBucketMount`'s wire form) with their ``credentials``,
+    # which the worker hands to s3fs alone (`ketch.worker.buckets`).
+    buckets: list[dict[str, Any]] = field(default_factory=list, repr=False)
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)

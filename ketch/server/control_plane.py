@@ -28,6 +28,7 @@ from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker,
 from ..worker import LocalWorker
 from . import (
     access,
+    bucket_mounts,
     call_service,
     deployments,
     dicts,
@@ -79,6 +80,13 @@ CLIENT_REQUESTS = frozenset(
         "web_url", "function_update_autoscaler", "app_lookup", "client_hello",
     }
 )
+
+
+def _secret_ids(definition: dict[str, Any]) -> list[str]:
+    """The secrets a function's definition names: its own and its bucket mounts'."""
+    buckets = definition.get("cloud_bucket_mounts") or []
+    return [*(definition.get("secrets") or []), *(b["secret_id"] for b in buckets
+                                                  if b.get("secret_id"))]
 
 
 def new_id(prefix: str) -> str:
@@ -268,7 +276,7 @@ class ControlPlane:
         if ending:
             self.store.stop_app(app_id)
             await self.secrets.release([s for f in app.function_ids  # its unnamed secrets
-                                        for s in self.functions[f].definition.get("secrets") or []])
+                                        for s in _secret_ids(self.functions[f].definition)])
         self.meter.flush()
         app.logs.close()
         return {}
@@ -297,12 +305,16 @@ class ControlPlane:
         note = self.worker.placement_note(self.container_spec(fn, "", ""))
         if note:
             self.log(fn, "", "stderr", note)
-        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
+        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems"),
+                          ("cloud_bucket_mounts", "cloud buckets")):
             if definition.get(key) and self.worker.runtime_of(fn.options.get("runtime")) != "namespace":
                 raise exception.InvalidError(
                     f"function {fn.name!r} mounts {what}, which need the namespace runtime (root "
                     "on Linux); use their files through their methods instead"
                 )
+        # a bucket is tried once when its app starts; not when a deployed app comes back
+        await bucket_mounts.check(self.secrets, definition.get("cloud_bucket_mounts") or [],
+                                  f"function {fn.name!r}", probe=function_id is None)
         if definition.get("image"):
             def log(text: str) -> None:
                 app.logs.append(["image", "", "stderr", text])
@@ -515,6 +527,9 @@ class ControlPlane:
             if container_id else [],
             binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
             if container_id else [],
+            buckets=bucket_mounts.opened(
+                self.secrets, fn.definition.get("cloud_bucket_mounts") or [],
+                lambda text: self.log(fn, container_id, "stderr", text)) if container_id else [],
             placement=opts.get("placement"),
             snapshot={"definition": fn.definition, "params": fn.params}
             if opts.get("enable_memory_snapshot") else None,

@@ -13,11 +13,13 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import exception
 from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
+from . import bucket_mounts
 from .sandbox_options import check_argv, check_definition, check_size
 from .sandbox_state import Process, SandboxState
 from .tunnels import Tunnel
@@ -60,6 +62,8 @@ class SandboxService:
         sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, options)
         sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
         self.cp.secrets.check(options["secrets"], "sandbox")
+        mounts = options.get("cloud_bucket_mounts") or []
+        await bucket_mounts.check(self.cp.secrets, mounts, "the sandbox", probe=True)
         if options.get("image"):
             sb.image = await self.cp.build_image(
                 options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text))
@@ -80,7 +84,8 @@ class SandboxService:
         sb.env = self.cp.secrets.environment(options["secrets"],
                                              lambda text: self.log(sb, "stderr", text))
         sb.env.update(options.get("env") or {})
-        await self.cp.worker.start_container(spec)
+        await self.cp.worker.start_container(replace(spec, buckets=bucket_mounts.opened(
+            self.cp.secrets, mounts, lambda text: self.log(sb, "stderr", text))))
         if options.get("command"):
             self._exec(sb, 0, options["command"], {}, None, {})
         await self._open_tunnels(sb, options.get("ports") or [])
