@@ -36,6 +36,7 @@ from .proxy import Proxy
 from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
+from .sandbox_snapshot import SandboxSnapshot
 from .schedule import Cron, Period
 from .scheduler_placement import SchedulerPlacement
 from .secret import Secret
@@ -67,6 +68,7 @@ __all__ = [
     "Queue",
     "Retries",
     "Sandbox",
+    "SandboxSnapshot",
     "SchedulerPlacement",
     "Secret",
     "Server",

@@ -31,9 +31,8 @@ from .exception import UnimplementedError
 
 SUBMODULES: dict[str, tuple[str | None, str]] = {
     # Modal's top-level names that ketch lacks: the same objects as in their submodules
-    "": ("ketch", "Client Server forward interact CloudBucketMount "
+    "": ("ketch", "Client Server forward interact CloudBucketMount SandboxSnapshot "
                   "Environment=modal.environments:Environment "
-                  "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
                   "Workspace=modal.workspace:Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
     "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
@@ -85,7 +84,7 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "scheduler_placement": ("ketch.scheduler_placement", "SchedulerPlacement"),
     "secret": ("ketch.secret", "Secret SecretManager SecretInfo"),
     "serving": (None, "serve_app"),
-    "snapshot": (None, "SandboxSnapshot"),
+    "snapshot": ("ketch.sandbox_snapshot", "SandboxSnapshot"),
     "stream_type": ("ketch.stream_type", "StreamType"),
     "token_flow": (None, "TokenFlow"),
     "types": ("ketch.types", "InputStatus InputInfo FileEntry FileEntryType FileType FileInfo "

@@ -23,6 +23,7 @@ from .image import Image, resolve_secrets
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
 from .sandbox_fs import SandboxFilesystem, operation
+from .sandbox_snapshot import SandboxSnapshot
 from .secret import check_secrets, ids_for_run
 from .stream_type import StreamType
 from .synchronizer import aio, aio_function, aio_iter_function
@@ -64,11 +65,14 @@ class Sandbox:
                      ephemeral_disk: int | None = None, runtime: str | None = None,
                      environment_name: str | None = None,
                      cloud: str | None = None, region: str | Sequence[str] | None = None,
-                     verbose: bool = False, client: Any = None) -> Sandbox:
+                     verbose: bool = False, client: Any = None,
+                     _experimental_enable_snapshot: bool = False) -> Sandbox:
         """Start a sandbox running ``entrypoint_args`` (none: it idles until it ends).
 
         ketch's own: ``ephemeral_disk`` (MiB, default 4096) bounds what it may write;
-        ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed)."""
+        ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed). With
+        ``_experimental_enable_snapshot``, a sandbox that cannot be snapshotted (not on
+        gVisor) is refused here rather than at its snapshot."""
         use(client)
         definition = _definition(
             entrypoint_args, name=name, image=image, secrets=secrets, volumes=volumes,
@@ -78,6 +82,7 @@ class Sandbox:
             else outbound_cidr_allowlist,
             ports=[*encrypted_ports, *unencrypted_ports, *h2_ports],
             readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk)
+        definition["enable_snapshot"] = bool(_experimental_enable_snapshot)
         connection = await get_client()
         definition["image"] = await resolve_secrets(definition["image"], connection)
         if secrets:
@@ -227,6 +232,25 @@ class Sandbox:
                 raise exception.SandboxTerminatedError(
                     f"the sandbox ended before it was ready: {answer['reason']}")
         raise exception.TimeoutError(f"the sandbox was not ready within {timeout:g} s")
+
+    @aio
+    async def _experimental_snapshot(self) -> SandboxSnapshot:
+        """Save the sandbox's memory and files (it pauses about a second, then goes on), for
+        new sandboxes to start from (`ketch.sandbox_snapshot`). gVisor sandboxes only."""
+        answer = await send(protocol.sandbox_snapshot_memory(self._object_id))
+        return SandboxSnapshot(answer["snapshot_id"], self._client)
+
+    @aio_function
+    async def _experimental_from_snapshot(snapshot: SandboxSnapshot, client: Any = None, *,
+                                          name: str | None = None) -> Sandbox:
+        """A new sandbox whose processes go on from ``snapshot``, in its app; ``name``
+        names it (by default it has none: the original may still run under its own)."""
+        if not isinstance(snapshot, SandboxSnapshot):
+            raise exception.InvalidError("_experimental_from_snapshot takes a SandboxSnapshot "
+                                         f"(sb._experimental_snapshot()), not {snapshot!r}")
+        use(client or snapshot._client)
+        answer = await send(protocol.sandbox_restore(snapshot.object_id, name))
+        return Sandbox(answer["sandbox_id"])
 
     @aio
     async def snapshot_filesystem(self, timeout: int = 55) -> Image:

@@ -369,6 +369,22 @@ def logs_query(object_id: str, *, since: float | None = None, until: float | Non
                           "timeout": timeout}
 
 
+def sandbox_snapshot_memory(sandbox_id: str) -> Request:
+    """Snapshot a running gVisor sandbox's memory and files (`ketch.server.sandbox_snapshots`).
+    Answer: {snapshot_id}."""
+    return "sandbox_snapshot_memory", {"sandbox_id": sandbox_id}
+
+
+def sandbox_snapshot_get(snapshot_id: str) -> Request:
+    """Answer: {snapshot_id, created, source}."""
+    return "sandbox_snapshot_get", {"snapshot_id": snapshot_id}
+
+
+def sandbox_restore(snapshot_id: str, name: str | None) -> Request:
+    """A new sandbox from a snapshot, its processes going on. Answer: {sandbox_id}."""
+    return "sandbox_restore", {"snapshot_id": snapshot_id, "name": name}
+
+
 # -- sandboxes (answered by `ketch.server.sandboxes`) ------------------------------------------
 # A sandbox is described as ``{sandbox_id, app_id, name, tags, created, runtime, returncode,
 # reason, status, done, command}``; status is "running", "completed", "failed", "terminated" or

@@ -55,6 +55,9 @@ class ContainerSpec:
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None
     workdir: str | None = None  # a sandbox's, over its image's
+    # A sandbox restored from a memory snapshot: the snapshot's folder
+    # (`ketch.backends.gvisor_checkpoint`); its processes go on rather than start.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ class Worker(Protocol):
 
     async def sandbox_snapshot(self, container_id: str) -> str:
         """Copy a running sandbox's files into a new image layer on this node; its id."""
+        ...
+
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        """Save a running sandbox's memory and files in ``folder`` (it goes on running), for
+        sandboxes restored from it (`ContainerSpec.checkpoint`)."""
         ...
 
     def sandbox_runtime(self, runtime: str | None) -> str:

@@ -50,4 +50,6 @@ def _app_of(cp: ControlPlane, kind: str, body: dict[str, Any]) -> str | None:
         return cp.deployments.deployed(body["app_name"]).id
     if kind == "logs_query":
         return cp.log_queries.app_of(body.get("object_id"))
+    if kind in ("sandbox_restore", "sandbox_snapshot_get"):
+        return cp.sandbox_snapshots.app_of(body.get("snapshot_id"))
     return None

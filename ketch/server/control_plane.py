@@ -64,6 +64,8 @@ from .network_file_systems import REQUESTS as NFS_REQUESTS
 from .network_file_systems import NetworkFileSystems
 from .objects import NamedObjects
 from .queues import QueueService
+from .sandbox_snapshots import REQUESTS as SNAPSHOT_REQUESTS
+from .sandbox_snapshots import SandboxSnapshots
 from .sandboxes import SandboxService
 from .scheduler import Scheduler
 from .store import Store
@@ -171,10 +173,12 @@ class ControlPlane:
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
         self.log_queries = LogQueries(self)
+        self.sandbox_snapshots = SandboxSnapshots(self)
         for service, names in ((self.deployments, deployments.REQUESTS),
                                (self.sandboxes, sandboxes.REQUESTS),
                                (self.forwards, FORWARD_REQUESTS),
-                               (self.log_queries, LOG_REQUESTS)):
+                               (self.log_queries, LOG_REQUESTS),
+                               (self.sandbox_snapshots, SNAPSHOT_REQUESTS)):
             self.object_requests.update((name, getattr(service, name)) for name in names)
 
     async def start(self) -> None:

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config, exception
@@ -135,6 +136,13 @@ class LocalWorker:
             raise exception.NotFoundError(f"sandbox {container_id} is not running")
         return await snapshot_layer(self._images().store, setup.disk / "upper", setup.hidden,
                                     container_id)
+
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        entry = self._tasks.get(container_id)
+        if entry is None or entry[1].sandbox is None:
+            raise exception.NotFoundError(f"sandbox {container_id} is not running")
+        driver, handle = entry
+        await driver.checkpoint_task(handle, Path(folder))
 
     async def start_container(self, spec: ContainerSpec) -> None:
         gpus = self.capacity.reserve(spec.container_id, request_of(spec))
