@@ -14,8 +14,9 @@ Example::
     resolve("gpu", "A100")        # a placeholder: modal.gpu.A100() raises UnimplementedError
     resolve("functions", "gather") is ketch.function_call.gather
 
-``modal.server`` (Modal's ``Server``, from 2026) is left out: ``modal`` is ``ketch``, and
-``ketch.server`` is ketch's control plane; ``modal.Server`` is a placeholder.
+``modal.server`` (the module of Modal's ``Server``, from 2026) is left out: ``modal`` is
+``ketch``, and ``ketch.server`` is ketch's control plane; ``modal.Server`` is
+``ketch.app_server.Server``.
 
 The names are those Modal's client defines without an underscore in ``modal/<submodule>.py``
 through 1.x, less type variables, module-internal constants and protobuf helpers.
