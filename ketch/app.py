@@ -113,11 +113,7 @@ class App:
             definition = build(raw, tag=tag, app_name=self.name or "", options=options_here,
                                is_class=False, methods={}, is_generator=is_gen, is_async=is_async,
                                image=self._image_steps(kwargs.get("image")))
-            function = Function(self, tag, raw, definition)
-            function.mounts, function.shared = self._mounts(kwargs)
-            self._register(tag, function)
-            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
-            return function
+            return self._add(tag, raw, definition, kwargs)
 
         return wrap
 
@@ -165,11 +161,9 @@ class App:
                                is_class=True, methods=methods, is_generator=False,
                                is_async=any(m["is_async"] for m in methods.values()),
                                image=self._image_steps(kwargs.get("image")))
-            service = Function(self, tag, user_cls, definition)
-            service.mounts, service.shared = self._mounts(kwargs)
+            service = self._add(tag, user_cls, definition, kwargs)
             cls = Cls(self, user_cls, service)
-            self._register(tag, service, cls)
-            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
+            self._classes[tag] = cls
             return cls
 
         return wrap
@@ -218,6 +212,16 @@ class App:
             return self.app_id
 
         return LogsManager(object_id, None)
+
+    def _add(self, tag: str, raw: Any, definition: dict[str, Any],
+             kwargs: dict[str, Any]) -> Function:
+        """Register the function (or a class's service function) made of ``raw`` by a
+        decorator with ``kwargs``: its mounts and secrets, the app's with its own."""
+        function = Function(self, tag, raw, definition)
+        function.mounts, function.shared = self._mounts(kwargs)
+        self._register(tag, function)
+        self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
+        return function
 
     def _mounts(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """A function's mounts, the app's with its own: volumes and buckets by path, and

@@ -153,11 +153,7 @@ def decorate(app: App, user_cls: Any, kwargs: dict[str, Any]) -> Server:
     definition = build(user_cls, tag=tag, app_name=app.name or "", options=options,
                        is_class=True, methods={}, is_generator=False, is_async=False,
                        image=app._image_steps(kwargs.get("image")))
-    service = Function(app, tag, user_cls, definition)
-    service.mounts, service.shared = app._mounts(kwargs)
-    app._register(tag, service)
-    app._secrets_of[tag] = [*app.secrets, *(kwargs.get("secrets") or [])]
-    return Server(service, user_cls)
+    return Server(app._add(tag, user_cls, definition, kwargs), user_cls)
 
 
 def check_keywords(kwargs: dict[str, Any]) -> None:

@@ -87,35 +87,33 @@ class LogEntry:
 
 
 @dataclass
-class DictInfo:
+class _ObjectInfo:
+    """What does not change over a named object's life: its name, when and by whom it was
+    made (ketch keeps no users: ``created_by`` is None)."""
+
     name: str | None
     created_at: datetime
     created_by: str | None
 
 
-@dataclass
-class QueueInfo:
-    name: str | None
-    created_at: datetime
-    created_by: str | None
+class DictInfo(_ObjectInfo):
+    pass
 
 
-@dataclass
-class SecretInfo:
-    name: str | None
-    created_at: datetime
-    created_by: str | None
+class QueueInfo(_ObjectInfo):
+    pass
+
+
+class SecretInfo(_ObjectInfo):
+    pass
+
+
+class VolumeInfo(_ObjectInfo):
+    pass
 
 
 class VolumeCreateOptions(TypedDict, total=False):
     experimental_options: dict[str, Any]
-
-
-@dataclass
-class VolumeInfo:
-    name: str | None
-    created_at: datetime
-    created_by: str | None
 
 
 @dataclass(frozen=True)
@@ -243,21 +241,17 @@ class BillingReportItem:
 
 
 @dataclass(slots=True, frozen=True)
-class WorkspaceBillingSummary:
-    start: datetime
-    end: datetime
-    metered_cost: Decimal
-    metered_cost_breakdown: dict[str, Decimal]
-    adjustments: dict[str, Decimal]
-    billed_cost: Decimal
-
-
-@dataclass(slots=True, frozen=True)
 class EnvironmentBillingSummary:
     start: datetime
     end: datetime
     metered_cost: Decimal
     metered_cost_breakdown: dict[str, Decimal]
+
+
+@dataclass(slots=True, frozen=True)
+class WorkspaceBillingSummary(EnvironmentBillingSummary):
+    adjustments: dict[str, Decimal]
+    billed_cost: Decimal
 
 
 @dataclass(slots=True, frozen=True)
