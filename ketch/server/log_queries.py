@@ -51,11 +51,13 @@ class LogQueries:
             return Scope(object_id)
         if object_id.startswith("fu-"):
             fn = self.cp.functions.get(object_id)
-            row = None if fn else self.cp.store.fetchone(
-                "SELECT app_id, name FROM functions WHERE id=?", (object_id,))
-            if fn is None and row is None:
+            if fn is not None:
+                return Scope(fn.app_id, fn.name)
+            row = self.cp.store.fetchone("SELECT app_id, name FROM functions WHERE id=?",
+                                         (object_id,))
+            if row is None:
                 raise exception.NotFoundError(f"no function {object_id}")
-            return Scope(fn.app_id, fn.name) if fn else Scope(row[0], row[1])
+            return Scope(row[0], row[1])
         if object_id.startswith("fc-"):
             function_id = self._function_of_call(object_id)
             return Scope(self.scope(function_id).app_id, call_id=object_id)

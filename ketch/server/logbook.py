@@ -49,7 +49,8 @@ class LogFilter:
 
     def sql(self) -> tuple[str, list[Any]]:
         marks = ",".join("?" * len(self.app_ids)) or "NULL"
-        clauses, args = [f"app_id IN ({marks})"], list(self.app_ids)
+        clauses = [f"app_id IN ({marks})"]
+        args: list[Any] = list(self.app_ids)
         for clause, value in (("function = ?", self.function), ("call_id = ?", self.call_id),
                               ("ts >= ?", self.since), ("ts <= ?", self.until)):
             if value is not None:
