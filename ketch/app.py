@@ -19,7 +19,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import exception, output, synchronizer
+from . import config, exception, output, synchronizer
 from .client import CURRENT, Client, get_client, given, send_blocking
 from .cloud_bucket_mount import CloudBucketMount, bucket_wires
 from .cls import Cls
@@ -74,6 +74,7 @@ class App:
         self._variants: list[Function] = []  # with_options variants of its functions
         self._entrypoints: dict[str, LocalEntrypoint] = {}
         self.app_id: str | None = None
+        self.environment_name = ""  # "": KETCH_ENVIRONMENT's, else the control plane's choice
 
     # -- registration --------------------------------------------------------------------------
 
@@ -255,6 +256,8 @@ class App:
         ``client``, the app and its functions' calls go through that connection."""
         if name:
             self.name = name
+        if environment_name:
+            self.environment_name = environment_name
         return _RunContext(self, detach, given(client))
 
     async def _start(self, snapshot: bool = False) -> None:
@@ -263,20 +266,26 @@ class App:
         if self.app_id is not None:
             raise exception.InvalidError(f"app {self.name!r} is already running")
         client = await get_client()
-        secret_ids = await ids_for_run(client, self._secrets_of)  # a missing one fails here
-        answer = await client.request(protocol.app_create(self.name or "", self.description))
-        self.app_id = answer["app_id"]
+        environment = self.environment_name or config.environment()
+        secret_ids = await ids_for_run(client, self._secrets_of,  # a missing one fails here
+                                       environment)
+        answer = await client.request(protocol.AppCreate(
+            name=self.name or "", description=self.description, environment=environment))
+        self.app_id = answer.app_id
         for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
             if snapshot:
                 definition = take_snapshot(definition)
             definition = {**definition, "volumes": await _volume_ids(function.mounts),
                           "network_file_systems": await _volume_ids(function.shared),
-                          "cloud_bucket_mounts": await bucket_wires(client, function.mounts),
+                          "cloud_bucket_mounts": await bucket_wires(client, function.mounts,
+                                                                    environment),
                           "secrets": secret_ids.get(function.tag, []),
-                          "image": await resolve_secrets(definition.get("image"), client)}
-            created = await client.request(protocol.function_create(self.app_id, definition))
-            function.hydrate_from(created["function_id"])
+                          "image": await resolve_secrets(definition.get("image"), client,
+                                                         environment)}
+            created = await client.request(protocol.FunctionCreate(app_id=self.app_id,
+                                                                   definition=definition))
+            function.hydrate_from(created.function_id)
             function.sent_definition = definition
         for variant in self._variants:  # those made before the app ran, at module level
             if variant._variant_of is not None and variant._variant_of.object_id is not None:
@@ -304,6 +313,8 @@ class App:
         endpoints outlive this program. Its functions' handles call the deployed ones."""
         if name:
             self.name = name
+        if environment_name:
+            self.environment_name = environment_name
         if not self.name:
             raise exception.InvalidError(
                 "a deployed app needs a name: ketch.App('name'), or app.deploy(name='name')")
@@ -313,7 +324,7 @@ class App:
                 "app.deploy() needs a running ketch server: start one with `ketch server` (on "
                 "this machine it is then found by itself), or set KETCH_SERVER=host:port")
         await self._start(snapshot=True)
-        await connection.request(protocol.app_deploy(self.app_id or ""))
+        await connection.request(protocol.AppDeploy(app_id=self.app_id or ""))
         return self
 
     async def _stop(self) -> None:
@@ -321,7 +332,7 @@ class App:
             return
         client = await get_client()
         app_id, self.app_id = self.app_id, None
-        await client.request(protocol.app_stop(app_id))
+        await client.request(protocol.AppStop(app_id=app_id))
         for function in [*self._functions.values(), *self._variants]:
             function.hydrate_from(None)  # type: ignore[arg-type]
 
@@ -332,11 +343,13 @@ class App:
         ``create_if_missing=True`` a new empty one when there is none, which lives as long as
         its control plane (for sandboxes of a program that has no app of its own)."""
         app = App(name)
-        request = protocol.app_lookup(name, create_if_missing)
+        app.environment_name = environment_name or ""
+        request = protocol.AppLookup(name=name, create_if_missing=create_if_missing,
+                                     environment=environment_name or config.environment())
         chosen = given(client)
         answer = (synchronizer.run(chosen.request(request)) if chosen is not None
                   else send_blocking(request))
-        app.app_id = answer["app_id"]
+        app.app_id = answer.app_id
         return app
 
     def __repr__(self) -> str:
@@ -399,11 +412,11 @@ async def follow_logs(app_id: str) -> None:
     client = await get_client()
     cursor = 0
     while True:
-        answer = await client.request(protocol.logs_get(app_id, cursor, 5.0))
-        cursor = answer["cursor"]
-        for function, container_id, stream, text in answer["lines"]:
-            output.show_line(function, container_id, stream, text)
-        if answer["closed"] and not answer["lines"]:
+        answer = await client.request(protocol.LogsGet(app_id=app_id, cursor=cursor, timeout=5.0))
+        cursor = answer.cursor
+        for line in answer.lines:
+            output.show_line(line.function, line.container_id, line.stream, line.text)
+        if answer.closed and not answer.lines:
             return
 
 

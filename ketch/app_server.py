@@ -86,7 +86,7 @@ class Server:
     async def get_url(self) -> str | None:
         """The URL at which the gateway serves it."""
         client, function_id = await self._service._resolve()
-        return str((await client.request(protocol.web_url(function_id)))["url"])
+        return str((await client.request(protocol.WebUrl(function_id=function_id))).url)
 
     @aio
     async def hydrate(self, client: Any = None) -> Server:
@@ -112,19 +112,21 @@ class Server:
         if target_concurrency is not None:
             settings["target_inputs"] = _target(target_concurrency)
         client, function_id = await self._service._resolve()
-        answer = await client.request(protocol.function_update_autoscaler(function_id, settings))
-        now = answer.get("settings") or {}
+        answer = await client.request(protocol.FunctionUpdateAutoscaler(
+            function_id=function_id, settings=protocol.AutoscalerSettings(**settings)))
+        now = answer.settings
         return ServerAutoscalerSettings(
-            target_concurrency=now.get("target_inputs"), min_containers=now.get("min_containers"),
-            max_containers=now.get("max_containers"),
-            buffer_containers=now.get("buffer_containers"), scaleup_window=scaleup_window,
-            scaledown_window=now.get("scaledown_window"))
+            target_concurrency=now.target_inputs, min_containers=now.min_containers,
+            max_containers=now.max_containers, buffer_containers=now.buffer_containers,
+            scaleup_window=scaleup_window, scaledown_window=now.scaledown_window)
 
     @classmethod
     def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
                   client: Any = None) -> Server:
-        """The server ``name`` of the deployed app ``app_name``, found when first used."""
-        return cls(Function.from_name(app_name, name, client=client))
+        """The server ``name`` of the deployed app ``app_name`` (of ``environment_name``,
+        else of ``KETCH_ENVIRONMENT`` or the caller's own), found when first used."""
+        return cls(Function.from_name(app_name, name, environment_name=environment_name,
+                                      client=client))
 
     def __repr__(self) -> str:
         return f"Server({self._service.tag!r})"

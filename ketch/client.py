@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config, exception, synchronizer
 from .protocol import client as protocol
-from .protocol.client import Request
+from .protocol.message import Request
 from .synchronizer import aio, aio_function
 from .transport import Transport
 
@@ -50,11 +50,11 @@ class Client:
         self._closed = False
 
     async def request(self, request: Request) -> Any:
+        """The answer to ``request`` (of its kind's answer type)."""
         if self._closed:
             raise exception.ClientClosed("this ketch.Client was closed; make another with "
                                          "Client.from_env() or Client.from_credentials(...)")
-        kind, body = request
-        return await self.transport.request(kind, body)
+        return await self.transport.request(request)
 
     async def close(self) -> None:
         global _client
@@ -71,7 +71,7 @@ class Client:
     @aio
     async def hello(self) -> None:
         """Check that the control plane answers on this connection (and accepts its token)."""
-        await self.request(protocol.client_hello())
+        await self.request(protocol.ClientHello())
 
     @aio_function
     async def from_env() -> Client:
@@ -93,7 +93,7 @@ class Client:
                 "Client.from_credentials connects to a ketch server with a token, and no server "
                 "is configured: start one with `ketch server` (on this machine it is then found "
                 "by itself), or set KETCH_SERVER=host:port")
-        credentials = {"token_id": token_id, "secret": token_secret}
+        credentials = protocol.Auth(token_id=token_id, secret=token_secret)
         client = Client(await RemoteTransport.connect(address, credentials), embedded=False)
         _opened.add(client)
         _close_before_threads_stop()

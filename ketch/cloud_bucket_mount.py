@@ -93,9 +93,11 @@ class CloudBucketMount:
             return "gcs"
         return "s3"
 
-    async def _to_wire(self, client: Client, path: str) -> dict[str, Any]:
-        """What a function's definition carries: the mount, and its secret by id."""
-        secret_id = await self.secret._id_for_run(client) if self.secret is not None else None
+    async def _to_wire(self, client: Client, path: str, environment: str) -> dict[str, Any]:
+        """What a function's definition carries: the mount, and its secret by id (one of
+        ``environment``'s, where the app runs)."""
+        secret_id = await self.secret._id_for_run(client, environment) \
+            if self.secret is not None else None
         return {"path": path, "bucket": self.bucket_name, "endpoint_url": self.bucket_endpoint_url,
                 "key_prefix": self.key_prefix or "", "read_only": bool(self.read_only),
                 "requester_pays": bool(self.requester_pays),
@@ -108,6 +110,9 @@ def buckets_of(mounts: dict[str, Any]) -> dict[str, CloudBucketMount]:
     return {path: m for path, m in mounts.items() if isinstance(m, CloudBucketMount)}
 
 
-async def bucket_wires(client: Client, mounts: dict[str, Any]) -> list[dict[str, Any]]:
-    """The bucket mounts among ``mounts`` (path -> volume or bucket), for a definition."""
-    return [await bucket._to_wire(client, path) for path, bucket in buckets_of(mounts).items()]
+async def bucket_wires(client: Client, mounts: dict[str, Any], environment: str
+                       ) -> list[dict[str, Any]]:
+    """The bucket mounts among ``mounts`` (path -> volume or bucket), for a definition of an
+    app of ``environment``."""
+    return [await bucket._to_wire(client, path, environment)
+            for path, bucket in buckets_of(mounts).items()]

@@ -86,7 +86,8 @@ class Cls:
         handle = cls.__new__(cls)
         handle.app = None
         handle.raw_user_object = None  # type: ignore[assignment]  # only its containers know it
-        handle._service = Function.from_name(app_name, name, client=client)
+        handle._service = Function.from_name(app_name, name, environment_name=environment_name,
+                                             client=client)
         handle._params = {}
         handle._methods = {}
         return handle

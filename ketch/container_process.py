@@ -67,11 +67,13 @@ class ContainerProcess(Generic[T]):
 
     async def _wait(self, timeout: float) -> int | None:
         if self._returncode is None:
-            answer = await send(protocol.process_wait(self._sandbox_id, self._process, timeout))
-            self._returncode = answer["returncode"]
+            answer = await send(protocol.ProcessWait(sandbox_id=self._sandbox_id,
+                                                     process=self._process, timeout=timeout))
+            self._returncode = answer.returncode
         return self._returncode
 
     @aio
     async def terminate(self) -> None:
         """Kill the process and what it started (SIGKILL to its process group)."""
-        await send(protocol.process_signal(self._sandbox_id, self._process, signal.SIGKILL))
+        await send(protocol.ProcessSignal(sandbox_id=self._sandbox_id, process=self._process,
+                                          signal=signal.SIGKILL))

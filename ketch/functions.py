@@ -9,7 +9,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import exception
+from . import config, exception
 from .client import Client, get_client, given
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
@@ -51,7 +51,8 @@ class Function:
         self._params: bytes | None = None
         self._bound: dict[tuple[str, bytes], str] = {}  # for a class: (id, params) -> bound id
         self._variant_of: Function | None = None
-        self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
+        # for from_name: (app name, tag, environment; "" for KETCH_ENVIRONMENT's or the caller's)
+        self._deployed: tuple[str, str, str] | None = None
         self.variant_name: str | None = None  # a with_options variant's name in its app
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
@@ -91,8 +92,10 @@ class Function:
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
         if self._object_id is None and self._deployed is not None:
-            answer = await client.request(protocol.function_lookup(*self._deployed))
-            self._object_id, self.definition = answer["function_id"], answer["definition"]
+            app_name, tag, environment = self._deployed
+            answer = await client.request(protocol.FunctionLookup(
+                app_name=app_name, tag=tag, environment=environment or config.environment()))
+            self._object_id, self.definition = answer.function_id, answer.definition
         if self._object_id is None and self._variant_of is not None:
             parent_client, _ = await self._variant_of._resolve()
             app_id = self._variant_of.app.app_id if self._variant_of.app else None
@@ -119,8 +122,9 @@ class Function:
             return function_id
         key = (function_id, params)
         if key not in self._bound:
-            answer = await client.request(protocol.function_bind(function_id, params))
-            self._bound[key] = str(answer["function_id"])
+            answer = await client.request(protocol.FunctionBind(function_id=function_id,
+                                                                params=params))
+            self._bound[key] = str(answer.function_id)
         return self._bound[key]
 
     # -- calls ---------------------------------------------------------------------------------
@@ -136,12 +140,14 @@ class Function:
                 f"{self.tag} is not a generator function: use .remote() instead of .{verb}()"
             )
 
-    async def _start(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Client, str]:
+    async def _start(self, kind: protocol.CallKind, args: tuple[Any, ...], kwargs: dict[str, Any]
+                     ) -> tuple[Client, str]:
         payload = pack_args(args, kwargs)
         client, function_id = await self._resolve()
-        record = await input_record(client, 0, self._method, payload)
-        answer = await client.request(protocol.call_create(function_id, kind, [record]))
-        return client, answer["call_id"]
+        record = await input_record(client, 0, self._method, payload, self.environment_name)
+        answer = await client.request(protocol.CallCreate(function_id=function_id, kind=kind,
+                                                          records=[record]))
+        return client, answer.call_id
 
     @aio
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
@@ -149,9 +155,9 @@ class Function:
         await self._check(False, "remote")
         client, call_id = await self._start("remote", args, kwargs)
         while True:
-            answer = await client.request(protocol.outputs_get(call_id, 0, None))
-            if answer["outputs"]:
-                return await outcome(client, answer["outputs"][0])
+            answer = await client.request(protocol.OutputsGet(call_id=call_id, cursor=0))
+            if answer.outputs:
+                return await outcome(client, answer.outputs[0])
 
     @aio_iter
     async def remote_gen(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
@@ -160,16 +166,16 @@ class Function:
         client, call_id = await self._start("remote", args, kwargs)
         cursor = 0
         while True:
-            answer = await client.request(protocol.outputs_get(call_id, cursor, None))
-            cursor = answer["cursor"]
+            answer = await client.request(protocol.OutputsGet(call_id=call_id, cursor=cursor))
+            cursor = answer.cursor
             items = []
-            for record in answer["outputs"]:
-                if record[1] == Status.GEN_DONE:
+            for record in answer.outputs:
+                if record.status == Status.GEN_DONE:
                     break
                 items.append(await outcome(client, record))
             if items:
                 yield items
-            if answer["done"] or len(items) < len(answer["outputs"]):
+            if answer.done or len(items) < len(answer.outputs):
                 return
 
     @aio
@@ -198,7 +204,7 @@ class Function:
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
-            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            self.environment_name, order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
             yield value  # a list of results
@@ -216,7 +222,7 @@ class Function:
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, (tuple(a) for a in input_iterator), kwargs or {},
-            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            self.environment_name, order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
             yield value  # a list of results
@@ -233,7 +239,7 @@ class Function:
         client, function_id = await self._resolve()
         async for _ in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
-            order_outputs=False, return_exceptions=ignore_exceptions, wrap=False,
+            self.environment_name, order_outputs=False, return_exceptions=ignore_exceptions, wrap=False,
         ):
             pass
 
@@ -247,8 +253,8 @@ class Function:
 
         client, function_id = await self._resolve()
         call_id, feeding, feeder = await start_call(
-            client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {}
-        )
+            client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {},
+            self.environment_name)
         await feeding
         return FunctionCall(call_id, feeder.count)
 
@@ -263,9 +269,19 @@ class Function:
             square.remote(4)
         """
         handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
-        handle._deployed = (app_name, name)
+        handle._deployed = (app_name, name, environment_name or "")
         handle._client = given(client)
         return handle
+
+    @property
+    def environment_name(self) -> str:
+        """The environment its app runs in, as far as this handle knows ("": the caller's)."""
+        if self._service is not None:
+            return self._service.environment_name
+        if self._deployed is not None:
+            return self._deployed[2] or config.environment()
+        return (self.app.environment_name if self.app is not None else "") \
+            or config.environment()
 
     @aio
     async def update_autoscaler(
@@ -281,7 +297,8 @@ class Function:
         checked = validate(given)
         client, function_id = await self._resolve()
         settings = {k: checked[k] for k in given}
-        await client.request(protocol.function_update_autoscaler(function_id, settings))
+        await client.request(protocol.FunctionUpdateAutoscaler(
+            function_id=function_id, settings=protocol.AutoscalerSettings(**settings)))
 
     @aio
     async def get_web_url(self) -> str:
@@ -289,7 +306,9 @@ class Function:
         client, function_id = await self._resolve()
         if self._service is not None:  # a class's web method: the class's unbound function
             function_id = (await self._service._resolve())[1]
-        return str((await client.request(protocol.web_url(function_id, self._method)))["url"])
+        answer = await client.request(protocol.WebUrl(function_id=function_id,
+                                                      method=self._method))
+        return str(answer.url)
 
     @aio
     async def _web_urls(self) -> dict[str, str]:
@@ -301,7 +320,8 @@ class Function:
         client, function_id = await self._resolve()
         named: dict[str, str | None] = {self.tag: None} if options.get("web") else {}
         named.update({f"{self.tag}.{m}": m for m in options.get("web_methods") or {}})
-        return {name: str((await client.request(protocol.web_url(function_id, method)))["url"])
+        return {name: str((await client.request(protocol.WebUrl(function_id=function_id,
+                                                                method=method))).url)
                 for name, method in named.items()}
 
     # -- variants ------------------------------------------------------------------------------
@@ -334,11 +354,13 @@ class Function:
                    if k not in ("schedule", "web", "web_methods")}
         definition = {**parent, "options": options,  # the function's secrets
                       "volumes": await _volume_ids(variant.mounts),
-                      "cloud_bucket_mounts": await bucket_wires(client, variant.mounts)}
+                      "cloud_bucket_mounts": await bucket_wires(client, variant.mounts,
+                                                                self.environment_name)}
         if variant.variant_name:
             definition["name"] = variant.variant_name
-        answer = await client.request(protocol.function_create(app_id, definition))
-        return str(answer["function_id"])
+        answer = await client.request(protocol.FunctionCreate(app_id=app_id,
+                                                              definition=definition))
+        return str(answer.function_id)
 
     def __repr__(self) -> str:
         return f"Function({self.tag!r})"

@@ -56,14 +56,16 @@ class StreamReader(Generic[T]):
         """The next piece of output (decoded when text); None at the end."""
         while not self._eof:
             try:
-                answer = await send(protocol.process_output(
-                    self._sandbox_id, self._process, self._stream, self._cursor, POLL_S))
+                answer = await send(protocol.ProcessOutput(
+                    sandbox_id=self._sandbox_id, process=self._process,
+                    stream=self._stream,  # type: ignore[arg-type]  # "stdout" or "stderr"
+                    cursor=self._cursor, timeout=POLL_S))
             except exception.NotFoundError:  # a sandbox without a command has no output
                 self._eof = True
                 break
-            self._cursor = answer["cursor"]
-            self._eof = answer["eof"]
-            data = answer["data"]
+            self._cursor = answer.cursor
+            self._eof = answer.eof
+            data = answer.data
             if data:
                 return self._decoder.decode(data) if self._text else data  # type: ignore[return-value]
         if self._text:
@@ -149,5 +151,6 @@ class StreamWriter:
         if self._closed or (not self._buffer and not self._eof):
             return
         data, self._buffer = bytes(self._buffer), bytearray()
-        await send(protocol.process_stdin(self._sandbox_id, self._process, data, self._eof))
+        await send(protocol.ProcessStdin(sandbox_id=self._sandbox_id, process=self._process,
+                                         data=data, eof=self._eof))
         self._closed = self._eof

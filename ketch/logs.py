@@ -65,10 +65,10 @@ class LogsManager:
         cursor = 0
         while True:
             answer = await self._query(object_id, after=cursor, **query)
-            if not answer["lines"]:
+            if not answer.lines:
                 return
-            cursor = answer["cursor"]
-            yield self._entries(object_id, answer["lines"])
+            cursor = answer.cursor
+            yield self._entries(object_id, answer.lines)
 
     @aio_iter
     async def tail(self, entries: int = 100, *,
@@ -78,7 +78,7 @@ class LogsManager:
             raise exception.InvalidError(f"entries is a number of lines, not {entries!r}")
         object_id = await self._object_id()
         answer = await self._query(object_id, tail=entries, source=_source(source))
-        yield self._entries(object_id, answer["lines"])
+        yield self._entries(object_id, answer.lines)
 
     @aio_iter
     async def stream(self, timeout: float | None = None) -> AsyncIterator[list[LogEntry]]:
@@ -91,36 +91,39 @@ class LogsManager:
         if timeout is not None and timeout <= 0:
             return
         object_id = await self._object_id()
-        cursor = 0 if self._call else (await self._query(object_id, tail=0))["cursor"]
+        cursor = 0 if self._call else (await self._query(object_id, tail=0)).cursor
         quiet_until = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = POLL_S if quiet_until is None else min(POLL_S, quiet_until - time.monotonic())
             answer = await self._query(object_id, after=cursor, timeout=max(wait, 0.0))
-            cursor = answer["cursor"]
-            if answer["lines"]:
-                yield self._entries(object_id, answer["lines"])
+            cursor = answer.cursor
+            if answer.lines:
+                yield self._entries(object_id, answer.lines)
                 if quiet_until is not None:
                     quiet_until = time.monotonic() + timeout  # type: ignore[operator]
                 continue
-            if answer["done"]:
+            if answer.done:
                 # a line printed just before the end may reach the control plane just after
                 last = await self._query(object_id, after=cursor, timeout=DRAIN_S)
-                if last["lines"]:
-                    yield self._entries(object_id, last["lines"])
+                if last.lines:
+                    yield self._entries(object_id, last.lines)
                 return
             if quiet_until is not None and time.monotonic() >= quiet_until:
                 return
 
-    async def _query(self, object_id: str, **query: Any) -> dict[str, Any]:
+    async def _query(self, object_id: str, **query: Any) -> protocol.LogRecords:
         client = self._client or await get_client()
-        return dict(await client.request(protocol.logs_query(object_id, **query)))
+        answer: protocol.LogRecords = await client.request(
+            protocol.LogsQuery(object_id=object_id, **query))
+        return answer
 
-    def _entries(self, object_id: str, lines: list[list[Any]]) -> list[LogEntry]:
+    def _entries(self, object_id: str, lines: list[protocol.LogRecord]) -> list[LogEntry]:
         entries = []
-        for _, ts, source, text, container_id, call_id in lines:
-            context = [call_id, container_id] if not self._call else [container_id]
-            entries.append(LogEntry(text + "\n", datetime.fromtimestamp(ts, UTC), source,
-                                    object_id, [c for c in context if c]))
+        for line in lines:
+            context = [line.call_id, line.container_id] if not self._call else [line.container_id]
+            entries.append(LogEntry(line.text + "\n", datetime.fromtimestamp(line.ts, UTC),
+                                    line.source, object_id,  # type: ignore[arg-type]
+                                    [c for c in context if c]))
         return entries
 
     def __repr__(self) -> str:

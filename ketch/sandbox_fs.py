@@ -33,12 +33,12 @@ async def operation(sandbox_id: str, meta: dict[str, Any],
                     data: bytes = b"") -> tuple[dict[str, Any], bytes]:
     """One operation inside the sandbox (`ketch.protocol.supervisor`'s file ops): its result
     and data, or the `SandboxFilesystemError` its failure maps to."""
-    answer = await send(protocol.sandbox_file(sandbox_id, meta, data))
-    result = answer["meta"]
+    answer = await send(protocol.SandboxFile(sandbox_id=sandbox_id, meta=meta, data=data))
+    result = answer.meta
     if "error" in result:
         error = ERRORS.get(result.get("errno") or 0, exception.SandboxFilesystemError)
         raise error(result["error"])
-    return result, answer["data"]
+    return result, answer.data
 
 
 class SandboxFilesystem:

@@ -47,7 +47,7 @@ class SandboxSnapshot:
     async def hydrate(self, client: Any = None) -> SandboxSnapshot:
         """Check that the snapshot exists (`NotFoundError` if not)."""
         connection = given(client) or self._client or await get_client()
-        await connection.request(protocol.sandbox_snapshot_get(self._object_id))
+        await connection.request(protocol.SandboxSnapshotGet(snapshot_id=self._object_id))
         return self
 
     def __repr__(self) -> str:

@@ -38,7 +38,8 @@ import json, ketch
 from ketch.client import send_blocking
 from ketch.protocol import client as protocol
 server = ketch.Server.from_name("served", "Greeter")
-token = send_blocking(protocol.token_create("proxy"))
+made = send_blocking(protocol.TokenCreate(kind="proxy"))
+token = {"token_id": made.token_id, "token_secret": made.token_secret}
 settings = server.update_autoscaler(min_containers=1, target_concurrency=2.5)
 print(json.dumps({"url": server.get_url(), "id": server.object_id, "token": token,
                   "settings": [settings.min_containers, settings.target_concurrency]}))

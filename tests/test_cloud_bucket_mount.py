@@ -41,9 +41,9 @@ def ketch_cli(s3: S3Server, *args: str, **env: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=240)
 
 
-def secret(s3: S3Server, name: str, **values: str) -> None:
+def secret(s3: S3Server, name: str, KETCH_ENVIRONMENT: str = "", **values: str) -> None:
     made = ketch_cli(s3, "secret", "create", name, *(f"{k}={v}" for k, v in values.items()),
-                     "--force")
+                     "--force", KETCH_ENVIRONMENT=KETCH_ENVIRONMENT)
     assert made.returncode == 0, made.stderr
 
 
@@ -86,6 +86,21 @@ def test_credentials_the_bucket_refuses_fail_the_run_and_good_ones_read(s3):
     read = ketch_cli(s3, "run", "-q", f"{PROGRAM}::read_seed", BUCKET_SECRET="good-creds")
     assert read.returncode == 0, read.stderr
     assert read.stdout.splitlines() == ["seed seeded"]
+
+
+def test_a_buckets_secret_is_the_one_of_the_apps_environment(s3):
+    environment = f"buckets-{os.getpid()}"
+    made = ketch_cli(s3, "environment", "create", environment)
+    assert made.returncode == 0, made.stderr
+    secret(s3, "env-creds", KETCH_ENVIRONMENT=environment, AWS_ACCESS_KEY_ID="any",
+           AWS_SECRET_ACCESS_KEY="any")
+    elsewhere = ketch_cli(s3, "run", f"{PROGRAM}::read_seed", BUCKET_SECRET="env-creds")
+    assert elsewhere.returncode != 0
+    assert "env-creds" in elsewhere.stderr and "read" not in elsewhere.stdout
+    there = ketch_cli(s3, "run", "-q", f"{PROGRAM}::read_seed", BUCKET_SECRET="env-creds",
+                      KETCH_ENVIRONMENT=environment)
+    assert there.returncode == 0, there.stderr
+    assert there.stdout.splitlines() == ["seed seeded"]
 
 
 def test_mounts_that_cannot_work_are_refused_at_decoration():

@@ -25,9 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from ..protocol import zygote as zygote_wire
+from ..protocol.message import encode
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
 from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
@@ -154,7 +153,7 @@ class NamespaceDriver(Driver):
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
                     image.get("layers", []), image_binds(image), snapshot_identity(spec)]
-        key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
+        key = hashlib.sha256(encode(identity)).hexdigest()[:32]
         forked = await self.zygotes.fork(
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
             config, env, spec.container_id, limits_of(spec))
@@ -246,8 +245,7 @@ def snapshot_identity(spec: ContainerSpec) -> str | None:
     if spec.snapshot is None:
         return None
     definition = spec.snapshot["definition"]
-    digest = hashlib.sha256(msgpack.packb([definition, spec.snapshot.get("params")],
-                                          use_bin_type=True))
+    digest = hashlib.sha256(encode([definition, spec.snapshot.get("params")]))
     module_file = definition.get("module_file")
     if module_file and os.path.isdir(os.path.dirname(module_file)):
         folder = os.path.dirname(module_file)

@@ -64,7 +64,7 @@ class WebRunner:
     """Serves until the agent's inbox says stop."""
 
     def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
-                 inbox: queue.SimpleQueue[list[Any]]) -> None:
+                 inbox: queue.SimpleQueue[wire.Input]) -> None:
         """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
         {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
@@ -78,7 +78,7 @@ class WebRunner:
             self.function()
             port = int(self.web["port"])
             wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
-            self.peer.send(*wire.web_ready(port))
+            self.peer.send(wire.WEB_READY, wire.WebReady(port=port))
             self.inbox.get()  # until shutdown
         else:
             asyncio.run(self._serve())
@@ -102,7 +102,7 @@ class WebRunner:
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
-        self.peer.send(*wire.web_ready(sock.getsockname()[1]))
+        self.peer.send(wire.WEB_READY, wire.WebReady(port=sock.getsockname()[1]))
         await serving
 
     def _stop_on_shutdown(self, server: Any) -> None:

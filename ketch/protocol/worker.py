@@ -8,6 +8,7 @@ interfaces over a connection.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,26 @@ class SandboxPolicy:
     cidr_allowlist: list[str] | None = None
     pids: int = 1024
     disk_mib: int = 4096
+
+
+def parse_allowlist(allowlist: list[str] | None) -> list[ipaddress.IPv4Network] | None:
+    """The allowlist's IPv4 networks, merged; ValueError naming the first entry that is not one.
+
+    >>> parse_allowlist(["10.0.0.0/24", "10.0.1.0/24"])
+    [IPv4Network('10.0.0.0/23')]
+    """
+    if allowlist is None:
+        return None
+    if isinstance(allowlist, str):
+        raise ValueError(f"cidr_allowlist must be a list of CIDRs, not the string {allowlist!r}")
+    networks = []
+    for entry in allowlist:
+        try:
+            networks.append(ipaddress.IPv4Network(entry if isinstance(entry, str) else ""))
+        except ValueError as exc:
+            raise ValueError(f"cidr_allowlist entry {entry!r} is not an IPv4 CIDR such as "
+                             f"'10.0.0.0/24' ({exc})") from None
+    return list(ipaddress.collapse_addresses(networks))
 
 
 @dataclass(frozen=True)

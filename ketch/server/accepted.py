@@ -33,9 +33,9 @@ import bisect
 import logging
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
-from ..protocol.container import Status
+from ..protocol.client import InputRecord, OutputRecord
+from ..protocol.container import Input, Status
+from ..protocol.message import decode, encode
 from .calls import Call
 from .dispatch import FunctionState, PendingInput
 
@@ -76,7 +76,7 @@ class Batch:
         return 0 <= index - self.first < len(self.ended)
 
     def row(self) -> tuple[Any, ...]:
-        attempts = msgpack.packb(list(self.attempts.items())) if self.attempts else None
+        attempts = encode(list(self.attempts.items())) if self.attempts else None
         return (bytes(self.started), bytes(self.ended), attempts, self.call_id, self.first)
 
 
@@ -91,30 +91,30 @@ class AcceptedInputs:
         self._dirty: list[Batch] = []
         self._hint: Batch | None = None  # the batch found last
 
-    def accept(self, call: Call, records: list[list[Any]]) -> None:
-        """Write a call's new inputs ``[index, method, args, blob_id]`` (before the answer)."""
+    def accept(self, call: Call, records: list[InputRecord]) -> None:
+        """Write a call's new inputs (before the answer)."""
         if call.kind not in RECORDED_KINDS or not records:
             return
-        first = min(r[0] for r in records)
-        ended = bytearray(b"\1") * (max(r[0] for r in records) - first + 1)
+        first = min(r.index for r in records)
+        ended = bytearray(b"\1") * (max(r.index for r in records) - first + 1)
         for record in records:
-            ended[record[0] - first] = 0
+            ended[record.index - first] = 0
         batch = Batch(call.id, first, bytearray(len(ended)), ended, {})
         self.store.execute(
             "INSERT OR REPLACE INTO accepted_inputs (call_id, first, function_id, records, "
             "started, ended) VALUES (?, ?, ?, ?, ?, ?)",
-            (call.id, first, call.function_id, msgpack.packb(records), bytes(batch.started),
+            (call.id, first, call.function_id, encode(records), bytes(batch.started),
              bytes(ended)),
         )
         self._add(batch)
 
-    def started(self, records: list[list[Any]]) -> None:
-        """Inputs ``[call_id, index, …]`` just handed to a container."""
+    def started(self, records: list[Input]) -> None:
+        """Inputs just handed to a container."""
         if not self._batches:
             return
         batch: Batch | None = None
-        for record in records:  # a map's many inputs: the loop is kept to plain indexing
-            call_id, index = record[0], record[1]
+        for record in records:  # a map's many inputs: the loop is kept to plain attributes
+            call_id, index = record.call_id, record.index
             if batch is None or batch.call_id != call_id or not batch.holds(index):
                 if batch is not None:
                     self._touch(batch)
@@ -131,15 +131,15 @@ class AcceptedInputs:
             batch.attempts[item.index] = item.attempt
             self._touch(batch)
 
-    def finished(self, call_id: str, records: list[list[Any]]) -> None:
-        """Output records ``[index, status, …]`` kept for a call: the final ones end inputs."""
+    def finished(self, call_id: str, records: list[OutputRecord]) -> None:
+        """Output records kept for a call: the final ones end inputs."""
         if call_id not in self._batches:
             return
         batch: Batch | None = None
         final = Status.FINAL
         for record in records:
-            index = record[0]
-            if record[1] not in final:
+            index = record.index
+            if record.status not in final:
                 continue
             if batch is None or not batch.holds(index):
                 batch = self._find(call_id, index)
@@ -214,31 +214,34 @@ class AcceptedInputs:
             by_call.setdefault(row[0], []).append(row)
         requeued = failed = 0
         for call_id, call_rows in by_call.items():
-            pending: list[tuple[Batch, list[Any], str]] = []
+            pending: list[tuple[Batch, InputRecord, str]] = []
             last = 0
             for _, first, function_id, records, started, ended, attempts in call_rows:
                 batch = Batch(call_id, first, bytearray(started), bytearray(ended),
-                              dict(msgpack.unpackb(attempts)) if attempts else {})
+                              dict(decode(attempts, list[tuple[int, int]], "attempts"))
+                              if attempts else {})
                 self._add(batch)
                 last = max(last, first + len(batch.ended) - 1)
-                for record in msgpack.unpackb(records):
-                    if not batch.ended[record[0] - first]:
+                for record in decode(records, list[InputRecord], "accepted inputs"):
+                    if not batch.ended[record.index - first]:
                         pending.append((batch, record, function_id))
             call = self._restore_call(call_id, call_rows[0][2], last,
-                                      {record[0] for _, record, _ in pending})
-            for batch, (index, method, args, blob_id), function_id in pending:
+                                      {record.index for _, record, _ in pending})
+            for batch, record, function_id in pending:
+                index = record.index
                 if index in call.finished:  # its output was stored before the crash
                     self._end(batch, index)
                     continue
                 attempt = batch.attempts.get(index, 0)
-                item = PendingInput(call_id, index, method, args, blob_id, attempt)
+                item = PendingInput(call_id, index, record.method, record.args, record.blob_id,
+                                    attempt)
                 problem = self._requeue(function_id, item, bool(batch.started[index - batch.first]))
                 if problem is None:
                     requeued += 1
                 else:
                     failed += 1
-                    self.cp.call_service.add_outputs(
-                        call, [[index, Status.DIED, problem.encode(), None]])
+                    self.cp.call_service.add_outputs(call, [OutputRecord(
+                        index=index, status=Status.DIED, data=problem.encode())])
             if call.done and call_id in self.cp.calls:  # every input had ended before
                 self.store.finish_call(call_id)
                 del self.cp.calls[call_id]
@@ -252,7 +255,8 @@ class AcceptedInputs:
         """The call, as a durable one, whose inputs not in ``pending`` had ended before."""
         row = self.store.call(call_id)
         if row is None:  # a .map's call: kept in the store from now on
-            self.store.add_call(call_id, function_id, "map", CALL_TTL_S)
+            self.store.add_call(call_id, function_id, "map", CALL_TTL_S,
+                                self._environment(function_id))
             row = {"kind": "map", "inputs": None}
         expected = row["inputs"] if row["inputs"] is not None else last + 1
         self.store.set_call_inputs(call_id, expected)
@@ -273,7 +277,7 @@ class AcceptedInputs:
         parent = self.cp.functions.get(function_id.rsplit("-", 1)[0])
         if row is None or row[0] is None or parent is None:
             return None
-        bound = self.cp._bind(parent, row[0], stored=True)
+        bound = self.cp.app_service.bind(parent, row[0], stored=True)
         return bound if bound.id == function_id else None
 
     def _requeue(self, function_id: str, item: PendingInput, started: bool) -> str | None:
@@ -292,6 +296,11 @@ class AcceptedInputs:
         else:
             fn.pending.append(item)
         return None
+
+    def _environment(self, function_id: str) -> str:
+        row = self.store.fetchone("SELECT a.environment FROM functions f JOIN apps a "
+                                  "ON a.id = f.app_id WHERE f.id=?", (function_id,))
+        return str(row[0]) if row else "main"
 
     def _gone(self, function_id: str) -> str:
         row = self.store.fetchone(

@@ -8,7 +8,7 @@ Modal documents them. ``AWS_SESSION_TOKEN`` and ``AWS_REGION`` are taken where p
 
 Example::
 
-    await check(vault, definition["cloud_bucket_mounts"], "function 'f'", probe=True)
+    await check(vault, definition["cloud_bucket_mounts"], "function 'f'", "main", probe=True)
     spec_buckets = opened(vault, definition["cloud_bucket_mounts"], warn)
 """
 
@@ -63,9 +63,10 @@ def opened(vault: SecretService, mounts: list[dict[str, Any]],
 
 
 async def check(vault: SecretService, mounts: list[dict[str, Any]], owner: str,
-                probe: bool) -> None:
-    """Raise, naming the fix, unless every mount's secret has its keys and (with ``probe``)
-    the bucket takes them: ketch mounts it once, here, as a container's would be."""
+                environment: str, probe: bool) -> None:
+    """Raise, naming the fix, unless every mount's secret is one of ``environment``'s and has
+    its keys, and (with ``probe``) the bucket takes them: ketch mounts it once, here, as a
+    container's would be."""
     if mounts and (problem := buckets.unavailable()) is not None:
         raise exception.InvalidError(f"{owner} mounts cloud buckets, and {problem}")
     if not isinstance(mounts, list) or not all(_well_formed(m) for m in mounts):
@@ -74,7 +75,7 @@ async def check(vault: SecretService, mounts: list[dict[str, Any]], owner: str,
     for mount in mounts:
         secret = mount.get("secret_name") or mount.get("secret_id")
         if mount.get("secret_id"):
-            vault.check([mount["secret_id"]], owner)
+            vault.check([mount["secret_id"]], owner, environment)
         values = vault.environment([mount["secret_id"]], lambda _: None) \
             if mount.get("secret_id") else {}
         lacking = missing(mount, values)

@@ -13,8 +13,12 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from .. import exception
 from ..protocol import container as wire
+from ..protocol.client import BlobId, Data, OutputRecord
+from ..protocol.message import decode
 from ..protocol.peer import Peer
 from ..protocol.worker import ContainerExit
 from . import autoscaler
@@ -39,7 +43,10 @@ class ContainerSessions:
 
     # -- frames from agents --------------------------------------------------------------------
 
-    async def on_container_frame(self, peer: Peer, kind: str, body: Any) -> Any:
+    async def on_container_frame(self, peer: Peer, kind: str, raw: msgspec.Raw) -> Any:
+        if kind not in wire.FRAMES:
+            raise exception.InvalidError(f"containers may not send {kind!r}")
+        body = decode(raw, wire.FRAMES[kind], kind)
         if kind == wire.HELLO:
             return self._hello(peer, body)
         ct: ContainerState = peer.info["container"]
@@ -47,23 +54,27 @@ class ContainerSessions:
         if kind == wire.OUTPUTS:
             self._on_outputs(ct, body)
         elif kind == wire.EXITING:
-            ct.exit_reason = body["reason"]
-            ct.requeue_all = body["requeue_others"]
-            ct.failure = body.get("failure")
+            ct.exit_reason = body.reason
+            ct.requeue_all = body.requeue_others
+            ct.failure = body.failure
         elif kind == wire.WEB_READY:
-            ct.web_port = int(body["port"])
+            ct.web_port = body.port
             self.cp.gateway.wake(self.cp.functions[ct.function_id])
         elif kind == wire.BLOB_GET:
-            return {"data": self.cp.blobs.get(body["blob_id"])}
+            return Data(data=self.cp.blobs.get(body.blob_id, self._environment(ct)))
         elif kind == wire.BLOB_PUT:
-            return {"blob_id": self.cp.blobs.put(body["data"])}
+            return BlobId(blob_id=self.cp.blobs.put(body.data, self._environment(ct)))
         elif kind != wire.HEARTBEAT:
-            raise exception.InvalidError(f"containers may not send {kind!r}")
+            raise exception.InvalidError(f"the control plane does not take {kind!r} from "
+                                         "containers")
         return None
 
-    def _hello(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
-        ct = self.containers.get(body["container_id"])
-        if ct is None or not secrets.compare_digest(ct.token, body["token"]):
+    def _environment(self, ct: ContainerState) -> str:
+        return self.cp.apps[self.cp.functions[ct.function_id].app_id].environment
+
+    def _hello(self, peer: Peer, body: wire.Hello) -> wire.Welcome:
+        ct = self.containers.get(body.container_id)
+        if ct is None or not secrets.compare_digest(ct.token, body.token):
             raise exception.AuthError("unknown container or wrong container token")
         fn = self.cp.functions[ct.function_id]
         peer.info["container"] = ct
@@ -78,13 +89,16 @@ class ContainerSessions:
         app = self.cp.apps[fn.app_id]
         siblings = {self.cp.functions[f].name: f for f in app.function_ids
                     if self.cp.functions[f].params is None}
-        return wire.hello_answer(fn.definition, fn.params, app.id, siblings)
+        return wire.Welcome(definition=fn.definition, params=fn.params, app_id=app.id,
+                            app_functions=siblings)
 
-    def _on_outputs(self, ct: ContainerState, records: list[list[Any]]) -> None:
+    def _on_outputs(self, ct: ContainerState, records: list[wire.Output]) -> None:
         fn = self.cp.functions[ct.function_id]
         ct.outputs_seen += len(records)
-        by_call: dict[str, list[list[Any]]] = {}
-        for call_id, index, status, data, blob_id, duration in records:
+        by_call: dict[str, list[OutputRecord]] = {}
+        for record in records:
+            call_id, index, status, duration = (record.call_id, record.index, record.status,
+                                                record.duration_s)
             key = (call_id, index)
             item = ct.assigned.get(key) if status == Status.GEN_ITEM else ct.assigned.pop(key, None)
             if item is None:
@@ -97,7 +111,9 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
-            by_call.setdefault(call_id, []).append([index, status, data, blob_id])
+            by_call.setdefault(call_id, []).append(
+                OutputRecord(index=index, status=status, data=record.data,
+                             blob_id=record.blob_id))
         for call_id, outs in by_call.items():
             call = self.cp.calls.get(call_id)
             if call is not None and not call.cancelled:
@@ -125,7 +141,7 @@ class ContainerSessions:
             fn.release_due(time.monotonic())
         for ct, records in fn.fill(self.cp.cancelled):
             self.cp.accepted.started(records)
-            ct.peer.notify(*wire.inputs(records))  # type: ignore[union-attr]  # fill takes ready ones
+            ct.peer.notify(wire.INPUTS, records)  # type: ignore[union-attr]  # fill takes ready ones
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
             asyncio.get_running_loop().call_soon(self._scale_later, fn)
@@ -190,7 +206,7 @@ class ContainerSessions:
         ct.stopping = True
         ct.requeue_all = requeue
         if ct.peer is not None and grace_s > 0:
-            ct.peer.notify(*wire.shutdown())
+            ct.peer.notify(wire.SHUTDOWN, wire.Shutdown())
             deadline = time.monotonic() + grace_s
             while ct.id in self.containers and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
@@ -271,4 +287,5 @@ class ContainerSessions:
     def _output(self, item: PendingInput, status: str, data: bytes) -> None:
         call = self.cp.calls.get(item.call_id)
         if call is not None:
-            self.cp.call_service.add_outputs(call, [[item.index, status, data, None]])
+            self.cp.call_service.add_outputs(
+                call, [OutputRecord(index=item.index, status=status, data=data)])

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol import client as protocol
 from .store import Store
 
 SCHEMA = """
@@ -117,7 +118,7 @@ class Logbook:
         return gone
 
     async def read(self, app_ids: list[str], since: float | None, function: str | None,
-                   cursor: int | None, timeout: float | None) -> dict[str, Any]:
+                   cursor: int | None, timeout: float | None) -> protocol.StoredLines:
         """Lines after ``cursor`` (or since ``since``); waits up to ``timeout`` for some."""
         deadline = time.monotonic() + (timeout or 0)
         while True:
@@ -127,7 +128,9 @@ class Logbook:
                 break
             await asyncio.sleep(0.2)
         last = rows[-1][0] if rows else (cursor or self._last_id())
-        return {"lines": [list(row[1:]) for row in rows], "cursor": last}
+        return protocol.StoredLines(lines=[protocol.StoredLine(
+            ts=ts, function=name, container_id=container, stream=stream, text=text)
+            for _, ts, name, container, stream, text in rows], cursor=last)
 
     def _query(self, app_ids: list[str], since: float | None, function: str | None,
                after: int) -> list[tuple[Any, ...]]:

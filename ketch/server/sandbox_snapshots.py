@@ -3,15 +3,18 @@ running gVisor sandbox, kept in ``KETCH_HOME/snapshots/<id>/``, and restored as 
 
 A snapshot folder holds what the worker saved (`ketch.backends.gvisor_checkpoint`: the
 sandbox's memory and files) and ``sandbox.json``: what the sandbox was made with (its
-options, its built image, its app, how many processes it had started), so that a restored
-sandbox is set up as the original was. The sandbox's opened secrets are not written there
+options, its built image, its app and environment, how many processes it had started), so
+that only callers of that environment reach the snapshot (`ketch.server.targets`) and a
+restored sandbox is set up as the original was. The sandbox's opened secrets are not written there
 (they are opened again from their ids when it is restored); its memory is, with whatever its
 processes hold, so the folder is its owner's alone (0700). Snapshots stay until removed.
 
 Example::
 
-    answer = await snapshots.sandbox_snapshot_memory("sb-1a2b")      # {snapshot_id}
-    await snapshots.sandbox_restore(answer["snapshot_id"])           # {sandbox_id}
+    taken = await snapshots.sandbox_snapshot_memory(
+        protocol.SandboxSnapshotMemory(sandbox_id="sb-1a2b"), caller)
+    await snapshots.sandbox_restore(protocol.SandboxRestore(snapshot_id=taken.snapshot_id),
+                                    caller)                     # SandboxId: the new sandbox
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import exception
 from ..backends.base import no_checkpoints
+from ..protocol import client as protocol
+from . import bucket_mounts
+from .auth import Identity
 from .sandbox_state import SandboxState
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
 
-REQUESTS = ("sandbox_snapshot_memory", "sandbox_snapshot_get", "sandbox_restore")
 ID_CHARS = frozenset("0123456789abcdef")
 
 
@@ -40,9 +45,10 @@ class SandboxSnapshots:
         self.cp = control_plane
         self.root = control_plane.state_dir / "snapshots"
 
-    async def sandbox_snapshot_memory(self, sandbox_id: str) -> dict[str, Any]:
-        """Snapshot the running sandbox (it goes on): {snapshot_id}."""
-        sb = self.cp.sandboxes._live(sandbox_id)
+    async def sandbox_snapshot_memory(self, req: protocol.SandboxSnapshotMemory,
+                                      caller: Identity) -> protocol.SnapshotId:
+        """Snapshot the running sandbox (it goes on)."""
+        sb = self.cp.sandboxes._live(req.sandbox_id)
         if sb.runtime != "gvisor":
             raise no_checkpoints(sb.runtime)
         snapshot_id = f"sn-{secrets.token_hex(8)}"
@@ -51,52 +57,53 @@ class SandboxSnapshots:
         folder.mkdir(mode=0o700)
         try:
             await self.cp.worker.sandbox_checkpoint(sb.id, str(folder))
-            record = {"app_id": sb.app_id, "options": sb.options, "image": sb.image,
-                      "next_proc": sb.next_proc, "source": sb.id, "created": time.time()}
+            record = {"app_id": sb.app_id, "environment": self.cp.apps[sb.app_id].environment,
+                      "options": sb.options, "image": sb.image, "next_proc": sb.next_proc,
+                      "source": sb.id, "created": time.time()}
             fd = os.open(folder / "sandbox.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(record, f)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return {"snapshot_id": snapshot_id}
+        return protocol.SnapshotId(snapshot_id=snapshot_id)
 
-    async def sandbox_snapshot_get(self, snapshot_id: str) -> dict[str, Any]:
-        """{snapshot_id, created, source}, or `NotFoundError`."""
-        record = self._record(snapshot_id)
-        return {"snapshot_id": snapshot_id, "created": record["created"],
-                "source": record["source"]}
+    async def sandbox_snapshot_get(self, req: protocol.SandboxSnapshotGet, caller: Identity
+                                   ) -> protocol.SnapshotInfo:
+        record = self.record(req.snapshot_id)
+        return protocol.SnapshotInfo(snapshot_id=req.snapshot_id, created=record["created"],
+                                     source=record["source"])
 
-    async def sandbox_restore(self, snapshot_id: str, name: str | None = None
-                              ) -> dict[str, Any]:
-        """A new sandbox, in the snapshot's app (or, that app gone, the default one for
-        sandboxes), whose processes go on from the snapshot: {sandbox_id}."""
-        record = self._record(snapshot_id)
-        app = self.cp.apps.get(record["app_id"])
-        app_id = app.id if app is not None and not app.stopped else \
-            (await self.cp.app_lookup("sandboxes", True))["app_id"]
-        if name is not None and any(s.name == name and s.app_id == app_id
-                                    and not s.done.is_set()
-                                    for s in self.cp.sandboxes.sandboxes.values()):
+    async def sandbox_restore(self, req: protocol.SandboxRestore, caller: Identity
+                              ) -> protocol.SandboxId:
+        """A new sandbox whose processes go on from the snapshot: in the caller's app for a
+        container (as the sandboxes it creates), else in the snapshot's app, or, that app
+        gone, the default one for sandboxes of the snapshot's environment."""
+        record = self.record(req.snapshot_id)
+        environment = record.get("environment", "main")
+        app = self.cp.apps.get(caller.app_id or record["app_id"])
+        if app is None or app.stopped:
+            app = self.cp.app_service.lookup("sandboxes", environment, create_if_missing=True)
+        if req.name is not None and any(s.name == req.name and s.app_id == app.id
+                                        and not s.done.is_set()
+                                        for s in self.cp.sandboxes.sandboxes.values()):
             raise exception.AlreadyExistsError(
-                f"a running sandbox is named {name!r} already; restore with another name")
-        sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, dict(record["options"]))
+                f"a running sandbox is named {req.name!r} already; restore with another name")
+        sb = SandboxState(f"sb-{secrets.token_hex(6)}", app.id, req.name,
+                          dict(record["options"]))
         sb.runtime = self.cp.worker.sandbox_runtime("gvisor")
         sb.image = record["image"]
         sb.next_proc = int(record["next_proc"])  # its processes keep their numbers
-        self.cp.secrets.check(sb.options.get("secrets") or [], "the restored sandbox")
-        await self.cp.sandboxes.launch(sb, checkpoint=str(self.root / snapshot_id))
-        return {"sandbox_id": sb.id}
+        self.cp.secrets.check(sb.options.get("secrets") or [], "the restored sandbox",
+                              environment)
+        await bucket_mounts.check(self.cp.secrets, sb.options.get("cloud_bucket_mounts") or [],
+                                  "the restored sandbox", environment, probe=False)
+        await self.cp.sandboxes.launch(sb, checkpoint=str(self.root / req.snapshot_id))
+        return protocol.SandboxId(sandbox_id=sb.id)
 
-    def app_of(self, snapshot_id: Any) -> str | None:
-        """The app the snapshot was taken in (None where there is no such snapshot)."""
-        try:
-            return str(self._record(snapshot_id)["app_id"])
-        except exception.Error:
-            return None
-
-    def _record(self, snapshot_id: Any) -> dict[str, Any]:
-        if not (isinstance(snapshot_id, str) and snapshot_id.startswith("sn-")
+    def record(self, snapshot_id: str) -> dict[str, Any]:
+        """What the snapshot was taken of (see the module's doc), or `NotFoundError`."""
+        if not (snapshot_id.startswith("sn-")
                 and set(snapshot_id[3:]) <= ID_CHARS and len(snapshot_id) == 19):
             raise exception.InvalidError(f"{snapshot_id!r} is not a sandbox snapshot id "
                                          "(they look like sn-0123456789abcdef)")

@@ -30,7 +30,8 @@ def test_bad_autoscaler_settings_sent_raw_are_refused(settings, named):
     with autoscaled.app.run():
         function_id = autoscaled.second.object_id
         with pytest.raises(exception.InvalidError, match=named):
-            client.send_blocking(protocol.function_update_autoscaler(function_id, settings))
+            client.send_blocking(protocol.FunctionUpdateAutoscaler(
+                function_id=function_id, settings=protocol.AutoscalerSettings(**settings)))
         assert autoscaled.second.remote(1)  # the function and the tick go on as before
         assert control_plane().functions[function_id].options["scaledown_window"] == 1
 
@@ -40,7 +41,8 @@ def test_bad_option_in_a_raw_function_definition_is_refused():
         definition = {"name": "raw", "is_generator": False, "methods": {},
                       "options": {"scaledown_window": "soon"}}
         with pytest.raises(exception.InvalidError, match="scaledown_window='soon'"):
-            client.send_blocking(protocol.function_create(autoscaled.app.app_id, definition))
+            client.send_blocking(protocol.FunctionCreate(app_id=autoscaled.app.app_id,
+                                                         definition=definition))
 
 
 def test_a_function_whose_state_fails_does_not_stop_the_others(caplog):

@@ -43,13 +43,13 @@ def test_every_kind_answers(running):
 def test_proxy_auth_is_refused_then_accepted(running):
     url = web.private.get_web_url()
     assert httpx.get(url, timeout=30).status_code == 401
-    token = call(protocol.token_create("proxy"))
-    wrong = {"Modal-Key": token["token_id"], "Modal-Secret": "nope"}
+    token = call(protocol.TokenCreate(kind="proxy"))
+    wrong = {"Modal-Key": token.token_id, "Modal-Secret": "nope"}
     assert httpx.get(url, headers=wrong, timeout=30).status_code == 401
-    good = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    good = {"Modal-Key": token.token_id, "Modal-Secret": token.token_secret}
     response = httpx.get(url, headers=good, timeout=30)
     assert response.status_code == 200 and response.json() == "secret stuff"
-    ketch_names = {"Ketch-Key": token["token_id"], "Ketch-Secret": token["token_secret"]}
+    ketch_names = {"Ketch-Key": token.token_id, "Ketch-Secret": token.token_secret}
     assert httpx.get(url, headers=ketch_names, timeout=30).status_code == 200
 
 
@@ -86,8 +86,8 @@ def test_web_methods_of_a_class(running):
 
 
 def test_an_encoded_line_break_stays_in_one_request_and_credentials_stay_out(running):
-    token = call(protocol.token_create("proxy"))
-    auth = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    token = call(protocol.TokenCreate(kind="proxy"))
+    auth = {"Modal-Key": token.token_id, "Modal-Secret": token.token_secret}
     url = web.echo.get_web_url()
     with httpx.Client(headers=auth, timeout=30) as http:  # one connection, as a pool reuses it
         smuggled = http.get(url + "/a%0D%0AGET%20/smuggled%20HTTP/1.1%0D%0AHost:%20x%0D%0A%0D%0A")
