@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import config, exception
-from .client import Client, get_client
+from .client import Client, get_client, given
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
+from .logs import LogsManager
 from .protocol import client as protocol
 from .protocol.container import Status
 from .synchronizer import aio, aio_iter
@@ -56,6 +57,7 @@ class Function:
         self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
+        self._client: Client | None = service._client if service is not None else None
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------
@@ -63,6 +65,14 @@ class Function:
     @property
     def object_id(self) -> str | None:
         return self._object_id
+
+    @property
+    def logs(self) -> LogsManager:
+        """Its containers' log lines: ``fetch``, ``tail``, ``stream`` (`ketch.logs`)."""
+        async def object_id() -> str:
+            return (await (self._service or self)._resolve())[1]  # a method logs as its class
+
+        return LogsManager(object_id, self._client)
 
     def get_raw_f(self) -> Callable[..., Any]:
         return self.raw_user_object  # type: ignore[no-any-return]
@@ -78,7 +88,7 @@ class Function:
         self._object_id = function_id
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
         if self._object_id is None and self._deployed is not None:
@@ -255,8 +265,8 @@ class Function:
         return FunctionCall(call_id, feeder.count)
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None
-                  ) -> Function:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Function:
         """A deployed app's function, found when first called.
 
         Example::
@@ -266,6 +276,7 @@ class Function:
         """
         handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
         handle._deployed = (app_name, name, environment_name or "")
+        handle._client = given(client)
         return handle
 
     @property
@@ -341,13 +352,16 @@ class Function:
     async def _create_variant(self, client: Client, app_id: str, variant: Function) -> str:
         """Create ``variant`` of this (created) function in the app: the id."""
         from .app import _volume_ids
+        from .cloud_bucket_mount import bucket_wires
 
         parent = self.sent_definition or self.definition
         # the function's schedule and web endpoint stay its own: a variant is for calls
         options = {k: v for k, v in variant.definition["options"].items()
                    if k not in ("schedule", "web", "web_methods")}
         definition = {**parent, "options": options,  # the function's secrets
-                      "volumes": await _volume_ids(variant.mounts)}
+                      "volumes": await _volume_ids(variant.mounts),
+                      "cloud_bucket_mounts": await bucket_wires(client, variant.mounts,
+                                                                self.environment_name)}
         if variant.variant_name:
             definition["name"] = variant.variant_name
         answer = await client.request(protocol.FunctionCreate(app_id=app_id,

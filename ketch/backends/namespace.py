@@ -29,7 +29,7 @@ from ..protocol import zygote as zygote_wire
 from ..protocol.message import encode
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
-from .base import Capabilities, Driver, TaskHandle, TaskStats
+from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
@@ -71,7 +71,9 @@ class NamespaceDriver(Driver):
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
-        if self.zygotes is not None and not (spec.image or {}).get("entrypoint"):
+        # a zygote's mount namespace was copied before the worker mounted the buckets
+        if self.zygotes is not None and not (spec.image or {}).get("entrypoint") \
+                and not spec.buckets:
             try:
                 return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:
@@ -91,6 +93,8 @@ class NamespaceDriver(Driver):
                              devices: list[str]) -> TaskHandle:
         """A sandbox: never forked from a zygote; the launcher hardens it (``sandbox``), and
         its stdin is a pipe, its channel to its supervisor."""
+        if spec.checkpoint:
+            raise no_checkpoints(self.name)
         image_python = (spec.image or {}).get("python")
         pythons = [command[0], *([image_python] if image_python else [])]
         setup = await SandboxSetup.prepare(spec, self.scratch_root / spec.container_id,

@@ -58,8 +58,9 @@ class Agent:
         if self.options.get("web"):
             from .web import WebRunner
 
-            runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
-                               self.inbox)
+            # an @app.server() class: its @enter hooks start the server, nothing is called
+            start = (lambda: None) if service.instance is not None else service.callable_for(None)
+            runner = WebRunner(self.peer, self.options["web"], start, self.inbox)
         elif self.options.get("web_methods"):
             from .web import WebRunner
 

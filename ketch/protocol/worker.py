@@ -66,6 +66,9 @@ class ContainerSpec:
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
+    # Cloud bucket mounts (`ketch.CloudBucketMount`'s wire form) with their ``credentials``,
+    # which the worker hands to s3fs alone (`ketch.worker.buckets`).
+    buckets: list[dict[str, Any]] = field(default_factory=list, repr=False)
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
     # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
     snapshot: dict[str, Any] | None = field(default=None, repr=False)
@@ -73,6 +76,9 @@ class ContainerSpec:
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None
     workdir: str | None = None  # a sandbox's, over its image's
+    # A sandbox restored from a memory snapshot: the snapshot's folder
+    # (`ketch.backends.gvisor_checkpoint`); its processes go on rather than start.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,11 @@ class Worker(Protocol):
 
     async def sandbox_snapshot(self, container_id: str) -> str:
         """Copy a running sandbox's files into a new image layer on this node; its id."""
+        ...
+
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        """Save a running sandbox's memory and files in ``folder`` (it goes on running), for
+        sandboxes restored from it (`ContainerSpec.checkpoint`)."""
         ...
 
     def sandbox_runtime(self, runtime: str | None) -> str:

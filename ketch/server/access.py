@@ -41,7 +41,8 @@ class Scope(enum.Enum):
 
 class Target(NamedTuple):
     """What a request acts on: ``what`` ("environment", "app", "function", "call", "sandbox",
-    "object", "container", "blob", or "" for nothing in particular), named by its ``field``."""
+    "object", "container", "blob", "logs" (an app's, function's or call's lines), "snapshot",
+    or "" for nothing in particular), named by its ``field``."""
 
     what: str
     field: str = ""

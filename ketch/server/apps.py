@@ -14,7 +14,7 @@ import msgspec
 
 from .. import config, exception
 from ..protocol import client as protocol
-from . import proxies
+from . import bucket_mounts, proxies
 from .auth import Identity
 from .autoscaler import check_settings
 from .dispatch import FunctionState
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def secret_ids(definition: dict[str, Any]) -> list[str]:
+    """The secrets a function's definition names: its own and its bucket mounts'."""
+    buckets = definition.get("cloud_bucket_mounts") or []
+    return [*(definition.get("secrets") or []),
+            *(b["secret_id"] for b in buckets if b.get("secret_id"))]
 
 
 class AppService:
@@ -61,12 +68,13 @@ class AppService:
         return protocol.LogLines(lines=lines, cursor=end, closed=app.logs.closed)
 
     async def function_update_autoscaler(self, req: protocol.FunctionUpdateAutoscaler,
-                                         caller: Identity) -> protocol.Empty:
+                                         caller: Identity) -> protocol.AutoscalerNow:
         fn = self.cp.state.function(req.function_id)
         given = {k: v for k, v in msgspec.structs.asdict(req.settings).items() if v is not None}
         fn.options = check_settings({**fn.options, **given})
         self.cp.sessions.scale(fn)
-        return protocol.Empty()
+        now = {name: fn.options.get(name) for name in protocol.AutoscalerSettings.__struct_fields__}
+        return protocol.AutoscalerNow(settings=protocol.AutoscalerSettings(**now))
 
     async def web_url(self, req: protocol.WebUrl, caller: Identity) -> protocol.Url:
         fn = self.cp.state.function(req.function_id)
@@ -123,7 +131,7 @@ class AppService:
         if ending:
             cp.store.stop_app(app_id)
             cp.secrets.release([s for f in app.function_ids  # its unnamed secrets
-                                for s in cp.state.functions[f].definition.get("secrets") or []])
+                                for s in secret_ids(cp.state.functions[f].definition)])
         cp.meter.flush()
         app.logs.close()
 
@@ -137,6 +145,10 @@ class AppService:
         check_settings(definition["options"])  # before the tick reads them
         fn = FunctionState(function_id or new_id("fu"), app_id, definition, None)
         self._check_function(fn, app.environment)
+        # a bucket is tried once when its app starts; not when a deployed app comes back
+        await bucket_mounts.check(cp.secrets, definition.get("cloud_bucket_mounts") or [],
+                                  f"function {fn.name!r}", app.environment,
+                                  probe=function_id is None)
         if definition.get("image"):
             def log(text: str) -> None:
                 app.logs.append(protocol.LogLine(function="image", container_id="",
@@ -176,7 +188,8 @@ class AppService:
         note = cp.worker.placement_note(cp.container_spec(fn, "", ""))
         if note:
             cp.log(fn, "", "stderr", note)
-        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
+        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems"),
+                          ("cloud_bucket_mounts", "cloud buckets")):
             if definition.get(key) and cp.worker.runtime_of(fn.options.get("runtime")) != "namespace":
                 raise exception.InvalidError(
                     f"function {fn.name!r} mounts {what}, which need the namespace runtime (root "

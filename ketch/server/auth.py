@@ -127,6 +127,11 @@ class Tokens:
 
     # -- requests ------------------------------------------------------------------------------
 
+    async def client_hello(self, req: protocol.ClientHello, caller: Identity) -> protocol.Hello:
+        from .. import __version__  # the package, imported by now (not while this module loads)
+
+        return protocol.Hello(version=__version__)
+
     async def token_create(self, req: protocol.TokenCreate, caller: Identity
                            ) -> protocol.TokenCreated:
         token_id, secret = self.create(req.kind, req.environments, req.read_only)

@@ -29,7 +29,7 @@ from ..protocol.peer import Peer
 from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
-from . import access, proxies, targets
+from . import access, bucket_mounts, proxies, targets
 from .accepted import AcceptedInputs
 from .apps import AppService
 from .auth import LOCAL, Identity, Tokens
@@ -44,6 +44,7 @@ from .dispatch import FunctionState
 from .environments import Environments
 from .forwards import Forwards
 from .gateway import Gateway
+from .log_queries import LogQueries
 from .logbook import Logbook
 from .metering import Meter
 from .metrics import Metrics
@@ -52,6 +53,7 @@ from .objects import NamedObjects
 from .outputs import Outputs
 from .queues import QueueService
 from .routes import BY_KIND
+from .sandbox_snapshots import SandboxSnapshots
 from .sandboxes import SandboxService
 from .scheduler import Scheduler
 from .state import State
@@ -124,10 +126,13 @@ class ControlPlane:
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
+        self.log_queries = LogQueries(self)
+        self.sandbox_snapshots = SandboxSnapshots(self)
         self.services: dict[type, object] = {type(s): s for s in (
             self.app_service, self.call_service, self.deployments, self.sandboxes, self.forwards,
             self.objects, self.dicts, self.queues, self.secrets, self.volumes, self.nfs,
-            self.tokens, self.environments, self.meter)}
+            self.tokens, self.environments, self.meter, self.log_queries,
+            self.sandbox_snapshots)}
 
     async def start(self) -> None:
         await self.deployments.restore()
@@ -300,6 +305,9 @@ class ControlPlane:
             if container_id else [],
             binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
             if container_id else [],
+            buckets=bucket_mounts.opened(
+                self.secrets, fn.definition.get("cloud_bucket_mounts") or [],
+                lambda text: self.log(fn, container_id, "stderr", text)) if container_id else [],
             placement=opts.get("placement"),
             snapshot={"definition": fn.definition, "params": fn.params}
             if opts.get("enable_memory_snapshot") else None,

@@ -13,12 +13,15 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import exception
+from ..backends.base import no_checkpoints
 from ..protocol import client as protocol
 from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
+from . import bucket_mounts
 from .auth import Identity
 from .sandbox_options import check_argv, check_definition, check_size
 from .sandbox_state import Process, SandboxState
@@ -57,13 +60,24 @@ class SandboxService:
                 "or choose another name")
         sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, options)
         sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
+        if options.get("enable_snapshot") and sb.runtime != "gvisor":
+            raise no_checkpoints(sb.runtime)
         self.cp.secrets.check(options["secrets"], "the sandbox", app.environment)
         for volume_id in (options.get("volumes") or {}).values():
             self.cp.objects.kind_of(volume_id, "volume", app.environment)
+        await bucket_mounts.check(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+                                  "the sandbox", app.environment, probe=True)
         if options.get("image"):
             sb.image = await self.cp.build_image(
                 options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text),
                 app.environment)
+        await self.launch(sb)
+        return protocol.SandboxId(sandbox_id=sb.id)
+
+    async def launch(self, sb: SandboxState, checkpoint: str | None = None) -> None:
+        """Start ``sb``, its options checked; restored from the snapshot folder
+        ``checkpoint``, its processes go on where the snapshot left them rather than start."""
+        options = sb.options
         spec = self._spec(sb)
         problem = self.cp.worker.never_fits(spec)
         if problem is not None:
@@ -81,14 +95,16 @@ class SandboxService:
         sb.env = self.cp.secrets.environment(options["secrets"],
                                              lambda text: self.log(sb, "stderr", text))
         sb.env.update(options.get("env") or {})
-        await self.cp.worker.start_container(spec)
-        if options.get("command"):
+        buckets = bucket_mounts.opened(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+                                       lambda text: self.log(sb, "stderr", text))
+        await self.cp.worker.start_container(replace(spec, buckets=buckets,
+                                                     checkpoint=checkpoint))
+        if options.get("command") and checkpoint is None:
             self._exec(sb, 0, options["command"], {}, None, {})
         await self._open_tunnels(sb, options.get("ports") or [])
         if options.get("readiness_probe"):
             asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
         self._forget_old()
-        return protocol.SandboxId(sandbox_id=sb.id)
 
     async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
         address = self.cp.worker.sandbox_address(sb.id) if ports else None

@@ -40,6 +40,12 @@ def locate(cp: ControlPlane, target: Target, request: Request, caller: Identity
         return Where(cp.objects.environment_of(value))
     if target.what == "blob":
         return Where(cp.blobs.environment_of(value))
+    if target.what == "logs":  # an app's, function's or call's lines: where their app is
+        lines = cp.log_queries.lines(value)
+        return Where(lines.environment, lines.app_id)
+    if target.what == "snapshot":  # where the sandbox it was taken of was
+        record = cp.sandbox_snapshots.record(value)
+        return Where(record.get("environment", "main"), record["app_id"])
     raise exception.InternalError(f"no way to locate a {target.what}")
 
 

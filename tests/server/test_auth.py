@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import ketch
 from ketch import exception
 from ketch.protocol import client as protocol
 from ketch.protocol.peer import connect
@@ -74,6 +75,9 @@ def test_a_container_acts_only_within_its_app():
     with scoped.app.run():
         assert scoped.try_request.remote("app_list") == "PermissionDeniedError"
         assert scoped.try_request.remote("usage") == "PermissionDeniedError"
+        assert scoped.try_request.remote("logs") == "allowed"  # its own app's
+        other = ketch.App.lookup("scoped-other", create_if_missing=True).app_id
+        assert scoped.try_request.remote("logs", other) == "PermissionDeniedError"
 
 
 def test_a_killed_servers_address_is_ignored(tmp_path):

@@ -25,6 +25,18 @@ class Auth(Request):
     container_id: str | None = None
 
 
+class Hello(Answer):
+    version: str  # the control plane's ketch version
+
+
+class ClientHello(Request):
+    """Check the connection and its token (Modal's ``Client.hello``)."""
+
+    KIND: ClassVar[str] = "client_hello"
+    ANSWER: ClassVar[type[Answer]] = Hello
+    environment: str = ""  # "": the caller's own
+
+
 class TokenCreated(Answer):
     token_id: str
     token_secret: str
@@ -94,7 +106,7 @@ class EnvironmentDelete(Request):
 
 
 __all__ = [
-    "Auth", "Authenticated", "EnvironmentCreate", "EnvironmentDelete", "EnvironmentInfo",
-    "EnvironmentList", "Environments", "TokenCreate", "TokenCreated", "TokenInfo", "TokenList",
+    "Auth", "Authenticated", "ClientHello", "EnvironmentCreate", "EnvironmentDelete", "EnvironmentInfo",
+    "EnvironmentList", "Environments", "Hello", "TokenCreate", "TokenCreated", "TokenInfo", "TokenList",
     "TokenRevoke", "Tokens",
 ]

@@ -81,16 +81,25 @@ class FunctionLookup(Request):
 
 
 class AutoscalerSettings(Message):
+    """None: left as it is. ``target_inputs``: the inputs (for a server, requests) one
+    container aims to hold at once."""
+
     min_containers: int | None = None
     max_containers: int | None = None
     buffer_containers: int | None = None
     scaledown_window: float | None = None
+    target_inputs: int | None = None
+
+
+class AutoscalerNow(Answer):
+    settings: AutoscalerSettings  # all of them, as they are after the change
 
 
 class FunctionUpdateAutoscaler(Request):
     """Override the autoscaler's settings until the next deploy."""
 
     KIND: ClassVar[str] = "function_update_autoscaler"
+    ANSWER: ClassVar[type[Answer]] = AutoscalerNow
     function_id: str
     settings: AutoscalerSettings
 
@@ -257,8 +266,8 @@ class UsageQuery(Request):
 
 __all__ = [
     "AppCreate", "AppDeploy", "AppHistory", "AppId", "AppInfo", "AppList", "AppLogs",
-    "AppLookup", "AppRollback", "AppStop", "AppStopByName", "Apps", "AutoscalerSettings",
-    "Empty", "FunctionBind", "FunctionCreate", "FunctionFound", "FunctionId", "FunctionLookup",
+    "AppLookup", "AppRollback", "AppStop", "AppStopByName", "Apps", "AutoscalerNow",
+    "AutoscalerSettings", "Empty", "FunctionBind", "FunctionCreate", "FunctionFound", "FunctionId", "FunctionLookup",
     "FunctionUpdateAutoscaler", "LogLine", "LogLines", "LogsGet", "RolledBack", "StoredLine",
     "StoredLines", "Url", "UsageQuery", "UsageRow", "UsageRows", "Version", "VersionInfo",
     "Versions", "WebUrl",
