@@ -504,7 +504,7 @@ IMAGE_NOTES = {
                      "all 3 layers built, one asyncio.run() each.",
     IMAGE_BUILD: "f) ketch: Builder.build() of debian_slim().uv_pip_install(PKGS) into an empty "
                  "layer store; its base layer also installs ketch's runtime dependencies "
-                 "(cloudpickle, msgpack), and it compiles bytecode (theirs, PKGS' and ketch's "
+                 "(cloudpickle, msgspec, uvicorn), and it compiles bytecode (theirs, PKGS' and ketch's "
                  "own modules). uv: uv venv + uv pip install PKGS, without bytecode. PKGS = "
                  f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both.",
 }

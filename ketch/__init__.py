@@ -15,8 +15,11 @@ Example::
         print(square.remote(4))
 """
 
-from . import billing, exception, usage
+from . import billing, exception, types, usage
 from .app import App, LocalEntrypoint
+from .app_server import Server
+from .client import Client
+from .cloud_bucket_mount import CloudBucketMount
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
@@ -33,6 +36,7 @@ from .proxy import Proxy
 from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
+from .sandbox_snapshot import SandboxSnapshot
 from .schedule import Cron, Period
 from .scheduler_placement import SchedulerPlacement
 from .secret import Secret
@@ -45,6 +49,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Client",
+    "CloudBucketMount",
     "Cls",
     "Cron",
     "Dict",
@@ -62,8 +68,10 @@ __all__ = [
     "Queue",
     "Retries",
     "Sandbox",
+    "SandboxSnapshot",
     "SchedulerPlacement",
     "Secret",
+    "Server",
     "StreamType",
     "Tunnel",
     "Volume",
@@ -86,5 +94,6 @@ __all__ = [
     "method",
     "parameter",
     "billing",
+    "types",
     "usage",
 ]

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 from . import exception
 from .synchronizer import aio_function
+from .types import BillingReportItem
 from .usage import _query
 
 INTERVALS = {"d": 86400, "h": 3600}
@@ -35,8 +36,6 @@ class WorkspaceBillingReportItem(TypedDict):
     cost: Decimal
     tags: dict[str, str]
 
-
-BillingReportItem = WorkspaceBillingReportItem
 
 
 def _epoch(when: datetime, what: str) -> float:
@@ -68,3 +67,5 @@ async def _workspace_billing_report(*, start: datetime, end: datetime | None = N
 
 
 workspace_billing_report = aio_function(_workspace_billing_report)
+
+__all__ = ["BillingReportItem", "WorkspaceBillingReportItem", "workspace_billing_report"]

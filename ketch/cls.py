@@ -73,7 +73,8 @@ class Cls:
         return self._service
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None) -> Cls:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Cls:
         """A deployed app's class, found when first used; its parameters are checked by the
         containers that construct it.
 
@@ -85,7 +86,8 @@ class Cls:
         handle = cls.__new__(cls)
         handle.app = None
         handle.raw_user_object = None  # type: ignore[assignment]  # only its containers know it
-        handle._service = Function.from_name(app_name, name)
+        handle._service = Function.from_name(app_name, name, environment_name=environment_name,
+                                             client=client)
         handle._params = {}
         handle._methods = {}
         return handle

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from . import exception
-from .protocol import client as protocol
 from .serialization import serialize
 
 
@@ -49,21 +48,16 @@ def build(
             module_file = inspect.getsourcefile(raw)
         except TypeError:
             module_file = None
-    return protocol.function_definition(
-        name=tag,
-        app_name=app_name,
-        module_name=module_name,
-        module_file=os.path.abspath(module_file) if module_file else None,
-        qualname=raw.__qualname__,
-        sys_path=import_root(module_name, module_file),
-        serialized=None,  # filled by `finalize` when the app runs, once all globals exist
-        is_class=is_class,
-        is_generator=is_generator,
-        is_async=is_async,
-        methods=methods,
-        options=options,
-        image=image,
-    )
+    return {
+        "name": tag, "app_name": app_name, "module_name": module_name,
+        "module_file": os.path.abspath(module_file) if module_file else None,
+        "qualname": raw.__qualname__, "sys_path": import_root(module_name, module_file),
+        "serialized": None,  # filled by `finalize` when the app runs, once all globals exist
+        "is_class": is_class, "is_generator": is_generator, "is_async": is_async,
+        "methods": methods, "options": options, "image": image,
+        "volumes": {},  # mount path -> volume id, filled in when the app starts
+        "secrets": [],  # secret ids (never values), filled in when the app starts
+    }
 
 
 def finalize(definition: dict[str, Any], raw: Any) -> dict[str, Any]:

@@ -14,8 +14,9 @@ Example::
     resolve("gpu", "A100")        # a placeholder: modal.gpu.A100() raises UnimplementedError
     resolve("functions", "gather") is ketch.function_call.gather
 
-``modal.server`` (Modal's ``Server``, from 2026) is left out: ``modal`` is ``ketch``, and
-``ketch.server`` is ketch's control plane; ``modal.Server`` is a placeholder.
+``modal.server`` (the module of Modal's ``Server``, from 2026) is left out: ``modal`` is
+``ketch``, and ``ketch.server`` is ketch's control plane; ``modal.Server`` is
+``ketch.app_server.Server``.
 
 The names are those Modal's client defines without an underscore in ``modal/<submodule>.py``
 through 1.x, less type variables, module-internal constants and protobuf helpers.
@@ -31,17 +32,15 @@ from .exception import UnimplementedError
 
 SUBMODULES: dict[str, tuple[str | None, str]] = {
     # Modal's top-level names that ketch lacks: the same objects as in their submodules
-    "": ("ketch", "Client=ketch.client:Client Server forward interact "
-                  "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
+    "": ("ketch", "Client Server forward interact CloudBucketMount SandboxSnapshot "
                   "Environment=modal.environments:Environment "
-                  "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
                   "Workspace=modal.workspace:Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
     "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
                                  "BillingReportItem"),
     "call_graph": (None, "InputInfo InputStatus"),
     "client": ("ketch.client", "Client"),
-    "cloud_bucket_mount": (None, "CloudBucketMount"),
+    "cloud_bucket_mount": ("ketch.cloud_bucket_mount", "CloudBucketMount"),
     "cls": ("ketch.cls", "Cls Obj parameter is_parameter"),
     "config": ("ketch.config", "Config config config_profiles config_set_active_profile logger"),
     "container_process": ("ketch.container_process", "ContainerProcess"),
@@ -88,16 +87,16 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "scheduler_placement": ("ketch.scheduler_placement", "SchedulerPlacement"),
     "secret": ("ketch.secret", "Secret SecretManager SecretInfo"),
     "serving": (None, "serve_app"),
-    "snapshot": (None, "SandboxSnapshot"),
+    "snapshot": ("ketch.sandbox_snapshot", "SandboxSnapshot"),
     "stream_type": ("ketch.stream_type", "StreamType"),
     "token_flow": (None, "TokenFlow"),
-    "types": (None, "FileEntry=ketch.volume:FileEntry FileEntryType=ketch.volume:FileEntryType "
-                    "InputStatus InputInfo FileType FileInfo FileWatchEvent FileWatchEventType "
-                    "LogSource LogEntry DictInfo QueueInfo SecretInfo VolumeInfo "
-                    "VolumeCreateOptions FunctionStats SandboxConnectCredentials "
-                    "WorkspaceMemberInfo TokenData ProxyTokenInfo WorkspaceSettings "
-                    "BillingReportItem WorkspaceBillingSummary EnvironmentBillingSummary "
-                    "FunctionAutoscalerSettings ServerAutoscalerSettings"),
+    "types": ("ketch.types", "InputStatus InputInfo FileEntry FileEntryType FileType FileInfo "
+                             "FileWatchEvent FileWatchEventType LogSource LogEntry DictInfo "
+                             "QueueInfo SecretInfo VolumeInfo VolumeCreateOptions FunctionStats "
+                             "SandboxConnectCredentials WorkspaceMemberInfo TokenData "
+                             "ProxyTokenInfo WorkspaceSettings BillingReportItem "
+                             "WorkspaceBillingSummary EnvironmentBillingSummary "
+                             "FunctionAutoscalerSettings ServerAutoscalerSettings"),
     "volume": ("ketch.volume", "Volume VolumeManager VolumeInfo FileEntry FileEntryType "
                                "VolumeUploadContextManager AbstractVolumeUploadContextManager"),
     "workspace": (None, "Workspace WorkspaceMembersManager WorkspaceProxyTokenManager "

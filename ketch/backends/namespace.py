@@ -25,12 +25,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from ..protocol import zygote as zygote_wire
+from ..protocol.message import encode
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
-from .base import Capabilities, Driver, TaskHandle, TaskStats
+from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
@@ -72,7 +71,9 @@ class NamespaceDriver(Driver):
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
-        if self.zygotes is not None and not (spec.image or {}).get("entrypoint"):
+        # a zygote's mount namespace was copied before the worker mounted the buckets
+        if self.zygotes is not None and not (spec.image or {}).get("entrypoint") \
+                and not spec.buckets:
             try:
                 return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:
@@ -92,6 +93,8 @@ class NamespaceDriver(Driver):
                              devices: list[str]) -> TaskHandle:
         """A sandbox: never forked from a zygote; the launcher hardens it (``sandbox``), and
         its stdin is a pipe, its channel to its supervisor."""
+        if spec.checkpoint:
+            raise no_checkpoints(self.name)
         image_python = (spec.image or {}).get("python")
         pythons = [command[0], *([image_python] if image_python else [])]
         setup = await SandboxSetup.prepare(spec, self.scratch_root / spec.container_id,
@@ -150,7 +153,7 @@ class NamespaceDriver(Driver):
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
                     image.get("layers", []), image_binds(image), snapshot_identity(spec), spec.web]
-        key = hashlib.sha256(msgpack.packb(identity, use_bin_type=True)).hexdigest()[:32]
+        key = hashlib.sha256(encode(identity)).hexdigest()[:32]
         forked = await self.zygotes.fork(
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
             config, env, spec.container_id, limits_of(spec))
@@ -243,8 +246,7 @@ def snapshot_identity(spec: ContainerSpec) -> str | None:
     if spec.snapshot is None:
         return None
     definition = spec.snapshot["definition"]
-    digest = hashlib.sha256(msgpack.packb([definition, spec.snapshot.get("params")],
-                                          use_bin_type=True))
+    digest = hashlib.sha256(encode([definition, spec.snapshot.get("params")]))
     module_file = definition.get("module_file")
     if module_file and os.path.isdir(os.path.dirname(module_file)):
         folder = os.path.dirname(module_file)

@@ -77,8 +77,8 @@ def wait_for_port(port: int, timeout: float) -> None:
 class WebRunner:
     """Serves until the agent's inbox says stop."""
 
-    def __init__(self, peer: BlockingPeer, web: dict[str, Any],
-                 function: Callable[..., Any] | None, inbox: queue.SimpleQueue[list[Any]]) -> None:
+    def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
+                 inbox: queue.SimpleQueue[wire.Input]) -> None:
         """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
         {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
@@ -89,11 +89,10 @@ class WebRunner:
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
         if self.web["kind"] == "server":
-            if self.function is not None:  # else a class's @enter started it (http_server)
-                self.function()
+            self.function()
             port = int(self.web["port"])
             wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
-            self.peer.send(*wire.web_ready(port))
+            self.peer.send(wire.WEB_READY, wire.WebReady(port=port))
             self.inbox.get()  # until shutdown
         else:
             asyncio.run(self._serve())
@@ -128,8 +127,8 @@ class WebRunner:
             handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
                               os.environ["KETCH_CONTAINER_TOKEN"])
             threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
-        self.peer.send(*wire.web_ready(sock.getsockname()[1],
-                                       handoff.listen() if handoff else None))
+        self.peer.send(wire.WEB_READY, wire.WebReady(
+            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None))
         await serving
         if handoff is not None:
             handoff.close()
@@ -142,7 +141,7 @@ class WebRunner:
             time.sleep(STALL_CHECK_S)
             why = handoff.stalled(time.monotonic())
             if why:
-                self.peer.send(*wire.exiting(why, True))
+                self.peer.send(wire.EXITING, wire.Exiting(reason=why, requeue_others=True))
                 sys.stderr.write(f"ketch: {why}\n")
                 os._exit(1)
 

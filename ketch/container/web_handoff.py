@@ -28,33 +28,30 @@ SWEEP_S = 0.25
 
 class Tally:
     """Requests on handed connections: in flight, and finished since the last report, by
-    label: ``[{status: count}, [count per latency bucket], seconds]``."""
+    label."""
 
     def __init__(self) -> None:
         self.received = 0
         self.active = 0
-        self.labels: dict[str, list[Any]] = {}
+        self.labels: dict[str, wire.Tally] = {}
         self.ended: asyncio.Event | None = None  # set when a request ends, for `room`
 
     def end(self, label: str, status: int, seconds: float) -> None:
         self.active -= 1
         tally = self.labels.get(label)
         if tally is None:
-            tally = self.labels[label] = [{}, [0] * (len(wire.LATENCY_BUCKETS) + 1), 0.0]
-        codes = tally[0]
-        codes[status] = codes.get(status, 0) + 1
-        tally[1][bisect_left(wire.LATENCY_BUCKETS, seconds)] += 1
-        tally[2] += seconds
+            tally = self.labels[label] = wire.Tally(
+                codes={}, buckets=[0] * (len(wire.LATENCY_BUCKETS) + 1), seconds=0.0)
+        tally.codes[status] = tally.codes.get(status, 0) + 1
+        tally.buckets[bisect_left(wire.LATENCY_BUCKETS, seconds)] += 1
+        tally.seconds += seconds
         if self.ended is not None:
             self.ended.set()
             self.ended = None
 
-    def report(self) -> dict[str, Any]:
-        """The ``load`` message, and a fresh count."""
-        labels = {label: {"codes": {str(k): n for k, n in codes.items()}, "buckets": buckets,
-                          "seconds": seconds}
-                  for label, (codes, buckets, seconds) in self.labels.items()}
-        return {"received": self.received, "active": self.active, "labels": labels}
+    def report(self) -> wire.Load:
+        """The ``load`` message."""
+        return wire.Load(received=self.received, active=self.active, labels=self.labels)
 
 
 class Handoff:
@@ -132,7 +129,7 @@ class Handoff:
             raise OSError("the gateway's channel is closed")
         self.channel.setblocking(True)
         try:
-            wire.send(self.channel, wire.BACK, {}, fd)
+            wire.send(self.channel, wire.Back(), fd)
         finally:
             self.channel.setblocking(False)
 
@@ -152,7 +149,7 @@ class Handoff:
         except OSError:
             hello = None
         if (hello is None or hello[0] != wire.HELLO
-                or not secrets.compare_digest(str(hello[1].get("token")), self.token)):
+                or not secrets.compare_digest(hello[1].token, self.token)):
             sock.close()  # not the control plane
             return
         if self.channel is not None:
@@ -171,7 +168,7 @@ class Handoff:
                 return
             kind, body, fds = message
             if kind == wire.CONN and len(fds) == 1:
-                self._take(fds.pop(), body["head"], wire.Grant.from_wire(body["grant"]))
+                self._take(fds.pop(), body.head, body.grant)
             for fd in fds:
                 socket.close(fd)
 
@@ -199,7 +196,7 @@ class Handoff:
         if self.channel is None:
             return
         try:
-            wire.send(self.channel, wire.LOAD, self.tally.report())
+            wire.send(self.channel, self.tally.report())
         except BlockingIOError:  # the gateway is behind: the next report carries these too
             self._report = self.loop.call_later(wire.LOAD_S, self._send_report)
             return

@@ -9,18 +9,22 @@ applies to each later request on it the rules the gateway applied to the first (
 A web container's agent listens on an abstract unix socket (``SOCK_SEQPACKET``: one message
 per packet, descriptors beside it) named in its ``web_ready`` notice. The gateway connects:
 
-gateway → agent  ``hello``  ``{"token"}``: the container's own token, first, so that only the
+gateway → agent  ``hello``  `Hello`: the container's own token, first, so that only the
                             control plane can hand the agent connections
-gateway → agent  ``conn``   + one descriptor, the client's socket: ``{"head", "grant"}``, the
-                            bytes the gateway read from it (the first head, maybe more) and
-                            what the connection may carry
-agent → gateway  ``load``   every ``LOAD_S`` while it changes: the requests in flight on handed
-                            connections, those finished since the last report, their statuses
-                            and durations (the gateway's metrics and the autoscaler count them)
-agent → gateway  ``back``   + one descriptor: a request the grant does not cover (another
+gateway → agent  ``conn``   `Conn` + one descriptor, the client's socket: the bytes the
+                            gateway read from it (the first head, maybe more) and what the
+                            connection may carry (`Grant`)
+agent → gateway  ``load``   `Load`, every ``LOAD_S`` while it changes: the requests in flight on
+                            handed connections, those finished since the last report, their
+                            statuses and durations (the gateway's metrics and the autoscaler
+                            count them)
+agent → gateway  ``back``   `Back` + one descriptor: a request the grant does not cover (another
                             endpoint, other credentials, or the container is full), written
                             whole into one end of a socket pair whose other end the agent
                             reads the answer from; the gateway routes it as a new connection
+
+Each message is ``[kind, body]`` in the one encoding of `ketch.protocol.message`, the body
+checked against its kind's type (`MESSAGES`); a message that does not fit ends the channel.
 
 Routing is the same function on both sides (`route`): ``<label>.<domain>`` in the Host header,
 else ``/<label>/…`` as the first segment of the path.
@@ -31,10 +35,12 @@ from __future__ import annotations
 import hashlib
 import socket
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from typing import Any
 
-import msgpack
+import msgspec
+
+from .. import exception
+from .message import Message, decode, encode
 
 HELLO = "hello"
 CONN = "conn"
@@ -58,8 +64,7 @@ TOO_SLOW = ("the request body did not arrive within {:g} s (body_timeout_s in [g
 NO_ANSWER = "the container did not answer within {:g} s\n"
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(Message):
     """What a handed connection may carry, and the rules for each request on it.
 
     A request for another label (or, by path, under another prefix), or with proxy credentials
@@ -78,12 +83,37 @@ class Grant:
     capacity: int
     returned: bool = False
 
-    def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_wire(cls, body: dict[str, Any]) -> Grant:
-        return cls(**body)
+class Hello(Message):
+    token: str
+
+
+class Conn(Message):
+    head: bytes
+    grant: Grant
+
+
+class Tally(Message):
+    """Requests of one label finished since the last report."""
+
+    codes: dict[int, int]  # by status
+    buckets: list[int]  # by `LATENCY_BUCKETS` bound, then over them
+    seconds: float  # their durations, together
+
+
+class Load(Message):
+    received: int  # connections taken, of those handed over
+    active: int  # requests in flight on them
+    labels: dict[str, Tally]
+
+
+class Back(Message):
+    pass
+
+
+MESSAGES: dict[str, type[Message]] = {HELLO: Hello, CONN: Conn, LOAD: Load, BACK: Back}
+KIND_OF = {type_: kind for kind, type_ in MESSAGES.items()}
+Received = tuple[str, Any, list[int]]  # kind, body (of its type in MESSAGES), descriptors
 
 
 def route(host: str, raw_path: bytes, domain: str) -> tuple[str, bool, bytes]:
@@ -114,30 +144,32 @@ def fingerprint(headers: dict[str, str]) -> str | None:
     return None
 
 
-def encode(kind: str, body: dict[str, Any]) -> bytes:
-    return bytes(msgpack.packb([kind, body], use_bin_type=True))
-
-
-def send(sock: socket.socket, kind: str, body: dict[str, Any], fd: int | None = None) -> None:
-    data = encode(kind, body)
+def send(sock: socket.socket, body: Message, fd: int | None = None) -> None:
+    data = encode((KIND_OF[type(body)], body))
     if fd is None:
         sock.send(data)
     else:
         socket.send_fds(sock, [data], [fd])
 
 
-def receive(sock: socket.socket) -> tuple[str, dict[str, Any], list[int]] | None:
-    """One message and the descriptor that came with it; None at the end of the stream."""
+def receive(sock: socket.socket) -> Received | None:
+    """One message and the descriptor that came with it; None at the end of the stream, or
+    when the message is not one of `MESSAGES` (the channel is then of no more use)."""
     data, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 1)
-    if not data:
+    try:
+        if not data:
+            raise exception.InvalidError("the handoff channel ended")
+        kind, body = decode(data, tuple[str, msgspec.Raw], "handoff message")
+        if kind not in MESSAGES:
+            raise exception.InvalidError(f"no handoff message of kind {kind!r}")
+        return kind, decode(body, MESSAGES[kind], kind), fds
+    except exception.InvalidError:
         for fd in fds:
             socket.close(fd)
         return None
-    kind, body = msgpack.unpackb(data, raw=False)
-    return kind, body, fds
 
 
-def pending(sock: socket.socket) -> Iterator[tuple[str, dict[str, Any], list[int]] | None]:
+def pending(sock: socket.socket) -> Iterator[Received | None]:
     """The messages waiting on a non-blocking socket, then None if the stream has ended."""
     while True:
         try:

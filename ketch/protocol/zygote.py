@@ -17,7 +17,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-import msgpack
+from .message import decode as decode_message
+from .message import encode as encode_message
 
 READY = "ready"
 FAILED = "failed"
@@ -39,11 +40,11 @@ WEB_PRELOAD = ("ketch.container.web", "ketch.container.web_handoff", "uvicorn.se
 
 
 def encode(kind: str, body: dict[str, Any]) -> bytes:
-    return msgpack.packb([kind, body], use_bin_type=True)
+    return encode_message((kind, body))
 
 
 def decode(data: bytes) -> tuple[str, dict[str, Any]]:
-    kind, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    kind, body = decode_message(data, tuple[str, dict[str, Any]], "zygote message")
     return kind, body
 
 

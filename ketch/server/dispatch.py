@@ -37,10 +37,9 @@ class PendingInput:
         self.attempt = attempt
         self.assigned_at = 0.0
 
-    def record(self) -> list[Any]:
-        return wire.input_record(
-            self.call_id, self.index, self.method, self.args, self.blob_id, self.attempt
-        )
+    def record(self) -> wire.Input:
+        return wire.Input(call_id=self.call_id, index=self.index, method=self.method,
+                          args=self.args, blob_id=self.blob_id, attempt=self.attempt)
 
 
 class ContainerState:
@@ -110,7 +109,7 @@ class FunctionState:
         while self.delayed and self.delayed[0][0] <= now:
             self.pending.append(heapq.heappop(self.delayed)[2])
 
-    def fill(self, cancelled: set[str]) -> list[tuple[ContainerState, list[list[Any]]]]:
+    def fill(self, cancelled: set[str]) -> list[tuple[ContainerState, list[wire.Input]]]:
         """Assign queued inputs to ready containers; return the batches to send."""
         batches = []
         window = self.window()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from .. import config, exception
+from ..protocol.container import WebReady
 from ..protocol.handoff import TOO_LARGE, Grant, fingerprint, route
 from .gateway_capacity import BUSY, Capacity
 from .gateway_config import Refused, Settings
@@ -115,10 +116,10 @@ class Gateway:
         await self._proxy.upstream.close()
 
     def url_of(self, fn: FunctionState, method: str | None = None) -> str:
-        web = fn.options["web_methods"][method] if method else fn.options["web"]
+        label = self.routes.label_of(fn, method)
         if self.host_urls:
-            return f"{self.scheme}://{web['label']}.{self.settings.domain}:{self.port}"
-        return f"{self.base_url}/{web['label']}"
+            return f"{self.scheme}://{label}.{self.settings.domain}:{self.port}"
+        return f"{self.base_url}/{label}"
 
     def forget_routes(self) -> None:
         """Apps changed (created, deployed, stopped): find labels afresh."""
@@ -126,13 +127,14 @@ class Gateway:
 
     # -- containers ------------------------------------------------------------------------------
 
-    def attach(self, ct: ContainerState, address: str | None) -> None:
-        """A container is ready to serve; ``address``: its handoff channel, if it has one."""
-        if address and self.settings.handoff and self._server is not None:
-            channel = Channel.open(self, ct, address)
+    def attach(self, ct: ContainerState, ready: WebReady) -> None:
+        """A container is ready to serve; ``ready.handoff``: its handoff channel, if it has
+        one."""
+        if ready.handoff and self.settings.handoff and self._server is not None:
+            channel = Channel.open(self, ct, ready.handoff)
             if channel is not None:
                 self._channels[ct.id] = channel
-        self.capacity.wake(self.cp.functions[ct.function_id])
+        self.capacity.wake(self.cp.state.functions[ct.function_id])
 
     def detached(self, ct: ContainerState, counted: int) -> None:
         """Its channel closed: the container ended (or the gateway is closing). What it

@@ -12,11 +12,12 @@ containers' reports (`gateway_handoff`).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .wakeup import Wakeup
 
 if TYPE_CHECKING:
+    from ..protocol.handoff import Tally
     from .control_plane import ControlPlane
     from .dispatch import ContainerState, FunctionState
 
@@ -77,18 +78,18 @@ class Capacity:
             ct.idle_since = time.monotonic()
         self.wake(fn)
 
-    def loaded(self, ct: ContainerState, change: int, labels: dict[str, Any]) -> None:
+    def loaded(self, ct: ContainerState, change: int, labels: dict[str, Tally]) -> None:
         """A container's report of the requests on connections handed to it: ``change`` to
         its count in flight, and per label those finished (`ketch.protocol.handoff`)."""
         ct.web_active += change
-        fn = self.cp.functions.get(ct.function_id)
-        done = sum(sum(tally["codes"].values()) for tally in labels.values())
+        fn = self.cp.state.functions.get(ct.function_id)
+        done = sum(sum(tally.codes.values()) for tally in labels.values())
         if ct.web_active == 0 and (change or done):
             ct.idle_since = time.monotonic()
         if fn is None:
             return
         if done:
-            fn.observe(sum(tally["seconds"] for tally in labels.values()) / done)
+            fn.observe(sum(tally.seconds for tally in labels.values()) / done)
         for label, tally in labels.items():
             self.cp.metrics.gateway_tally(label, tally)
         if change < 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..protocol import handoff as wire
 
@@ -43,7 +43,7 @@ class Channel:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             sock.connect(wire.sockaddr(name))
-            wire.send(sock, wire.HELLO, {"token": ct.token})
+            wire.send(sock, wire.Hello(token=ct.token))
         except OSError as exc:
             log.info("container %s: no handoff channel at %s (%s); proxying its requests",
                      ct.id, name, exc)
@@ -60,7 +60,7 @@ class Channel:
         """Pass the client's socket and the bytes read from it; False if the agent cannot take
         it now (the caller serves the connection itself)."""
         try:
-            wire.send(self.sock, wire.CONN, {"head": data, "grant": grant.to_wire()}, fd)
+            wire.send(self.sock, wire.Conn(head=data, grant=grant), fd)
         except OSError:  # a full socket buffer, or the container went away
             return False
         self.sent += 1
@@ -87,8 +87,8 @@ class Channel:
             for fd in fds:
                 socket.close(fd)
 
-    def _load(self, body: dict[str, Any]) -> None:
+    def _load(self, load: wire.Load) -> None:
         before = self.counted()
-        self.received = min(int(body["received"]), self.sent)
-        self.active = max(0, int(body["active"]))
-        self.gateway.capacity.loaded(self.ct, self.counted() - before, body.get("labels") or {})
+        self.received = min(load.received, self.sent)
+        self.active = max(0, load.active)
+        self.gateway.capacity.loaded(self.ct, self.counted() - before, load.labels)

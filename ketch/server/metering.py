@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..protocol import client as protocol
 from ..protocol.worker import UsageSample
 from ..worker.resources import Request
+from .auth import Identity
 from .dispatch import ContainerState, FunctionState
 from .pricing import bill, prices
 from .store import Store
@@ -51,3 +53,10 @@ class Meter:
         if self._rows:
             rows, self._rows = self._rows, []
             self._store.add_usage(rows)
+
+    async def usage_query(self, req: protocol.UsageQuery, caller: Identity
+                          ) -> protocol.UsageRows:
+        self.flush()
+        rows = self._store.usage(req.group_by, req.since, req.until, req.app_id,
+                                 req.environment)
+        return protocol.UsageRows(rows=[protocol.UsageRow(**row) for row in rows])

@@ -33,7 +33,7 @@ from prometheus_client.core import (
 )
 
 from ..protocol.container import Status
-from ..protocol.handoff import LATENCY_BUCKETS, route
+from ..protocol.handoff import LATENCY_BUCKETS, Tally, route
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -70,12 +70,11 @@ class Metrics:
         self._requests.labels(endpoint, str(code)).inc()
         self._latency.observe(endpoint, seconds)
 
-    def gateway_tally(self, endpoint: str, tally: dict[str, Any]) -> None:
-        """Requests a container answered on handed connections: ``{"codes": {code: n},
-        "buckets": [n per LATENCY_BUCKETS bound, then over them], "seconds": total}``."""
-        for code, count in tally["codes"].items():
+    def gateway_tally(self, endpoint: str, tally: Tally) -> None:
+        """Requests a container answered on handed connections."""
+        for code, count in tally.codes.items():
             self._requests.labels(endpoint, str(code)).inc(count)
-        self._latency.add(endpoint, tally["buckets"], tally["seconds"])
+        self._latency.add(endpoint, tally.buckets, tally.seconds)
 
     def gateway(self, app: Any) -> Any:
         """``app`` (the gateway's ASGI callable) counting and timing each request."""
@@ -105,7 +104,7 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _names(self, fn: FunctionState) -> tuple[str, str]:
-        return self.cp.apps[fn.app_id].name, fn.name
+        return self.cp.state.apps[fn.app_id].name, fn.name
 
 
 def _host(scope: dict[str, Any]) -> str:
@@ -173,8 +172,8 @@ class _StateCollector:
                                        labels=[*labels, "state"])
         sums: dict[tuple[str, str], list[float]] = {}
         failures: dict[tuple[str, str, str], int] = {}
-        for fn in list(cp.functions.values()):
-            app = cp.apps.get(fn.app_id)
+        for fn in list(cp.state.functions.values()):
+            app = cp.state.apps.get(fn.app_id)
             if app is None:
                 continue
             key = (app.name, fn.name)

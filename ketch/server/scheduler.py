@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from ..protocol.client import InputRecord
 from ..schedule import Schedule
 from ..serialization import serialize
 
@@ -37,14 +38,15 @@ class Scheduler:
     async def tick(self) -> None:
         current = now()
         for function_id, when in list(self.next_fire.items()):
-            fn = self.cp.functions.get(function_id)
-            if fn is None or self.cp.apps[fn.app_id].stopped:
+            fn = self.cp.state.functions.get(function_id)
+            if fn is None or self.cp.state.apps[fn.app_id].stopped:
                 del self.next_fire[function_id]
                 continue
             if current < when:
                 continue
             self.next_fire[function_id] = Schedule.from_wire(fn.options["schedule"]).next_after(
                 max(current, when))
-            call = await self.cp.call_service.call_create(
-                fn.id, "spawn", [[0, None, NO_ARGUMENTS, None]])
-            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call['call_id']})")
+            call = self.cp.call_service.create(
+                fn.id, "spawn", [InputRecord(index=0, method=None, args=NO_ARGUMENTS,
+                                             blob_id=None)], creator="schedule")
+            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call.id})")

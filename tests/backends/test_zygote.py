@@ -77,8 +77,9 @@ def version():
 def test_an_unsafe_snapshot_falls_back_to_a_normal_start_and_says_so(running):
     assert snapshots.Threaded().ping.remote() == "pong"
     client = synchronizer.run(get_client())
-    answer = synchronizer.run(client.request(protocol.logs_get(snapshots.app.app_id, 0, 1.0)))
-    said = [line[3] for line in answer["lines"] if "without its memory snapshot" in line[3]]
+    answer = synchronizer.run(client.request(protocol.LogsGet(app_id=snapshots.app.app_id,
+                                                              cursor=0, timeout=1.0)))
+    said = [line.text for line in answer.lines if "without its memory snapshot" in line.text]
     assert said and "background-loader" in said[0]
 
 

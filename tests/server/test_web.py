@@ -49,13 +49,13 @@ def test_every_kind_answers(running):
 def test_proxy_auth_is_refused_then_accepted(running):
     url = web.private.get_web_url()
     assert httpx.get(url, timeout=30).status_code == 401
-    token = call(protocol.token_create("proxy"))
-    wrong = {"Modal-Key": token["token_id"], "Modal-Secret": "nope"}
+    token = call(protocol.TokenCreate(kind="proxy"))
+    wrong = {"Modal-Key": token.token_id, "Modal-Secret": "nope"}
     assert httpx.get(url, headers=wrong, timeout=30).status_code == 401
-    good = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    good = {"Modal-Key": token.token_id, "Modal-Secret": token.token_secret}
     response = httpx.get(url, headers=good, timeout=30)
     assert response.status_code == 200 and response.json() == "secret stuff"
-    ketch_names = {"Ketch-Key": token["token_id"], "Ketch-Secret": token["token_secret"]}
+    ketch_names = {"Ketch-Key": token.token_id, "Ketch-Secret": token.token_secret}
     assert httpx.get(url, headers=ketch_names, timeout=30).status_code == 200
 
 
@@ -65,7 +65,7 @@ def test_a_burst_from_zero_loses_no_request_then_scales_back_to_zero(running):
         answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(40)))
     assert [a.status_code for a in answers] == [200] * 40
     assert len({a.json()["host"] for a in answers}) > 1  # it scaled out
-    fn = control_plane().functions[web.slow.object_id]
+    fn = control_plane().state.functions[web.slow.object_id]
     deadline = time.monotonic() + 15
     while fn.containers and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -92,8 +92,8 @@ def test_web_methods_of_a_class(running):
 
 
 def test_an_encoded_line_break_stays_in_one_request_and_credentials_stay_out(running):
-    token = call(protocol.token_create("proxy"))
-    auth = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    token = call(protocol.TokenCreate(kind="proxy"))
+    auth = {"Modal-Key": token.token_id, "Modal-Secret": token.token_secret}
     url = web.echo.get_web_url()
     with httpx.Client(headers=auth, timeout=30) as http:  # one connection, as a pool reuses it
         smuggled = http.get(url + "/a%0D%0AGET%20/smuggled%20HTTP/1.1%0D%0AHost:%20x%0D%0A%0D%0A")
@@ -105,13 +105,12 @@ def test_an_encoded_line_break_stays_in_one_request_and_credentials_stay_out(run
     assert "modal-secret" not in following.json()["headers"]
 
 
-
 def test_one_connection_to_two_endpoints_and_two_credentials(running):
     """A kept-open connection the gateway handed to one endpoint's container, then used for
     another endpoint or other credentials: each request still reaches its own endpoint, with
     its own proxy token checked (the container sends it back through the gateway)."""
-    token = call(protocol.token_create("proxy"))
-    auth = {"Modal-Key": token["token_id"], "Modal-Secret": token["token_secret"]}
+    token = call(protocol.TokenCreate(kind="proxy"))
+    auth = {"Modal-Key": token.token_id, "Modal-Secret": token.token_secret}
     add, parts, echo = (web.add.get_web_url(), web.stream.get_web_url() + "/parts",
                         web.echo.get_web_url())
     with httpx.Client(timeout=30) as http:

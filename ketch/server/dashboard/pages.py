@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ...protocol import client as protocol
 from ..auth import Identity
 from ..call_history import failure_text
 from ..metrics import CONTENT_TYPE
@@ -107,8 +108,8 @@ def build(cp: ControlPlane, launch_key: str) -> Starlette:
             return page(request, "missing.html", what=f"no app {app_id}")
         return page(request, "app.html", app=app_row(cp, *row),
                     functions=functions_of(cp, app_id), who=request.state.who,
-                    can_change=session.can_change(request.state.who) and app_id in cp.apps
-                    and not cp.apps[app_id].stopped)
+                    can_change=session.can_change(request.state.who) and app_id in cp.state.apps
+                    and not cp.state.apps[app_id].stopped)
 
     async def calls(request: Request) -> Response:
         app_id = request.path_params["app_id"]
@@ -126,8 +127,8 @@ def build(cp: ControlPlane, launch_key: str) -> Starlette:
         app_id = request.path_params["app_id"]
         if not session.can_change(request.state.who) or not _same_origin(request):
             return Response("this sign-in may not stop apps", status_code=403)
-        if app_id in cp.apps:
-            await cp.app_stop(app_id)
+        if app_id in cp.state.apps:  # as the signed-in token: its rights, no more
+            await cp.handle(protocol.AppStop(app_id=app_id), request.state.who)
         return RedirectResponse(f"/apps/{app_id}", status_code=303)
 
     async def events(request: Request) -> Response:
@@ -162,7 +163,7 @@ def build(cp: ControlPlane, launch_key: str) -> Starlette:
 
 async def _events(cp: ControlPlane, app_id: str, function: str | None) -> AsyncIterator[str]:
     """An app's event stream: ``log`` (a line), ``changed`` (calls or containers), ``end``."""
-    app = cp.apps.get(app_id)
+    app = cp.state.apps.get(app_id)
     if app is None:
         yield _event("end", {"reason": "the app is not running on this control plane"})
         return
@@ -170,12 +171,12 @@ async def _events(cp: ControlPlane, app_id: str, function: str | None) -> AsyncI
     seen = -1
     while True:
         lines, cursor = await app.logs.read(cursor, timeout=0.5)
-        for name, container_id, stream, text in lines:
-            if function is None or name == function:
-                yield _event("log", {"function": name, "container": container_id,
-                                     "stream": stream, "text": text})
+        for line in lines:
+            if function is None or line.function == function:
+                yield _event("log", {"function": line.function, "container": line.container_id,
+                                     "stream": line.stream, "text": line.text})
         version = cp.history.version.get(app_id, 0) + sum(
-            len(cp.functions[f].containers) for f in app.function_ids if f in cp.functions)
+            len(cp.state.functions[f].containers) for f in app.function_ids if f in cp.state.functions)
         if version != seen:
             seen = version
             yield _event("changed", {})

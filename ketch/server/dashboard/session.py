@@ -66,6 +66,6 @@ def may_scrape(cp: ControlPlane, launch_key: str, request: Request) -> bool:
 
 
 def can_change(who: Identity) -> bool:
-    """Whether pages show this identity buttons that change things (stop an app). Every user
-    token may today; a read-only kind of token, when there is one, will not."""
-    return who.kind == "user"
+    """Whether pages show this identity buttons that change things (stop an app): a user
+    token that is not read-only."""
+    return who.kind == "user" and not who.read_only

@@ -24,14 +24,14 @@ def app_row(cp: ControlPlane, app_id: str, name: str, state: str, created: float
 
         app_row(cp, "ap-1", "hello", "running", 1700000000.0, None)["state"]  # "running"
     """
-    live = cp.apps.get(app_id)
+    live = cp.state.apps.get(app_id)
     version = cp.deployments.versions.get(app_id)
     if live is None or live.stopped or state == "stopped":
         shown = "stopped"
     else:
         shown = "deployed" if version is not None else "running"
-    functions = [cp.functions[f] for f in (live.function_ids if live else [])
-                 if f in cp.functions]
+    functions = [cp.state.functions[f] for f in (live.function_ids if live else [])
+                 if f in cp.state.functions]
     return {"id": app_id, "name": name, "state": shown, "version": version, "created": created,
             "stopped": stopped, "functions": sum(1 for f in functions if f.params is None),
             "containers": sum(len(f.containers) for f in functions)}
@@ -39,12 +39,12 @@ def app_row(cp: ControlPlane, app_id: str, name: str, state: str, created: float
 
 def functions_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
     """The app's functions and classes (a class's bound instances folded into it)."""
-    app = cp.apps.get(app_id)
+    app = cp.state.apps.get(app_id)
     if app is None:
         return []
     shown: dict[str, dict[str, Any]] = {}
     for function_id in app.function_ids:
-        fn = cp.functions.get(function_id)
+        fn = cp.state.functions.get(function_id)
         if fn is None:
             continue
         opts = fn.options
@@ -77,13 +77,13 @@ def functions_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
 
 def containers_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
     """The app's live containers, oldest first."""
-    app = cp.apps.get(app_id)
+    app = cp.state.apps.get(app_id)
     if app is None:
         return []
     now = time.monotonic()
     rows = []
     for function_id in app.function_ids:
-        fn = cp.functions.get(function_id)
+        fn = cp.state.functions.get(function_id)
         for ct in (fn.containers.values() if fn else ()):
             state = "stopping" if ct.stopping else "ready" if ct.peer is not None else "starting"
             rows.append({"id": ct.id, "function": fn.name if fn else "", "state": state,

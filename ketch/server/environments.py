@@ -1,0 +1,94 @@
+"""Environments: the boundary between teams' apps, named objects and secrets on one server.
+
+As in Modal, an environment holds apps, deployments, named objects and secrets; inside one,
+apps call each other and share objects; nothing crosses from one to another, and tokens are
+granted to environments. ``main`` always exists: it is where everything made before there
+were environments lives, and where requests go that name none.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
+from .store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS environments (name TEXT PRIMARY KEY, created REAL NOT NULL);
+"""
+DEFAULT = "main"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise exception.InvalidError(
+            f"{name!r} is not a valid environment name: use 1 to 64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+
+
+class Environments:
+    """Example::
+
+        environments.create("dev")
+        environments.check("dev")   # NotFoundError for an environment that does not exist
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_schema(SCHEMA)
+        store.execute("INSERT OR IGNORE INTO environments (name, created) VALUES (?, ?)",
+                      (DEFAULT, time.time()))
+        self._names = {row[0] for row in store.fetchall("SELECT name FROM environments")}
+        # set by the control plane: ends an environment's apps and objects before it goes
+        self.on_delete: Callable[[str], Awaitable[None]] | None = None
+
+    def check(self, name: str) -> None:
+        if name not in self._names:
+            check_name(name)
+            raise exception.NotFoundError(
+                f"no environment named {name!r}; create it with `ketch environment create "
+                f"{name}`, or pick one of: {', '.join(sorted(self._names))}"
+            )
+
+    def create(self, name: str) -> None:
+        check_name(name)
+        if name in self._names:
+            raise exception.AlreadyExistsError(f"environment {name!r} already exists")
+        self.store.execute("INSERT INTO environments (name, created) VALUES (?, ?)",
+                           (name, time.time()))
+        self._names.add(name)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def environment_create(self, req: protocol.EnvironmentCreate, caller: Identity
+                                 ) -> protocol.Empty:
+        self.create(req.name)
+        return protocol.Empty()
+
+    async def environment_list(self, req: protocol.EnvironmentList, caller: Identity
+                               ) -> protocol.Environments:
+        rows = self.store.fetchall("SELECT name, created FROM environments ORDER BY name")
+        return protocol.Environments(environments=[
+            protocol.EnvironmentInfo(name=name, created=created,
+                                     default=name == caller.environment)
+            for name, created in rows if caller.may_use(name)
+        ])
+
+    async def environment_delete(self, req: protocol.EnvironmentDelete, caller: Identity
+                                 ) -> protocol.Empty:
+        self.check(req.name)
+        if req.name == DEFAULT:
+            raise exception.InvalidError(
+                f"environment {DEFAULT!r} is where requests go that name none: it cannot be "
+                "deleted (delete its apps and objects one by one instead)")
+        if self.on_delete is not None:
+            await self.on_delete(req.name)
+        self.store.execute("DELETE FROM environments WHERE name=?", (req.name,))
+        self._names.discard(req.name)
+        return protocol.Empty()
