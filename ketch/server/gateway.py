@@ -172,10 +172,11 @@ class Gateway:
         for key, secret in PROXY_HEADERS:
             if key in headers:
                 try:
-                    self.cp.tokens.verify(headers[key], headers.get(secret, ""), kind="proxy")
-                    return True
+                    token = self.cp.tokens.verify(headers[key], headers.get(secret, ""),
+                                                  kind="proxy")
                 except exception.Error:
                     return False
+                return token.may_use(self.cp.state.app_of(fn).environment)  # scoped or not
         return False
 
     async def _forward(self, fn: FunctionState, method: str, target: str,

@@ -4,8 +4,10 @@ granted one environment, apps calling each other by name inside one, and nothing
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from .server_process import ServerProcess
+from .server_process import TESTS, ServerProcess
 from .test_deploy import deploy
 
 PUT = ("import ketch, sys; ketch.Dict.from_name('shared', create_if_missing=True, "
@@ -66,3 +68,18 @@ def test_deleting_an_environment_stops_its_apps_and_drops_its_objects(server):
     assert run(server, "--x", "8") == "v1:8"  # main's app never noticed
     main = server.cli("environment", "delete", "main", "--yes")
     assert main.returncode != 0 and "cannot be deleted" in main.stderr
+
+
+def test_environment_and_workspace_handles_as_an_admin_script_uses_them(server):
+    made = server.cli("token", "new", "--env", "main", "--no-save")
+    viewer = dict(line.split(":", 1) for line in made.stdout.splitlines()
+                  if ":" in line)["token id"].strip()
+    program = str(TESTS / "compat" / "programs" / "environments_and_workspace.py")
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "python", program, viewer],
+                            env=server.env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "environments ['dev', 'main']", "role viewer", "context main",
+        "workspace is the host True", "proxy scoped True", "proxy opens main False",
+        "proxy deleted True", "square 49", "billed in main True", "cpu rate True", "summary True",
+        "renamed ['development', 'main']"]
