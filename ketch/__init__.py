@@ -23,6 +23,7 @@ from .cloud_bucket_mount import CloudBucketMount
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
+from .environments import Environment
 from .exception import Error
 from .file_pattern_matcher import FilePatternMatcher
 from .function_call import FunctionCall
@@ -44,6 +45,7 @@ from .stream_type import StreamType
 from .tunnel import Tunnel, forward
 from .volume import Volume
 from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
+from .workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -54,6 +56,7 @@ __all__ = [
     "Cls",
     "Cron",
     "Dict",
+    "Environment",
     "Error",
     "FilePatternMatcher",
     "Function",
@@ -75,6 +78,7 @@ __all__ = [
     "StreamType",
     "Tunnel",
     "Volume",
+    "Workspace",
     "asgi_app",
     "fastapi_endpoint",
     "forward",

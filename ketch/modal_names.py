@@ -33,8 +33,7 @@ from .exception import UnimplementedError
 SUBMODULES: dict[str, tuple[str | None, str]] = {
     # Modal's top-level names that ketch lacks: the same objects as in their submodules
     "": ("ketch", "Client Server forward interact CloudBucketMount SandboxSnapshot "
-                  "Environment=modal.environments:Environment "
-                  "Workspace=modal.workspace:Workspace"),
+                  "Environment Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
     "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
                                  "BillingReportItem"),
@@ -45,8 +44,9 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "config": ("ketch.config", "Config config config_profiles config_set_active_profile logger"),
     "container_process": ("ketch.container_process", "ContainerProcess"),
     "dict": ("ketch.dict", "Dict DictManager DictInfo"),
-    "environments": (None, "Environment EnvironmentSettings create_environment "
-                           "delete_environment list_environments update_environment"),
+    "environments": ("ketch.environments", "Environment EnvironmentSettings "
+                                           "create_environment delete_environment "
+                                           "list_environments update_environment"),
     "exception": ("ketch.exception", "simulate_preemption"),  # its classes are all in ketch's
     "experimental": (None, "stop_fetching_inputs get_local_input_concurrency "
                            "set_local_input_concurrency get_cluster_info get_fabric_peers "
@@ -99,9 +99,10 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
                              "FunctionAutoscalerSettings ServerAutoscalerSettings"),
     "volume": ("ketch.volume", "Volume VolumeManager VolumeInfo FileEntry FileEntryType "
                                "VolumeUploadContextManager AbstractVolumeUploadContextManager"),
-    "workspace": (None, "Workspace WorkspaceMembersManager WorkspaceProxyTokenManager "
-                        "WorkspaceSettingsManager WorkspaceSettings WorkspaceMemberInfo "
-                        "TokenData ProxyTokenInfo"),
+    "workspace": ("ketch.workspace", "Workspace WorkspaceMembersManager "
+                                     "WorkspaceProxyTokenManager WorkspaceSettingsManager "
+                                     "WorkspaceSettings WorkspaceMemberInfo TokenData "
+                                     "ProxyTokenInfo"),
 }
 
 # What to do instead, for the names of a submodule that a Modal program is likely to reach for.

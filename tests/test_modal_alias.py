@@ -35,6 +35,5 @@ def test_every_name_of_modal_1_5_4s_all_imports_under_ketch_run():
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "names 46",
-        # the handles over environments, which arrive with them (not in this change)
-        "placeholders ['Environment', 'Workspace']",
+        "placeholders []",
         "types ketch.types True"]

@@ -104,8 +104,10 @@ class ControlPlane:
         self.scheduler = Scheduler(self)
         self.environments = Environments(self.store)
         self.environments.on_delete = self._delete_environment
+        self.environments.on_rename = self._rename_environment
         self.tokens = Tokens(self.store, self.environments)
         self.gateway = Gateway(self)
+        self.environments.on_web_suffix = self.gateway.routes.check_suffix
         self.dashboard = Dashboard(self)  # started by `ketch server` and `ketch run`
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
@@ -187,6 +189,19 @@ class ControlPlane:
         where = targets.locate(self, route.on, request, caller)
         access.check(route.scope, route.writes, where, caller, request.KIND)
         return await route.handler(self.services[route.service], request, caller)  # type: ignore[no-any-return]
+
+    def _rename_environment(self, name: str, new_name: str) -> None:
+        """Carry an environment's apps, calls, objects, deployments, blobs, snapshots and
+        token grants over to its new name."""
+        for table in ("apps", "calls", "objects", "deployments"):
+            self.store.execute(f"UPDATE {table} SET environment=? WHERE environment=?",
+                               (new_name, name))
+        for app in self.state.apps.values():
+            if app.environment == name:
+                app.environment = new_name
+        self.tokens.rename_environment(name, new_name)
+        self.blobs.rename_environment(name, new_name)
+        self.sandbox_snapshots.rename_environment(name, new_name)
 
     async def _delete_environment(self, name: str) -> None:
         """End an environment's apps, forget its deployments and drop its objects."""

@@ -1,14 +1,14 @@
 """Which function serves a web endpoint's label, and whether a request may reach it.
 
 A label names one endpoint of a running app: a function's, or a class's web method's. Labels
-are one namespace for the whole server, as host names are: an endpoint of an app in
-environment ``main`` is served under its own label, one of another environment under
-``<environment>--<label>`` (`served_label`), as Modal puts a workspace's environment before the
-``--<label>`` of its URLs. Within an environment, where both a deployed app and an app run by
-hand use a label, the deployed one serves it; across environments a label served already is
-refused (`check`). An endpoint with ``requires_proxy_auth`` wants a proxy token (`ketch token
-new --proxy`, valid in every environment) in the Modal-Key and Modal-Secret headers (or
-Ketch-Key and Ketch-Secret).
+are one namespace for the whole server, as host names are: an endpoint is served under
+``<label>--<suffix>`` (`served_label`), the suffix its environment's web suffix (its name,
+unless set with ``ketch environment update --set-web-suffix``; none in ``main``), as Modal's
+URLs carry an environment's web suffix. Within an environment, where both a deployed app and an
+app run by hand use a label, the deployed one serves it; across environments a label served
+already is refused, to a new function (`check`) and to a new web suffix (`check_suffix`). An
+endpoint with ``requires_proxy_auth`` wants a proxy token (`ketch token new --proxy`) allowed
+its environment in the Modal-Key and Modal-Secret headers (or Ketch-Key and Ketch-Secret).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from .. import exception
 from ..protocol.handoff import PROXY_HEADERS
-from .environments import DEFAULT
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -32,19 +31,18 @@ UNAUTHORIZED = ("this endpoint needs a proxy token in the Modal-Key and Modal-Se
 MAX_LABEL = 63  # a DNS label's length
 
 
-def served_label(label: str, environment: str) -> str:
-    """The name an endpoint's ``label`` is served under, for an app in ``environment``.
+def served_label(label: str, suffix: str) -> str:
+    """The name an endpoint's ``label`` is served under, in an environment of web ``suffix``.
 
-    >>> served_label("shop-api", "main"), served_label("shop-api", "Dev_2")
-    ('shop-api', 'dev-2--shop-api')
+    >>> served_label("shop-api", ""), served_label("shop-api", "Dev_2")
+    ('shop-api', 'shop-api--dev-2')
     """
-    if environment == DEFAULT:
+    if not suffix:
         return label
-    prefix = re.sub(r"[^a-z0-9-]+", "-", environment.lower()).strip("-")
-    name = f"{prefix}--{label}"
+    name = f"{label}--{re.sub(r'[^a-z0-9-]+', '-', suffix.lower()).strip('-')}"
     if len(name) <= MAX_LABEL:
         return name
-    digest = hashlib.sha256(f"{environment}\0{label}".encode()).hexdigest()[:6]
+    digest = hashlib.sha256(f"{label}\0{suffix}".encode()).hexdigest()[:6]
     return f"{name[:MAX_LABEL - 7].rstrip('-')}-{digest}"
 
 
@@ -53,18 +51,22 @@ class Routes:
         self.cp = control_plane
         self._found: dict[str, tuple[FunctionState, str | None]] = {}
 
-    def label_of(self, fn: FunctionState, method: str | None = None) -> str:
-        """The name ``fn``'s endpoint (``method``'s, for a class) is served under."""
+    def label_of(self, fn: FunctionState, method: str | None = None,
+                 suffix: str | None = None) -> str:
+        """The name ``fn``'s endpoint (``method``'s, for a class) is served under (with its
+        environment's web suffix, or ``suffix``)."""
         web = fn.options["web_methods"][method] if method else fn.options["web"]
-        return served_label(web["label"], self.cp.state.app_of(fn).environment)
+        if suffix is None:
+            suffix = self.cp.environments.web_suffix(self.cp.state.app_of(fn).environment)
+        return served_label(web["label"], suffix)
 
     def find(self, label: str) -> tuple[FunctionState | None, str | None]:
         """The function serving ``label`` (a deployed one first), and the class method."""
         state = self.cp.state
         cached = self._found.get(label)
         if cached is not None and cached[0].id in state.functions and not (
-                state.app_of(cached[0]).stopped):
-            return cached
+                state.app_of(cached[0]).stopped) and self.label_of(*cached) == label:
+            return cached  # (a changed web suffix moves the endpoint's label)
         found = [(fn, method) for fn, method, served in self._endpoints() if served == label]
         deployed = [pair for pair in found if pair[0].app_id in self.cp.deployments.versions]
         chosen = deployed or found
@@ -76,16 +78,26 @@ class Routes:
     def check(self, fn: FunctionState) -> None:
         """Refuse a new function whose endpoint would be served under a label that an app of
         another environment serves."""
-        environment = self.cp.state.app_of(fn).environment
-        mine = {self.label_of(fn, method) for method in _methods(fn)}
+        names = {self.label_of(fn, method) for method in _methods(fn)}
+        self._refuse_taken(self.cp.state.app_of(fn).environment, names, repr(fn.name))
+
+    def check_suffix(self, environment: str, suffix: str) -> None:
+        """Refuse a web ``suffix`` for ``environment`` under which its running endpoints'
+        labels would be another environment's."""
+        names = {self.label_of(fn, method, suffix) for fn, method, _ in self._endpoints()
+                 if self.cp.state.app_of(fn).environment == environment}
+        self._refuse_taken(environment, names, f"environment {environment!r} with web suffix "
+                                               f"{suffix!r}")
+
+    def _refuse_taken(self, environment: str, names: set[str], what: str) -> None:
         for other, _, served in self._endpoints():
-            other_environment = self.cp.state.app_of(other).environment
-            if served in mine and other_environment != environment:
-                app = self.cp.state.app_of(other)
+            app = self.cp.state.app_of(other)
+            if served in names and app.environment != environment:
                 raise exception.InvalidError(
-                    f"web endpoint label {served!r} of {fn.name!r} is served already by app "
-                    f"{app.name!r} in environment {other_environment!r}; give the endpoint "
-                    "another label= (docs/web.md: labels across environments)")
+                    f"web endpoint label {served!r} of {what} is served already by app "
+                    f"{app.name!r} in environment {app.environment!r}; give the endpoint "
+                    "another label=, or the environment another web suffix (docs/web.md: "
+                    "labels across environments)")
 
     def _endpoints(self) -> Iterator[tuple[FunctionState, str | None, str]]:
         """Every endpoint of a running app: its function, class method and served label."""
@@ -108,10 +120,11 @@ class Routes:
         for key, secret in PROXY_HEADERS:
             if key in headers:
                 try:
-                    self.cp.tokens.verify(headers[key], headers.get(secret, ""), kind="proxy")
-                    return True
+                    token = self.cp.tokens.verify(headers[key], headers.get(secret, ""),
+                                                  kind="proxy")
                 except exception.Error:
                     return False
+                return token.may_use(self.cp.state.app_of(fn).environment)  # scoped or not
         return False
 
 

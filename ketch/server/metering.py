@@ -54,6 +54,10 @@ class Meter:
             rows, self._rows = self._rows, []
             self._store.add_usage(rows)
 
+    async def billing_rates(self, req: protocol.BillingRates, caller: Identity
+                            ) -> protocol.Rates:
+        return protocol.Rates(prices=dict(self._prices))
+
     async def usage_query(self, req: protocol.UsageQuery, caller: Identity
                           ) -> protocol.UsageRows:
         self.flush()

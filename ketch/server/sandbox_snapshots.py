@@ -101,6 +101,17 @@ class SandboxSnapshots:
         await self.cp.sandboxes.launch(sb, checkpoint=str(self.root / req.snapshot_id))
         return protocol.SandboxId(sandbox_id=sb.id)
 
+    def rename_environment(self, name: str, new_name: str) -> None:
+        for path in self.root.glob("sn-*/sandbox.json") if self.root.is_dir() else []:
+            record = json.loads(path.read_text())
+            if record.get("environment", "main") == name:
+                record["environment"] = new_name
+                tmp = path.with_suffix(".tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(record, f)
+                os.replace(tmp, path)
+
     def record(self, snapshot_id: str) -> dict[str, Any]:
         """What the snapshot was taken of (see the module's doc), or `NotFoundError`."""
         if not (snapshot_id.startswith("sn-")

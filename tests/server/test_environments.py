@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 
 import httpx
 
@@ -74,6 +75,21 @@ def test_deleting_an_environment_stops_its_apps_and_drops_its_objects(server):
     assert main.returncode != 0 and "cannot be deleted" in main.stderr
 
 
+def test_environment_and_workspace_handles_as_an_admin_script_uses_them(server):
+    made = server.cli("token", "new", "--env", "main", "--no-save")
+    viewer = dict(line.split(":", 1) for line in made.stdout.splitlines()
+                  if ":" in line)["token id"].strip()
+    program = str(TESTS / "compat" / "programs" / "environments_and_workspace.py")
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "python", program, viewer],
+                            env=server.env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "environments ['dev', 'main']", "role viewer", "context main",
+        "workspace is the host True", "proxy scoped True", "proxy opens main False",
+        "proxy deleted True", "square 49", "billed in main True", "cpu rate True", "summary True",
+        "renamed ['development', 'main']"]
+
+
 def deploy_web(server: ServerProcess, who: str, label: str = "env-echo",
                *env: str) -> subprocess.CompletedProcess[str]:
     """Deploy tests/apps/env_web.py answering ``who`` under ``label``; `ketch deploy`'s run."""
@@ -85,16 +101,21 @@ def deploy_web(server: ServerProcess, who: str, label: str = "env-echo",
     return server.cli("deploy", *env, str(target))
 
 
-def get(url: str) -> str:
-    """What the endpoint at ``url`` answers, asked by its host name over a connection to the
-    gateway's address where the URL names one (Python's resolver may not know *.localhost)."""
+def ask(url: str) -> httpx.Response:
+    """GET ``url``, by its host name over a connection to the gateway's address where the URL
+    names one (Python's resolver may not know *.localhost)."""
     host, _, rest = url.split("//")[1].partition("/")
     address = host.rsplit(":", 1)
     headers = {}
     if address[0].endswith(".localhost"):
         headers = {"Host": host}
         url = f"http://127.0.0.1:{address[1]}/{rest}"
-    return str(httpx.get(url, headers=headers, timeout=60).json())
+    return httpx.get(url, headers=headers, timeout=60)
+
+
+def get(url: str) -> str:
+    """What the endpoint at ``url`` answers."""
+    return str(ask(url).json())
 
 
 def test_one_web_label_in_two_environments_is_served_at_two_names(server):
@@ -104,14 +125,21 @@ def test_one_web_label_in_two_environments_is_served_at_two_names(server):
     assert main.returncode == 0 and dev.returncode == 0, main.stderr + dev.stderr
     main_url = main.stdout.split("who: ")[1].split()[0]
     dev_url = dev.stdout.split("who: ")[1].split()[0]
-    assert "dev--env-echo" in dev_url and "dev--" not in main_url
+    assert "env-echo--dev" in dev_url and "--" not in main_url.split("//")[1]
     assert (get(main_url), get(dev_url)) == ("main's", "dev's")
     server.restart()  # the deployments come back under the same names (on another port)
     urls = server.client(URLS).split()
     assert [re.sub(r":\d+", "", url) for url in urls] == [
         re.sub(r":\d+", "", url) for url in (main_url, dev_url)]
     assert [get(url) for url in urls] == ["main's", "dev's"]
-    clash = deploy_web(server, "clash", "dev--env-echo")  # main's label = dev's served name
+    clash = deploy_web(server, "clash", "env-echo--dev")  # main's label = dev's served name
     assert clash.returncode != 0
-    assert "'dev--env-echo'" in clash.stderr and "environment 'dev'" in clash.stderr
+    assert "'env-echo--dev'" in clash.stderr and "environment 'dev'" in clash.stderr
     assert get(urls[1]) == "dev's"  # the refused deploy took nothing from dev
+    none = server.cli("environment", "update", "dev", "--set-web-suffix", "")
+    assert none.returncode != 0 and "'env-echo' of environment 'dev'" in none.stderr
+    moved = server.cli("environment", "update", "dev", "--set-web-suffix", "Staging")
+    assert moved.returncode == 0, moved.stderr
+    assert ask(urls[1]).status_code == 404  # its old name is free
+    urls = server.client(URLS).split()
+    assert "env-echo--staging" in urls[1] and get(urls[1]) == "dev's"

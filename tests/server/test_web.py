@@ -57,6 +57,10 @@ def test_proxy_auth_is_refused_then_accepted(running):
     assert response.status_code == 200 and response.json() == "secret stuff"
     ketch_names = {"Ketch-Key": token.token_id, "Ketch-Secret": token.token_secret}
     assert httpx.get(url, headers=ketch_names, timeout=30).status_code == 200
+    call(protocol.EnvironmentCreate(name="elsewhere"))  # scoped to another environment:
+    call(protocol.TokenGrant(token_id=token.token_id, environment="elsewhere",
+                             role="contributor"))
+    assert httpx.get(url, headers=good, timeout=30).status_code == 401  # main's is closed
 
 
 def test_a_burst_from_zero_loses_no_request_then_scales_back_to_zero(running):
