@@ -26,7 +26,7 @@ import httptools
 
 from .. import config, exception
 from ..protocol.container import WebReady
-from ..protocol.handoff import TOO_LARGE, Grant, fingerprint, route
+from ..protocol.handoff import TOO_LARGE, Grant, address, fingerprint, route
 from .gateway_capacity import BUSY, Capacity
 from .gateway_config import Refused, Settings
 from .gateway_front import Front, Head
@@ -129,8 +129,9 @@ class Gateway:
 
     def attach(self, ct: ContainerState, ready: WebReady) -> None:
         """A container is ready to serve; ``ready.handoff``: its handoff channel, if it has
-        one."""
-        if ready.handoff and self.settings.handoff and self._server is not None:
+        one (a name of its own: the gateway gives no other socket its token)."""
+        if ready.handoff and ready.handoff.startswith(address(ct.id, "")) \
+                and self.settings.handoff and self._server is not None:
             channel = Channel.open(self, ct, ready.handoff)
             if channel is not None:
                 self._channels[ct.id] = channel
