@@ -107,6 +107,9 @@ class Environments:
     async def environment_update(self, req: protocol.EnvironmentUpdate, caller: Identity
                                  ) -> protocol.Empty:
         self.check(req.name)
+        renaming = req.new_name is not None and req.new_name != req.name
+        if renaming:  # refused before anything changes
+            self._check_rename(req.name, req.new_name or "")
         if req.web_suffix is not None:
             if req.web_suffix and not NAME_RE.match(req.web_suffix):
                 raise exception.InvalidError(
@@ -121,17 +124,19 @@ class Environments:
             self.store.execute("UPDATE environments SET web_suffix=? WHERE name=?",
                                (req.web_suffix, req.name))
             self._suffixes[req.name] = req.web_suffix
-        if req.new_name is not None and req.new_name != req.name:
-            self._rename(req.name, req.new_name)
+        if renaming:
+            self._rename(req.name, req.new_name or "")
         return protocol.Empty()
 
-    def _rename(self, name: str, new_name: str) -> None:
+    def _check_rename(self, name: str, new_name: str) -> None:
         check_name(new_name)
         if name == DEFAULT:
             raise exception.InvalidError(f"environment {DEFAULT!r} is where requests go that "
                                          "name none: it keeps its name")
         if new_name in self._names:
             raise exception.AlreadyExistsError(f"environment {new_name!r} already exists")
+
+    def _rename(self, name: str, new_name: str) -> None:
         if self.on_rename is not None:
             self.on_rename(name, new_name)
         self.store.execute("UPDATE environments SET name=? WHERE name=?", (new_name, name))
