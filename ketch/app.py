@@ -31,6 +31,7 @@ from .logs import LogsManager
 from .options import FUNCTION_KEYWORDS, check_mount_paths, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
+from .protocol.definition import FunctionDefinition, replace
 from .secret import Secret, ids_for_run
 from .web import default_label
 
@@ -221,7 +222,7 @@ class App:
 
         return LogsManager(object_id, None)
 
-    def _add(self, tag: str, raw: Any, definition: dict[str, Any],
+    def _add(self, tag: str, raw: Any, definition: FunctionDefinition,
              kwargs: dict[str, Any]) -> Function:
         """Register the function (or a class's service function) made of ``raw`` by a
         decorator with ``kwargs``: its mounts and secrets, the app's with its own."""
@@ -283,13 +284,12 @@ class App:
             definition = finalize(function.definition, function.raw_user_object)
             if snapshot:
                 definition = take_snapshot(definition)
-            definition = {**definition, "volumes": await _volume_ids(function.mounts),
-                          "network_file_systems": await _volume_ids(function.shared),
-                          "cloud_bucket_mounts": await bucket_wires(client, function.mounts,
-                                                                    environment),
-                          "secrets": secret_ids.get(function.tag, []),
-                          "image": await resolve_secrets(definition.get("image"), client,
-                                                         environment)}
+            definition = replace(
+                definition, volumes=await _volume_ids(function.mounts),
+                network_file_systems=await _volume_ids(function.shared),
+                cloud_bucket_mounts=await bucket_wires(client, function.mounts, environment),
+                secrets=secret_ids.get(function.tag, []),
+                image=await resolve_secrets(definition.image, client, environment))
             created = await client.request(protocol.FunctionCreate(app_id=self.app_id,
                                                                    definition=definition))
             function.hydrate_from(created.function_id)

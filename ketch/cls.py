@@ -127,7 +127,7 @@ class Cls:
     def _experimental_get_flash_urls(self) -> list[str] | None:
         """The URL of a class served with ``modal.experimental.http_server`` (Modal's name)."""
         synchronizer.run(self._service._resolve())
-        if not self._service.definition["options"].get("web"):
+        if not self._service.definition.options.web:
             return None
         return [self._service.get_web_url()]
 
@@ -154,7 +154,7 @@ class Obj:
         if self._cls._remote_only:
             service = self._cls._service
             synchronizer.run(service._resolve())
-            if name not in service.definition["methods"]:
+            if name not in service.definition.methods:
                 raise AttributeError(f"{service.tag} has no method {name!r}")
             return self._method(name)
         if name not in self._cls._methods and name not in marked(self._cls.raw_user_object, Flag.WEB):

@@ -245,9 +245,8 @@ def snapshot_identity(spec: ContainerSpec) -> str | None:
     files as they are now (their sizes and times), so that an edit makes a new zygote."""
     if spec.snapshot is None:
         return None
-    definition = spec.snapshot["definition"]
-    digest = hashlib.sha256(encode([definition, spec.snapshot.get("params")]))
-    module_file = definition.get("module_file")
+    digest = hashlib.sha256(encode(spec.snapshot))
+    module_file = spec.snapshot.definition.module_file
     if module_file and os.path.isdir(os.path.dirname(module_file)):
         folder = os.path.dirname(module_file)
         for name in sorted(os.listdir(folder)):

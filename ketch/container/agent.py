@@ -36,8 +36,8 @@ class Agent:
         self.peer = peer
         self.hello = hello
         self.service = service  # already loaded, in a container forked from a snapshot
-        self.definition: dict[str, Any] = hello.definition
-        self.options = self.definition["options"]
+        self.definition = hello.definition
+        self.options = self.definition.options
         self.inbox: queue.SimpleQueue[wire.Input] = queue.SimpleQueue()
         self.outbox = Outbox(peer)
         self.execution: Execution | None = None
@@ -53,18 +53,18 @@ class Agent:
         self.execution = Execution(service, self.peer, self.outbox, board)
         self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
-        concurrency = int(self.options.get("max_inputs") or 1)
+        concurrency = self.options.max_inputs or 1
         runner: Any
-        if self.options.get("web"):
+        if self.options.web:
             from .web import WebRunner
 
             # an @app.server() or http_server class: its @enter hooks start the server
             start = (lambda: None) if service.instance is not None else service.callable_for(None)
-            runner = WebRunner(self.peer, self.options["web"], start, self.inbox)
-        elif self.options.get("web_methods"):
+            runner = WebRunner(self.peer, self.options.web, start, self.inbox)
+        elif self.options.web_methods:
             from .web import WebRunner
 
-            web = {"kind": "class", "methods": self.options["web_methods"]}
+            web = {"kind": "class", "methods": self.options.web_methods}
             runner = WebRunner(self.peer, web, service.callable_for, self.inbox)
         else:
             runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
@@ -80,8 +80,7 @@ class Agent:
         if service.instance is None:
             f = service.function
             return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
-        methods = self.definition.get("methods") or {}
-        return any(m.get("is_async") for m in methods.values())
+        return any(m.is_async for m in self.definition.methods.values())
 
     def _read(self) -> None:
         while True:
@@ -100,7 +99,7 @@ class Agent:
 
     def _maybe_retire(self, finished: int) -> None:
         """With max_inputs, a container retires once it has run that many inputs."""
-        limit = self.options.get("inputs_per_container")
+        limit = self.options.inputs_per_container
         if limit and finished == limit:
             self.outbox.flush()
             self.peer.send(wire.EXITING, wire.Exiting(
@@ -109,7 +108,7 @@ class Agent:
 
     def _watch(self) -> None:
         assert self.execution is not None
-        timeout = self.options.get("timeout")
+        timeout = self.options.timeout
         next_beat = 0.0
         while True:
             time.sleep(TICK_S)

@@ -30,10 +30,10 @@ class Execution:
         self.finished = 0
         self.on_finished: Callable[[int], None] | None = None
         self.cancelled: set[tuple[str, int]] = set()
-        options = service.definition["options"]
+        options = service.definition.options
         self.batch: tuple[int, int] | None = None
-        if options.get("batch_max_size"):
-            self.batch = (int(options["batch_max_size"]), int(options["batch_wait_ms"]))
+        if options.batch_max_size:
+            self.batch = (options.batch_max_size, options.batch_wait_ms or 0)
 
     def begin(self, record: wire.Input
               ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .client import BlobGet, BlobId, BlobPut, Data
+from .definition import FunctionDefinition
 from .message import Answer, Message
 
 HELLO = "hello"
@@ -76,7 +77,7 @@ class Output(Message):
 class Welcome(Answer):
     """The function to serve, and the ids of its app's functions (so it can call them)."""
 
-    definition: dict[str, Any]
+    definition: FunctionDefinition
     params: bytes | None
     app_id: str
     app_functions: dict[str, str]

@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .definition import Amount, Gpu, MemorySnapshot
+
 
 @dataclass(frozen=True)
 class SandboxPolicy:
@@ -60,9 +62,9 @@ class ContainerSpec:
     token: str = field(repr=False)
     runtime: str = ""  # "" lets the worker choose its default
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
-    cpu: float | None = None
-    memory_mb: int | list[int] | None = None  # MiB, or [request, limit]
-    gpu: str | None = None
+    cpu: Amount | None = None  # cores
+    memory_mb: Amount | None = None  # MiB
+    gpu: Gpu | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
@@ -70,8 +72,7 @@ class ContainerSpec:
     # which the worker hands to s3fs alone (`ketch.worker.buckets`).
     buckets: list[dict[str, Any]] = field(default_factory=list, repr=False)
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
-    # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
-    snapshot: dict[str, Any] | None = field(default=None, repr=False)
+    snapshot: MemorySnapshot | None = field(default=None, repr=False)  # enable_memory_snapshot
     web: bool = False  # a web endpoint's: its zygote imports the web server ahead
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
     # supervisor (`ketch.protocol.supervisor`).

@@ -17,6 +17,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import msgspec
+
+from .definition import MemorySnapshot
 from .message import decode as decode_message
 from .message import encode as encode_message
 
@@ -48,10 +51,21 @@ def decode(data: bytes) -> tuple[str, dict[str, Any]]:
     return kind, body
 
 
-def prepare(snapshot: dict[str, Any] | None, preload: tuple[str, ...] = ()) -> bytes:
-    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None, and
+class Prepare(msgspec.Struct, kw_only=True):
+    """What the zygote loads before its first fork: the function of a memory snapshot, and
     modules to import (those of them that the image has)."""
-    return encode("prepare", {"snapshot": snapshot, "preload": list(preload)})
+
+    snapshot: MemorySnapshot | None = None
+    preload: list[str] = []
+
+
+def prepare(snapshot: MemorySnapshot | None, preload: tuple[str, ...] = ()) -> bytes:
+    return encode_message(("prepare", Prepare(snapshot=snapshot, preload=list(preload))))
+
+
+def read_prepare(data: bytes) -> Prepare:
+    _, body = decode_message(data, tuple[str, Prepare], "the zygote's prepare message")
+    return body
 
 
 def fork(request_id: int, config: dict[str, Any], env: dict[str, str],

@@ -294,13 +294,12 @@ class AcceptedInputs:
         if fn is None or self.state.app_of(fn).stopped:
             return self._gone(function_id)
         if started:
-            policy = fn.options.get("retries")
-            if not policy or fn.definition["is_generator"] or item.attempt >= policy["max_retries"]:
-                return _spent(fn, item.attempt, policy["max_retries"] if policy else 0)
+            policy = fn.options.retries
+            if not policy or fn.definition.is_generator or item.attempt >= policy.max_retries:
+                return _spent(fn, item.attempt, policy.max_retries if policy else 0)
             item.attempt += 1
             self.retried(item)
-            delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
-            fn.delay(item, min(delay, policy["max_delay"]))
+            fn.delay(item, policy.delay(item.attempt))
         else:
             fn.pending.append(item)
         return None

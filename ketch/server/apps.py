@@ -14,6 +14,7 @@ import msgspec
 
 from .. import config, exception
 from ..protocol import client as protocol
+from ..protocol.definition import FunctionDefinition, replace
 from . import bucket_mounts, proxies
 from .auth import Identity
 from .autoscaler import check_settings
@@ -28,11 +29,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
 
 
-def secret_ids(definition: dict[str, Any]) -> list[str]:
+def secret_ids(definition: FunctionDefinition) -> list[str]:
     """The secrets a function's definition names: its own and its bucket mounts'."""
-    buckets = definition.get("cloud_bucket_mounts") or []
-    return [*(definition.get("secrets") or []),
-            *(b["secret_id"] for b in buckets if b.get("secret_id"))]
+    return [*definition.secrets, *(b["secret_id"] for b in definition.cloud_bucket_mounts
+                                   if b.get("secret_id"))]
 
 
 class AppService:
@@ -71,15 +71,15 @@ class AppService:
                                          caller: Identity) -> protocol.AutoscalerNow:
         fn = self.cp.state.function(req.function_id)
         given = {k: v for k, v in msgspec.structs.asdict(req.settings).items() if v is not None}
-        fn.options = check_settings({**fn.options, **given})
+        fn.options = check_settings(replace(fn.options, **given))
         self.cp.sessions.scale(fn)
-        now = {name: fn.options.get(name) for name in protocol.AutoscalerSettings.__struct_fields__}
+        now = {name: getattr(fn.options, name)
+               for name in protocol.AutoscalerSettings.__struct_fields__}
         return protocol.AutoscalerNow(settings=protocol.AutoscalerSettings(**now))
 
     async def web_url(self, req: protocol.WebUrl, caller: Identity) -> protocol.Url:
         fn = self.cp.state.function(req.function_id)
-        if not (fn.options.get("web_methods") or {}).get(req.method or "") \
-                and not fn.options.get("web"):
+        if not (fn.options.web_methods or {}).get(req.method or "") and not fn.options.web:
             raise exception.InvalidError(f"{fn.name} {req.method or ''} is not a web endpoint")
         return protocol.Url(url=self.cp.gateway.url_of(fn, req.method))
 
@@ -119,7 +119,7 @@ class AppService:
                             for event in cp.sandboxes.stop_app(app_id)]
         for function_id in app.function_ids:
             fn = cp.state.functions[function_id]
-            fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
+            fn.options = replace(fn.options, min_containers=0, max_containers=0)
             for ct in list(fn.containers.values()):
                 waits.append(cp.sessions.stop_container(ct, requeue=False))
         await asyncio.gather(*waits, return_exceptions=True)  # a sandbox late to end: let go
@@ -135,34 +135,32 @@ class AppService:
         cp.meter.flush()
         app.logs.close()
 
-    async def add_function(self, app_id: str, definition: dict[str, Any],
+    async def add_function(self, app_id: str, definition: FunctionDefinition,
                            function_id: str | None = None) -> FunctionState:
         """Create a function; with ``function_id``, bring back a stored one (on restart)."""
         cp = self.cp
         app = cp.state.app(app_id)
-        if not isinstance(definition.get("options"), dict):
-            raise exception.InvalidError("a function's definition is a dict with an options dict")
-        check_settings(definition["options"])  # before the tick reads them
+        check_settings(definition.options)  # before the tick reads them
         fn = FunctionState(function_id or new_id("fu"), app_id, definition, None)
         self._check_function(fn, app.environment)
-        web = bool(fn.options.get("web") or fn.options.get("web_methods"))
+        web = fn.options.serves_web
         if web and function_id is None:  # a deployed app coming back had its label already
             cp.gateway.routes.check(fn)
         # a bucket is tried once when its app starts; not when a deployed app comes back
-        await bucket_mounts.check(cp.secrets, definition.get("cloud_bucket_mounts") or [],
+        await bucket_mounts.check(cp.secrets, definition.cloud_bucket_mounts,
                                   f"function {fn.name!r}", app.environment,
                                   probe=function_id is None)
-        if definition.get("image"):
+        if definition.image:
             def log(text: str) -> None:
                 app.logs.append(protocol.LogLine(function="image", container_id="",
                                                  stream="stderr", text=text))
                 cp.logbook.add(app.id, "image", "", None, "stderr", text)
 
-            fn.image = await cp.build_image(definition["image"], fn.options.get("runtime") or "",
-                                            log, app.environment)
-            if fn.image.get("rooted") and definition.get("sys_path"):
+            fn.image = await cp.build_image(definition.image, fn.options.runtime or "", log,
+                                            app.environment)
+            if fn.image.get("rooted") and definition.sys_path:
                 # the host is not beneath an image of its own: its module comes in by a bind
-                fn.image = {**fn.image, "module_root": definition["sys_path"][0]}
+                fn.image = {**fn.image, "module_root": definition.sys_path[0]}
         cp.state.add_function(fn)
         cp.scheduler.add(fn)
         if web:
@@ -175,25 +173,26 @@ class AppService:
     def _check_function(self, fn: FunctionState, environment: str) -> None:
         """Refuse a function that could never run, before any container tries."""
         cp, definition = self.cp, fn.definition
-        cp.secrets.check(definition.get("secrets") or [], f"function {fn.name!r}", environment)
+        cp.secrets.check(definition.secrets, f"function {fn.name!r}", environment)
         problem = cp.worker.never_fits(cp.container_spec(fn, "", ""))
         if problem is not None:
             raise exception.ResourceExhaustedError(
                 f"function {fn.name!r} can never run here: {problem}. Ask for less, or run "
                 "it on a larger machine."
             )
-        for volume_id in (definition.get("volumes") or {}).values():
+        for volume_id in definition.volumes.values():
             cp.objects.kind_of(volume_id, "volume", environment)
-        for nfs_id in (definition.get("network_file_systems") or {}).values():
+        for nfs_id in definition.network_file_systems.values():
             cp.objects.kind_of(nfs_id, "nfs", environment)
-        if fn.options.get("proxy"):
-            proxies.check(fn.options["proxy"], fn.name)
+        if fn.options.proxy:
+            proxies.check(fn.options.proxy, fn.name)
         note = cp.worker.placement_note(cp.container_spec(fn, "", ""))
         if note:
             cp.log(fn, "", "stderr", note)
-        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems"),
-                          ("cloud_bucket_mounts", "cloud buckets")):
-            if definition.get(key) and cp.worker.runtime_of(fn.options.get("runtime")) != "namespace":
+        for mounts, what in ((definition.volumes, "volumes"),
+                             (definition.network_file_systems, "network file systems"),
+                             (definition.cloud_bucket_mounts, "cloud buckets")):
+            if mounts and cp.worker.runtime_of(fn.options.runtime) != "namespace":
                 raise exception.InvalidError(
                     f"function {fn.name!r} mounts {what}, which need the namespace runtime (root "
                     "on Linux); use their files through their methods instead"

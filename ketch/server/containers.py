@@ -142,15 +142,14 @@ class ContainerSessions:
         self.pump(fn)
 
     def _retry(self, fn: FunctionState, item: PendingInput) -> bool:
-        policy = fn.options.get("retries")
-        if not policy or item.attempt >= policy["max_retries"] or fn.definition["is_generator"]:
+        policy = fn.options.retries
+        if not policy or item.attempt >= policy.max_retries or fn.definition.is_generator:
             return False
         if item.call_id in self.state.cancelled:
             return False
         item.attempt += 1
         self.accepted.retried(item)
-        delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
-        fn.delay(item, min(delay, policy["max_delay"]))
+        fn.delay(item, policy.delay(item.attempt))
         return True
 
     # -- feeding and scaling -------------------------------------------------------------------
@@ -191,7 +190,7 @@ class ContainerSessions:
             return
         fn.waiting_said = now
         opts = fn.options
-        request = f"cpu={opts.get('cpu') or 0.125}, memory={opts.get('memory') or 128} MiB"
+        request = f"cpu={opts.cpu or 0.125}, memory={opts.memory or 128} MiB"
         text = (f"waiting for resources: a container needs {request}; the node has "
                 f"{self.worker.describe_free()}")
         self.log(fn, "", "stderr", text, None)

@@ -24,6 +24,7 @@ import msgspec
 from .. import config, exception
 from ..protocol import client as protocol
 from ..protocol import container as wire
+from ..protocol.definition import MemorySnapshot
 from ..protocol.message import Answer, Request, decode, request_type
 from ..protocol.peer import Peer
 from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
@@ -309,33 +310,32 @@ class ControlPlane:
             app_id=fn.app_id,
             server_address=self.container_address,
             token=token,
-            runtime=opts.get("runtime") or "",
-            env={**proxies.environment(opts.get("proxy"), self.address.rsplit(":", 1)[0]),
-                 **self._secret_env(fn, container_id), **(opts.get("env") or {})},
-            cpu=opts.get("cpu"),
-            memory_mb=opts.get("memory"),
-            gpu=opts.get("gpu"),
+            runtime=opts.runtime or "",
+            env={**proxies.environment(opts.proxy, self.address.rsplit(":", 1)[0]),
+                 **self._secret_env(fn, container_id), **opts.env},
+            cpu=opts.cpu,
+            memory_mb=opts.memory,
+            gpu=opts.gpu,
             image=fn.image,
-            volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
+            volumes=self.volumes.prepare(container_id, fn.definition.volumes)
             if container_id else [],
-            binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
-            if container_id else [],
+            binds=self.nfs.binds(fn.definition.network_file_systems) if container_id else [],
             buckets=bucket_mounts.opened(
-                self.secrets, fn.definition.get("cloud_bucket_mounts") or [],
+                self.secrets, fn.definition.cloud_bucket_mounts,
                 lambda text: self.log(fn, container_id, "stderr", text)) if container_id else [],
-            placement=opts.get("placement"),
-            snapshot={"definition": fn.definition, "params": fn.params}
-            if opts.get("enable_memory_snapshot") else None,
-            web=bool(opts.get("web") or opts.get("web_methods")),
+            placement=opts.placement,
+            snapshot=MemorySnapshot(definition=fn.definition, params=fn.params)
+            if opts.enable_memory_snapshot else None,
+            web=opts.serves_web,
         )
 
     def _secret_env(self, fn: FunctionState, container_id: str) -> dict[str, str]:
         """The function's secrets, opened for a container about to start (not for a spec
         that only checks resources); never stored."""
-        if not container_id or not fn.definition.get("secrets"):
+        if not container_id or not fn.definition.secrets:
             return {}
         return self.secrets.environment(
-            fn.definition["secrets"], lambda text: self.log(fn, container_id, "stderr", text),
+            fn.definition.secrets, lambda text: self.log(fn, container_id, "stderr", text),
         )
 
     def log(self, fn: FunctionState, container_id: str, stream: str, text: str,

@@ -8,10 +8,11 @@ again on demand), so ``Function.from_name`` keeps working across restarts.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import exception
 from ..protocol import client as protocol
+from ..protocol.definition import FunctionDefinition
 from ..protocol.message import decode
 from .auth import Identity
 
@@ -88,7 +89,7 @@ class Deployments:
                     and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
         self.cp.objects.adopt([secret for f in app.function_ids
-                               for secret in self.cp.state.functions[f].definition.get("secrets") or []])
+                               for secret in self.cp.state.functions[f].definition.secrets])
         for old in previous:
             await self.cp.app_service.stop(old.id)
         return version
@@ -149,12 +150,12 @@ class Deployments:
         return await self.cp.logbook.read(app_ids, req.since, req.function, req.cursor,
                                           req.timeout)
 
-    def _definitions(self, app_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def _definitions(self, app_id: str) -> list[tuple[str, FunctionDefinition]]:
         rows = self.store.fetchall(
             "SELECT id, definition FROM functions WHERE app_id=? AND params IS NULL "
             "ORDER BY created", (app_id,),
         )
-        return [(row[0], decode(row[1], dict[str, Any], "a stored definition")) for row in rows]
+        return [(row[0], decode(row[1], FunctionDefinition, "a stored definition")) for row in rows]
 
     async def restore(self) -> None:
         """Bring back every app whose deployed version was running when the last control

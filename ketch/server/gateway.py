@@ -225,7 +225,7 @@ class Gateway:
                head: Any, returned: bool) -> Grant | None:
         """What the connection may carry once handed over; None for a web_server, whose own
         server the agent cannot hand a socket to."""
-        web = fn.options["web_methods"][method] if method else fn.options["web"]
+        web = (fn.options.web_methods or {})[method] if method else fn.options.web or {}
         if web["kind"] == "server":
             return None
         limits = self.settings.limits

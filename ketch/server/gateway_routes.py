@@ -55,7 +55,7 @@ class Routes:
                  suffix: str | None = None) -> str:
         """The name ``fn``'s endpoint (``method``'s, for a class) is served under (with its
         environment's web suffix, or ``suffix``)."""
-        web = fn.options["web_methods"][method] if method else fn.options["web"]
+        web = (fn.options.web_methods or {})[method] if method else fn.options.web or {}
         if suffix is None:
             suffix = self.cp.environments.web_suffix(self.cp.state.app_of(fn).environment)
         return served_label(web["label"], suffix)
@@ -111,7 +111,7 @@ class Routes:
         self._found.clear()
 
     def needs_token(self, fn: FunctionState) -> bool:
-        settings = [fn.options.get("web") or {}, *(fn.options.get("web_methods") or {}).values()]
+        settings = [fn.options.web or {}, *(fn.options.web_methods or {}).values()]
         return any(web.get("requires_proxy_auth") for web in settings)
 
     def authorized(self, fn: FunctionState, headers: dict[str, str]) -> bool:
@@ -130,10 +130,10 @@ class Routes:
 
 def _methods(fn: FunctionState) -> list[str | None]:
     """A function's endpoints: None for its own, a class's web methods by name."""
-    own: list[str | None] = [None] if fn.options.get("web") else []
-    return own + list(fn.options.get("web_methods") or {})
+    own: list[str | None] = [None] if fn.options.web else []
+    return own + list(fn.options.web_methods or {})
 
 
 def answer_s(fn: FunctionState) -> float:
     """How long a container may take to begin its answer: the function's timeout."""
-    return float(fn.options.get("timeout") or ANSWER_S)
+    return float(fn.options.timeout or ANSWER_S)

@@ -28,16 +28,18 @@ class Meter:
     def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
                sample: UsageSample) -> None:
         calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
-        self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, fn.options, sample)
+        options = fn.options
+        request = Request.of(options.cpu, options.memory, options.gpu)
+        self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, request, sample)
 
     def record_sandbox(self, app_id: str, app_name: str, sandbox_id: str,
                        options: dict[str, Any], sample: UsageSample) -> None:
         """A sandbox's usage: billed as a function named "sandbox" whose id is the sandbox's."""
-        self._add(app_id, app_name, sandbox_id, "sandbox", [""], options, sample)
+        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+        self._add(app_id, app_name, sandbox_id, "sandbox", [""], request, sample)
 
     def _add(self, app_id: str, app_name: str, family_id: str, name: str, calls: list[str],
-             options: dict[str, Any], sample: UsageSample) -> None:
-        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+             request: Request, sample: UsageSample) -> None:
         billed = bill(sample, request.cpu, request.memory_mib, self._prices)
         share = 1.0 / len(calls)
         hour = float(int(time.time() // 3600 * 3600))

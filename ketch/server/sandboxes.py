@@ -36,7 +36,7 @@ KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
 ROOM_WAIT_S = 60.0
 # Without memory=, a sandbox reserves Modal's 128 MiB and may use up to 4 GiB: code nobody
 # reviewed gets a ceiling, not the whole machine.
-DEFAULT_MEMORY = [128, 4096]
+DEFAULT_MEMORY: list[int | float] = [128, 4096]
 
 
 class SandboxService:

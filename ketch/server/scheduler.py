@@ -31,7 +31,7 @@ class Scheduler:
         self.next_fire: dict[str, dt.datetime] = {}  # function id -> when it fires next
 
     def add(self, fn: FunctionState) -> None:
-        spec = fn.options.get("schedule")
+        spec = fn.options.schedule
         if spec and fn.params is None:
             self.next_fire[fn.id] = Schedule.from_wire(spec).next_after(now())
 
@@ -44,7 +44,7 @@ class Scheduler:
                 continue
             if current < when:
                 continue
-            self.next_fire[function_id] = Schedule.from_wire(fn.options["schedule"]).next_after(
+            self.next_fire[function_id] = Schedule.from_wire(fn.options.schedule or {}).next_after(
                 max(current, when))
             call = self.cp.call_service.create(
                 fn.id, "spawn", [InputRecord(index=0, method=None, args=NO_ARGUMENTS,

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import exception
 from ..protocol.client import OutputRecord
+from ..protocol.definition import FunctionDefinition
 from ..protocol.message import decode, encode
 
 SCHEMA = """
@@ -93,7 +94,7 @@ class Store:
         self._write("UPDATE apps SET state='stopped', stopped=? WHERE id=?", (time.time(), app_id))
 
     def add_function(
-        self, function_id: str, app_id: str, name: str, definition: dict[str, Any],
+        self, function_id: str, app_id: str, name: str, definition: FunctionDefinition,
         params: bytes | None,
     ) -> None:
         self._write(

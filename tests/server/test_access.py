@@ -21,6 +21,7 @@ from sandbox_runtimes import usable
 
 from ketch import exception
 from ketch.protocol import client as protocol
+from ketch.protocol.definition import FunctionDefinition, replace
 from ketch.server import ControlPlane
 from ketch.server.access import Scope
 from ketch.server.routes import ROUTES
@@ -28,11 +29,10 @@ from ketch.server.routes import ROUTES
 from apps import basic
 
 
-def _function(name: str) -> dict[str, typing.Any]:
+def _function(name: str) -> FunctionDefinition:
     """A real function of tests/apps/basic.py, kept warm by one container."""
     definition = basic.square.definition
-    return {**definition, "name": name, "options": {**definition["options"],
-                                                    "min_containers": 1}}
+    return replace(definition, name=name, options=replace(definition.options, min_containers=1))
 
 
 async def _running_container(cp: ControlPlane, function_id: str) -> str:
@@ -45,8 +45,8 @@ async def _running_container(cp: ControlPlane, function_id: str) -> str:
     raise AssertionError("the function's container did not start")
 
 
-def _sample(request: type[protocol.Request], values: dict[str, typing.Any]) -> protocol.Request:
-    """A request of this type naming the things in ``values`` (other fields: any value)."""
+def _sample(request: type[typing.Any], values: dict[str, typing.Any]) -> typing.Any:
+    """A request (or a struct inside one) of this type naming the things in ``values`` (other fields: any value)."""
     given = {}
     for field in msgspec.structs.fields(request):
         if field.name in values:
@@ -71,7 +71,7 @@ def _any(type_: typing.Any) -> typing.Any:
     if origin is typing.Literal:
         return args[0]
     if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
-        return type_()
+        return _sample(type_, {})
     for kind, value in ((str, "x"), (bool, False), (int, 0), (float, 0.0), (bytes, b""),
                         (list, []), (dict, {}), (tuple, ())):
         if type_ is kind or origin is kind:
@@ -203,7 +203,7 @@ def test_scopes_within_one_environment(tmp_path):
                 await cp.handle(protocol.LogsQuery(object_id=other_fn.id), me)
             await cp.handle(protocol.FunctionUpdateAutoscaler(  # its own app's: allowed
                 function_id=fn.id, settings=protocol.AutoscalerSettings(max_containers=2)), me)
-            assert fn.options["max_containers"] == 2
+            assert fn.options.max_containers == 2
             own = await cp.handle(protocol.LogsQuery(object_id=fn.id), me)  # its own: allowed
             assert isinstance(own, protocol.LogRecords)
             assert (await cp.handle(protocol.ClientHello(), me)).version

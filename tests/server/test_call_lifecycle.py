@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ketch.protocol import client as protocol
 from ketch.protocol import container as wire
+from ketch.protocol.definition import FunctionDefinition
 from ketch.server import ControlPlane
 
 from .fake_worker import FakeWorker
@@ -28,8 +31,8 @@ def lifecycle(test: Callable[[ControlPlane, FakeWorker, str], Awaitable[None]],
     async def main() -> None:
         cp = ControlPlane(tmp_path, worker=FakeWorker)
         app = cp.app_service.create("lifecycle", "main")
-        fn = await cp.app_service.add_function(app.id, {
-            "name": "f", "is_generator": False, "methods": {}, "options": options})
+        definition = msgspec.convert({"name": "f", "options": options}, FunctionDefinition)
+        fn = await cp.app_service.add_function(app.id, definition)
         try:
             await test(cp, cp.worker, fn.id)  # type: ignore[arg-type]
         finally:

@@ -6,8 +6,9 @@ container's environment, or the default of the token's).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
+from ..definition import FunctionDefinition
 from ..message import Answer, Empty, Message, Request
 
 
@@ -48,12 +49,10 @@ class AppStop(Request):
 
 
 class FunctionCreate(Request):
-    """``definition``: see `ketch.definition`."""
-
     KIND: ClassVar[str] = "function_create"
     ANSWER: ClassVar[type[Answer]] = FunctionId
     app_id: str
-    definition: dict[str, Any]
+    definition: FunctionDefinition
 
 
 class FunctionBind(Request):
@@ -67,7 +66,7 @@ class FunctionBind(Request):
 
 class FunctionFound(Answer):
     function_id: str
-    definition: dict[str, Any]
+    definition: FunctionDefinition
 
 
 class FunctionLookup(Request):
