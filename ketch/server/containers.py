@@ -160,7 +160,9 @@ class ContainerSessions:
         for ct, records in fn.fill(self.state.cancelled):
             self.accepted.started(records)
             ct.peer.notify(wire.INPUTS, records)  # type: ignore[union-attr]  # fill takes ready ones
-        if fn.id not in self._scale_soon:
+        # Only inputs left waiting need a container now; the tick makes every other change
+        # (buffers, scale-down), so a warm call does not plan twice.
+        if (fn.pending or fn.delayed or fn.web_waiting) and fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
             asyncio.get_running_loop().call_soon(self._scale_later, fn)
 
