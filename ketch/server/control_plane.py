@@ -102,7 +102,6 @@ class ControlPlane:
         self.history = CallHistory()  # for the dashboard and /metrics
         self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
-        self.scheduler = Scheduler(self)
         self.environments = Environments(self.store)
         self.environments.on_delete = self._delete_environment
         self.environments.on_rename = self._rename_environment
@@ -125,11 +124,12 @@ class ControlPlane:
             spec=self.container_spec, log=self.log, web_ready=self.gateway.attach)
         self.call_service = CallService(self.state, self.store, self.blobs, self.history,
                                         self.accepted, self.outputs, self.sessions)
+        self.scheduler = Scheduler(self.state, self.call_service, self.log)
         self.app_service = AppService(self)
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
-        self.log_queries = LogQueries(self)
+        self.log_queries = LogQueries(self.state, self.store, self.logbook)
         self.sandbox_snapshots = SandboxSnapshots(self)
         self.services: dict[type, object] = {type(s): s for s in (
             self.app_service, self.call_service, self.deployments, self.sandboxes, self.forwards,
