@@ -20,14 +20,26 @@ def token_group() -> None:
 
 @token_group.command()
 @click.option("--proxy", is_flag=True, help="A proxy token, for web endpoints that ask for one.")
+@click.option("--read-only", is_flag=True,
+              help="A token that may look (the dashboard, listings, logs, usage) but change "
+                   "nothing.")
 @click.option("--no-save", is_flag=True, help="Print the token without saving it as yours.")
-def new(proxy: bool, no_save: bool) -> None:
-    """Make a token (a user token is saved to KETCH_HOME/token.json)."""
-    answer = call(protocol.token_create("proxy" if proxy else "user"))
+def new(proxy: bool, read_only: bool, no_save: bool) -> None:
+    """Make a token (a user token is saved to KETCH_HOME/token.json; `create` is the same)."""
+    if proxy and read_only:
+        raise click.UsageError("a token is --proxy or --read-only, not both")
+    kind = "proxy" if proxy else "read-only" if read_only else "user"
+    answer = call(protocol.token_create(kind))
     click.echo(f"token id:     {answer['token_id']}\ntoken secret: {answer['token_secret']}")
-    if not proxy and not no_save:
+    if kind == "user" and not no_save:
         path = config.save_token(answer)
         click.echo(f"saved to {path}")
+    elif kind == "read-only":
+        click.echo("not saved as yours: give it to whoever should only look (they run `ketch "
+                   "token set`, or sign in to the dashboard with it)")
+
+
+token_group.add_command(new, "create")
 
 
 @token_group.command("set")
@@ -80,7 +92,7 @@ def list_tokens(as_json: bool) -> None:
         return
     for token in tokens:
         state = "revoked" if token["revoked"] else "live"
-        click.echo(f"{token['id']}  {token['kind']:<6} {state}")
+        click.echo(f"{token['id']}  {token['kind']:<9} {state}")
 
 
 @token_group.command()

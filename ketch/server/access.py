@@ -16,10 +16,25 @@ NOT_FOR_CONTAINERS = frozenset({
     "app_rollback", "app_history", "app_logs", "app_list", "usage_query", "logs_get",
     "token_create", "token_list", "token_revoke",
 })
+# All a read-only token may ask: requests that change nothing (a lookup only without
+# create_if_missing).
+READ_ONLY = frozenset({
+    "app_list", "app_history", "app_logs", "app_lookup", "logs_get", "usage_query",
+    "function_lookup", "web_url", "blob_get", "object_lookup", "object_list", "secret_lookup",
+    "dict_get", "dict_contains", "dict_len", "dict_items", "queue_len", "queue_peek",
+    "volume_listdir", "volume_read", "nfs_read", "nfs_listdir", "sandbox_get", "sandbox_list",
+    "sandbox_from_name", "sandbox_tunnels",
+})
 
 
 def check(cp: ControlPlane, identity: Identity, kind: str, body: dict[str, Any]) -> None:
     if identity.kind == "user":
+        return
+    if identity.kind == "read-only":
+        if kind not in READ_ONLY or body.get("create_if_missing"):
+            raise exception.PermissionDeniedError(
+                f"a read-only token may not make {kind!r} requests, which change things; use "
+                "a user token (`ketch token new`)")
         return
     if identity.kind != "container" or kind in NOT_FOR_CONTAINERS:
         raise exception.PermissionDeniedError(

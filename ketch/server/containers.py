@@ -71,6 +71,7 @@ class ContainerSessions:
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         self.cp.metrics.container_ready(fn, ct.last_seen - ct.created)
+        self.cp.changes.note("containers", fn.app_id)
         asyncio.get_running_loop().call_soon(self.pump, fn)
         for other in self.cp.functions.values():  # a start slot is free: others may use it
             if other.pending or other.web_waiting:
@@ -97,6 +98,7 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
+            self.cp.history.ran(call_id, index, item.attempt + 1, duration)
             by_call.setdefault(call_id, []).append([index, status, data, blob_id])
         for call_id, outs in by_call.items():
             call = self.cp.calls.get(call_id)
@@ -125,6 +127,7 @@ class ContainerSessions:
             fn.release_due(time.monotonic())
         for ct, records in fn.fill(self.cp.cancelled):
             self.cp.accepted.started(records)
+            self.cp.changes.note("calls", fn.app_id)  # queued inputs now run
             ct.peer.notify(*wire.inputs(records))  # type: ignore[union-attr]  # fill takes ready ones
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
@@ -170,6 +173,7 @@ class ContainerSessions:
         self.containers[ct.id] = ct
         fn.containers[ct.id] = ct
         self.cp.metrics.container_started(fn)
+        self.cp.changes.note("containers", fn.app_id)
         asyncio.ensure_future(self.cp.worker.start_container(self.cp.container_spec(fn, ct.id, ct.token)))
 
     def _evict_idle(self, wanting: FunctionState) -> None:
@@ -220,6 +224,7 @@ class ContainerSessions:
             return
         fn = self.cp.functions[ct.function_id]
         fn.containers.pop(container_id, None)
+        self.cp.changes.note("containers", fn.app_id)
         if ct.peer is not None:
             ct.peer.close()
         reason = ct.exit_reason or exit.reason

@@ -39,12 +39,13 @@ from . import (
     volumes,
 )
 from .accepted import AcceptedInputs
-from .auth import Identity, Tokens
+from .auth import CLIENT_KINDS, Identity, Tokens
 from .autoscaler import COUNTS, check_settings
 from .blobs import BlobStore
 from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
 from .calls import Call
+from .changes import Changes
 from .containers import ContainerSessions
 from .dashboard import Dashboard
 from .deployments import Deployments
@@ -128,7 +129,8 @@ class ControlPlane:
         self._peers: set[Peer] = set()
         self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
-        self.history = CallHistory()  # for the dashboard and /metrics
+        self.changes = Changes()  # for live pages: what changed, noted where it changes
+        self.history = CallHistory(self.changes)  # for the dashboard and /metrics
         self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
         self.scheduler = Scheduler(self)
@@ -227,6 +229,7 @@ class ControlPlane:
         app = AppState(new_id("ap"), name)
         self.apps[app.id] = app
         self.store.add_app(app.id, name, description)
+        self.changes.note("apps", app.id)
         return {"app_id": app.id}
 
     async def app_lookup(self, name: str, create_if_missing: bool = False) -> dict[str, Any]:
@@ -267,6 +270,7 @@ class ControlPlane:
                                         for s in self.functions[f].definition.get("secrets") or []])
         self.meter.flush()
         app.logs.close()
+        self.changes.note("apps", app_id)
         return {}
 
     async def function_create(self, app_id: str, definition: dict[str, Any],
@@ -426,7 +430,7 @@ class ControlPlane:
                 "no ketch token: on the server's machine it is found by itself; elsewhere run "
                 "`ketch token set --token-id ... --token-secret ...`"
             )
-        return self.tokens.verify(body["token_id"], body.get("secret") or "", kind="user")
+        return self.tokens.verify(body["token_id"], body.get("secret") or "", kind=CLIENT_KINDS)
 
     async def function_update_autoscaler(self, function_id: str, settings: dict[str, Any]
                                          ) -> dict[str, Any]:
@@ -557,3 +561,5 @@ class ControlPlane:
         if ct is not None:
             fn = self.functions[ct.function_id]
             self.meter.record(fn, self.apps[fn.app_id].name, ct, sample)
+            ct.usage = sample  # its latest, for the dashboard
+            self.changes.note("containers", fn.app_id)

@@ -65,6 +65,7 @@ class Deployments:
         previous = [a for a in self.cp.apps.values()
                     if a.name == app.name and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
+        self.cp.changes.note("apps", app_id)
         self.cp.objects.adopt([secret for f in app.function_ids
                                for secret in self.cp.functions[f].definition.get("secrets") or []])
         for old in previous:

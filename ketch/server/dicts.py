@@ -104,6 +104,13 @@ class DictService:
         )
         return {"items": [[key, value] for key, value in rows]}
 
+    def entries(self, dict_id: str, offset: int, limit: int) -> list[tuple[bytes, bytes]]:
+        """A page of entries (pickled key, pickled value) in insertion order, to peek at."""
+        self._check(dict_id)
+        return [(k, v) for k, v in self.store.fetchall(
+            "SELECT key, value FROM dict_entries WHERE dict_id=? ORDER BY rowid LIMIT ? OFFSET ?",
+            (dict_id, limit, offset))]
+
     async def dict_clear(self, dict_id: str) -> dict[str, Any]:
         self._check(dict_id)
         self.drop(dict_id)

@@ -93,6 +93,35 @@ class Logbook:
         last = rows[-1][0] if rows else (cursor or self._last_id())
         return {"lines": [list(row[1:]) for row in rows], "cursor": last}
 
+    def search(self, app_id: str, *, function: str | None = None, container: str | None = None,
+               call: str | None = None, text: str | None = None, before: int | None = None,
+               after: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """The app's lines that match every filter given (``text``: a substring, any case),
+        newest ``limit`` of them before line id ``before`` (or after ``after``), oldest first.
+
+        Example::
+
+            logbook.search("ap-1", call="fc-1", text="error")  # [{"id": 7, "text": ...}, ...]
+        """
+        self.flush()
+        sql = ("SELECT id, ts, function, container_id, call_id, stream, text FROM logs "
+               "WHERE app_id = ?")
+        args: list[Any] = [app_id]
+        for clause, value in (("function = ?", function), ("container_id = ?", container),
+                              ("call_id = ?", call), ("id < ?", before), ("id > ?", after)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        if text:
+            sql += " AND text LIKE ? ESCAPE '\\'"
+            args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%")
+                        .replace("_", "\\_") + "%")
+        order = "ASC" if after is not None else "DESC"
+        rows = self.store.fetchall(f"{sql} ORDER BY id {order} LIMIT ?", (*args, limit))
+        keys = ("id", "ts", "function", "container", "call", "stream", "text")
+        found = [dict(zip(keys, row)) for row in rows]
+        return found if after is not None else found[::-1]
+
     def _query(self, app_ids: list[str], since: float | None, function: str | None,
                after: int) -> list[tuple[Any, ...]]:
         if not app_ids:

@@ -87,6 +87,7 @@ class SandboxService:
         if options.get("readiness_probe"):
             asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
         self._forget_old()
+        self.cp.changes.note("sandboxes", app_id)
         return {"sandbox_id": sb.id}
 
     async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
@@ -187,6 +188,7 @@ class SandboxService:
             if not future.done():
                 future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
         sb.done.set()
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     def stop_app(self, app_id: str) -> list[asyncio.Event]:
         """End the app's sandboxes; the events are set when each has."""
@@ -222,6 +224,10 @@ class SandboxService:
         sb.touch()
         return sb
 
+    def processes(self, sandbox_id: str) -> list[dict[str, Any]]:
+        """A sandbox's command and execs, for the dashboard."""
+        return self._get(sandbox_id).processes()
+
     async def sandbox_get(self, sandbox_id: str) -> dict[str, Any]:
         return self._get(sandbox_id).describe()
 
@@ -253,7 +259,9 @@ class SandboxService:
     async def sandbox_tags_set(self, sandbox_id: str, tags: dict[str, str]) -> dict[str, Any]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             raise exception.InvalidError("sandbox tags are a dict of str to str")
-        self._get(sandbox_id).tags = dict(tags)
+        sb = self._get(sandbox_id)
+        sb.tags = dict(tags)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return {}
 
     async def sandbox_from_name(self, app_name: str, name: str) -> dict[str, Any]:
@@ -285,6 +293,7 @@ class SandboxService:
         if timeout:
             proc.timer = asyncio.get_running_loop().call_later(
                 timeout, self._signal, sb, proc, 9)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return {"process": number}
 
     def _exec(self, sb: SandboxState, number: int, argv: list[str], env: dict[str, str],
@@ -416,6 +425,7 @@ class SandboxService:
                         f"{name}=StreamType.DEVNULL to exec"))
         elif kind == wire.EXITED:
             proc.finish(int(wire.load_report(payload).get("returncode", -1)))
+            self.cp.changes.note("sandboxes", sb.app_id)
         elif kind == wire.STARTED:
             started = wire.load_report(payload)
             if "error" in started:

@@ -191,6 +191,10 @@ class SecretService:
                 warn(f"this container starts without the keys of secret {secret_id}: {exc}")
         return env
 
+    def keys(self, secret_id: str) -> list[str]:
+        """A secret's key names, never their values (for the dashboard)."""
+        return sorted(self._open(secret_id))
+
     async def release(self, secret_ids: list[str]) -> None:
         """Drop the ephemeral ones among ``secret_ids`` (an app run's from_dict, from_dotenv and
         from_local_environ secrets, made when it started); named secrets stay."""

@@ -1,4 +1,5 @@
-"""Who is looking at the dashboard: a user token in a cookie, checked on every request.
+"""Who is looking at the dashboard: a user or read-only token in a cookie, checked on every
+request.
 
 Signing in with a token's id and secret sets the ``ketch_token`` cookie to ``id:secret``
 (HttpOnly, SameSite=Strict, so no other site's page can send it or a script read it); each
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from ... import exception
-from ..auth import Identity
+from ..auth import CLIENT_KINDS, Identity
 
 if TYPE_CHECKING:
     from ..control_plane import ControlPlane
@@ -41,7 +42,7 @@ def identity(cp: ControlPlane, launch_key: str, value: str | None) -> Identity |
     if token_id == LAUNCH:
         return Identity("user", LAUNCH) if secrets.compare_digest(secret, launch_key) else None
     try:
-        return cp.tokens.verify(token_id, secret, kind="user")
+        return cp.tokens.verify(token_id, secret, kind=CLIENT_KINDS)
     except exception.Error:
         return None
 
@@ -63,9 +64,3 @@ def may_scrape(cp: ControlPlane, launch_key: str, request: Request) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def can_change(who: Identity) -> bool:
-    """Whether pages show this identity buttons that change things (stop an app). Every user
-    token may today; a read-only kind of token, when there is one, will not."""
-    return who.kind == "user"

@@ -1,45 +1,115 @@
-// The app page's live parts: one EventSource on the app's event stream. Log lines are appended
-// as they come; a "changed" event asks htmx to re-fetch the calls and containers tables.
+// The dashboard's live parts. A page whose <main> has data-events opens one EventSource on it:
+// on "changed", every element whose data-on names a kind that changed is fetched again (the
+// URL it shows now: a pager may have moved it); on an app's page, "log" events add lines to
+// #logs. Charts are drawn from the JSON beside their canvas, again after each swap.
 (function () {
   "use strict";
-  const page = document.getElementById("app-page");
-  if (!page) return;
+  const main = document.querySelector("main");
+
+  function refresh(kinds) {
+    document.querySelectorAll("[data-on]").forEach(function (el) {
+      if (!el.dataset.on.split(",").some(function (k) { return kinds.indexOf(k) >= 0; })) return;
+      if (el.dataset.logs) return loadLogs();
+      const url = el.dataset.src || el.getAttribute("hx-get");
+      if (!url) return;
+      if (el.getAttribute("hx-select")) htmx.trigger(el, "refresh");
+      else htmx.ajax("GET", url, { target: el, swap: "innerHTML" });
+    });
+  }
+
+  // a pager moved a live table: keep the page it shows when it is fetched again
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    const target = event.detail.target;
+    if (target && target.dataset && target.dataset.on && event.detail.pathInfo) {
+      target.dataset.src = event.detail.pathInfo.requestPath;
+    }
+  });
+
+  function drawCharts() {
+    if (typeof Chart === "undefined") return;
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      const data = JSON.parse(document.getElementById(canvas.dataset.chart).textContent);
+      const old = Chart.getChart(canvas);
+      if (old) old.destroy();
+      new Chart(canvas, {
+        type: "bar",
+        data: { labels: data.labels, datasets: [{ label: data.label, data: data.values,
+                                                   backgroundColor: "#4c7bd9" }] },
+        options: { animation: false, maintainAspectRatio: false,
+                   plugins: { legend: { display: true } }, scales: { y: { beginAtZero: true } } },
+      });
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", drawCharts);
+  drawCharts();
+
+  // -- an app's logs ---------------------------------------------------------------------------
   const logs = document.getElementById("logs");
+  const filters = document.getElementById("log-filters");
   const status = document.getElementById("logs-status");
-  const filter = document.getElementById("log-function");
   let source = null;
+
+  function query() {
+    if (!filters) return "";
+    const params = new URLSearchParams(new FormData(filters));
+    for (const [key, value] of Array.from(params.entries())) if (!value) params.delete(key);
+    const text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  function loadLogs() {  // the logbook's lines: for a call, a stopped app, or older lines
+    if (!logs || !logs.dataset.logs) return htmx.trigger(logs, "refresh");
+    htmx.ajax("GET", logs.dataset.logs + query(), { target: logs, swap: "innerHTML" })
+      .then(function () { logs.scrollTop = logs.scrollHeight; });
+  }
+
+  function addLine(line) {
+    const row = document.createElement("div");
+    row.className = "line " + line.stream;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = line.function + (line.container ? " " + line.container : "") + "  ";
+    row.appendChild(who);
+    row.appendChild(document.createTextNode(line.text.replace(/\n$/, "")));
+    const atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+    logs.appendChild(row);
+    if (atEnd) logs.scrollTop = logs.scrollHeight;
+  }
 
   function connect() {
     if (source) source.close();
-    logs.textContent = "";
-    let url = page.dataset.events;
-    if (filter && filter.value) url += "?function=" + encodeURIComponent(filter.value);
+    if (!main || !main.dataset.events) return;
+    let url = main.dataset.events;
+    if (filters) {
+      logs.textContent = "";
+      url += query();
+      if (filters.elements.call.value) loadLogs();
+    }
     source = new EventSource(url);
-    source.addEventListener("log", function (event) {
-      const line = JSON.parse(event.data);
-      const row = document.createElement("div");
-      row.className = "line " + line.stream;
-      const who = document.createElement("span");
-      who.className = "who";
-      who.textContent = line.function + (line.container ? " " + line.container : "") + "  ";
-      row.appendChild(who);
-      row.appendChild(document.createTextNode(line.text.replace(/\n$/, "")));
-      const atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
-      logs.appendChild(row);
-      if (atEnd) logs.scrollTop = logs.scrollHeight;
-    });
-    source.addEventListener("changed", function () {
-      htmx.trigger("#calls", "refresh");
-      htmx.trigger("#containers", "refresh");
-    });
+    source.addEventListener("log", function (event) { addLine(JSON.parse(event.data)); });
+    source.addEventListener("changed", function (event) { refresh(JSON.parse(event.data).what); });
     source.addEventListener("end", function (event) {
-      status.textContent = JSON.parse(event.data).reason;
+      if (status) status.textContent = JSON.parse(event.data).reason;
       source.close();
-      htmx.trigger("#calls", "refresh");
-      htmx.trigger("#containers", "refresh");
+      if (filters) loadLogs();
     });
-    source.onopen = function () { status.textContent = "live"; };
+    source.onopen = function () { if (status) status.textContent = "live"; };
   }
-  if (filter) filter.addEventListener("change", connect);
+
+  if (filters) {
+    let timer = null;
+    filters.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(connect, 300);
+    });
+    filters.addEventListener("submit", function (event) { event.preventDefault(); connect(); });
+    document.body.addEventListener("click", function (event) {
+      const link = event.target.closest && event.target.closest("a.log-link");
+      if (!link) return;
+      event.preventDefault();
+      filters.elements.container.value = link.dataset.container;
+      connect();
+    });
+  }
   connect();
 })();

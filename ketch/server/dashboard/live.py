@@ -1,0 +1,120 @@
+"""The pages' server-sent event streams, fed by the control plane's own events.
+
+An app's page opens `app_events`: its log lines as they are printed (from the app's `AppLogs`
+window, the one ``ketch app logs -f`` reads), filtered here, and ``changed`` events naming what
+changed (``calls``, ``containers``, ``apps``, and ``logs`` when lines the page cannot filter
+itself arrived), which `Changes` reports as the control plane notes them. Other pages open
+`events` for the kinds they show. Nothing here polls: each stream sleeps until a line or a
+change comes, and sends at most one ``changed`` per `GAP_S`, so a busy app costs its watchers
+a table a second or two, not one per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..control_plane import ControlPlane
+
+GAP_S = 0.5  # the least time between two "changed" events of one stream
+KEEPALIVE_S = 15.0  # a comment this often, so a closed tab is noticed
+BACKLOG = 500  # lines a new log view starts with
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which lines a log view shows; a call's lines are found in the logbook, which alone
+    knows the call of each line."""
+
+    function: str | None = None
+    container: str | None = None
+    call: str | None = None
+    text: str | None = None
+
+    def shows(self, function: str, container: str, text: str) -> bool:
+        return ((self.function is None or function == self.function)
+                and (self.container is None or container == self.container)
+                and (self.text is None or self.text.lower() in text.lower()))
+
+
+def event(kind: str, data: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+
+async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIterator[str]:
+    """An app page's stream: ``log`` lines, ``changed`` {"what": [...]}, and ``end``."""
+    app = cp.apps.get(app_id)
+    if app is None or app.logs.closed:
+        yield event("end", {"reason": "the app has stopped: its logs are read from the store"})
+        return
+    cursor = app.logs.cursor_before(BACKLOG)
+    seen, last_sent = cp.changes.version, 0.0
+    lines_task: asyncio.Future[Any] | None = None
+    changes_task: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            lines_task = lines_task or asyncio.ensure_future(app.logs.read(cursor, None))
+            changes_task = changes_task or asyncio.ensure_future(cp.changes.since(seen, None))
+            done, _ = await asyncio.wait({lines_task, changes_task}, timeout=KEEPALIVE_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                yield ": keepalive\n\n"
+            what: set[str] = set()
+            if lines_task in done:
+                lines, cursor = lines_task.result()
+                lines_task = None
+                if shown.call is not None and lines:
+                    what.add("logs")
+                for name, container_id, stream, text in lines if shown.call is None else ():
+                    if shown.shows(name, container_id, text):
+                        yield event("log", {"function": name, "container": container_id,
+                                            "stream": stream, "text": text})
+                if app.logs.closed and not lines:
+                    yield event("changed", {"what": ["apps", "calls", "containers"]})
+                    yield event("end", {"reason": "the app stopped"})
+                    return
+            if changes_task in done:
+                await _gap(last_sent)
+                seen, changed = await cp.changes.since(seen, 0)
+                changes_task = None
+                what.update(kind for kind, of in changed if of == app_id)
+            if what:
+                last_sent = time.monotonic()
+                yield event("changed", {"what": sorted(what)})
+    finally:
+        _cancel(lines_task, changes_task)
+
+
+async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncIterator[str]:
+    """A list page's stream: ``changed`` {"what": [...]} when something of ``kinds`` did."""
+    seen, last_sent = cp.changes.version, 0.0
+    while True:
+        version, _ = await cp.changes.since(seen, KEEPALIVE_S)
+        if version == seen:
+            yield ": keepalive\n\n"
+            continue
+        await _gap(last_sent)
+        seen, changed = await cp.changes.since(seen, 0)
+        what = sorted({kind for kind, _ in changed if kind in kinds})
+        if what:
+            last_sent = time.monotonic()
+            yield event("changed", {"what": what})
+
+
+async def _gap(last_sent: float) -> None:
+    """Wait until `GAP_S` has passed since the last ``changed`` event: what changes
+    meanwhile goes out with the next one."""
+    wait = last_sent + GAP_S - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
+
+
+def _cancel(*tasks: asyncio.Future[Any] | None) -> None:
+    for task in tasks:
+        if task is not None:
+            task.cancel()

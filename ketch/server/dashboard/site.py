@@ -1,0 +1,173 @@
+"""The dashboard's web app: sign-in, the pages' shared frame, and /metrics.
+
+Pages are rendered on the server (Jinja2) and parts of them re-fetched with htmx when a live
+stream (`live`) says they changed. Each page module (`app_pages`, `usage_pages`,
+`object_pages`, `node_pages`) adds its routes to the `Site`; a page sees whoever signed in as
+``request.state.who``, and asks the control plane for things as that identity (`rights`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ... import exception
+from ..metrics import CONTENT_TYPE
+from . import rights, session
+
+if TYPE_CHECKING:
+    from ..control_plane import ControlPlane
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Site:
+    """Example::
+
+        site = Site(control_plane, launch_key)
+        site.add(Route("/usage", site.guarded(usage)))
+        app = site.app()  # serve with uvicorn
+    """
+
+    def __init__(self, cp: ControlPlane, launch_key: str) -> None:
+        self.cp = cp
+        self.launch_key = launch_key
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        for name, function in (("ago", ago), ("seconds", seconds), ("when", when),
+                               ("number", number), ("mib", mib)):
+            self.templates.env.filters[name] = function
+        self.routes: list[BaseRoute] = [
+            Route("/signin", self.signin, methods=["GET", "POST"]),
+            Route("/signout", self.signout, methods=["POST"]),
+            Route("/metrics", self.metrics),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
+        ]
+
+    def add(self, *routes: BaseRoute) -> None:
+        self.routes.extend(routes)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            *self.routes, Mount("/static", StaticFiles(directory=str(HERE / "static")))])
+
+    def page(self, request: Request, template: str, status_code: int = 200,
+             **context: Any) -> Response:
+        who = getattr(request.state, "who", None)
+        return self.templates.TemplateResponse(
+            request, template, {"who": who, "can_change": who is not None and rights.can_change(who),
+                            "status": status_code, **context}, status_code=status_code)
+
+    def guarded(self, handler: Handler, changes: bool = False) -> Handler:
+        """``handler`` for signed-in visitors only; with ``changes``, a POST from this site
+        (no other origin) whose requests are checked against the visitor's rights."""
+        async def checked(request: Request) -> Response:
+            who = session.of_request(self.cp, self.launch_key, request)
+            if who is None:
+                if request.headers.get("hx-request") or request.method != "GET":
+                    return Response("signed out", status_code=401)
+                return RedirectResponse(f"/signin?next={quote(str(request.url.path))}",
+                                        status_code=303)
+            request.state.who = who
+            if changes and not _same_origin(request):
+                return Response("refused: a change must come from the dashboard's own page",
+                                status_code=403)
+            try:
+                return await handler(request)
+            except exception.PermissionDeniedError as refused:
+                return self.page(request, "missing.html", status_code=403, what=str(refused))
+            except exception.NotFoundError as missing:
+                return self.page(request, "missing.html", status_code=404, what=str(missing))
+        return checked
+
+    async def ask(self, request: Request, kind: str, body: dict[str, Any]) -> Any:
+        """A client request as the visitor (`rights.ask`)."""
+        return await rights.ask(self.cp, request.state.who, kind, body)
+
+    async def signin(self, request: Request) -> Response:
+        if request.method == "POST":
+            form = await form_of(request)
+            value = f"{form.get('token_id', '')}:{form.get('token_secret', '')}"
+        elif request.query_params.get("key"):
+            value = f"{session.LAUNCH}:{request.query_params['key']}"
+        else:
+            return self.page(request, "signin.html", error="")
+        if session.identity(self.cp, self.launch_key, value) is None:
+            return self.page(request, "signin.html", error=(
+                "that token was refused (unknown, revoked, wrong secret or a proxy token); "
+                "make one with `ketch token new` on the server's machine"))
+        target = request.query_params.get("next") or "/"
+        answer = RedirectResponse(target if target.startswith("/") and not
+                                  target.startswith("//") else "/", status_code=303)
+        answer.set_cookie(session.COOKIE, value, httponly=True, samesite="strict",
+                          secure=request.url.scheme == "https")
+        return answer
+
+    async def signout(self, request: Request) -> Response:
+        answer = RedirectResponse("/signin", status_code=303)
+        answer.delete_cookie(session.COOKIE)
+        return answer
+
+    async def metrics(self, request: Request) -> Response:
+        if not session.may_scrape(self.cp, self.launch_key, request):
+            return Response("/metrics needs a user token (Authorization: Bearer ID:SECRET) "
+                            "off this machine\n", status_code=401)
+        return Response(self.cp.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A POSTed form's fields (the first value of each), trimmed."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {key: values[0].strip() for key, values in fields.items() if values}
+
+
+def offset_of(request: Request) -> int:
+    try:
+        return max(0, int(request.query_params.get("offset") or 0))
+    except ValueError:
+        return 0
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def ago(moment: float | None) -> str:
+    return f"{seconds(time.time() - moment)} ago" if moment else ""
+
+
+def when(moment: float | None) -> str:
+    """A moment in UTC, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment)) if moment else ""
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{value / 60:.0f} min" if value < 7200 else f"{value / 3600:.1f} h"
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def mib(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value / 1024:.1f} GiB" if value >= 1024 else f"{value:.0f} MiB"
