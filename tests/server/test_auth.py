@@ -85,3 +85,21 @@ def test_a_killed_servers_address_is_ignored(tmp_path):
     info = subprocess.run([sys.executable, "-m", "ketch.cli", "token", "info"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert "(embedded" in info.stdout
+
+
+def test_a_read_only_token_may_only_make_requests_that_change_nothing(server):
+    made = server.cli("token", "create", "--read-only")
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(":", 1) for line in made.stdout.splitlines() if ":" in line)
+    creds = {"token_id": lines["token id"].strip(), "secret": lines["token secret"].strip()}
+    assert creds["token_id"].startswith("rk-")
+    assert raw_request(server.address, creds, protocol.app_list()) == {"apps": []}
+    assert raw_request(server.address, creds, protocol.object_list("dict")) == {"objects": []}
+    for changing in (protocol.app_create("nope"), protocol.token_create("user"),
+                     protocol.object_lookup("dict", "made", create_if_missing=True),
+                     protocol.secret_create("s", {"K": "v"})):
+        with pytest.raises(exception.PermissionDeniedError, match="read-only token may not"):
+            raw_request(server.address, creds, changing)
+    assert raw_request(server.address, creds, protocol.object_list("dict")) == {"objects": []}
+    listed = json.loads(server.cli("token", "list", "--json").stdout)
+    assert {t["id"]: t["kind"] for t in listed}[creds["token_id"]] == "read-only"

@@ -123,8 +123,8 @@ def add_routes(site: Site) -> None:
         Route("/apps/{app_id}/functions", guarded(functions)),
         Route("/apps/{app_id}/containers", guarded(containers)),
         Route("/apps/{app_id}/calls", guarded(calls)),
-        Route("/apps/{app_id}/stop", guarded(stop, changes=True), methods=["POST"]),
-        Route("/apps/{app_id}/rollback", guarded(rollback, changes=True), methods=["POST"]),
+        Route("/apps/{app_id}/stop", guarded(stop, makes="app_stop"), methods=["POST"]),
+        Route("/apps/{app_id}/rollback", guarded(rollback, makes="app_rollback"), methods=["POST"]),
         Route("/calls/{call_id}", guarded(call_page)),
         Route("/calls/{call_id}/inputs", guarded(inputs)),
     )

@@ -107,7 +107,7 @@ def add_routes(site: Site) -> None:
     guarded = site.guarded
     site.add(
         Route("/sandboxes", guarded(sandboxes)),
-        Route("/sandboxes/{sandbox_id}/terminate", guarded(terminate, changes=True),
+        Route("/sandboxes/{sandbox_id}/terminate", guarded(terminate, makes="sandbox_terminate"),
               methods=["POST"]),
         *(Route(f"/{section}", guarded(listing)) for section in KINDS),
         Route("/volumes/{name}", guarded(volume)),

@@ -27,6 +27,11 @@ async def ask(cp: ControlPlane, who: Identity, kind: str, body: dict[str, Any]) 
     return await cp.handle(kind, body)
 
 
+def check(cp: ControlPlane, who: Identity, kind: str) -> None:
+    """Raise `PermissionDeniedError` unless ``who`` may make ``kind`` requests at all."""
+    access.check(cp, who, kind, {})
+
+
 def can_change(who: Identity) -> bool:
     """Whether pages show ``who`` the buttons that change things (stop, roll back,
     terminate): not to a read-only token, whose requests to do so `access` refuses."""

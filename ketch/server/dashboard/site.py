@@ -69,9 +69,10 @@ class Site:
             request, template, {"who": who, "can_change": who is not None and rights.can_change(who),
                             "status": status_code, **context}, status_code=status_code)
 
-    def guarded(self, handler: Handler, changes: bool = False) -> Handler:
-        """``handler`` for signed-in visitors only; with ``changes``, a POST from this site
-        (no other origin) whose requests are checked against the visitor's rights."""
+    def guarded(self, handler: Handler, makes: str | None = None) -> Handler:
+        """``handler`` for signed-in visitors only; with ``makes``, a POST that makes that
+        client request: it must come from this site (no other origin), and the visitor's
+        token may make it (`access`), which is checked before anything else."""
         async def checked(request: Request) -> Response:
             who = session.of_request(self.cp, self.launch_key, request)
             if who is None:
@@ -80,10 +81,12 @@ class Site:
                 return RedirectResponse(f"/signin?next={quote(str(request.url.path))}",
                                         status_code=303)
             request.state.who = who
-            if changes and not _same_origin(request):
+            if makes is not None and not _same_origin(request):
                 return Response("refused: a change must come from the dashboard's own page",
                                 status_code=403)
             try:
+                if makes is not None:
+                    rights.check(self.cp, who, makes)
                 return await handler(request)
             except exception.PermissionDeniedError as refused:
                 return self.page(request, "missing.html", status_code=403, what=str(refused))
