@@ -55,6 +55,7 @@ class CallRecord:
     counts: dict[str, int] = field(default_factory=dict)
     failure: tuple[str, bytes | None] | None = None  # status and data of the first failure
     details: dict[int, InputDetail] = field(default_factory=dict)
+    unsettled: int = 0  # details `ran` made whose status `finished` has yet to set
     failures_kept: int = 0
 
     @property
@@ -85,7 +86,6 @@ class CallHistory:
         self._apps: dict[str, collections.deque[CallRecord]] = {}
         self._calls: dict[str, CallRecord] = {}
         self.totals: dict[str, collections.Counter[str]] = {}  # function id: status: inputs
-        self.version: dict[str, int] = {}  # app id: grows on each change, for live pages
 
     def created(self, call_id: str, app_id: str, function_id: str, function_name: str,
                 kind: str) -> None:
@@ -95,15 +95,16 @@ class CallHistory:
         record = CallRecord(call_id, app_id, function_id, function_name, kind, time.time())
         calls.append(record)
         self._calls[call_id] = record
-        self.version[app_id] = self.version.get(app_id, 0) + 1
         self._changes.note("calls", app_id)
 
     def ran(self, call_id: str, index: int, attempts: int, duration_s: float | None) -> None:
         """An input's final output is in, from its ``attempts``-th run, which took
         ``duration_s`` in its container (`finished` then says how it ended)."""
         record = self._calls.get(call_id)
-        if record is not None and len(record.details) < MAX_INPUTS:
+        if record is not None and index not in record.details \
+                and len(record.details) < MAX_INPUTS:
             record.details[index] = InputDetail(index, attempts, duration_s)
+            record.unsettled += 1
 
     def finished(self, call_id: str, function_id: str, records: list[list[Any]],
                  done: bool) -> None:
@@ -120,10 +121,12 @@ class CallHistory:
             status, data = next((r[1], r[2]) for r in records if r[1] in Status.FAILURES)
             kept = data if isinstance(data, bytes) and len(data) <= MAX_FAILURE_BYTES else None
             record.failure = (status, kept)
-        self._detail(record, records)
+        if record.unsettled or len(record.details) < MAX_INPUTS or (
+                record.failures_kept < MAX_FAILURES
+                and any(s in Status.FAILURES for s in tally)):  # else a map's inputs cost nothing
+            self._detail(record, records)
         if done and record.ended is None:
             record.ended = time.time()
-        self.version[record.app_id] = self.version.get(record.app_id, 0) + 1
         self._changes.note("calls", record.app_id)
 
     @staticmethod
@@ -136,6 +139,8 @@ class CallHistory:
                 if len(record.details) >= MAX_INPUTS:
                     continue
                 detail = record.details[index] = InputDetail(index)
+            elif not detail.status:
+                record.unsettled -= 1
             detail.status = status
             if status in Status.FAILURES and record.failures_kept < MAX_FAILURES \
                     and isinstance(data, bytes) and len(data) <= MAX_FAILURE_BYTES:

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
+from .wakeup import Wakeup
 
 Key = tuple[str, str]
 
@@ -23,25 +23,22 @@ class Changes:
     def __init__(self) -> None:
         self.version = 0
         self._last: dict[Key, int] = {}  # (kind, app id): the version of its latest change
-        self._waiters: list[asyncio.Future[None]] = []
+        self._wakeup = Wakeup()
 
     def note(self, kind: str, app_id: str = "") -> None:
         self.version += 1
         self._last[kind, app_id] = self.version
-        if self._waiters:
-            waiters, self._waiters = self._waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        if self._wakeup.waiting:
+            self._wakeup.wake()
+
+    @property
+    def listeners(self) -> int:
+        """How many wait for a change now (a live page's stream, between its events)."""
+        return self._wakeup.waiting
 
     async def since(self, seen: int, timeout: float | None) -> tuple[int, set[Key]]:
         """The current version and what changed after ``seen``; waits up to ``timeout`` for
         a change when there is none yet."""
         if self.version == seen and timeout != 0:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                pass
+            await self._wakeup.wait(timeout)
         return self.version, {key for key, version in self._last.items() if version > seen}

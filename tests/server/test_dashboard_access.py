@@ -9,7 +9,7 @@ import json
 import pytest
 
 from .browser import dashboard_of, fetch, needs_chromium, shoot, sign_in, start, texts, wait_for
-from .server_process import TESTS, ServerProcess
+from .server_process import ServerProcess, deploy_version
 
 pytestmark = needs_chromium
 
@@ -21,15 +21,6 @@ def browser(tmp_path):
     driver.quit()
 
 
-def deploy(server: ServerProcess, version: str) -> None:
-    source = (TESTS / "apps" / "deployed.py").read_text().replace('"1"', f'"{version}"')
-    target = server.home.parent / "project" / "deployed.py"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(source)
-    done = server.cli("deploy", str(target))
-    assert done.returncode == 0, done.stderr
-
-
 def deployed(server: ServerProcess) -> list[tuple[str, int]]:
     listed = json.loads(server.cli("app", "list", "--json").stdout)
     return [(a["name"], a["version"]) for a in listed]
@@ -38,8 +29,8 @@ def deployed(server: ServerProcess) -> list[tuple[str, int]]:
 def test_roll_back_as_a_user_and_look_only_as_read_only(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    deploy(server, "1")
-    deploy(server, "2")
+    deploy_version(server, "1")
+    deploy_version(server, "2")
     dashboard = dashboard_of(server)
     token = json.loads((server.home / "token.json").read_text())
     sign_in(browser, dashboard, token["token_id"], token["token_secret"])

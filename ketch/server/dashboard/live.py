@@ -5,8 +5,9 @@ window, the one ``ketch app logs -f`` reads), filtered here, and ``changed`` eve
 changed (``calls``, ``containers``, ``apps``, and ``logs`` when lines the page cannot filter
 itself arrived), which `Changes` reports as the control plane notes them. Other pages open
 `events` for the kinds they show. Nothing here polls: each stream sleeps until a line or a
-change comes, and sends at most one ``changed`` per `GAP_S`, so a busy app costs its watchers
-a table a second or two, not one per call.
+change comes. Lines go out at once; a ``changed`` event goes out `DELAY_S` after the change
+and at most once per `GAP_S`, so a busy app costs its watchers a fetch of its tables every two
+seconds, not one per call (each fetch costs a browser tens of milliseconds of CPU).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..control_plane import ControlPlane
 
-GAP_S = 0.5  # the least time between two "changed" events of one stream
+DELAY_S = 1.0  # from a change to the "changed" event that says so: a burst of work (a map)
+GAP_S = 2.0  # is over before its watchers fetch anything; and at most one event per GAP_S
 KEEPALIVE_S = 15.0  # a comment this often, so a closed tab is noticed
 BACKLOG = 500  # lines a new log view starts with
 
@@ -54,15 +56,19 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIt
         return
     cursor = app.logs.cursor_before(BACKLOG)
     seen, last_sent = cp.changes.version, 0.0
+    due: float | None = None  # when the changes noted since `seen` go out
     lines_task: asyncio.Future[Any] | None = None
     changes_task: asyncio.Future[Any] | None = None
     try:
         while True:
             lines_task = lines_task or asyncio.ensure_future(app.logs.read(cursor, None))
-            changes_task = changes_task or asyncio.ensure_future(cp.changes.since(seen, None))
-            done, _ = await asyncio.wait({lines_task, changes_task}, timeout=KEEPALIVE_S,
+            if due is None:
+                changes_task = changes_task or asyncio.ensure_future(cp.changes.since(seen, None))
+            waiting = {lines_task, changes_task} - {None}
+            timeout = KEEPALIVE_S if due is None else max(0.0, due - time.monotonic())
+            done, _ = await asyncio.wait(waiting, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
-            if not done:
+            if not done and due is None:
                 yield ": keepalive\n\n"
             what: set[str] = set()
             if lines_task in done:
@@ -78,10 +84,12 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIt
                     yield event("changed", {"what": ["apps", "calls", "containers"]})
                     yield event("end", {"reason": "the app stopped"})
                     return
-            if changes_task in done:
-                await _gap(last_sent)
-                seen, changed = await cp.changes.since(seen, 0)
+            if changes_task is not None and changes_task in done:
                 changes_task = None
+                due = _due(last_sent)
+            if due is not None and time.monotonic() >= due:
+                seen, changed = await cp.changes.since(seen, 0)
+                due = None
                 what.update(kind for kind, of in changed if of == app_id)
             if what:
                 last_sent = time.monotonic()
@@ -98,7 +106,7 @@ async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncIterator[str]
         if version == seen:
             yield ": keepalive\n\n"
             continue
-        await _gap(last_sent)
+        await asyncio.sleep(max(0.0, _due(last_sent) - time.monotonic()))
         seen, changed = await cp.changes.since(seen, 0)
         what = sorted({kind for kind, _ in changed if kind in kinds})
         if what:
@@ -106,12 +114,10 @@ async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncIterator[str]
             yield event("changed", {"what": what})
 
 
-async def _gap(last_sent: float) -> None:
-    """Wait until `GAP_S` has passed since the last ``changed`` event: what changes
-    meanwhile goes out with the next one."""
-    wait = last_sent + GAP_S - time.monotonic()
-    if wait > 0:
-        await asyncio.sleep(wait)
+def _due(last_sent: float) -> float:
+    """When a change noted now goes out: `DELAY_S` from now, and `GAP_S` after the last
+    ``changed`` event; what changes meanwhile goes out with it."""
+    return max(time.monotonic() + DELAY_S, last_sent + GAP_S)
 
 
 def _cancel(*tasks: asyncio.Future[Any] | None) -> None:

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+MAX_PARTS = 8  # pages one /parts request may ask for
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -45,13 +46,14 @@ class Site:
         self.cp = cp
         self.launch_key = launch_key
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        for name, function in (("ago", ago), ("seconds", seconds), ("when", when),
+        for name, function in (("ago", ago), ("seconds", seconds), ("when", when), ("clock", clock),
                                ("number", number), ("mib", mib)):
             self.templates.env.filters[name] = function
         self.routes: list[BaseRoute] = [
             Route("/signin", self.signin, methods=["GET", "POST"]),
             Route("/signout", self.signout, methods=["POST"]),
             Route("/metrics", self.metrics),
+            Route("/parts", self.guarded(self.parts)),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
         ]
 
@@ -93,6 +95,26 @@ class Site:
             except exception.NotFoundError as missing:
                 return self.page(request, "missing.html", status_code=404, what=str(missing))
         return checked
+
+    async def parts(self, request: Request) -> Response:
+        """Several of this site's GET pages in one answer, a JSON list of their HTML: a live
+        page re-fetches every table that changed with one request (each is costly to a
+        browser), as the visitor."""
+        shown = []
+        for src in request.query_params.getlist("src")[:MAX_PARTS]:
+            path, _, query = src.partition("?")
+            scope = {**request.scope, "path": path, "raw_path": path.encode(),
+                     "query_string": query.encode()}
+            route = next((r for r in self.routes if isinstance(r, Route) and r.path != "/parts"
+                          and r.matches(scope)[0] == Match.FULL), None)
+            if route is None or not path.startswith("/"):
+                shown.append("")
+                continue
+            answer = await route.endpoint(Request({**scope, **route.matches(scope)[1]},
+                                                  request.receive))
+            body = getattr(answer, "body", None)  # a stream has none: not a part
+            shown.append(bytes(body).decode() if body and answer.status_code == 200 else "")
+        return JSONResponse(shown)
 
     async def ask(self, request: Request, kind: str, body: dict[str, Any]) -> Any:
         """A client request as the visitor (`rights.ask`)."""
@@ -154,6 +176,15 @@ def ago(moment: float | None) -> str:
 def when(moment: float | None) -> str:
     """A moment in UTC, to the second."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment)) if moment else ""
+
+
+def clock(moment: float | None) -> str:
+    """A moment's time of day in UTC, with its date unless it is today's (UTC): live tables
+    show it rather than an age, so that they change only when what they show does."""
+    if not moment:
+        return ""
+    today = time.gmtime().tm_yday == time.gmtime(moment).tm_yday
+    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", time.gmtime(moment))
 
 
 def seconds(value: float | None) -> str:

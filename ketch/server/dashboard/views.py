@@ -86,7 +86,7 @@ def functions_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
 def containers_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
     """The app's live containers, oldest first, with what they use now: the worker's latest
     sample of each one's cgroup (the one metering bills), against what it reserved."""
-    now = time.monotonic()
+    now, wall = time.monotonic(), time.time()
     rows = []
     for fn in functions_in(cp, app_id):
         for ct in fn.containers.values():
@@ -95,7 +95,7 @@ def containers_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
             rows.append({
                 "id": ct.id, "function": fn.name, "state": state,
                 "inputs": len(ct.assigned) + ct.web_active, "done": ct.outputs_seen,
-                "age_s": now - ct.created,
+                "started": wall - (now - ct.created),
                 "cpu": sample.cpu_s / sample.seconds
                 if sample and sample.cpu_s is not None and sample.seconds else None,
                 "memory_mib": sample.memory_bytes / 2**20
@@ -104,7 +104,7 @@ def containers_of(cp: ControlPlane, app_id: str) -> list[dict[str, Any]]:
                 "cpu_reserved": fn.options.get("cpu") or 0.125,
                 "memory_reserved": fn.options.get("memory") or 128,
             })
-    return sorted(rows, key=lambda r: -r["age_s"])
+    return sorted(rows, key=lambda r: r["started"])
 
 
 def measured(cp: ControlPlane) -> dict[str, float]:

@@ -7,14 +7,32 @@
   const main = document.querySelector("main");
 
   function refresh(kinds) {
+    const stale = [];
     document.querySelectorAll("[data-on]").forEach(function (el) {
       if (!el.dataset.on.split(",").some(function (k) { return kinds.indexOf(k) >= 0; })) return;
       if (el.dataset.logs) return loadLogs();
+      if (el.getAttribute("hx-select")) return htmx.trigger(el, "refresh");
       const url = el.dataset.src || el.getAttribute("hx-get");
-      if (!url) return;
-      if (el.getAttribute("hx-select")) htmx.trigger(el, "refresh");
-      else htmx.ajax("GET", url, { target: el, swap: "innerHTML" });
+      if (url) stale.push([el, url]);
     });
+    if (stale.length) load(stale);
+  }
+
+  // The tables that changed, fetched again in one request (each request is costly to a
+  // browser: a tab left open should cost the machine little), and swapped in where they differ.
+  function load(stale) {
+    const query = stale.map(function (part) { return "src=" + encodeURIComponent(part[1]); });
+    fetch("/parts?" + query.join("&"))
+      .then(function (answer) { return answer.ok ? answer.json() : []; })
+      .then(function (parts) {
+        parts.forEach(function (html, i) {
+          const el = stale[i][0];
+          if (!html || html === el.shownHtml) return;
+          el.innerHTML = html;
+          el.shownHtml = html;
+          htmx.process(el);
+        });
+      });
   }
 
   // a pager moved a live table: keep the page it shows when it is fetched again
