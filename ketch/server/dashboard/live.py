@@ -49,7 +49,7 @@ def event(kind: str, data: Any) -> str:
 
 
 async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIterator[str]:
-    """An app page's stream: ``log`` lines, ``changed`` {"what": [...]}, and ``end``."""
+    """An app page's stream: ``log`` [lines], ``changed`` {"what": [...]}, and ``end``."""
     app = cp.apps.get(app_id)
     if app is None or app.logs.closed:
         yield event("end", {"reason": "the app has stopped: its logs are read from the store"})
@@ -64,7 +64,7 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIt
             lines_task = lines_task or asyncio.ensure_future(app.logs.read(cursor, None))
             if due is None:
                 changes_task = changes_task or asyncio.ensure_future(cp.changes.since(seen, None))
-            waiting = {lines_task, changes_task} - {None}
+            waiting = {task for task in (lines_task, changes_task) if task is not None}
             timeout = KEEPALIVE_S if due is None else max(0.0, due - time.monotonic())
             done, _ = await asyncio.wait(waiting, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -76,10 +76,12 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIt
                 lines_task = None
                 if shown.call is not None and lines:
                     what.add("logs")
-                for name, container_id, stream, text in lines if shown.call is None else ():
-                    if shown.shows(name, container_id, text):
-                        yield event("log", {"function": name, "container": container_id,
-                                            "stream": stream, "text": text})
+                batch = [{"function": name, "container": container_id, "stream": stream,
+                          "text": text}
+                         for name, container_id, stream, text in lines
+                         if shown.call is None and shown.shows(name, container_id, text)]
+                if batch:  # one event for the lines read together: one update of the page
+                    yield event("log", batch)
                 if app.logs.closed and not lines:
                     yield event("changed", {"what": ["apps", "calls", "containers"]})
                     yield event("end", {"reason": "the app stopped"})

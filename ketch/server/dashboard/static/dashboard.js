@@ -81,16 +81,20 @@
       .then(function () { logs.scrollTop = logs.scrollHeight; });
   }
 
-  function addLine(line) {
-    const row = document.createElement("div");
-    row.className = "line " + line.stream;
-    const who = document.createElement("span");
-    who.className = "who";
-    who.textContent = line.function + (line.container ? " " + line.container : "") + "  ";
-    row.appendChild(who);
-    row.appendChild(document.createTextNode(line.text.replace(/\n$/, "")));
+  function addLines(lines) {  // the lines the stream read together, in one update
+    const rows = document.createDocumentFragment();
+    lines.forEach(function (line) {
+      const row = document.createElement("div");
+      row.className = "line " + line.stream;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = line.function + (line.container ? " " + line.container : "") + "  ";
+      row.appendChild(who);
+      row.appendChild(document.createTextNode(line.text.replace(/\n$/, "")));
+      rows.appendChild(row);
+    });
     const atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
-    logs.appendChild(row);
+    logs.appendChild(rows);
     if (atEnd) logs.scrollTop = logs.scrollHeight;
   }
 
@@ -104,7 +108,7 @@
       if (filters.elements.call.value) loadLogs();
     }
     source = new EventSource(url);
-    source.addEventListener("log", function (event) { addLine(JSON.parse(event.data)); });
+    source.addEventListener("log", function (event) { addLines(JSON.parse(event.data)); });
     source.addEventListener("changed", function (event) { refresh(JSON.parse(event.data).what); });
     source.addEventListener("end", function (event) {
       if (status) status.textContent = JSON.parse(event.data).reason;
