@@ -14,6 +14,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from .wakeup import Wakeup
 
 Key = tuple[str, str]
@@ -24,6 +27,7 @@ class Changes:
         self.version = 0
         self._last: dict[Key, int] = {}  # (kind, app id): the version of its latest change
         self._wakeup = Wakeup()
+        self.watchers = 0  # live pages' streams open now
 
     def note(self, kind: str, app_id: str = "") -> None:
         self.version += 1
@@ -31,10 +35,14 @@ class Changes:
         if self._wakeup.waiting:
             self._wakeup.wake()
 
-    @property
-    def listeners(self) -> int:
-        """How many wait for a change now (a live page's stream, between its events)."""
-        return self._wakeup.waiting
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Count a live page's stream in `watchers` while it is open."""
+        self.watchers += 1
+        try:
+            yield
+        finally:
+            self.watchers -= 1
 
     async def since(self, seen: int, timeout: float | None) -> tuple[int, set[Key]]:
         """The current version and what changed after ``seen``; waits up to ``timeout`` for

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,8 @@ def event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n"
 
 
-async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIterator[str]:
+async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter
+                     ) -> AsyncGenerator[str, None]:
     """An app page's stream: ``log`` [lines], ``changed`` {"what": [...]}, and ``end``."""
     app = cp.apps.get(app_id)
     if app is None or app.logs.closed:
@@ -100,7 +101,7 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter) -> AsyncIt
         _cancel(lines_task, changes_task)
 
 
-async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncIterator[str]:
+async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncGenerator[str, None]:
     """A list page's stream: ``changed`` {"what": [...]} when something of ``kinds`` did."""
     seen, last_sent = cp.changes.version, 0.0
     while True:

@@ -8,7 +8,8 @@ each line's call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -16,6 +17,9 @@ from starlette.routing import Route
 
 from . import live
 from .site import Site
+
+if TYPE_CHECKING:
+    from ..control_plane import ControlPlane
 
 KINDS = frozenset({"apps", "calls", "containers", "sandboxes"})
 
@@ -31,11 +35,12 @@ def add_routes(site: Site) -> None:
     cp = site.cp
 
     async def app_events(request: Request) -> Response:
-        return _stream(live.app_events(cp, request.path_params["app_id"], log_filter(request)))
+        return _stream(cp, live.app_events(cp, request.path_params["app_id"],
+                                           log_filter(request)))
 
     async def events(request: Request) -> Response:
         kinds = set((request.query_params.get("kinds") or "").split(",")) & KINDS
-        return _stream(live.events(cp, kinds))
+        return _stream(cp, live.events(cp, kinds))
 
     async def logs(request: Request) -> Response:
         """The logbook's lines of an app that match the filters: the newest page, or the
@@ -56,6 +61,14 @@ def add_routes(site: Site) -> None:
     )
 
 
-def _stream(body: AsyncIterator[str]) -> Response:
-    return StreamingResponse(body, media_type="text/event-stream",
+def _stream(cp: ControlPlane, body: AsyncGenerator[str, None]) -> Response:
+    async def watched() -> AsyncIterator[str]:  # counted in `Changes.watchers` while open
+        with cp.changes.watching():
+            try:
+                async for item in body:
+                    yield item
+            finally:
+                await body.aclose()
+
+    return StreamingResponse(watched(), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
