@@ -3,6 +3,10 @@
 
 Each page a test shows is photographed under its tmp dir (``screenshots/NAME.png``); a page
 that logs an error in the browser's console fails its test (`shoot` checks).
+
+Chromium abandons a page load or a request with ERR_NETWORK_CHANGED when the host's network
+interfaces change, which they do here whenever a test (ours or another's on the machine) makes
+a sandbox's network namespace; `visit` and `fetch` try again then, and only then.
 """
 
 from __future__ import annotations
@@ -36,7 +40,21 @@ def start(profile: Path) -> Any:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.implicitly_wait(0)
+    driver.set_script_timeout(40)
     return driver
+
+
+NETWORK_CHANGED = "ERR_NETWORK_CHANGED"
+
+
+def visit(driver: Any, url: str, tries: int = 30) -> None:
+    """Open ``url``, again a second later if the host's network changed under the load."""
+    for _ in range(tries):
+        driver.get(url)
+        if NETWORK_CHANGED not in driver.page_source:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"{url}: the network changed under each of {tries} loads")
 
 
 def console_errors(driver: Any) -> list[str]:
@@ -74,7 +92,7 @@ def dashboard_of(server: Any) -> str:
 def sign_in(driver: Any, dashboard: str, token_id: str, secret: str) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.get(f"{dashboard}/signin")
+    visit(driver, f"{dashboard}/signin")
     driver.find_element(By.ID, "token_id").send_keys(token_id)
     driver.find_element(By.ID, "token_secret").send_keys(secret)
     driver.find_element(By.ID, "signin").click()
@@ -89,7 +107,13 @@ def texts(driver: Any, selector: str) -> list[str]:
 
 def fetch(driver: Any, method: str, path: str) -> dict[str, Any]:
     """A request from the page's own script (its origin and cookie): status and body."""
-    return dict(driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "fetch(arguments[1], {method: arguments[0]}).then(r => r.text().then("
-        "t => done({status: r.status, body: t})));", method, path))
+    for attempt in range(3):  # a request the network change cut is made again
+        time.sleep(0.5 if attempt else 0)
+        answer = dict(driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[1], {method: arguments[0], signal: AbortSignal.timeout(20000)})"
+            ".then(r => r.text().then(t => done({status: r.status, body: t})))"
+            ".catch(e => done({status: 0, body: String(e)}));", method, path))
+        if answer["status"]:
+            return answer
+    raise AssertionError(f"{method} {path} got no answer: {answer['body']}")

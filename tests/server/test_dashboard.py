@@ -24,6 +24,7 @@ from .browser import (
     sign_in,
     start,
     texts,
+    visit,
     wait_for,
 )
 from .server_process import TESTS
@@ -70,7 +71,7 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
     dashboard = dashboard_of(server)
     token = json.loads((server.home / "token.json").read_text())
 
-    browser.get(f"{dashboard}/")  # signed out: to the sign-in page
+    visit(browser, f"{dashboard}/")  # signed out: to the sign-in page
     assert "/signin" in browser.current_url
     browser.find_element(By.ID, "token_id").send_keys("ak-wrong")
     browser.find_element(By.ID, "token_secret").send_keys("as-wrong")
@@ -86,12 +87,12 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
     try:
         app_id = client.stdout.readline().strip()
         assert app_id.startswith("ap-"), client.stderr.read()
-        browser.get(f"{dashboard}/")
+        visit(browser, f"{dashboard}/")
         row = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#apps tr.app"), "an app")
         assert "dashboarded" in row.text and "running" in row.text
         apps_shot = shoot(browser, tmp_path, "apps")
 
-        browser.get(f"{dashboard}/apps/{app_id}")
+        visit(browser, f"{dashboard}/apps/{app_id}")
         wait_for(lambda: browser.find_element(By.ID, "logs-status").text == "live", "the stream")
         functions = browser.find_element(By.ID, "functions").text
         assert "greet" in functions and "explode" in functions and "max 1" in functions
@@ -130,7 +131,7 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
 
         failed = browser.find_element(By.CSS_SELECTOR, "#calls tr.failure").find_element(
             By.XPATH, "preceding-sibling::tr[1]").get_attribute("data-call")
-        browser.get(f"{dashboard}/calls/{failed}")
+        visit(browser, f"{dashboard}/calls/{failed}")
         summary = wait_for(lambda: browser.find_element(By.ID, "call-summary").text, "inputs")
         assert "failed" in summary
         assert "RuntimeError: kaboom-42" in browser.find_element(By.ID, "inputs").text
@@ -139,7 +140,7 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
         browser.back()
         greeted = wait_for(lambda: [r.get_attribute("data-call") for r in browser.find_elements(
             By.CSS_SELECTOR, "#calls tr.call") if "greet" in r.text], "the greet call")
-        browser.get(f"{dashboard}/calls/{greeted[0]}")  # a call's own lines, from the logbook
+        visit(browser, f"{dashboard}/calls/{greeted[0]}")  # a call's own lines, from the logbook
         wait_for(lambda: "hello ada, from the dashboard's test"
                  in browser.find_element(By.ID, "logs").text, "the call's logs")
         assert token["token_secret"] not in browser.page_source
@@ -154,7 +155,7 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
 
 
 def test_a_page_with_a_console_error_is_caught(server, browser):
-    browser.get(f"{dashboard_of(server)}/signin")
+    visit(browser, f"{dashboard_of(server)}/signin")
     assert not console_errors(browser)
     browser.execute_script("console.error('planted')")
     assert any("planted" in line for line in console_errors(browser))

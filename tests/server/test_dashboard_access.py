@@ -8,7 +8,17 @@ import json
 
 import pytest
 
-from .browser import dashboard_of, fetch, needs_chromium, shoot, sign_in, start, texts, wait_for
+from .browser import (
+    dashboard_of,
+    fetch,
+    needs_chromium,
+    shoot,
+    sign_in,
+    start,
+    texts,
+    visit,
+    wait_for,
+)
 from .server_process import ServerProcess, deploy_version
 
 pytestmark = needs_chromium
@@ -56,7 +66,7 @@ def test_roll_back_as_a_user_and_look_only_as_read_only(server, browser, tmp_pat
     assert "read-only" in browser.find_element(By.ID, "who").text
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#apps tr.app"), "the apps")
     assert not browser.find_elements(By.CSS_SELECTOR, "main button")  # no stop, no rollback
-    browser.get(f"{dashboard}/apps/{app_id}")
+    visit(browser, f"{dashboard}/apps/{app_id}")
     wait_for(lambda: texts(browser, "#versions tr.version"), "the versions")
     assert not browser.find_elements(By.CSS_SELECTOR, "main button")
     shoot(browser, tmp_path, "app-read-only")
