@@ -10,7 +10,8 @@ Measurements (the design's targets table, docs in bench/README.md):
   e) image cache hit: building an image whose layers are all built
   f) cold image build, against a plain `uv venv` and `uv pip install` of the same packages
   g) write and read throughput on a volume in a container, against the host's disk directly
-  h) requests/s through the HTTP gateway to a warm container, against the app on plain uvicorn
+  h) requests/s and p99 latency through the HTTP gateway to a warm container, against the app
+     on plain uvicorn
   i) a burst of 200 requests at a web endpoint with no container: the time to the last answer
   j) the first request to a web endpoint with no container, against starting plain uvicorn
   k) container starts per second in a burst of 100 sleeping inputs mapped at once
@@ -115,7 +116,7 @@ SAMPLED = {
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
-                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s",),
+                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s", "p99_ms"),
                 CONTAINER_BURST: ("starts_per_s", "containers")}
 
 
@@ -142,8 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="g) MiB written and read per sample (default 256)")
     parser.add_argument("--volume-samples", type=int, default=3,
                         help="g) samples per repeat (default 3)")
-    parser.add_argument("--web-requests", type=int, default=2000,
-                        help="h) timed requests per repeat (default 2,000)")
+    parser.add_argument("--web-requests", type=int, default=10_000,
+                        help="h) timed requests per repeat (default 10,000)")
     parser.add_argument("--web-concurrency", type=int, default=32,
                         help="h) keep-alive connections the requests go over (default 32)")
     parser.add_argument("--burst-requests", type=int, default=200,
@@ -246,8 +247,11 @@ def web_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
     if result["statuses"] != {"200": args.web_requests}:
         raise RuntimeError(f"{system.name} answered {result['statuses']} "
                            f"to {args.web_requests} requests")
+    latencies = result["latencies_ms"]
     return {"requests": result["requests"], "seconds": round(result["seconds"], 4),
-            "requests_per_s": round(result["requests"] / result["seconds"], 1)}
+            "requests_per_s": round(result["requests"] / result["seconds"], 1),
+            "p50_ms": round(percentile(latencies, 50), 3),
+            "p99_ms": round(percentile(latencies, 99), 3), "latencies_ms": latencies}
 
 
 def container_burst(system: System, args: argparse.Namespace) -> dict[str, Any]:
@@ -500,7 +504,7 @@ IMAGE_NOTES = {
                      "all 3 layers built, one asyncio.run() each.",
     IMAGE_BUILD: "f) ketch: Builder.build() of debian_slim().uv_pip_install(PKGS) into an empty "
                  "layer store; its base layer also installs ketch's runtime dependencies "
-                 "(cloudpickle, msgpack), and it compiles bytecode (theirs, PKGS' and ketch's "
+                 "(cloudpickle, msgspec, uvicorn), and it compiles bytecode (theirs, PKGS' and ketch's "
                  "own modules). uv: uv venv + uv pip install PKGS, without bytecode. PKGS = "
                  f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both.",
 }
@@ -526,9 +530,11 @@ def web_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
             f"h) {args.web_requests:,} GETs of / over {args.web_concurrency} keep-alive "
             "connections by bench/loadgen.py (a process of its own, the same for both), after "
             f"{max(1, args.web_requests // 10):,} untimed ones; the app is webapp.make_app() "
-            "(Starlette, one route, a short JSON answer). ketch: through the gateway to a warm "
-            "container (min_containers=1, @concurrent(max_inputs=100), @asgi_app). uvicorn: "
-            "python -m uvicorn, one worker. The generator shares the CPUs with the servers.")
+            "(Starlette, one route, a short JSON answer); p99: each request from writing it to its "
+            "answer's last byte. ketch: through the gateway, which hands each connection to a "
+            "warm container (min_containers=1, @concurrent(max_inputs=100), @asgi_app) after "
+            "its first request. uvicorn: python -m uvicorn, one worker. The generator shares "
+            "the CPUs with the servers.")
     if WEB_BURST in results:
         outcome = results[WEB_BURST].get("ketch", {})
         failures = outcome.get("failures")

@@ -33,6 +33,8 @@ import workloads
 import ketch
 from ketch import config
 from ketch.backends import default_runtime, get_driver
+from ketch.worker.cgroups import Cgroup, Limits
+from ketch.worker.cgroups import available as cgroups_unavailable
 from ketch.worker.images import Builder
 from ketch.worker.images.builder import uv_binary, uv_cache_dir
 from ketch.worker.resources import node_memory_mib
@@ -374,33 +376,42 @@ def _expect_ok(url: str, status: int) -> None:
 
 class Uvicorn(System):
     """h) and j)'s peer: `webapp.make_app()` on plain uvicorn, one worker, in a subprocess on a
-    free port of 127.0.0.1, with the same log level as ketch's containers."""
+    free port of 127.0.0.1, with the same log level as ketch's containers. In h), where ketch
+    makes cgroups (root), its process runs in a cgroup of its own beside ketch's containers,
+    with the CPU weight of a container of ``cpu=1`` (as `workloads.web_hello`'s): on a machine
+    other work keeps busy, each side gets the same share of the CPUs. j) spawns it as it is
+    (joining a cgroup would add to its time)."""
 
     name, label = "uvicorn", "uvicorn"
     measures = frozenset({WEB_RPS, WEB_COLD_START})
 
     def __init__(self) -> None:
         self._web_url: str | None = None
+        self._cgroup: Cgroup | None = None
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], str]:
+    def _spawn(self, weighted: bool = False) -> tuple[subprocess.Popen[bytes], str]:
         port = _free_port()
         command = [sys.executable, "-m", "uvicorn", "--factory", "webapp:make_app", "--app-dir",
                    str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                    "--log-level", "warning"]
-        return subprocess.Popen(command), f"http://127.0.0.1:{port}/"
+        process = subprocess.Popen(command)
+        self._cgroup = _peer_cgroup(process.pid) if weighted else None
+        return process, f"http://127.0.0.1:{port}/"
 
-    @staticmethod
-    def _stop(process: subprocess.Popen[bytes]) -> None:
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
 
     @contextlib.contextmanager
     def web_server(self) -> Iterator[None]:
-        process, url = self._spawn()
+        process, url = self._spawn(weighted=True)
         try:
             _expect_ok(url, asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S)))
             self._web_url = url
@@ -437,6 +448,17 @@ class Uvicorn(System):
             http = "h11"
         return {"version": uvicorn.__version__, "workers": 1, "http": http,
                 "app": "webapp:make_app"}
+
+
+def _peer_cgroup(pid: int) -> Cgroup | None:
+    """A cgroup beside ketch's containers, weighted as ``cpu=1``, holding ``pid``; None where
+    ketch makes no cgroups."""
+    if cgroups_unavailable() is not None:
+        return None
+    cgroup = Cgroup.create(f"bench-peer-{pid}", Limits(cpu_request=1.0))
+    for procs in cgroup.procs_files:
+        Path(procs).write_text(str(pid))
+    return cgroup
 
 
 def _free_port() -> int:

@@ -215,3 +215,9 @@ def _switch(variable: str, setting: str) -> bool:
     if value:
         return value not in ("0", "false", "no")
     return bool(settings().get(setting, True))
+
+
+def environment() -> str:
+    """``KETCH_ENVIRONMENT`` (or Modal's ``MODAL_ENVIRONMENT``): the environment requests go to
+    that name none; "" lets the control plane choose (a container's own, or the token's)."""
+    return os.environ.get("KETCH_ENVIRONMENT") or os.environ.get("MODAL_ENVIRONMENT") or ""

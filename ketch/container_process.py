@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Generic, TypeVar
 
-from .client import send
+from .client import CURRENT, send
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
 from .synchronizer import aio
@@ -28,6 +28,7 @@ class ContainerProcess(Generic[T]):
                  stderr_piped: bool = True) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
         self._returncode: int | None = None
         self._stdout: StreamReader[T] = StreamReader(sandbox_id, process, "stdout", text,
                                                      by_line, stdout_piped)
@@ -66,11 +67,13 @@ class ContainerProcess(Generic[T]):
 
     async def _wait(self, timeout: float) -> int | None:
         if self._returncode is None:
-            answer = await send(protocol.process_wait(self._sandbox_id, self._process, timeout))
-            self._returncode = answer["returncode"]
+            answer = await send(protocol.ProcessWait(sandbox_id=self._sandbox_id,
+                                                     process=self._process, timeout=timeout))
+            self._returncode = answer.returncode
         return self._returncode
 
     @aio
     async def terminate(self) -> None:
         """Kill the process and what it started (SIGKILL to its process group)."""
-        await send(protocol.process_signal(self._sandbox_id, self._process, signal.SIGKILL))
+        await send(protocol.ProcessSignal(sandbox_id=self._sandbox_id, process=self._process,
+                                          signal=signal.SIGKILL))

@@ -49,46 +49,48 @@ class Dict(NamedObject):
         """Set ``key`` to ``value``. With ``skip_if_exists``, leave a key already there alone
         and return False."""
         client, dict_id = await self._resolve()
-        answer = await client.request(protocol.dict_put(
-            dict_id, serialize(key, "dict key"), serialize(value, "dict value"), skip_if_exists
-        ))
-        return bool(answer["created"])
+        answer = await client.request(protocol.DictPut(
+            dict_id=dict_id, key=serialize(key, "dict key"),
+            value=serialize(value, "dict value"), skip_if_exists=skip_if_exists))
+        return bool(answer.created)
 
     @aio
     async def update(self, other: Mapping[Any, Any] | None = None, /, **kwargs: Any) -> None:
         """Set many keys at once, as ``dict.update`` does (all or none are written)."""
         pairs = {**(other or {}), **kwargs}
-        items = [[serialize(k, "dict key"), serialize(v, "dict value")] for k, v in pairs.items()]
+        items = [(serialize(k, "dict key"), serialize(v, "dict value")) for k, v in pairs.items()]
         client, dict_id = await self._resolve()
-        await client.request(protocol.dict_update(dict_id, items))
+        await client.request(protocol.DictUpdate(dict_id=dict_id, items=items))
 
     @aio
     async def pop(self, key: Any) -> Any:
         """Remove ``key`` and return its value; KeyError when there is none."""
         client, dict_id = await self._resolve()
-        answer = await client.request(protocol.dict_pop(dict_id, serialize(key, "dict key")))
-        if not answer["found"]:
+        answer = await client.request(protocol.DictPop(dict_id=dict_id,
+                                                       key=serialize(key, "dict key")))
+        if not answer.found:
             raise KeyError(key)
-        return deserialize(answer["value"], "dict value")
+        return deserialize(answer.value, "dict value")
 
     @aio
     async def contains(self, key: Any) -> bool:
         """Whether ``key`` is in the dict."""
         client, dict_id = await self._resolve()
-        answer = await client.request(protocol.dict_contains(dict_id, serialize(key, "dict key")))
-        return bool(answer["found"])
+        answer = await client.request(protocol.DictContains(dict_id=dict_id,
+                                                            key=serialize(key, "dict key")))
+        return bool(answer.found)
 
     @aio
     async def len(self) -> int:
         """The number of entries."""
         client, dict_id = await self._resolve()
-        return int((await client.request(protocol.dict_len(dict_id)))["len"])
+        return int((await client.request(protocol.DictLen(dict_id=dict_id))).len)
 
     @aio
     async def clear(self) -> None:
         """Remove every entry."""
         client, dict_id = await self._resolve()
-        await client.request(protocol.dict_clear(dict_id))
+        await client.request(protocol.DictClear(dict_id=dict_id))
 
     @aio_iter
     async def keys(self) -> AsyncIterator[list[Any]]:
@@ -123,9 +125,10 @@ class Dict(NamedObject):
 
     async def _get(self, key: Any, default: Any) -> Any:
         client, dict_id = await self._resolve()
-        answer = await client.request(protocol.dict_get(dict_id, serialize(key, "dict key")))
-        return deserialize(answer["value"], "dict value") if answer["found"] else default
+        answer = await client.request(protocol.DictGet(dict_id=dict_id,
+                                                       key=serialize(key, "dict key")))
+        return deserialize(answer.value, "dict value") if answer.found else default
 
-    async def _items(self) -> list[list[bytes]]:
+    async def _items(self) -> list[tuple[bytes, bytes]]:
         client, dict_id = await self._resolve()
-        return list((await client.request(protocol.dict_items(dict_id)))["items"])
+        return list((await client.request(protocol.DictItems(dict_id=dict_id))).items)

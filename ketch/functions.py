@@ -9,12 +9,17 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import exception
-from .client import Client, get_client
+import msgspec
+
+from . import config, exception
+from .client import Client, get_client, given
+from .definition import typed_options
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
+from .logs import LogsManager
 from .protocol import client as protocol
 from .protocol.container import Status
+from .protocol.definition import FunctionDefinition, replace
 from .synchronizer import aio, aio_iter
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ class Function:
     """
 
     def __init__(
-        self, app: App | None, tag: str, raw_f: Any, definition: dict[str, Any],
+        self, app: App | None, tag: str, raw_f: Any, definition: FunctionDefinition,
         *, method: str | None = None, service: Function | None = None,
     ) -> None:
         self.app = app
@@ -50,11 +55,13 @@ class Function:
         self._params: bytes | None = None
         self._bound: dict[tuple[str, bytes], str] = {}  # for a class: (id, params) -> bound id
         self._variant_of: Function | None = None
-        self._deployed: tuple[str, str] | None = None  # (app name, tag) for from_name
+        # for from_name: (app name, tag, environment; "" for KETCH_ENVIRONMENT's or the caller's)
+        self._deployed: tuple[str, str, str] | None = None
         self.variant_name: str | None = None  # a with_options variant's name in its app
-        self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
+        self.sent_definition: FunctionDefinition | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
+        self._client: Client | None = service._client if service is not None else None
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------
@@ -63,6 +70,14 @@ class Function:
     def object_id(self) -> str | None:
         return self._object_id
 
+    @property
+    def logs(self) -> LogsManager:
+        """Its containers' log lines: ``fetch``, ``tail``, ``stream`` (`ketch.logs`)."""
+        async def object_id() -> str:
+            return (await (self._service or self)._resolve())[1]  # a method logs as its class
+
+        return LogsManager(object_id, self._client)
+
     def get_raw_f(self) -> Callable[..., Any]:
         return self.raw_user_object  # type: ignore[no-any-return]
 
@@ -70,19 +85,21 @@ class Function:
     def is_generator(self) -> bool:
         if self._method is not None:
             definition = (self._service or self).definition  # as resolved, for from_name
-            return bool(definition["methods"][self._method]["is_generator"])
-        return bool(self.definition["is_generator"])
+            return definition.methods[self._method].is_generator
+        return self.definition.is_generator
 
     def hydrate_from(self, function_id: str) -> None:
         self._object_id = function_id
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
         if self._object_id is None and self._deployed is not None:
-            answer = await client.request(protocol.function_lookup(*self._deployed))
-            self._object_id, self.definition = answer["function_id"], answer["definition"]
+            app_name, tag, environment = self._deployed
+            answer = await client.request(protocol.FunctionLookup(
+                app_name=app_name, tag=tag, environment=environment or config.environment()))
+            self._object_id, self.definition = answer.function_id, answer.definition
         if self._object_id is None and self._variant_of is not None:
             parent_client, _ = await self._variant_of._resolve()
             app_id = self._variant_of.app.app_id if self._variant_of.app else None
@@ -109,8 +126,9 @@ class Function:
             return function_id
         key = (function_id, params)
         if key not in self._bound:
-            answer = await client.request(protocol.function_bind(function_id, params))
-            self._bound[key] = str(answer["function_id"])
+            answer = await client.request(protocol.FunctionBind(function_id=function_id,
+                                                                params=params))
+            self._bound[key] = str(answer.function_id)
         return self._bound[key]
 
     # -- calls ---------------------------------------------------------------------------------
@@ -126,48 +144,56 @@ class Function:
                 f"{self.tag} is not a generator function: use .remote() instead of .{verb}()"
             )
 
-    async def _start(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Client, str]:
+    async def _start(self, kind: protocol.CallKind, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     wait: float | None = 0.0) -> tuple[Client, protocol.CallStarted]:
+        """Start a call with one input; its answer holds what came out within ``wait``."""
         payload = pack_args(args, kwargs)
         client, function_id = await self._resolve()
-        record = await input_record(client, 0, self._method, payload)
-        answer = await client.request(protocol.call_create(function_id, kind, [record]))
-        return client, answer["call_id"]
+        record = await input_record(client, 0, self._method, payload, self.environment_name)
+        answer = await client.request(protocol.CallCreate(function_id=function_id, kind=kind,
+                                                          records=[record], timeout=wait))
+        return client, answer
 
     @aio
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
         await self._check(False, "remote")
-        client, call_id = await self._start("remote", args, kwargs)
-        while True:
-            answer = await client.request(protocol.outputs_get(call_id, 0, None))
-            if answer["outputs"]:
-                return await outcome(client, answer["outputs"][0])
+        client, started = await self._start("remote", args, kwargs, wait=None)
+        answer: protocol.CallStarted | protocol.Outputs = started
+        while not answer.outputs:  # in a round trip of its own only when the first had none
+            answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                              cursor=0))
+        return await outcome(client, answer.outputs[0])
 
     @aio_iter
     async def remote_gen(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """Run a generator function in a container, yielding its values as they come."""
         await self._check(True, "remote_gen")
-        client, call_id = await self._start("remote", args, kwargs)
-        cursor = 0
+        client, started = await self._start("remote", args, kwargs, wait=None)
+        answer: protocol.CallStarted | protocol.Outputs = started
         while True:
-            answer = await client.request(protocol.outputs_get(call_id, cursor, None))
-            cursor = answer["cursor"]
+            if not answer.outputs and not answer.done:
+                answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                                  cursor=answer.cursor))
+                continue
             items = []
-            for record in answer["outputs"]:
-                if record[1] == Status.GEN_DONE:
+            for record in answer.outputs:
+                if record.status == Status.GEN_DONE:
                     break
                 items.append(await outcome(client, record))
             if items:
                 yield items
-            if answer["done"] or len(items) < len(answer["outputs"]):
+            if answer.done or len(items) < len(answer.outputs):
                 return
+            answer = await client.request(protocol.OutputsGet(call_id=started.call_id,
+                                                              cursor=answer.cursor))
 
     @aio
     async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
         """Start the function and return a `FunctionCall` without waiting for it."""
         await self._check(False, "spawn")
-        _, call_id = await self._start("spawn", args, kwargs)
-        return FunctionCall(call_id)
+        _, started = await self._start("spawn", args, kwargs)
+        return FunctionCall(started.call_id)
 
     def local(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function here, in this process."""
@@ -188,7 +214,7 @@ class Function:
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
-            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            self.environment_name, order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
             yield value  # a list of results
@@ -206,7 +232,7 @@ class Function:
         client, function_id = await self._resolve()
         async for value in map_outputs(
             client, function_id, self._method, (tuple(a) for a in input_iterator), kwargs or {},
-            order_outputs=order_outputs, return_exceptions=return_exceptions,
+            self.environment_name, order_outputs=order_outputs, return_exceptions=return_exceptions,
             wrap=wrap_returned_exceptions,
         ):
             yield value  # a list of results
@@ -223,7 +249,7 @@ class Function:
         client, function_id = await self._resolve()
         async for _ in map_outputs(
             client, function_id, self._method, zip(*input_iterators), kwargs or {},
-            order_outputs=False, return_exceptions=ignore_exceptions, wrap=False,
+            self.environment_name, order_outputs=False, return_exceptions=ignore_exceptions, wrap=False,
         ):
             pass
 
@@ -237,14 +263,14 @@ class Function:
 
         client, function_id = await self._resolve()
         call_id, feeding, feeder = await start_call(
-            client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {}
-        )
+            client, function_id, "spawn", self._method, zip(*input_iterators), kwargs or {},
+            self.environment_name)
         await feeding
         return FunctionCall(call_id, feeder.count)
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None
-                  ) -> Function:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Function:
         """A deployed app's function, found when first called.
 
         Example::
@@ -252,9 +278,20 @@ class Function:
             square = ketch.Function.from_name("hello", "square")
             square.remote(4)
         """
-        handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
-        handle._deployed = (app_name, name)
+        handle = cls(None, name, None, FunctionDefinition(name=name))
+        handle._deployed = (app_name, name, environment_name or "")
+        handle._client = given(client)
         return handle
+
+    @property
+    def environment_name(self) -> str:
+        """The environment its app runs in, as far as this handle knows ("": the caller's)."""
+        if self._service is not None:
+            return self._service.environment_name
+        if self._deployed is not None:
+            return self._deployed[2] or config.environment()
+        return (self.app.environment_name if self.app is not None else "") \
+            or config.environment()
 
     @aio
     async def update_autoscaler(
@@ -270,7 +307,8 @@ class Function:
         checked = validate(given)
         client, function_id = await self._resolve()
         settings = {k: checked[k] for k in given}
-        await client.request(protocol.function_update_autoscaler(function_id, settings))
+        await client.request(protocol.FunctionUpdateAutoscaler(
+            function_id=function_id, settings=protocol.AutoscalerSettings(**settings)))
 
     @aio
     async def get_web_url(self) -> str:
@@ -278,19 +316,22 @@ class Function:
         client, function_id = await self._resolve()
         if self._service is not None:  # a class's web method: the class's unbound function
             function_id = (await self._service._resolve())[1]
-        return str((await client.request(protocol.web_url(function_id, self._method)))["url"])
+        answer = await client.request(protocol.WebUrl(function_id=function_id,
+                                                      method=self._method))
+        return str(answer.url)
 
     @aio
     async def _web_urls(self) -> dict[str, str]:
         """Each web endpoint this function serves and its URL, by name: its tag, and for a
         class each web method as ``Class.method`` (what ``ketch serve`` and ``deploy`` list)."""
-        options = self.definition["options"]
-        if not options.get("web") and not options.get("web_methods"):
+        options = self.definition.options
+        if not options.serves_web:
             return {}
         client, function_id = await self._resolve()
-        named: dict[str, str | None] = {self.tag: None} if options.get("web") else {}
-        named.update({f"{self.tag}.{m}": m for m in options.get("web_methods") or {}})
-        return {name: str((await client.request(protocol.web_url(function_id, method)))["url"])
+        named: dict[str, str | None] = {self.tag: None} if options.web else {}
+        named.update({f"{self.tag}.{m}": m for m in options.web_methods or {}})
+        return {name: str((await client.request(protocol.WebUrl(function_id=function_id,
+                                                                method=method))).url)
                 for name, method in named.items()}
 
     # -- variants ------------------------------------------------------------------------------
@@ -301,10 +342,10 @@ class Function:
 
         known = {k: options.pop(k) for k in list(options) if k in FUNCTION_KEYWORDS}
         reject_unknown(options, "with_options()", FUNCTION_KEYWORDS)
-        merged = {**self.definition["options"]}
-        merged.update({k: v for k, v in validate(known).items() if k in _given(known)})
+        changed = {k: v for k, v in validate(known).items() if k in _given(known)}
+        merged = typed_options({**msgspec.to_builtins(self.definition.options), **changed})
         variant = Function(self.app, self.tag, self.raw_user_object,
-                           {**self.definition, "options": merged}, method=self._method)
+                           replace(self.definition, options=merged), method=self._method)
         variant._variant_of = self
         variant.mounts = {**self.mounts, **(known.get("volumes") or {})}
         variant.shared = dict(self.shared)
@@ -315,17 +356,19 @@ class Function:
     async def _create_variant(self, client: Client, app_id: str, variant: Function) -> str:
         """Create ``variant`` of this (created) function in the app: the id."""
         from .app import _volume_ids
+        from .cloud_bucket_mount import bucket_wires
 
         parent = self.sent_definition or self.definition
         # the function's schedule and web endpoint stay its own: a variant is for calls
-        options = {k: v for k, v in variant.definition["options"].items()
-                   if k not in ("schedule", "web", "web_methods")}
-        definition = {**parent, "options": options,  # the function's secrets
-                      "volumes": await _volume_ids(variant.mounts)}
-        if variant.variant_name:
-            definition["name"] = variant.variant_name
-        answer = await client.request(protocol.function_create(app_id, definition))
-        return str(answer["function_id"])
+        options = replace(variant.definition.options, schedule=None, web=None, web_methods=None)
+        definition = replace(parent, options=options,  # the function's secrets
+                             volumes=await _volume_ids(variant.mounts),
+                             cloud_bucket_mounts=await bucket_wires(client, variant.mounts,
+                                                                    self.environment_name),
+                             name=variant.variant_name or parent.name)
+        answer = await client.request(protocol.FunctionCreate(app_id=app_id,
+                                                              definition=definition))
+        return str(answer.function_id)
 
     def __repr__(self) -> str:
         return f"Function({self.tag!r})"

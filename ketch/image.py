@@ -321,15 +321,16 @@ def check_add_python(version: Any) -> str:
     return version
 
 
-async def resolve_secrets(steps: list[Step] | None, client: Client) -> list[Step] | None:
-    """The steps to send: each registry secret replaced by its id (a named one looked up, one
-    of local values made for the run)."""
+async def resolve_secrets(steps: list[Step] | None, client: Client, environment: str
+                          ) -> list[Step] | None:
+    """The steps to send: each registry secret replaced by its id (a named one of
+    ``environment`` looked up, one of local values made there for the run)."""
     if not steps:
         return steps
     found = {str(i): [s["secret"]] for i, s in enumerate(steps) if isinstance(s.get("secret"), Secret)}
     if not found:
         return steps
-    ids = await ids_for_run(client, found)
+    ids = await ids_for_run(client, found, environment)
     return [{**s, "secret": ids[str(i)][0]} if str(i) in ids else s for i, s in enumerate(steps)]
 
 

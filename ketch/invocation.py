@@ -15,24 +15,26 @@ def pack_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     return serialize((args, kwargs), "arguments")
 
 
-async def input_record(client: Client, index: int, method: str | None, payload: bytes) -> list[Any]:
+async def input_record(client: Client, index: int, method: str | None, payload: bytes,
+                       environment: str) -> protocol.InputRecord:
+    """An input; a large payload goes up first as a blob of the function's ``environment``."""
     if len(payload) > MAX_INLINE:
-        blob_id = (await client.request(protocol.blob_put(payload)))["blob_id"]
-        return protocol.input_record(index, method, None, blob_id)
-    return protocol.input_record(index, method, payload, None)
+        answer = await client.request(protocol.BlobPut(data=payload, environment=environment))
+        return protocol.InputRecord(index=index, method=method, args=None,
+                                    blob_id=answer.blob_id)
+    return protocol.InputRecord(index=index, method=method, args=payload, blob_id=None)
 
 
-async def payload_of(client: Client, record: list[Any]) -> bytes:
+async def payload_of(client: Client, record: protocol.OutputRecord) -> bytes:
     """The bytes an output record carries, fetching its blob if it has one."""
-    _, _, data, blob_id = record
-    if blob_id is not None:
-        return bytes((await client.request(protocol.blob_get(blob_id)))["data"])
-    return bytes(data) if data is not None else b""
+    if record.blob_id is not None:
+        return bytes((await client.request(protocol.BlobGet(blob_id=record.blob_id))).data)
+    return bytes(record.data) if record.data is not None else b""
 
 
-async def outcome(client: Client, record: list[Any]) -> Any:
+async def outcome(client: Client, record: protocol.OutputRecord) -> Any:
     """The value of an output record, or raise the error it carries."""
-    status = record[1]
+    status = record.status
     if status == Status.OK or status == Status.GEN_ITEM:
         return deserialize(await payload_of(client, record), "return value")
     if status == Status.ERROR:
@@ -47,7 +49,8 @@ async def outcome(client: Client, record: list[Any]) -> Any:
     raise exception.InternalError(f"unknown output status {status!r}")
 
 
-async def outcome_or_exception(client: Client, record: list[Any], wrap: bool) -> Any:
+async def outcome_or_exception(client: Client, record: protocol.OutputRecord, wrap: bool
+                               ) -> Any:
     """Like `outcome`, but returns the exception instead of raising it."""
     try:
         return await outcome(client, record)

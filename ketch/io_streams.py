@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
 from . import exception
-from .client import send
+from .client import CURRENT, send
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
 
@@ -38,6 +38,7 @@ class StreamReader(Generic[T]):
                  by_line: bool = False, piped: bool = True) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
         self._stream = stream
         self._text = text
         self._by_line = by_line
@@ -55,14 +56,16 @@ class StreamReader(Generic[T]):
         """The next piece of output (decoded when text); None at the end."""
         while not self._eof:
             try:
-                answer = await send(protocol.process_output(
-                    self._sandbox_id, self._process, self._stream, self._cursor, POLL_S))
+                answer = await send(protocol.ProcessOutput(
+                    sandbox_id=self._sandbox_id, process=self._process,
+                    stream=self._stream,  # type: ignore[arg-type]  # "stdout" or "stderr"
+                    cursor=self._cursor, timeout=POLL_S))
             except exception.NotFoundError:  # a sandbox without a command has no output
                 self._eof = True
                 break
-            self._cursor = answer["cursor"]
-            self._eof = answer["eof"]
-            data = answer["data"]
+            self._cursor = answer.cursor
+            self._eof = answer.eof
+            data = answer.data
             if data:
                 return self._decoder.decode(data) if self._text else data  # type: ignore[return-value]
         if self._text:
@@ -122,6 +125,7 @@ class StreamWriter:
     def __init__(self, sandbox_id: str, process: int) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()
         self._buffer = bytearray()
         self._eof = False
         self._closed = False
@@ -147,5 +151,6 @@ class StreamWriter:
         if self._closed or (not self._buffer and not self._eof):
             return
         data, self._buffer = bytes(self._buffer), bytearray()
-        await send(protocol.process_stdin(self._sandbox_id, self._process, data, self._eof))
+        await send(protocol.ProcessStdin(sandbox_id=self._sandbox_id, process=self._process,
+                                         data=data, eof=self._eof))
         self._closed = self._eof

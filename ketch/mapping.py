@@ -31,10 +31,12 @@ def _next_chunk(
 class MapFeeder:
     """Sends a call's inputs; ``count`` is final once ``finished`` is set."""
 
-    def __init__(self, client: Client, call_id: str, method: str | None) -> None:
+    def __init__(self, client: Client, call_id: str, method: str | None,
+                 environment: str) -> None:
         self.client = client
         self.call_id = call_id
         self.method = method
+        self.environment = environment  # the function's: where large inputs go
         self.count = 0
         self.received = 0
         self.room = asyncio.Event()
@@ -45,30 +47,34 @@ class MapFeeder:
             chunk = await asyncio.to_thread(_next_chunk, source, kwargs, self.count)
             if not chunk:
                 break
-            records = [await input_record(self.client, i, self.method, p) for i, p in chunk]
-            await self.client.request(protocol.inputs_put(self.call_id, records))
+            records = [await input_record(self.client, i, self.method, p, self.environment)
+                       for i, p in chunk]
+            await self.client.request(protocol.InputsPut(call_id=self.call_id, records=records))
             self.count += len(chunk)
             while self.count - self.received > MAX_OUTSTANDING:
                 self.room.clear()
                 await self.room.wait()
-        await self.client.request(protocol.inputs_done(self.call_id, self.count))
+        await self.client.request(protocol.InputsDone(call_id=self.call_id, count=self.count))
 
 
 async def start_call(
-    client: Client, function_id: str, kind: str, method: str | None,
-    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any],
+    client: Client, function_id: str, kind: protocol.CallKind, method: str | None,
+    source: Iterator[tuple[Any, ...]], kwargs: dict[str, Any], environment: str,
 ) -> tuple[str, asyncio.Task[None], MapFeeder]:
-    call_id = (await client.request(protocol.call_create(function_id, kind)))["call_id"]
-    feeder = MapFeeder(client, call_id, method)
+    answer = await client.request(protocol.CallCreate(function_id=function_id, kind=kind))
+    call_id = answer.call_id
+    feeder = MapFeeder(client, call_id, method, environment)
     return call_id, asyncio.ensure_future(feeder.feed(source, kwargs)), feeder
 
 
 async def map_outputs(
     client: Client, function_id: str, method: str | None, source: Iterator[tuple[Any, ...]],
-    kwargs: dict[str, Any], *, order_outputs: bool, return_exceptions: bool, wrap: bool,
+    kwargs: dict[str, Any], environment: str, *, order_outputs: bool, return_exceptions: bool,
+    wrap: bool,
 ) -> AsyncIterator[Any]:
-    call_id, feeding, feeder = await start_call(client, function_id, "map", method, source, kwargs)
-    held: dict[int, list[Any]] = {}
+    call_id, feeding, feeder = await start_call(client, function_id, "map", method, source,
+                                                kwargs, environment)
+    held: dict[int, protocol.OutputRecord] = {}
     next_index = cursor = 0
     finished = lost = False
     try:
@@ -77,7 +83,8 @@ async def map_outputs(
                 lost = isinstance(feeding.exception(), exception.ConnectionError)
                 raise feeding.exception()  # type: ignore[misc]
             try:
-                answer = await client.request(protocol.outputs_get(call_id, cursor, 1.0))
+                answer = await client.request(protocol.OutputsGet(call_id=call_id, cursor=cursor,
+                                                                  timeout=1.0))
             except exception.ConnectionError as exc:
                 lost = True
                 raise exception.ConnectionError(
@@ -85,17 +92,17 @@ async def map_outputs(
                     "accepted: once it is back, read a result with "
                     f"ketch.FunctionCall.from_id({call_id!r}).get(index=N)"
                 ) from exc
-            cursor = answer["cursor"]
-            feeder.received += len(answer["outputs"])
+            cursor = answer.cursor
+            feeder.received += len(answer.outputs)
             feeder.room.set()
-            ready: list[list[Any]] = []
+            ready: list[protocol.OutputRecord] = []
             if order_outputs:
-                held.update((record[0], record) for record in answer["outputs"])
+                held.update((record.index, record) for record in answer.outputs)
                 while next_index in held:
                     ready.append(held.pop(next_index))
                     next_index += 1
             else:
-                ready = answer["outputs"]
+                ready = answer.outputs
             values: list[Any] = []
             error: BaseException | None = None
             for record in ready:
@@ -108,7 +115,7 @@ async def map_outputs(
                 yield values  # the results before a failing one still reach the caller
             if error is not None:
                 raise error
-            if answer["done"]:
+            if answer.done:
                 finished = True
                 await feeding
                 return
@@ -116,11 +123,12 @@ async def map_outputs(
         if not feeding.done():
             feeding.cancel()
         if not finished and not lost:  # stopped early or an input failed: drop the rest
-            await client.request(protocol.call_cancel(call_id, False))
-            await client.request(protocol.call_forget(call_id))
+            await client.request(protocol.CallCancel(call_id=call_id))
+            await client.request(protocol.CallForget(call_id=call_id))
 
 
-async def _value(client: Client, record: list[Any], return_exceptions: bool, wrap: bool) -> Any:
+async def _value(client: Client, record: protocol.OutputRecord, return_exceptions: bool,
+                 wrap: bool) -> Any:
     if return_exceptions:
         return await outcome_or_exception(client, record, wrap)
     return await outcome(client, record)

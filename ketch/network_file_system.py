@@ -35,20 +35,22 @@ class NetworkFileSystem(NamedObject):
         """Write what ``fp`` holds to ``remote_path``; the number of bytes."""
         client, nfs_id = await self._resolve()
         data = fp.read()
-        answer = await client.request(protocol.nfs_write(nfs_id, remote_path, data))
-        return int(answer["bytes"])
+        answer = await client.request(protocol.NfsWrite(nfs_id=nfs_id, path=remote_path,
+                                                        data=data))
+        return int(answer.bytes)
 
     @aio_iter
     async def read_file(self, path: str) -> AsyncIterator[list[bytes]]:
         """The file's bytes."""
         client, nfs_id = await self._resolve()
-        yield [(await client.request(protocol.nfs_read(nfs_id, path)))["data"]]
+        yield [(await client.request(protocol.NfsRead(nfs_id=nfs_id, path=path))).data]
 
     @aio
     async def listdir(self, path: str = "/", *, recursive: bool = False) -> list[FileEntry]:
         client, nfs_id = await self._resolve()
-        answer = await client.request(protocol.nfs_listdir(nfs_id, path, recursive))
-        return [_entry(raw) for raw in answer["entries"]]
+        answer = await client.request(protocol.NfsListdir(nfs_id=nfs_id, path=path,
+                                                          recursive=recursive))
+        return [_entry(raw) for raw in answer.entries]
 
     @aio_iter
     async def iterdir(self, path: str = "/") -> AsyncIterator[list[FileEntry]]:
@@ -57,7 +59,7 @@ class NetworkFileSystem(NamedObject):
     @aio
     async def remove_file(self, path: str, recursive: bool = False) -> None:
         client, nfs_id = await self._resolve()
-        await client.request(protocol.nfs_remove(nfs_id, path, recursive))
+        await client.request(protocol.NfsRemove(nfs_id=nfs_id, path=path, recursive=recursive))
 
     @aio
     async def add_local_file(self, local_path: str, remote_path: str | None = None) -> int:

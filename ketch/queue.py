@@ -82,13 +82,15 @@ class Queue(NamedObject):
     async def len(self, *, partition: str | None = None, total: bool = False) -> int:
         """The number of items in the partition, or in every partition with ``total``."""
         client, queue_id = await self._resolve()
-        return int((await client.request(protocol.queue_len(queue_id, partition, total)))["len"])
+        answer = await client.request(protocol.QueueLen(queue_id=queue_id, partition=partition,
+                                                        total=total))
+        return int(answer.len)
 
     @aio
     async def clear(self, *, partition: str | None = None, all: bool = False) -> None:
         """Remove every item of the partition, or of every partition with ``all``."""
         client, queue_id = await self._resolve()
-        await client.request(protocol.queue_clear(queue_id, partition, all))
+        await client.request(protocol.QueueClear(queue_id=queue_id, partition=partition, all=all))
 
     @aio_iter
     async def iterate(self, *, partition: str | None = None,
@@ -102,9 +104,9 @@ class Queue(NamedObject):
         seen = 0
         deadline = loop.time() + item_poll_timeout
         while True:
-            answer = await client.request(protocol.queue_peek(queue_id, WHOLE_PARTITION,
-                                                              partition))
-            new = answer["values"][seen:]
+            answer = await client.request(protocol.QueuePeek(queue_id=queue_id, n=WHOLE_PARTITION,
+                                                             partition=partition))
+            new = answer.values[seen:]
             if new:
                 seen += len(new)
                 deadline = loop.time() + item_poll_timeout
@@ -125,7 +127,8 @@ class Queue(NamedObject):
         while True:
             wait = _request_wait(loop, deadline)
             try:
-                await client.request(protocol.queue_put(queue_id, data, partition, wait))
+                await client.request(protocol.QueuePut(queue_id=queue_id, values=data,
+                                                       partition=partition, timeout=wait))
                 return
             except exception.ResourceExhaustedError as exc:
                 if deadline is not None and loop.time() >= deadline:
@@ -140,9 +143,10 @@ class Queue(NamedObject):
         deadline = _deadline(loop, block, timeout)
         while True:
             wait = _request_wait(loop, deadline)
-            answer = await client.request(protocol.queue_get(queue_id, n, partition, wait))
-            if answer["values"]:
-                return [deserialize(value, "queue item") for value in answer["values"]]
+            answer = await client.request(protocol.QueueGet(queue_id=queue_id, n=n,
+                                                            partition=partition, timeout=wait))
+            if answer.values:
+                return [deserialize(value, "queue item") for value in answer.values]
             if not block:
                 return []
             if deadline is not None and loop.time() >= deadline:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exception
-from .client import send
+from .client import CURRENT, send
 from .protocol import client as protocol
 from .synchronizer import aio
 
@@ -33,12 +33,12 @@ async def operation(sandbox_id: str, meta: dict[str, Any],
                     data: bytes = b"") -> tuple[dict[str, Any], bytes]:
     """One operation inside the sandbox (`ketch.protocol.supervisor`'s file ops): its result
     and data, or the `SandboxFilesystemError` its failure maps to."""
-    answer = await send(protocol.sandbox_file(sandbox_id, meta, data))
-    result = answer["meta"]
+    answer = await send(protocol.SandboxFile(sandbox_id=sandbox_id, meta=meta, data=data))
+    result = answer.meta
     if "error" in result:
         error = ERRORS.get(result.get("errno") or 0, exception.SandboxFilesystemError)
         raise error(result["error"])
-    return result, answer["data"]
+    return result, answer.data
 
 
 class SandboxFilesystem:
@@ -51,6 +51,7 @@ class SandboxFilesystem:
 
     def __init__(self, sandbox_id: str) -> None:
         self._sandbox_id = sandbox_id
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
 
     async def _op(self, meta: dict[str, Any], data: bytes = b"") -> tuple[dict[str, Any], bytes]:
         path = meta["path"]

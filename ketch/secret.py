@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import exception
+from . import config, exception
 from .client import Client, get_client, send_blocking
 from .context import is_local
 from .dotenv import find_dotenv, read_dotenv
@@ -38,22 +38,25 @@ class SecretManager:
         """Store a named secret; with ``allow_existing``, an existing one is left as it is."""
         values = _checked(env_dict, "Secret.objects.create")
         try:
-            send_blocking(protocol.secret_create(name, values, overwrite=False))
+            send_blocking(protocol.SecretCreate(
+                name=name, values=values, environment=environment_name or config.environment()))
         except exception.AlreadyExistsError:
             if not allow_existing:
                 raise
 
     def list(self, *, environment_name: str | None = None, client: Any = None) -> list[Secret]:
         """The named secrets, newest first."""
-        rows = send_blocking(protocol.object_list("secret"))["objects"]
-        rows.sort(key=lambda row: row["created"], reverse=True)
-        return [Secret(object_id=row["id"], name=row["name"]) for row in rows]
+        rows = send_blocking(protocol.ObjectList(
+            kind="secret", environment=environment_name or config.environment())).objects
+        rows.sort(key=lambda row: row.created, reverse=True)
+        return [Secret(object_id=row.id, name=row.name) for row in rows]
 
     def delete(self, name: str, *, allow_missing: bool = False,
                environment_name: str | None = None, client: Any = None) -> None:
         """Delete a named secret. Apps using it start their next containers without it."""
         try:
-            send_blocking(protocol.object_delete("secret", name))
+            send_blocking(protocol.ObjectDelete(
+                kind="secret", name=name, environment=environment_name or config.environment()))
         except exception.NotFoundError:
             if not allow_missing:
                 raise exception.NotFoundError(
@@ -79,8 +82,9 @@ class Secret(NamedObject):
 
     def __init__(self, *, object_id: str | None = None, name: str | None = None,
                  create_if_missing: bool = False, required_keys: list[str] | None = None,
-                 load: Callable[[], dict[str, str]] | None = None) -> None:
-        super().__init__(object_id=object_id, name=name)
+                 load: Callable[[], dict[str, str]] | None = None,
+                 environment_name: str | None = None) -> None:
+        super().__init__(object_id=object_id, name=name, environment_name=environment_name)
         self._required_keys = list(required_keys or [])
         self._load = load  # reads the values of a secret made here; None for a named one
 
@@ -98,7 +102,7 @@ class Secret(NamedObject):
         keys = list(required_keys or [])
         if not all(isinstance(k, str) for k in keys):
             raise exception.InvalidError("required_keys must be a list of str")
-        secret = super().from_name(name, environment_name=environment_name)
+        secret = super().from_name(name, environment_name=environment_name, client=client)
         secret._required_keys = keys
         return secret
 
@@ -157,10 +161,10 @@ class Secret(NamedObject):
 
     # -- ids -----------------------------------------------------------------------------------
 
-    async def _id_for_run(self, client: Client) -> str:
+    async def _id_for_run(self, client: Client, environment: str = "") -> str:
         """The id a function's definition carries: a named secret's (its required keys
         checked), or that of a new ephemeral secret of the values read here, which the
-        control plane drops when the app stops."""
+        control plane drops when the app stops; of ``environment`` ("": the caller's)."""
         if self._load is None:
             if self.name is None:  # rebuilt from its id, as in a container
                 if self._object_id is None:
@@ -169,14 +173,17 @@ class Secret(NamedObject):
                         "from_local_environ"
                     )
                 return self._object_id
-            answer = await client.request(protocol.secret_lookup(self.name, self._required_keys))
-            self._object_id = str(answer["secret_id"])
+            answer = await client.request(protocol.SecretLookup(
+                name=self.name, required_keys=self._required_keys,
+                environment=self._environment or environment or config.environment()))
+            self._object_id = str(answer.secret_id)
             return self._object_id
-        answer = await client.request(protocol.secret_create(None, self._load()))
-        return str(answer["secret_id"])
+        answer = await client.request(protocol.SecretCreate(
+            name=None, values=self._load(), environment=environment or config.environment()))
+        return str(answer.secret_id)
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._object_id is None:
             self._object_id = await self._id_for_run(client)
         return client, self._object_id
@@ -185,16 +192,19 @@ class Secret(NamedObject):
         return f"Secret({self.name!r})" if self.name else "Secret(<values>)"
 
 
-async def ids_for_run(client: Client, secrets: dict[str, list[Secret]]) -> dict[str, list[str]]:
-    """Each function's secret ids, for an app that is starting. Named secrets are looked up
-    and local values read before any secret is made, so a missing secret or a bad ``.env``
-    fails the start with nothing left behind; a secret shared by functions is sent once."""
+async def ids_for_run(client: Client, secrets: dict[str, list[Secret]], environment: str
+                      ) -> dict[str, list[str]]:
+    """Each function's secret ids, for an app of ``environment`` that is starting. Named
+    secrets are looked up and local values read before any secret is made, so a missing secret
+    or a bad ``.env`` fails the start with nothing left behind; a secret shared by functions is
+    sent once."""
     unique = list({id(s): s for group in secrets.values() for s in group}.values())
-    made = {id(s): await s._id_for_run(client) for s in unique if s._load is None}
+    made = {id(s): await s._id_for_run(client, environment) for s in unique if s._load is None}
     values = {id(s): s._load() for s in unique if s._load is not None}
     for key, env in values.items():
-        answer = await client.request(protocol.secret_create(None, env))
-        made[key] = str(answer["secret_id"])
+        answer = await client.request(protocol.SecretCreate(name=None, values=env,
+                                                            environment=environment))
+        made[key] = str(answer.secret_id)
     return {tag: [made[id(s)] for s in group] for tag, group in secrets.items()}
 
 

@@ -72,29 +72,34 @@ class forward:
         self.unencrypted = unencrypted
         self.container_id = os.environ["KETCH_CONTAINER_ID"]
 
-    def _opened(self, answer: dict[str, object]) -> Tunnel:
-        host, port = str(answer["host"]), int(answer["port"])  # type: ignore[call-overload]
+    def _opened(self, answer: protocol.Address) -> Tunnel:
+        host, port = answer.host, answer.port
         return Tunnel(host, port, host if self.unencrypted else "",
                       port if self.unencrypted else 0)
+
+    def _open(self) -> protocol.ForwardOpen:
+        return protocol.ForwardOpen(container_id=self.container_id, port=self.port,
+                                    unencrypted=self.unencrypted)
+
+    def _close(self) -> protocol.ForwardClose:
+        return protocol.ForwardClose(container_id=self.container_id, port=self.port)
 
     def __enter__(self) -> Tunnel:
         from .client import send_blocking
 
-        return self._opened(send_blocking(protocol.forward_open(
-            self.container_id, self.port, self.unencrypted)))
+        return self._opened(send_blocking(self._open()))
 
     def __exit__(self, *_: object) -> None:
         from .client import send_blocking
 
-        send_blocking(protocol.forward_close(self.container_id, self.port))
+        send_blocking(self._close())
 
     async def __aenter__(self) -> Tunnel:
         from .client import send
 
-        return self._opened(await send(protocol.forward_open(
-            self.container_id, self.port, self.unencrypted)))
+        return self._opened(await send(self._open()))
 
     async def __aexit__(self, *_: object) -> None:
         from .client import send
 
-        await send(protocol.forward_close(self.container_id, self.port))
+        await send(self._close())

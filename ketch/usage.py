@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from . import config
 from .client import send
 from .protocol import client as protocol
 from .synchronizer import aio_function
@@ -21,9 +24,12 @@ TOTALS = ("cpu_s", "memory_gib_s", "gpu_s", "cost")
 
 
 async def _query(by: str = "app", since: float | None = None, until: float | None = None,
-                 app_id: str | None = None) -> list[dict[str, Any]]:
-    answer = await send(protocol.usage_query(by, since, until, app_id))
-    return list(answer["rows"])
+                 app_id: str | None = None, environment_name: str | None = None
+                 ) -> list[dict[str, Any]]:
+    answer = await send(protocol.UsageQuery(
+        group_by=by, since=since, until=until, app_id=app_id,  # type: ignore[arg-type]
+        environment=environment_name or config.environment()))
+    return [msgspec.structs.asdict(row) for row in answer.rows]
 
 
 query = aio_function(_query)

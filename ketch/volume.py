@@ -18,41 +18,25 @@ commit what they changed when they exit. Outside containers, ``listdir``, ``read
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import IO, Any
 
-from . import exception, synchronizer
+from . import config, exception, synchronizer
 from .client import send_blocking
 from .object import NamedObject
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
+from .types import FileEntry, FileEntryType
 
 CHUNK = 4 * 2**20
 
 
-class FileEntryType(enum.IntEnum):
-    UNSPECIFIED = 0
-    FILE = 1
-    DIRECTORY = 2
-    SYMLINK = 3
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    path: str
-    type: FileEntryType
-    mtime: float
-    size: int
-
-
-def _entry(raw: dict[str, Any]) -> FileEntry:
+def _entry(raw: protocol.FileEntry) -> FileEntry:
     kind = {"file": FileEntryType.FILE, "directory": FileEntryType.DIRECTORY,
-            "symlink": FileEntryType.SYMLINK}[raw["type"]]
-    return FileEntry(raw["path"], kind, raw["mtime"], raw["size"])
+            "symlink": FileEntryType.SYMLINK}[raw.type]
+    return FileEntry(raw.path, kind, int(raw.mtime), raw.size)
 
 
 class Volume(NamedObject):
@@ -60,7 +44,8 @@ class Volume(NamedObject):
 
     @classmethod
     def from_name(cls, name: str, *, environment_name: str | None = None,
-                  create_if_missing: bool = False, version: int | None = None) -> Volume:
+                  create_if_missing: bool = False, version: int | None = None,
+                  client: Any = None) -> Volume:
         """A handle on the volume called ``name``. ``version`` is Modal's volume format (1 or
         2); ketch stores every volume one way, which behaves as both, so either is accepted.
 
@@ -73,7 +58,7 @@ class Volume(NamedObject):
                 f"Volume.from_name(version={version!r}): the volume format is 1 or 2 (or left "
                 "out); ketch stores both the same way")
         return super().from_name(name, environment_name=environment_name,
-                                 create_if_missing=create_if_missing)
+                                 create_if_missing=create_if_missing, client=client)
 
     # -- inside containers ---------------------------------------------------------------------
 
@@ -91,7 +76,7 @@ class Volume(NamedObject):
         """Make this container's changes under the mount the volume's latest version."""
         volume_id, _ = self._mount("commit")
         container_id = os.environ["KETCH_CONTAINER_ID"]
-        send_blocking(protocol.volume_commit(volume_id, container_id))
+        send_blocking(protocol.VolumeCommit(volume_id=volume_id, container_id=container_id))
 
     def reload(self) -> None:
         """See the volume's latest version (changes not committed are dropped)."""
@@ -99,16 +84,18 @@ class Volume(NamedObject):
 
         volume_id, mount = self._mount("reload")
         container_id = os.environ["KETCH_CONTAINER_ID"]
-        answer = send_blocking(protocol.volume_reload(volume_id, container_id))
-        remount_overlay(mount, answer["lower"], answer["upper"], answer["work"])
+        answer = send_blocking(protocol.VolumeReload(volume_id=volume_id,
+                                                     container_id=container_id))
+        remount_overlay(mount, answer.lower, answer.upper, answer.work)
 
     # -- anywhere --------------------------------------------------------------------------------
 
     @aio
     async def listdir(self, path: str = "/", *, recursive: bool = False) -> list[FileEntry]:
         client, volume_id = await self._resolve()
-        answer = await client.request(protocol.volume_listdir(volume_id, path, recursive))
-        return [_entry(raw) for raw in answer["entries"]]
+        answer = await client.request(protocol.VolumeListdir(volume_id=volume_id, path=path,
+                                                             recursive=recursive))
+        return [_entry(raw) for raw in answer.entries]
 
     @aio_iter
     async def iterdir(self, path: str = "/", *, recursive: bool = True
@@ -121,11 +108,12 @@ class Volume(NamedObject):
         client, volume_id = await self._resolve()
         offset = 0
         while True:
-            answer = await client.request(protocol.volume_read(volume_id, path, offset, CHUNK))
-            if answer["data"]:
-                yield [answer["data"]]
-            offset += len(answer["data"])
-            if offset >= answer["size"] or not answer["data"]:
+            answer = await client.request(protocol.VolumeRead(volume_id=volume_id, path=path,
+                                                              offset=offset, length=CHUNK))
+            if answer.data:
+                yield [answer.data]
+            offset += len(answer.data)
+            if offset >= answer.size or not answer.data:
                 return
 
     def read_file_into_fileobj(self, path: str, fileobj: IO[bytes]) -> int:
@@ -138,12 +126,14 @@ class Volume(NamedObject):
     @aio
     async def remove_file(self, path: str, recursive: bool = False) -> None:
         client, volume_id = await self._resolve()
-        await client.request(protocol.volume_remove(volume_id, path, recursive))
+        await client.request(protocol.VolumeRemove(volume_id=volume_id, path=path,
+                                                   recursive=recursive))
 
     @aio
     async def copy_files(self, src_paths: list[str], dst_path: str) -> None:
         client, volume_id = await self._resolve()
-        await client.request(protocol.volume_copy(volume_id, list(src_paths), dst_path))
+        await client.request(protocol.VolumeCopy(volume_id=volume_id, src_paths=list(src_paths),
+                                                 dst_path=dst_path))
 
     def batch_upload(self, force: bool = False) -> VolumeUpload:
         """Upload files, all committed as one new version when the block ends.
@@ -157,8 +147,10 @@ class Volume(NamedObject):
         return VolumeUpload(self, force)
 
     @staticmethod
-    def rename(old_name: str, new_name: str, **_ignored: Any) -> None:
-        send_blocking(protocol.object_rename("volume", old_name, new_name))
+    def rename(old_name: str, new_name: str, *, environment_name: str | None = None,
+               **_ignored: Any) -> None:
+        send_blocking(protocol.ObjectRename(kind="volume", name=old_name, new_name=new_name,
+                                            environment=environment_name or config.environment()))
 
 
 class VolumeUpload:
@@ -198,9 +190,10 @@ class VolumeUpload:
                     data = stream.read(CHUNK)
                     if not data and offset:
                         break
-                    answer = await client.request(
-                        protocol.volume_upload(volume_id, remote, offset, data, upload_id))
-                    upload_id = answer["upload_id"]
+                    answer = await client.request(protocol.VolumeUpload(
+                        volume_id=volume_id, path=remote, offset=offset, data=data,
+                        upload_id=upload_id))
+                    upload_id = answer.upload_id
                     offset += len(data)
                     if not data:
                         break
@@ -208,7 +201,9 @@ class VolumeUpload:
                 if isinstance(local, str):
                     stream.close()
         if upload_id is not None:
-            await client.request(protocol.volume_upload_commit(volume_id, upload_id, self._force))
+            await client.request(protocol.VolumeUploadCommit(volume_id=volume_id,
+                                                             upload_id=upload_id,
+                                                             force=self._force))
 
 
 __all__ = ["FileEntry", "FileEntryType", "Volume", "VolumeUpload"]

@@ -14,6 +14,8 @@ from sandbox_runtimes import RUNTIMES, usable
 
 import ketch
 from ketch import client, exception, synchronizer
+from ketch.client import send_blocking
+from ketch.protocol import client as protocol
 
 pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
                                 reason="no sandbox runtime works here")
@@ -104,7 +106,7 @@ def test_idle_timeout_spares_a_busy_sandbox(app, runtime):
     started = time.monotonic()
     sb.wait(raise_on_termination=False)
     assert time.monotonic() - started < 5
-    assert "idle for 1.5 s" in ketch.Sandbox.from_id(sb.object_id)._info["reason"]
+    assert "idle for 1.5 s" in ketch.Sandbox.from_id(sb.object_id)._info.reason
 
 
 def test_exec_timeout_kills_the_process(sb):
@@ -179,8 +181,12 @@ def test_bad_input_is_refused_before_anything_starts(app):
         ketch.Sandbox.create("echo", 3, app=app)
     with pytest.raises(exception.InvalidError, match="block_network=True allows no traffic"):
         ketch.Sandbox.create(app=app, block_network=True, cidr_allowlist=["10.0.0.0/8"])
-    with pytest.raises(exception.InvalidError, match="not a CIDR"):
-        ketch.Sandbox.create(app=app, cidr_allowlist=["10.0.0.0/33"])
+    for cidr in ("10.0.0.0/33", "fd00::/8", "10.0.0.1/8"):  # as the sandbox's network takes
+        with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):
+            ketch.Sandbox.create(app=app, cidr_allowlist=[cidr])
+        with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):  # sent raw
+            send_blocking(protocol.SandboxCreate(app_id=app.app_id, definition={
+                "command": ["true"], "cidr_allowlist": [cidr]}))
     with pytest.raises(exception.InvalidError, match="isolation"):
         ketch.Sandbox.create(app=app, runtime="process")
     with pytest.raises(exception.InvalidError, match="timeout"):
@@ -282,12 +288,12 @@ def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
         assert hog.wait() == -9 and hog.stdout.read() == ""
         if runtime == "gvisor":  # the OOM killer takes gVisor's sentry: the whole sandbox
             second.wait(raise_on_termination=False)
-            assert "ran out of memory at 200 MiB" in second._info["reason"]
+            assert "ran out of memory at 200 MiB" in second._info.reason
             return
         assert second.exec("echo", "still here").stdout.read() == "still here\n"
         control_plane = synchronizer.run(client.get_client()).transport.control_plane
-        lines, _ = synchronizer.run(control_plane.apps[app.app_id].logs.read(0, 0))
-        said = [text for _, cid, _, text in lines if cid == second.object_id]
+        lines, _ = synchronizer.run(control_plane.state.apps[app.app_id].logs.read(0, 0))
+        said = [line.text for line in lines if line.container_id == second.object_id]
         assert any("reached its memory limit" in text for text in said), said
     finally:
         second.terminate()
@@ -300,7 +306,7 @@ def test_a_function_drives_a_sandbox_in_its_own_app_and_it_is_metered():
         out, sandbox_id = sandboxer.run_in_sandbox.remote("print(sum(range(10)))")
         assert out == "45\n"
         info = ketch.Sandbox.from_id(sandbox_id)._info
-        assert info["app_id"] == sandboxer.app.app_id
+        assert info.app_id == sandboxer.app.app_id
         rows = ketch.usage.query(by="function", app_id=sandboxer.app.app_id)
     assert "sandboxer.sandbox" in {row["group"] for row in rows}, rows
 

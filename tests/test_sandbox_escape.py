@@ -808,7 +808,7 @@ def test_a_memory_bomb_is_stopped_at_its_limit(app, runtime, host):
     sandbox = ketch.Sandbox.create("python", "-c", MEMORY_BOMB, app=app, runtime=runtime,
                                    memory=256, timeout=60, block_network=True)
     sandbox.wait(raise_on_termination=False)
-    reason = ketch.Sandbox.from_id(sandbox.object_id)._info["reason"]
+    reason = ketch.Sandbox.from_id(sandbox.object_id)._info.reason
     assert "ran out of memory at" in reason and "256 MiB" in reason, reason
     assert sandbox.returncode not in (0, None)
     wait_until_gone(sandbox.object_id)
@@ -871,7 +871,7 @@ def test_spinning_past_the_timeout_ends_the_sandbox(app, runtime, host):
         sandbox.wait()
     assert time.monotonic() - started < 15
     assert sandbox.returncode == 124
-    assert "timeout of 2 s" in ketch.Sandbox.from_id(sandbox.object_id)._info["reason"]
+    assert "timeout of 2 s" in ketch.Sandbox.from_id(sandbox.object_id)._info.reason
     wait_until_gone(sandbox.object_id)
 
 

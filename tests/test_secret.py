@@ -10,7 +10,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-import msgpack
+import msgspec
 import pytest
 
 import ketch
@@ -51,7 +51,7 @@ def query(sql: str, *args: str) -> list[tuple]:
 
 def stored_definition(function_id: str) -> dict:
     [(blob,)] = query("SELECT definition FROM functions WHERE id=?", function_id)
-    return msgpack.unpackb(blob)
+    return msgspec.msgpack.decode(blob)
 
 
 def test_secrets_reach_the_functions_that_ask_and_no_others():
@@ -187,8 +187,8 @@ def test_a_secret_deleted_while_the_app_runs_is_left_out_and_logged():
     with app.run():
         ketch.Secret.objects.delete("short-lived")
         assert f.remote() is None
-        lines = request(protocol.logs_get(app.app_id, 0, 1.0))["lines"]
-    assert any("starts without the keys of secret" in line[3] for line in lines)
+        lines = request(protocol.LogsGet(app_id=app.app_id, cursor=0, timeout=1.0)).lines
+    assert any("starts without the keys of secret" in line.text for line in lines)
 
 
 def test_secret_objects_create_list_delete():

@@ -46,6 +46,7 @@ import subprocess
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from ..protocol.worker import parse_allowlist
 from . import egress
 
 POOL = ipaddress.IPv4Network("10.213.0.0/16")
@@ -192,26 +193,6 @@ route add default via {self.gateway}
                  f'add element inet ketch live {{ {self.mark} . "{self.interface}" }}']
         script = egress.refresh_sets(hostnets, names) + "\n".join(rules) + "\n"
         await _run(["nft", "-f", "-"], script)
-
-
-def parse_allowlist(allowlist: list[str] | None) -> list[ipaddress.IPv4Network] | None:
-    """The allowlist's IPv4 networks, merged; ValueError naming the first entry that is not one.
-
-    >>> parse_allowlist(["10.0.0.0/24", "10.0.1.0/24"])
-    [IPv4Network('10.0.0.0/23')]
-    """
-    if allowlist is None:
-        return None
-    if isinstance(allowlist, str):
-        raise ValueError(f"cidr_allowlist must be a list of CIDRs, not the string {allowlist!r}")
-    networks = []
-    for entry in allowlist:
-        try:
-            networks.append(ipaddress.IPv4Network(entry if isinstance(entry, str) else ""))
-        except ValueError as exc:
-            raise ValueError(f"cidr_allowlist entry {entry!r} is not an IPv4 CIDR such as "
-                             f"'10.0.0.0/24' ({exc})") from None
-    return list(ipaddress.collapse_addresses(networks))
 
 
 def fingerprint() -> str | None:

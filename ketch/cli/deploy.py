@@ -39,8 +39,8 @@ def deploy(ref: str, as_module: bool, name: str | None) -> None:
         raise click.UsageError("a deployed app needs a name: ketch.App('name'), or --name")
     with enable_output():
         synchronizer.run(app._start(snapshot=True))
-    answer = call(protocol.app_deploy(app.app_id or ""))
-    click.echo(f"deployed {app.name} as version {answer['version']}")
+    answer = call(protocol.AppDeploy(app_id=app.app_id or ""))
+    click.echo(f"deployed {app.name} as version {answer.version}")
     for tag, function in app.registered_functions.items():
         urls = function._web_urls()  # a class's web methods as Class.method
         if tag not in urls:

@@ -14,7 +14,7 @@ import click
 
 from ..dict import Dict
 from ..protocol import client as protocol
-from .requests import call, create_object, errors
+from .requests import as_dicts, call, create_object, errors, named_objects
 
 
 @click.group("dict")
@@ -33,9 +33,9 @@ def create(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_dicts(as_json: bool) -> None:
     """List named dicts and how many entries each holds."""
-    rows = call(protocol.object_list("dict"))["objects"]
+    rows = as_dicts(named_objects("dict"))
     for row in rows:
-        row["len"] = call(protocol.dict_len(row["id"]))["len"]
+        row["len"] = call(protocol.DictLen(dict_id=row["id"])).len
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -11,10 +11,12 @@ from .. import exception
 from .app import app_group
 from .deploy import deploy
 from .dict import dict_group
+from .environment import environment_group
 from .image import image
 from .nfs import nfs_group
 from .python import python
 from .queue import queue_group
+from .requests import env_option
 from .run import run
 from .sandbox import sandbox_group
 from .secret import secret_group
@@ -33,15 +35,16 @@ def cli() -> None:
     logging.basicConfig(format="ketch: %(message)s", level=logging.WARNING)
 
 
-cli.add_command(run)
-cli.add_command(image)
-cli.add_command(python)
-cli.add_command(server)
-cli.add_command(usage)
-cli.add_command(shell)
-for group in (app_group, deploy, serve, dict_group, nfs_group, queue_group, sandbox_group,
-              secret_group, token_group, volume_group):
-    cli.add_command(group)
+for command in (run, python, shell, usage, deploy, serve):
+    env_option(command)
+for group in (app_group, dict_group, nfs_group, queue_group, sandbox_group, secret_group,
+              volume_group):
+    for command in group.commands.values():
+        env_option(command)
+for command in (run, image, python, server, usage, shell, app_group, deploy, serve, dict_group,
+                environment_group, nfs_group, queue_group, sandbox_group, secret_group,
+                token_group, volume_group):
+    cli.add_command(command)
 
 
 def main() -> None:

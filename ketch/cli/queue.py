@@ -14,7 +14,7 @@ import click
 
 from ..protocol import client as protocol
 from ..queue import Queue
-from .requests import call, create_object, errors
+from .requests import as_dicts, call, create_object, errors, named_objects
 
 partition_option = click.option("--partition", help="A named partition (default: the default "
                                                     "partition).")
@@ -40,9 +40,9 @@ def create(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_queues(as_json: bool) -> None:
     """List named queues and how many items each holds (all partitions)."""
-    rows = call(protocol.object_list("queue"))["objects"]
+    rows = as_dicts(named_objects("queue"))
     for row in rows:
-        row["len"] = call(protocol.queue_len(row["id"], None, True))["len"]
+        row["len"] = call(protocol.QueueLen(queue_id=row["id"], total=True)).len
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -19,7 +19,7 @@ from .. import config, exception, synchronizer
 from ..client import send, send_blocking
 from ..protocol import client as protocol
 from .pairs import parse_pairs
-from .requests import call
+from .requests import as_dicts, call
 from .terminal import run_attached
 
 POLL_S = 50.0
@@ -56,8 +56,11 @@ def sandbox_group() -> None:
 def list_sandboxes(app_id: str | None, tags: tuple[str, ...], as_json: bool) -> None:
     """List the running sandboxes."""
     wanted = parse_pairs(tags, "--tag")
-    rows = call(protocol.sandbox_list(app_id, wanted or None))["sandboxes"]
-    names = {app["app_id"]: app["name"] for app in call(protocol.app_list())["apps"]}
+    environment = config.environment()
+    rows = as_dicts(call(protocol.SandboxList(app_id=app_id, tags=wanted or None,
+                                              environment=environment)).sandboxes)
+    names = {app.app_id: app.name
+             for app in call(protocol.AppList(environment=environment)).apps}
     for row in rows:
         row["app_name"] = names.get(row["app_id"])
     if as_json:
@@ -121,7 +124,7 @@ def logs(sandbox_id: str, follow: bool) -> None:
     no later reader (another `logs`, or `sb.stdout.read()` in a program) gets again.
     """
     with errors():
-        send_blocking(protocol.sandbox_get(sandbox_id))
+        send_blocking(protocol.SandboxGet(sandbox_id=sandbox_id))
         try:
             synchronizer.run(_print_logs(sandbox_id, follow))
         except exception.NotFoundError:
@@ -136,11 +139,13 @@ async def _print_logs(sandbox_id: str, follow: bool) -> None:
     async def stream(name: str, target: Any) -> None:
         cursor, eof = 0, False
         while not eof:
-            answer = await send(protocol.process_output(sandbox_id, 0, name, cursor,
-                                                        POLL_S if follow else 0))
-            cursor, eof = answer["cursor"], answer["eof"]
-            if answer["data"]:
-                target.write(answer["data"])
+            answer = await send(protocol.ProcessOutput(
+                sandbox_id=sandbox_id, process=0, stream=name,  # type: ignore[arg-type]
+                cursor=cursor,
+                timeout=POLL_S if follow else 0))
+            cursor, eof = answer.cursor, answer.eof
+            if answer.data:
+                target.write(answer.data)
                 target.flush()
             elif not follow:
                 return
@@ -153,20 +158,19 @@ async def _print_logs(sandbox_id: str, follow: bool) -> None:
 def stop(sandbox_id: str) -> None:
     """Terminate a sandbox, and say how it ended."""
     with errors():
-        before = send_blocking(protocol.sandbox_get(sandbox_id))
-        info = send_blocking(protocol.sandbox_terminate(sandbox_id))
-    if before["done"]:
+        before = send_blocking(protocol.SandboxGet(sandbox_id=sandbox_id))
+        info = send_blocking(protocol.SandboxTerminate(sandbox_id=sandbox_id))
+    if before.done:
         click.echo(f"sandbox {sandbox_id} had already ended: {describe_end(info)}")
-    elif info["done"]:
+    elif info.done:
         click.echo(f"stopped sandbox {sandbox_id}: {describe_end(info)}")
     else:
         click.echo(f"sandbox {sandbox_id} is stopping (it did not end within 10 s)")
 
 
-def describe_end(info: dict[str, Any]) -> str:
+def describe_end(info: protocol.SandboxInfo) -> str:
     """How a sandbox ended, in words: ``terminated, exit status 137``."""
-    text = f"{info['status']}, exit status {info['returncode']}"
-    reason = info.get("reason")
-    if reason and reason != info["status"]:
-        text += f" ({reason})"
+    text = f"{info.status}, exit status {info.returncode}"
+    if info.reason and info.reason != info.status:
+        text += f" ({info.reason})"
     return text

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from typing import Any
 
 import click
 
-from .. import exception
+from .. import config
+from ..protocol import client as protocol
 from .pairs import parse_pairs
+from .requests import call, errors
 
 
 @click.group("secret")
 def secret_group() -> None:
     """Manage secrets: named sets of environment variables for functions."""
-
-
-def _call(action: Callable[[], Any]) -> Any:
-    """Run ``action``, showing a ketch error as a one-line message with its fix."""
-    try:
-        return action()
-    except exception.Error as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _request(request: tuple[str, dict[str, Any]]) -> Any:
-    """Send one request to the control plane (``KETCH_SERVER``'s, or one started here)."""
-    from .. import synchronizer
-    from ..client import get_client
-
-    async def send() -> Any:
-        return await (await get_client()).request(request)
-
-    return _call(lambda: synchronizer.run(send()))
 
 
 @secret_group.command("create")
@@ -49,14 +30,15 @@ def create(name: str, pairs: tuple[str, ...], from_dotenv: str | None, force: bo
     Values given here stay in your shell history; --from-dotenv keeps them out of it.
     """
     from ..dotenv import read_dotenv
-    from ..protocol import client as protocol
 
-    values = _call(lambda: read_dotenv(from_dotenv)) if from_dotenv else {}
+    with errors():
+        values = read_dotenv(from_dotenv) if from_dotenv else {}
     values.update(parse_pairs(pairs, "KEY=VALUE..."))
     if not values:
         raise click.UsageError(f"give the secret at least one key: ketch secret create {name} "
                                "KEY=VALUE")
-    _request(protocol.secret_create(name, values, overwrite=force))
+    call(protocol.SecretCreate(name=name, values=values, overwrite=force,
+                               environment=config.environment()))
     click.echo(f"saved secret {name!r} with the keys {', '.join(sorted(values))}")
     click.echo(f"use it with @app.function(secrets=[ketch.Secret.from_name({name!r})])")
 
@@ -65,10 +47,8 @@ def create(name: str, pairs: tuple[str, ...], from_dotenv: str | None, force: bo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_secrets(as_json: bool) -> None:
     """List named secrets: names and when they were created, never values."""
-    from ..protocol import client as protocol
-
-    rows = _request(protocol.object_list("secret"))["objects"]
-    listed = [{"name": row["name"], "created": _iso(row["created"])} for row in rows]
+    rows = call(protocol.ObjectList(kind="secret", environment=config.environment())).objects
+    listed = [{"name": row.name, "created": _iso(row.created)} for row in rows]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return
@@ -90,7 +70,8 @@ def delete(name: str, yes: bool) -> None:
     """Delete secret NAME. Running apps start their next containers without its keys."""
     from ..secret import Secret
 
-    _call(lambda: Secret.objects.delete(name))
+    with errors():
+        Secret.objects.delete(name)
     click.echo(f"deleted secret {name!r}")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .. import exception, modal_alias
+from .. import config, exception, modal_alias
 from ..app import App, LocalEntrypoint
 from ..client import send_blocking
 from ..functions import Function
@@ -51,14 +51,15 @@ def shell(ref: str | None, cmd: str, as_module: bool, timeout: float) -> None:
         options = sandbox_options(app, function_of(target, ref))
         name = f"{app.name or 'app'}-shell"
     try:
-        app_id = send_blocking(protocol.app_create(name, "ketch shell"))["app_id"]
+        app_id = send_blocking(protocol.AppCreate(name=name, description="ketch shell",
+                                                  environment=config.environment())).app_id
         try:
             shell_app = App(name)
             shell_app.app_id = app_id
             sandbox = Sandbox.create(app=shell_app, timeout=timeout, **options)
             code = run_attached(sandbox.object_id, argv, tty=sys.stdin.isatty())
         finally:
-            send_blocking(protocol.app_stop(app_id))  # which ends its sandbox
+            send_blocking(protocol.AppStop(app_id=app_id))  # which ends its sandbox
     except exception.Error as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
@@ -76,8 +77,8 @@ def function_of(target: Any, ref: str) -> Function:
 
 def sandbox_options(app: App, function: Function) -> dict[str, Any]:
     """`Sandbox.create`'s keywords for a sandbox like the function's containers."""
-    options = function.definition["options"]
-    steps = function.definition.get("image")
+    options = function.definition.options
+    steps = function.definition.image
 
     def pair(value: Any) -> Any:  # the wire's [request, limit]
         return tuple(value) if isinstance(value, list) else value
@@ -86,9 +87,9 @@ def sandbox_options(app: App, function: Function) -> dict[str, Any]:
         "image": Image(steps) if steps else None,
         "secrets": list(app._secrets_of.get(function.tag, [])),
         "volumes": dict(function.mounts),
-        "env": options.get("env"),
-        "cpu": pair(options.get("cpu")),
-        "memory": pair(options.get("memory")),
-        "gpu": options.get("gpu"),
-        "block_network": bool(options.get("block_network")),
+        "env": options.env or None,
+        "cpu": pair(options.cpu),
+        "memory": pair(options.memory),
+        "gpu": options.gpu,
+        "block_network": options.block_network,
     }

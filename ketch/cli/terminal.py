@@ -36,9 +36,9 @@ def run_attached(sandbox_id: str, argv: list[str], *, tty: bool,
     size = terminal_size() if tty else None
     if tty:
         env = {"TERM": os.environ.get("TERM") or "xterm-256color", **(env or {})}
-    number = send_blocking(protocol.sandbox_exec(sandbox_id, argv, workdir, env, None, [],
-                                                 {"stdout": "pipe", "stderr": "pipe"},
-                                                 size))["process"]
+    number = send_blocking(protocol.SandboxExec(
+        sandbox_id=sandbox_id, argv=argv, workdir=workdir, env=env,
+        piping={"stdout": "pipe", "stderr": "pipe"}, pty=size)).process
     process: ContainerProcess[bytes] = ContainerProcess(sandbox_id, number, text=False)
     with raw_terminal(sandbox_id, number) if tty else contextlib.nullcontext():
         threading.Thread(target=forward_stdin, args=(process, not tty), daemon=True,
@@ -51,9 +51,9 @@ def run_attached(sandbox_id: str, argv: list[str], *, tty: bool,
     return code if code >= 0 else 128 - code
 
 
-def terminal_size() -> dict[str, int]:
+def terminal_size() -> protocol.TerminalSize:
     cols, rows = shutil.get_terminal_size((80, 24))
-    return {"rows": max(rows, 1), "cols": max(cols, 1)}
+    return protocol.TerminalSize(rows=max(rows, 1), cols=max(cols, 1))
 
 
 @contextlib.contextmanager
@@ -69,7 +69,8 @@ def raw_terminal(sandbox_id: str, number: int) -> Iterator[None]:
     def resized(*_: Any) -> None:
         size = terminal_size()
         asyncio.run_coroutine_threadsafe(
-            send(protocol.process_resize(sandbox_id, number, size["rows"], size["cols"])), loop)
+            send(protocol.ProcessResize(sandbox_id=sandbox_id, process=number, rows=size.rows,
+                                        cols=size.cols)), loop)
 
     previous = signal.signal(signal.SIGWINCH, resized)
     tty.setraw(fd)

@@ -10,7 +10,7 @@ import click
 from .. import config
 from ..protocol import client as protocol
 from ..protocol import tls
-from .requests import call
+from .requests import as_dicts, call
 
 
 @click.group("token")
@@ -20,26 +20,21 @@ def token_group() -> None:
 
 @token_group.command()
 @click.option("--proxy", is_flag=True, help="A proxy token, for web endpoints that ask for one.")
-@click.option("--read-only", is_flag=True,
-              help="A token that may look (the dashboard, listings, logs, usage) but change "
-                   "nothing.")
+@click.option("--env", "environments", multiple=True, metavar="NAME",
+              help="Grant only this environment (repeat for more); default: every one, with "
+                   "the rights to manage tokens and environments.")
+@click.option("--read-only", is_flag=True, help="A token that may read but change nothing.")
 @click.option("--no-save", is_flag=True, help="Print the token without saving it as yours.")
-def new(proxy: bool, read_only: bool, no_save: bool) -> None:
-    """Make a token (a user token is saved to KETCH_HOME/token.json; `create` is the same)."""
-    if proxy and read_only:
-        raise click.UsageError("a token is --proxy or --read-only, not both")
-    kind = "proxy" if proxy else "read-only" if read_only else "user"
-    answer = call(protocol.token_create(kind))
-    click.echo(f"token id:     {answer['token_id']}\ntoken secret: {answer['token_secret']}")
-    if kind == "user" and not no_save:
-        path = config.save_token(answer)
+def new(proxy: bool, environments: tuple[str, ...], read_only: bool, no_save: bool) -> None:
+    """Make a token (a user token is saved to KETCH_HOME/token.json)."""
+    answer = call(protocol.TokenCreate(kind="proxy" if proxy else "user",
+                                       environments=list(environments) or None,
+                                       read_only=read_only))
+    click.echo(f"token id:     {answer.token_id}\ntoken secret: {answer.token_secret}")
+    if not proxy and not no_save:
+        path = config.save_token({"token_id": answer.token_id,
+                                  "token_secret": answer.token_secret})
         click.echo(f"saved to {path}")
-    elif kind == "read-only":
-        click.echo("not saved as yours: give it to whoever should only look (they run `ketch "
-                   "token set`, or sign in to the dashboard with it)")
-
-
-token_group.add_command(new, "create")
 
 
 @token_group.command("set")
@@ -86,18 +81,32 @@ def info() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_tokens(as_json: bool) -> None:
     """Tokens known to the server."""
-    tokens = call(protocol.token_list())["tokens"]
+    tokens = call(protocol.TokenList()).tokens
     if as_json:
-        click.echo(json.dumps(tokens, indent=2))
+        click.echo(json.dumps(as_dicts(tokens), indent=2))
         return
     for token in tokens:
-        state = "revoked" if token["revoked"] else "live"
-        click.echo(f"{token['id']}  {token['kind']:<9} {state}")
+        state = "revoked" if token.revoked else "live"
+        rights = "every environment" if token.environments is None \
+            else ", ".join(f"{name} ({role})" for name, role in token.environments.items())
+        click.echo(f"{token.id}  {token.kind:<6} {state:<8} {rights}"
+                   f"{' (read-only)' if token.read_only else ''}")
+
+
+@token_group.command()
+@click.argument("token_id")
+@click.argument("environment")
+@click.argument("role", type=click.Choice(["contributor", "viewer", "no-access"]))
+def grant(token_id: str, environment: str, role: str) -> None:
+    """Give a token ROLE in ENVIRONMENT: contributor, viewer (reads only) or no-access. A proxy
+    token allowed an environment (contributor) is scoped to the environments allowed."""
+    call(protocol.TokenGrant(token_id=token_id, environment=environment, role=role))  # type: ignore[arg-type]
+    click.echo(f"{token_id} is now {role} in {environment}")
 
 
 @token_group.command()
 @click.argument("token_id")
 def revoke(token_id: str) -> None:
     """Revoke a token: it is refused from now on."""
-    call(protocol.token_revoke(token_id))
+    call(protocol.TokenRevoke(token_id=token_id))
     click.echo(f"revoked {token_id}")

@@ -10,7 +10,7 @@ import click
 
 from ..protocol import client as protocol
 from ..volume import FileEntry, FileEntryType, Volume
-from .requests import call, create_object
+from .requests import as_dicts, create_object, named_objects
 
 
 @click.group("volume")
@@ -34,13 +34,13 @@ def list_volumes(as_json: bool) -> None:
     list_objects("volume", as_json)
 
 
-def list_objects(kind: str, as_json: bool) -> None:
-    objects = call(protocol.object_list(kind))["objects"]
+def list_objects(kind: protocol.ObjectKind, as_json: bool) -> None:
+    objects = named_objects(kind)
     if as_json:
-        click.echo(json.dumps(objects, indent=2))
+        click.echo(json.dumps(as_dicts(objects), indent=2))
     else:
         for obj in objects:
-            click.echo(obj["name"])
+            click.echo(obj.name)
 
 
 @volume_group.command()

@@ -20,6 +20,7 @@ from typing import Any
 from ..protocol import container as wire
 from ..protocol.blocking_peer import BlockingPeer, connect
 from ..protocol.board import Board
+from ..protocol.message import decode
 from ..serialization import pack_exception
 from .execution import Execution
 from .loader import Service
@@ -30,39 +31,40 @@ TICK_S = 0.02
 
 
 class Agent:
-    def __init__(self, peer: BlockingPeer, hello: dict[str, Any],
+    def __init__(self, peer: BlockingPeer, hello: wire.Welcome,
                  service: Service | None = None) -> None:
         self.peer = peer
         self.hello = hello
         self.service = service  # already loaded, in a container forked from a snapshot
-        self.definition: dict[str, Any] = hello["definition"]
-        self.options = self.definition["options"]
-        self.inbox: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        self.definition = hello.definition
+        self.options = self.definition.options
+        self.inbox: queue.SimpleQueue[wire.Input] = queue.SimpleQueue()
         self.outbox = Outbox(peer)
         self.execution: Execution | None = None
 
     def serve(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            service = self.service or Service(self.definition, self.hello["params"])
-            service.hydrate(self.hello["app_id"], self.hello["app_functions"])
+            service = self.service or Service(self.definition, self.hello.params)
+            service.hydrate(self.hello.app_id, self.hello.app_functions)
         except BaseException as exc:  # report why the container could not start, then exit
             self._exit_with_failure(exc)
         board = Board(os.environ.get("KETCH_BOARD"))
         self.execution = Execution(service, self.peer, self.outbox, board)
         self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
-        concurrency = int(self.options.get("max_inputs") or 1)
+        concurrency = self.options.max_inputs or 1
         runner: Any
-        if self.options.get("web"):
+        if self.options.web:
             from .web import WebRunner
 
-            runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
-                               self.inbox)
-        elif self.options.get("web_methods"):
+            # an @app.server() or http_server class: its @enter hooks start the server
+            start = (lambda: None) if service.instance is not None else service.callable_for(None)
+            runner = WebRunner(self.peer, self.options.web, start, self.inbox)
+        elif self.options.web_methods:
             from .web import WebRunner
 
-            web = {"kind": "class", "methods": self.options["web_methods"]}
+            web = {"kind": "class", "methods": self.options.web_methods}
             runner = WebRunner(self.peer, web, service.callable_for, self.inbox)
         else:
             runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
@@ -78,8 +80,7 @@ class Agent:
         if service.instance is None:
             f = service.function
             return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
-        methods = self.definition.get("methods") or {}
-        return any(m.get("is_async") for m in methods.values())
+        return any(m.is_async for m in self.definition.methods.values())
 
     def _read(self) -> None:
         while True:
@@ -89,24 +90,25 @@ class Agent:
                 return
             kind, _, body = frame
             if kind == wire.INPUTS:
-                for record in body:
+                for record in decode(body, list[wire.Input], kind):
                     self.inbox.put(record)
             elif kind == wire.SHUTDOWN:
                 self.inbox.put(STOP)
             elif kind == wire.CANCEL and self.execution is not None:
-                self.execution.cancelled.update((call_id, index) for call_id, index in body)
+                self.execution.cancelled.update(decode(body, list[wire.Key], kind))
 
     def _maybe_retire(self, finished: int) -> None:
         """With max_inputs, a container retires once it has run that many inputs."""
-        limit = self.options.get("inputs_per_container")
+        limit = self.options.inputs_per_container
         if limit and finished == limit:
             self.outbox.flush()
-            self.peer.send(*wire.exiting(f"the container ran its {limit} inputs", True))
+            self.peer.send(wire.EXITING, wire.Exiting(
+                reason=f"the container ran its {limit} inputs", requeue_others=True))
             self.inbox.put(STOP)
 
     def _watch(self) -> None:
         assert self.execution is not None
-        timeout = self.options.get("timeout")
+        timeout = self.options.timeout
         next_beat = 0.0
         while True:
             time.sleep(TICK_S)
@@ -114,7 +116,8 @@ class Agent:
             self.outbox.flush(stale_only=True)
             if now >= next_beat:
                 next_beat = now + wire.HEARTBEAT_INTERVAL_S
-                self.peer.send(*wire.heartbeat(len(self.execution.running)))
+                self.peer.send(wire.HEARTBEAT,
+                               wire.Heartbeat(running=len(self.execution.running)))
             if timeout:
                 for key, (started, _) in list(self.execution.running.items()):
                     if now - started > timeout:
@@ -122,17 +125,16 @@ class Agent:
 
     def _time_out(self, key: tuple[str, int], timeout: float) -> None:
         message = f"the input ran past the function's timeout of {timeout:g} s and was stopped"
-        self.outbox.add(
-            wire.output_record(key[0], key[1], wire.Status.TIMEOUT, message.encode()), flush=True
-        )
-        self.peer.send(*wire.exiting(f"an input exceeded the {timeout:g} s timeout", True))
+        self.outbox.add(wire.Output(call_id=key[0], index=key[1], status=wire.Status.TIMEOUT,
+                                    data=message.encode()), flush=True)
+        self.peer.send(wire.EXITING, wire.Exiting(
+            reason=f"an input exceeded the {timeout:g} s timeout", requeue_others=True))
         os._exit(1)
 
     def _exit_with_failure(self, exc: BaseException) -> None:
         reason = f"the container failed while starting: {type(exc).__name__}: {exc}"
-        _, body = wire.exiting(reason, False)
-        body["failure"] = pack_exception(exc)
-        self.peer.send(wire.EXITING, body)
+        self.peer.send(wire.EXITING, wire.Exiting(reason=reason, requeue_others=False,
+                                                  failure=pack_exception(exc)))
         sys.stderr.write(reason + "\n")
         os._exit(1)
 
@@ -144,6 +146,6 @@ def main(service: Service | None = None) -> None:
     modal_alias.install()
     container_id = os.environ["KETCH_CONTAINER_ID"]
     peer = connect(os.environ["KETCH_SERVER"])
-    answer = peer.request(*wire.hello(container_id, os.environ["KETCH_CONTAINER_TOKEN"]),
-                          read_here=True)
+    hello = wire.Hello(container_id=container_id, token=os.environ["KETCH_CONTAINER_TOKEN"])
+    answer = peer.request(wire.HELLO, hello, wire.Welcome, read_here=True)
     Agent(peer, answer, service).serve()

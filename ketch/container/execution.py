@@ -30,23 +30,25 @@ class Execution:
         self.finished = 0
         self.on_finished: Callable[[int], None] | None = None
         self.cancelled: set[tuple[str, int]] = set()
-        options = service.definition["options"]
+        options = service.definition.options
         self.batch: tuple[int, int] | None = None
-        if options.get("batch_max_size"):
-            self.batch = (int(options["batch_max_size"]), int(options["batch_wait_ms"]))
+        if options.batch_max_size:
+            self.batch = (options.batch_max_size, options.batch_wait_ms or 0)
 
-    def begin(self, record: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-        call_id, index, method, args, blob_id, _attempt = record
+    def begin(self, record: wire.Input
+              ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        call_id, index, args = record.call_id, record.index, record.args
         self.running[(call_id, index)] = (time.monotonic(), self.board.start(call_id, index))
         context.set_current_input(call_id, index)
         if args is None:
-            args = self.peer.request(*wire.blob_get(blob_id))["data"]
+            args = self.peer.request(wire.BLOB_GET, wire.BlobGet(blob_id=record.blob_id or ""),
+                                     wire.Data).data
         positional, keywords = pickle.loads(args)
-        return self.service.callable_for(method), positional, keywords
+        return self.service.callable_for(record.method), positional, keywords
 
-    def finish(self, record: list[Any], status: str, value: Any, started: float,
+    def finish(self, record: wire.Input, status: str, value: Any, started: float,
                flush: bool) -> None:
-        call_id, index = record[0], record[1]
+        call_id, index = record.call_id, record.index
         self.emit(record, status, value, started, flush)
         _, slot = self.running.pop((call_id, index), (0.0, -1))
         self.board.end(slot)  # if the container dies before the output leaves, it is requeued
@@ -54,9 +56,9 @@ class Execution:
         if self.on_finished is not None:
             self.on_finished(self.finished)
 
-    def emit(self, record: list[Any], status: str, value: Any, started: float,
+    def emit(self, record: wire.Input, status: str, value: Any, started: float,
              flush: bool) -> None:
-        call_id, index = record[0], record[1]
+        call_id, index = record.call_id, record.index
         if (call_id, index) in self.cancelled:
             return
         data: bytes | None
@@ -71,16 +73,16 @@ class Execution:
                 status, data = Status.ERROR, pack_exception(exc)
         blob_id = None
         if data is not None and len(data) > MAX_INLINE:
-            blob_id = self.peer.request(*wire.blob_put(data))["blob_id"]
+            blob_id = self.peer.request(wire.BLOB_PUT, wire.BlobPut(data=data), wire.BlobId).blob_id
             data = None
         duration = time.perf_counter() - started
-        self.outbox.add(wire.output_record(call_id, index, status, data, blob_id, duration),
-                        flush=flush)
+        self.outbox.add(wire.Output(call_id=call_id, index=index, status=status, data=data,
+                                    blob_id=blob_id, duration_s=duration), flush=flush)
 
-    def fail(self, record: list[Any], exc: BaseException, started: float, flush: bool) -> None:
+    def fail(self, record: wire.Input, exc: BaseException, started: float, flush: bool) -> None:
         self.finish(record, Status.ERROR, exc, started, flush)
 
-    def run_sync(self, record: list[Any], flush: bool) -> None:
+    def run_sync(self, record: wire.Input, flush: bool) -> None:
         started = time.perf_counter()
         try:
             f, args, kwargs = self.begin(record)
@@ -95,7 +97,7 @@ class Execution:
             self.fail(record, exc, started, flush)
 
     def batch_call(
-        self, records: list[list[Any]]
+        self, records: list[wire.Input]
     ) -> tuple[Callable[..., Any], list[list[Any]], dict[str, list[Any]]]:
         """The batched function and its arguments, one list per parameter."""
         calls = [self.begin(record) for record in records]
@@ -103,7 +105,7 @@ class Execution:
         keywords = {k: [kw[k] for _, _, kw in calls] for k in calls[0][2]}
         return calls[0][0], columns, keywords
 
-    def batch_done(self, records: list[list[Any]], results: Any, started: float) -> None:
+    def batch_done(self, records: list[wire.Input], results: Any, started: float) -> None:
         results = list(results)
         if len(results) != len(records):
             error = ValueError(
@@ -116,12 +118,13 @@ class Execution:
             self.finish(record, Status.OK, result, started, flush=False)
         self.outbox.flush()
 
-    def batch_failed(self, records: list[list[Any]], exc: BaseException, started: float) -> None:
+    def batch_failed(self, records: list[wire.Input], exc: BaseException, started: float
+                     ) -> None:
         for record in records:
             self.fail(record, exc, started, flush=False)
         self.outbox.flush()
 
-    def run_batch(self, records: list[list[Any]]) -> None:
+    def run_batch(self, records: list[wire.Input]) -> None:
         started = time.perf_counter()
         try:
             f, columns, keywords = self.batch_call(records)

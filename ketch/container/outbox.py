@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from ..protocol import container as wire
 from ..protocol.blocking_peer import BlockingPeer
@@ -17,10 +16,10 @@ class Outbox:
     def __init__(self, peer: BlockingPeer) -> None:
         self._peer = peer
         self._lock = threading.Lock()
-        self._records: list[list[Any]] = []
+        self._records: list[wire.Output] = []
         self._since = 0.0
 
-    def add(self, record: list[Any], *, flush: bool) -> None:
+    def add(self, record: wire.Output, *, flush: bool) -> None:
         with self._lock:
             if not self._records:
                 self._since = time.monotonic()
@@ -35,4 +34,4 @@ class Outbox:
 
     def _send(self) -> None:
         records, self._records = self._records, []
-        self._peer.send(*wire.outputs(records))
+        self._peer.send(wire.OUTPUTS, records)

@@ -17,11 +17,12 @@ from ..partial import run_hooks
 from ..protocol import container as wire
 from .execution import Execution
 
-STOP: list[Any] = []
+# Put in the inbox after the last input: no more will come (compared by identity).
+STOP = wire.Input(call_id="", index=-1, method=None, args=None, blob_id=None)
 
 
 class Runner:
-    def __init__(self, execution: Execution, inbox: queue.SimpleQueue[list[Any]],
+    def __init__(self, execution: Execution, inbox: queue.SimpleQueue[wire.Input],
                  concurrency: int) -> None:
         self.ex = execution
         self.inbox = inbox
@@ -45,7 +46,7 @@ class SyncRunner(Runner):
             thread.join()
         run_hooks(exit)
 
-    def _take(self) -> list[Any]:
+    def _take(self) -> wire.Input:
         record = self.inbox.get()
         if record is STOP:
             self.inbox.put(STOP)  # let the other threads see it too
@@ -61,7 +62,7 @@ class SyncRunner(Runner):
             else:
                 self.ex.run_batch(self._gather(record))
 
-    def _gather(self, first: list[Any]) -> list[list[Any]]:
+    def _gather(self, first: wire.Input) -> list[wire.Input]:
         assert self.ex.batch is not None
         size, wait_ms = self.ex.batch
         batch = [first]
@@ -93,7 +94,7 @@ class AsyncRunner(Runner):
             if inspect.isawaitable(result):
                 await result
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self.queue: asyncio.Queue[wire.Input] = asyncio.Queue()
         bridge = threading.Thread(target=self._bridge, daemon=True)
         bridge.start()
         await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
@@ -120,7 +121,7 @@ class AsyncRunner(Runner):
             else:
                 await self._run_batch(await self._gather(record))
 
-    async def _gather(self, first: list[Any]) -> list[list[Any]]:
+    async def _gather(self, first: wire.Input) -> list[wire.Input]:
         import asyncio
 
         assert self.ex.batch is not None
@@ -139,7 +140,7 @@ class AsyncRunner(Runner):
             batch.append(record)
         return batch
 
-    async def _run_batch(self, records: list[list[Any]]) -> None:
+    async def _run_batch(self, records: list[wire.Input]) -> None:
         started = time.perf_counter()
         try:
             f, columns, keywords = self.ex.batch_call(records)
@@ -151,10 +152,9 @@ class AsyncRunner(Runner):
             return
         self.ex.batch_done(records, results, started)
 
-    async def _run(self, record: list[Any], flush: bool) -> None:
+    async def _run(self, record: wire.Input, flush: bool) -> None:
         started = time.perf_counter()
-        method = record[2]
-        target = self.ex.service.callable_for(method)
+        target = self.ex.service.callable_for(record.method)
         if not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
             await self.loop.run_in_executor(None, self.ex.run_sync, record, flush)
             return

@@ -20,6 +20,7 @@ state. It refuses to fork when something makes that unsafe (threads, an initiali
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import selectors
 import signal
@@ -32,22 +33,33 @@ from typing import Any
 
 from ..backends import nsinit
 from ..protocol import zygote as wire
+from ..protocol.definition import MemorySnapshot
 from . import agent
 from .loader import Service
 
 PR_SET_PDEATHSIG = 1
 
 
-def load(snapshot: dict[str, Any] | None) -> Service | None:
+def load(snapshot: MemorySnapshot | None) -> Service | None:
     """The user's function, imported and past its ``snap=True`` hooks (with a snapshot)."""
     if snapshot is None:
         return None
     from .. import modal_alias
 
     modal_alias.install()
-    service = Service(snapshot["definition"], snapshot.get("params"))
+    service = Service(snapshot.definition, snapshot.params)
     service.snap()
     return service
+
+
+def preload(modules: list[str]) -> None:
+    """Import ``modules`` ahead (a web container's server); one the image lacks is left to the
+    container, which says what is missing if it needs it."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def why_unsafe() -> str | None:
@@ -267,9 +279,10 @@ def run_agent(env: dict[str, str], service: Service | None) -> None:
 def main() -> None:
     sock = socket.socket(fileno=int(os.environ.pop("KETCH_ZYGOTE_FD")))
     host_root = int(os.environ.pop("KETCH_HOST_ROOT_FD"))
-    _, body = wire.decode(sys.stdin.buffer.read())
+    prepared = wire.read_prepare(sys.stdin.buffer.read())
     try:
-        service = load(body["snapshot"])
+        preload(prepared.preload)
+        service = load(prepared.snapshot)
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
         wire.send(sock, wire.encode(wire.FAILED, {"reason": reason}))

@@ -12,8 +12,11 @@ import socket
 import threading
 from typing import Any
 
+import msgspec
+
 from .. import exception
-from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire
+from .message import decode as decode_message
+from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire, plain
 
 
 class BlockingPeer:
@@ -22,18 +25,19 @@ class BlockingPeer:
         self._file = sock.makefile("rb", buffering=1 << 16)
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._answers: dict[int, tuple[str, Any] | None] = {}
+        self._answers: dict[int, tuple[str, msgspec.Raw] | None] = {}
         self._cond = threading.Condition()
         self.closed = False
-        self._early: collections.deque[tuple[str, int, Any]] = collections.deque()
+        self._early: collections.deque[tuple[str, int, msgspec.Raw]] = collections.deque()
 
     def send(self, kind: str, body: Any, request_id: int = 0) -> None:
         frame = encode(kind, request_id, body)
         with self._send_lock:
             self._sock.sendall(frame)
 
-    def receive(self) -> tuple[str, int, Any] | None:
-        """Read the next frame that is not an answer; None once the connection is closed."""
+    def receive(self) -> tuple[str, int, msgspec.Raw] | None:
+        """Read the next frame that is not an answer (its body still encoded: decode it as its
+        kind's type); None once the connection is closed."""
         if self._early:
             return self._early.popleft()
         while True:
@@ -42,8 +46,9 @@ class BlockingPeer:
                 return frame
             self._deliver(*frame)
 
-    def request(self, kind: str, body: Any, *, read_here: bool = False) -> Any:
-        """Send a request and wait for its answer.
+    def request(self, kind: str, body: Any, answer_type: Any = Any, *,
+                read_here: bool = False) -> Any:
+        """Send a request and wait for its answer, decoded as ``answer_type``.
 
         With ``read_here`` the calling thread reads the answer itself (used before the reading
         thread starts); frames that arrive before it are kept for `receive`.
@@ -68,10 +73,10 @@ class BlockingPeer:
             raise exception.ConnectionError("the control plane closed the connection")
         answer_kind, answer_body = answer
         if answer_kind == ERR:
-            raise error_from_wire(answer_body)
-        return answer_body
+            raise error_from_wire(plain(answer_body))
+        return decode_message(answer_body, answer_type, "answer")
 
-    def _read_frame(self) -> tuple[str, int, Any] | None:
+    def _read_frame(self) -> tuple[str, int, msgspec.Raw] | None:
         header = self._file.read(HEADER.size)
         if len(header) < HEADER.size:
             self._mark_closed()
@@ -82,7 +87,7 @@ class BlockingPeer:
             return None
         return decode(self._file.read(size))
 
-    def _deliver(self, kind: str, request_id: int, body: Any) -> None:
+    def _deliver(self, kind: str, request_id: int, body: msgspec.Raw) -> None:
         with self._cond:
             if request_id in self._answers:
                 self._answers[request_id] = (kind, body)

@@ -1,24 +1,26 @@
 """Messages between a container's agent and the control plane.
 
-The agent connects, sends ``hello`` (a request) and gets its function's definition back. From
-then on the control plane pushes ``inputs`` notices and the agent pushes ``outputs`` notices,
-each carrying a batch of records; the agent also sends ``heartbeat`` notices and, when it must
-stop on its own (an input ran past its timeout), an ``exiting`` notice before it exits. The
-control plane asks it to stop with a ``shutdown`` notice and to drop inputs with ``cancel``.
-The agent fetches large payloads with the ``blob_get`` request and stores large results with
-``blob_put``. A web endpoint's agent serves HTTP instead of taking inputs, and says where with
-a ``web_ready`` notice.
+The agent connects, sends ``hello`` (a request) and gets its function's definition back
+(`Welcome`). From then on the control plane pushes ``inputs`` notices and the agent pushes
+``outputs`` notices, each a batch of records; the agent also sends ``heartbeat`` notices and,
+when it must stop on its own (an input ran past its timeout), an ``exiting`` notice before it
+exits. The control plane asks it to stop with a ``shutdown`` notice and to drop inputs with
+``cancel``. The agent fetches large payloads with the ``blob_get`` request and stores large
+results with ``blob_put`` (the client protocol's messages; the blobs are its environment's). A
+web endpoint's agent serves HTTP instead of taking inputs, and says where with ``web_ready``
+(a port, and the socket the gateway hands it connections on).
 
-Records are plain lists, which keeps a batch of thousands cheap to encode:
-
-- input:  ``[call_id, index, method, args, blob_id, attempt]`` (``args`` is None when the
-  payload is a blob; ``method`` is None for plain functions)
-- output: ``[call_id, index, status, data, blob_id, duration_s]`` with a status from `Status`
+`FRAMES` gives the type of each kind's body; records are array-like messages, which keeps a
+batch of thousands as cheap to encode as plain lists.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from .client import BlobGet, BlobId, BlobPut, Data
+from .definition import FunctionDefinition
+from .message import Answer, Message
 
 HELLO = "hello"
 INPUTS = "inputs"
@@ -27,8 +29,8 @@ HEARTBEAT = "heartbeat"
 EXITING = "exiting"
 SHUTDOWN = "shutdown"
 CANCEL = "cancel"
-BLOB_GET = "blob_get"
-BLOB_PUT = "blob_put"
+BLOB_GET = BlobGet.KIND
+BLOB_PUT = BlobPut.KIND
 WEB_READY = "web_ready"
 
 HEARTBEAT_INTERVAL_S = 2.0
@@ -49,65 +51,74 @@ class Status:
     FINAL = frozenset({OK, ERROR, TIMEOUT, DIED, CANCELLED, GEN_DONE})
 
 
-def hello(container_id: str, token: str) -> tuple[str, dict[str, Any]]:
-    return HELLO, {"container_id": container_id, "token": token}
+class Input(Message):
+    """One input to run: ``args`` is the pickled ``(args, kwargs)``, or None when it is the
+    blob ``blob_id``; ``method`` is None for plain functions; ``attempt`` counts from 0."""
+
+    call_id: str
+    index: int
+    method: str | None
+    args: bytes | None
+    blob_id: str | None
+    attempt: int = 0
 
 
-def hello_answer(
-    definition: dict[str, Any], params: bytes | None, app_id: str, app_functions: dict[str, str]
-) -> dict[str, Any]:
+class Output(Message):
+    """One outcome, status from `Status`; ``data`` is None when it is the blob ``blob_id``."""
+
+    call_id: str
+    index: int
+    status: str
+    data: bytes | None
+    blob_id: str | None = None
+    duration_s: float = 0.0
+
+
+class Welcome(Answer):
     """The function to serve, and the ids of its app's functions (so it can call them)."""
-    return {"definition": definition, "params": params, "app_id": app_id,
-            "app_functions": app_functions}
+
+    definition: FunctionDefinition
+    params: bytes | None
+    app_id: str
+    app_functions: dict[str, str]
 
 
-def input_record(
-    call_id: str, index: int, method: str | None, args: bytes | None, blob_id: str | None,
-    attempt: int,
-) -> list[Any]:
-    return [call_id, index, method, args, blob_id, attempt]
+class Hello(Message):
+    ANSWER: ClassVar[type[Answer]] = Welcome
+    container_id: str
+    token: str
 
 
-def output_record(
-    call_id: str, index: int, status: str, data: bytes | None, blob_id: str | None = None,
-    duration_s: float = 0.0,
-) -> list[Any]:
-    return [call_id, index, status, data, blob_id, duration_s]
+class Heartbeat(Message):
+    running: int  # inputs it runs now
 
 
-def inputs(records: list[list[Any]]) -> tuple[str, list[list[Any]]]:
-    return INPUTS, records
+class Exiting(Message):
+    """It stops on its own; ``requeue_others``: its inputs not running go back to the queue.
+    ``failure``: a pickled exception, when it could not start (every queued input gets it)."""
+
+    reason: str
+    requeue_others: bool
+    failure: bytes | None = None
 
 
-def outputs(records: list[list[Any]]) -> tuple[str, list[list[Any]]]:
-    return OUTPUTS, records
+class WebReady(Message):
+    """It serves HTTP on 127.0.0.1:``port`` from now on, and takes client connections on the
+    abstract socket ``handoff`` (`ketch.protocol.handoff`), None when it cannot."""
+
+    port: int
+    handoff: str | None = None
 
 
-def heartbeat(running: int) -> tuple[str, dict[str, Any]]:
-    return HEARTBEAT, {"running": running}
+class Shutdown(Message):
+    pass
 
 
-def exiting(reason: str, requeue_others: bool) -> tuple[str, dict[str, Any]]:
-    return EXITING, {"reason": reason, "requeue_others": requeue_others}
+Key = tuple[str, int]  # (call_id, index)
 
-
-def web_ready(port: int) -> tuple[str, dict[str, Any]]:
-    """A web endpoint's container serves HTTP on 127.0.0.1:``port`` from now on."""
-    return WEB_READY, {"port": port}
-
-
-def shutdown() -> tuple[str, dict[str, Any]]:
-    return SHUTDOWN, {}
-
-
-def cancel(keys: list[list[Any]]) -> tuple[str, list[list[Any]]]:
-    """Ask the agent to drop these ``[call_id, index]`` inputs."""
-    return CANCEL, keys
-
-
-def blob_get(blob_id: str) -> tuple[str, dict[str, Any]]:
-    return BLOB_GET, {"blob_id": blob_id}
-
-
-def blob_put(data: bytes) -> tuple[str, dict[str, Any]]:
-    return BLOB_PUT, {"data": data}
+FRAMES: dict[str, Any] = {
+    HELLO: Hello, INPUTS: list[Input], OUTPUTS: list[Output], HEARTBEAT: Heartbeat,
+    EXITING: Exiting, SHUTDOWN: Shutdown, CANCEL: list[Key], BLOB_GET: BlobGet,
+    BLOB_PUT: BlobPut, WEB_READY: WebReady,
+}
+ANSWERS: dict[str, Any] = {HELLO: Welcome, BLOB_GET: Data, BLOB_PUT: BlobId}

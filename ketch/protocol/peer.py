@@ -7,10 +7,14 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import exception
-from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire, error_to_wire
+import msgspec
 
-Handler = Callable[[str, Any], Awaitable[Any]]
+from .. import exception
+from .message import decode as decode_message
+from .wire import ERR, HEADER, MAX_FRAME, OK, decode, encode, error_from_wire, error_to_wire, plain
+
+# A handler gets a frame's kind and its body, still encoded: it decodes it as its kind's type.
+Handler = Callable[[str, msgspec.Raw], Awaitable[Any]]
 
 
 class Peer:
@@ -20,7 +24,7 @@ class Peer:
 
         peer = Peer(reader, writer, handler)
         peer.start()
-        answer = await peer.request("ping", {})
+        answer = await peer.request("dict_len", DictLen(dict_id=d), Length)
     """
 
     def __init__(
@@ -35,7 +39,7 @@ class Peer:
         self._handler = handler
         self._on_close = on_close
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[Any], Any]] = {}
         self._task: asyncio.Task[None] | None = None
         self._serving: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -45,12 +49,13 @@ class Peer:
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._read_loop())
 
-    async def request(self, kind: str, body: Any) -> Any:
+    async def request(self, kind: str, body: Any, answer: Any = Any) -> Any:
+        """Send a request; its answer decoded as ``answer`` (a message type, or Any)."""
         if self.closed:
             raise exception.ConnectionError("the connection to the control plane is closed")
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        self._pending[request_id] = future, answer
         self._writer.write(encode(kind, request_id, body))
         return await future
 
@@ -87,14 +92,18 @@ class Peer:
         finally:
             self.close()
 
-    def _answer(self, kind: str, request_id: int, body: Any) -> None:
-        future = self._pending.pop(request_id, None)
-        if future is None or future.done():
+    def _answer(self, kind: str, request_id: int, body: msgspec.Raw) -> None:
+        pending = self._pending.pop(request_id, None)
+        if pending is None or pending[0].done():
             return
-        if kind == OK:
-            future.set_result(body)
-        else:
-            future.set_exception(error_from_wire(body))
+        future, answer = pending
+        try:
+            if kind == OK:
+                future.set_result(decode_message(body, answer, "answer"))
+            else:
+                future.set_exception(error_from_wire(plain(body)))
+        except exception.Error as exc:
+            future.set_exception(exc)
 
     async def _serve(self, kind: str, request_id: int, body: Any) -> None:
         try:
@@ -111,7 +120,7 @@ class Peer:
         self.closed = True
         for task in list(self._serving):  # nobody is left to answer: a blocked get must not
             task.cancel()                 # take an item for a caller that has gone
-        for future in self._pending.values():
+        for future, _ in self._pending.values():
             if not future.done():
                 future.set_exception(exception.ConnectionError("the connection was closed"))
         self._pending.clear()

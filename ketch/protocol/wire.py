@@ -1,9 +1,11 @@
 """Framing for every ketch connection: a 4-byte big-endian length, then a msgpack array.
 
-A frame is ``[kind, request_id, body]``. A request carries a positive ``request_id`` and gets
-exactly one answer frame, ``["ok", request_id, body]`` or ``["err", request_id, error]``; a frame
-with ``request_id == 0`` is a one-way notice. Either side may send requests, so the same
-connection carries the control plane's pushes and the peer's calls.
+A frame is ``[kind, request_id, body]``; the body is a typed message (`ketch.protocol.message`)
+or plain msgpack, and is decoded by whoever knows its type (`decode` leaves it raw). A request
+carries a positive ``request_id`` and gets exactly one answer frame, ``["ok", request_id,
+body]`` or ``["err", request_id, error]``; a frame with ``request_id == 0`` is a one-way notice.
+Either side may send requests, so the same connection carries the control plane's pushes and the
+peer's calls.
 
 Errors travel as ``{"type": name, "message": text}`` where ``name`` is a class of
 `ketch.exception`; `error_from_wire` turns them back into that class.
@@ -14,9 +16,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import msgpack
+import msgspec
 
 from .. import exception
+from .message import decode as decode_message
+from .message import encode as encode_message
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -27,14 +31,22 @@ OK = "ok"
 ERR = "err"
 
 
+Frame = tuple[str, int, msgspec.Raw]
+
+
 def encode(kind: str, request_id: int, body: Any) -> bytes:
-    data = msgpack.packb([kind, request_id, body], use_bin_type=True)
+    data = encode_message((kind, request_id, body))
     return HEADER.pack(len(data)) + data
 
 
-def decode(data: bytes) -> tuple[str, int, Any]:
-    kind, request_id, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    return kind, request_id, body
+def decode(data: bytes) -> tuple[str, int, msgspec.Raw]:
+    """A frame's kind, request id and its body, still encoded."""
+    return decode_message(data, Frame, "frame")
+
+
+def plain(body: msgspec.Raw) -> Any:
+    """A body that is plain msgpack (lists, maps, strings, bytes, numbers)."""
+    return decode_message(body, Any, "frame body")
 
 
 def error_to_wire(exc: BaseException) -> dict[str, str]:

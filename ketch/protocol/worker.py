@@ -8,8 +8,11 @@ interfaces over a connection.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .definition import Amount, Gpu, MemorySnapshot
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,26 @@ class SandboxPolicy:
     disk_mib: int = 4096
 
 
+def parse_allowlist(allowlist: list[str] | None) -> list[ipaddress.IPv4Network] | None:
+    """The allowlist's IPv4 networks, merged; ValueError naming the first entry that is not one.
+
+    >>> parse_allowlist(["10.0.0.0/24", "10.0.1.0/24"])
+    [IPv4Network('10.0.0.0/23')]
+    """
+    if allowlist is None:
+        return None
+    if isinstance(allowlist, str):
+        raise ValueError(f"cidr_allowlist must be a list of CIDRs, not the string {allowlist!r}")
+    networks = []
+    for entry in allowlist:
+        try:
+            networks.append(ipaddress.IPv4Network(entry if isinstance(entry, str) else ""))
+        except ValueError as exc:
+            raise ValueError(f"cidr_allowlist entry {entry!r} is not an IPv4 CIDR such as "
+                             f"'10.0.0.0/24' ({exc})") from None
+    return list(ipaddress.collapse_addresses(networks))
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """Everything a worker needs to start one container."""
@@ -39,19 +62,25 @@ class ContainerSpec:
     token: str = field(repr=False)
     runtime: str = ""  # "" lets the worker choose its default
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
-    cpu: float | None = None
-    memory_mb: int | list[int] | None = None  # MiB, or [request, limit]
-    gpu: str | None = None
+    cpu: Amount | None = None  # cores
+    memory_mb: Amount | None = None  # MiB
+    gpu: Gpu | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
+    # Cloud bucket mounts (`ketch.CloudBucketMount`'s wire form) with their ``credentials``,
+    # which the worker hands to s3fs alone (`ketch.worker.buckets`).
+    buckets: list[dict[str, Any]] = field(default_factory=list, repr=False)
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
-    # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
-    snapshot: dict[str, Any] | None = field(default=None, repr=False)
+    snapshot: MemorySnapshot | None = field(default=None, repr=False)  # enable_memory_snapshot
+    web: bool = False  # a web endpoint's: its zygote imports the web server ahead
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None
     workdir: str | None = None  # a sandbox's, over its image's
+    # A sandbox restored from a memory snapshot: the snapshot's folder
+    # (`ketch.backends.gvisor_checkpoint`); its processes go on rather than start.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,11 @@ class Worker(Protocol):
 
     async def sandbox_snapshot(self, container_id: str) -> str:
         """Copy a running sandbox's files into a new image layer on this node; its id."""
+        ...
+
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        """Save a running sandbox's memory and files in ``folder`` (it goes on running), for
+        sandboxes restored from it (`ContainerSpec.checkpoint`)."""
         ...
 
     def sandbox_runtime(self, runtime: str | None) -> str:

@@ -17,7 +17,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-import msgpack
+import msgspec
+
+from .definition import MemorySnapshot
+from .message import decode as decode_message
+from .message import encode as encode_message
 
 READY = "ready"
 FAILED = "failed"
@@ -28,20 +32,40 @@ EXITED = "exited"
 RETIRE = "retire"
 PREFORK = "prefork"
 MAX_PACKET = 1 << 20
+# What a web endpoint's container imports to serve: its zygote imports them ahead, so that a
+# request to an endpoint with no container waits for a fork, not for these imports.
+WEB_PRELOAD = ("ketch.container.web", "ketch.container.web_handoff", "uvicorn.server",
+               "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl",
+               "uvicorn.protocols.websockets.websockets_sansio_impl", "uvicorn.lifespan.on",
+               "uvicorn.loops.asyncio", "uvicorn.middleware.proxy_headers",
+               "uvicorn.middleware.wsgi", "starlette.applications", "starlette.routing",
+               "starlette.responses", "fastapi")
 
 
 def encode(kind: str, body: dict[str, Any]) -> bytes:
-    return msgpack.packb([kind, body], use_bin_type=True)
+    return encode_message((kind, body))
 
 
 def decode(data: bytes) -> tuple[str, dict[str, Any]]:
-    kind, body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    kind, body = decode_message(data, tuple[str, dict[str, Any]], "zygote message")
     return kind, body
 
 
-def prepare(snapshot: dict[str, Any] | None) -> bytes:
-    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None."""
-    return encode("prepare", {"snapshot": snapshot})
+class Prepare(msgspec.Struct, kw_only=True):
+    """What the zygote loads before its first fork: the function of a memory snapshot, and
+    modules to import (those of them that the image has)."""
+
+    snapshot: MemorySnapshot | None = None
+    preload: list[str] = []
+
+
+def prepare(snapshot: MemorySnapshot | None, preload: tuple[str, ...] = ()) -> bytes:
+    return encode_message(("prepare", Prepare(snapshot=snapshot, preload=list(preload))))
+
+
+def read_prepare(data: bytes) -> Prepare:
+    _, body = decode_message(data, tuple[str, Prepare], "the zygote's prepare message")
+    return body
 
 
 def fork(request_id: int, config: dict[str, Any], env: dict[str, str],

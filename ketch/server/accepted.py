@@ -31,16 +31,21 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
-from ..protocol.container import Status
+from ..protocol.client import InputRecord, OutputRecord
+from ..protocol.container import Input, Status
+from ..protocol.message import decode, encode
 from .calls import Call
 from .dispatch import FunctionState, PendingInput
 
 if TYPE_CHECKING:
-    from .control_plane import ControlPlane
+    from .state import State
+    from .store import Store
+
+Deliver = Callable[[Call, list[OutputRecord]], None]  # `Outputs.deliver`
+Bind = Callable[[FunctionState, bytes], FunctionState]  # a stored class bound again
 
 log = logging.getLogger("ketch")
 
@@ -76,45 +81,45 @@ class Batch:
         return 0 <= index - self.first < len(self.ended)
 
     def row(self) -> tuple[Any, ...]:
-        attempts = msgpack.packb(list(self.attempts.items())) if self.attempts else None
+        attempts = encode(list(self.attempts.items())) if self.attempts else None
         return (bytes(self.started), bytes(self.ended), attempts, self.call_id, self.first)
 
 
 class AcceptedInputs:
     """The ``accepted_inputs`` table, and the marks waiting for the next `flush`."""
 
-    def __init__(self, control_plane: ControlPlane) -> None:
-        self.cp = control_plane
-        self.store = control_plane.store
+    def __init__(self, store: Store, state: State) -> None:
+        self.store = store
+        self.state = state
         self.store.ensure_schema(SCHEMA)
         self._batches: dict[str, list[Batch]] = {}  # call id -> its batches, by first index
         self._dirty: list[Batch] = []
         self._hint: Batch | None = None  # the batch found last
 
-    def accept(self, call: Call, records: list[list[Any]]) -> None:
-        """Write a call's new inputs ``[index, method, args, blob_id]`` (before the answer)."""
+    def accept(self, call: Call, records: list[InputRecord]) -> None:
+        """Write a call's new inputs (before the answer)."""
         if call.kind not in RECORDED_KINDS or not records:
             return
-        first = min(r[0] for r in records)
-        ended = bytearray(b"\1") * (max(r[0] for r in records) - first + 1)
+        first = min(r.index for r in records)
+        ended = bytearray(b"\1") * (max(r.index for r in records) - first + 1)
         for record in records:
-            ended[record[0] - first] = 0
+            ended[record.index - first] = 0
         batch = Batch(call.id, first, bytearray(len(ended)), ended, {})
         self.store.execute(
             "INSERT OR REPLACE INTO accepted_inputs (call_id, first, function_id, records, "
             "started, ended) VALUES (?, ?, ?, ?, ?, ?)",
-            (call.id, first, call.function_id, msgpack.packb(records), bytes(batch.started),
+            (call.id, first, call.function_id, encode(records), bytes(batch.started),
              bytes(ended)),
         )
         self._add(batch)
 
-    def started(self, records: list[list[Any]]) -> None:
-        """Inputs ``[call_id, index, …]`` just handed to a container."""
+    def started(self, records: list[Input]) -> None:
+        """Inputs just handed to a container."""
         if not self._batches:
             return
         batch: Batch | None = None
-        for record in records:  # a map's many inputs: the loop is kept to plain indexing
-            call_id, index = record[0], record[1]
+        for record in records:  # a map's many inputs: the loop is kept to plain attributes
+            call_id, index = record.call_id, record.index
             if batch is None or batch.call_id != call_id or not batch.holds(index):
                 if batch is not None:
                     self._touch(batch)
@@ -131,15 +136,15 @@ class AcceptedInputs:
             batch.attempts[item.index] = item.attempt
             self._touch(batch)
 
-    def finished(self, call_id: str, records: list[list[Any]]) -> None:
-        """Output records ``[index, status, …]`` kept for a call: the final ones end inputs."""
+    def finished(self, call_id: str, records: list[OutputRecord]) -> None:
+        """Output records kept for a call: the final ones end inputs."""
         if call_id not in self._batches:
             return
         batch: Batch | None = None
         final = Status.FINAL
         for record in records:
-            index = record[0]
-            if record[1] not in final:
+            index = record.index
+            if record.status not in final:
                 continue
             if batch is None or not batch.holds(index):
                 batch = self._find(call_id, index)
@@ -204,8 +209,9 @@ class AcceptedInputs:
 
     # -- after a restart -----------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Queue again or fail every input a previous control plane accepted and did not end."""
+    def recover(self, deliver: Deliver, bind: Bind) -> None:
+        """Queue again or fail every input a previous control plane accepted and did not end:
+        failures are ``deliver``ed; a class bound to parameters is ``bind``ed again."""
         rows = self.store.fetchall(
             "SELECT call_id, first, function_id, records, started, ended, attempts "
             "FROM accepted_inputs ORDER BY call_id, first")
@@ -214,34 +220,38 @@ class AcceptedInputs:
             by_call.setdefault(row[0], []).append(row)
         requeued = failed = 0
         for call_id, call_rows in by_call.items():
-            pending: list[tuple[Batch, list[Any], str]] = []
+            pending: list[tuple[Batch, InputRecord, str]] = []
             last = 0
             for _, first, function_id, records, started, ended, attempts in call_rows:
                 batch = Batch(call_id, first, bytearray(started), bytearray(ended),
-                              dict(msgpack.unpackb(attempts)) if attempts else {})
+                              dict(decode(attempts, list[tuple[int, int]], "attempts"))
+                              if attempts else {})
                 self._add(batch)
                 last = max(last, first + len(batch.ended) - 1)
-                for record in msgpack.unpackb(records):
-                    if not batch.ended[record[0] - first]:
+                for record in decode(records, list[InputRecord], "accepted inputs"):
+                    if not batch.ended[record.index - first]:
                         pending.append((batch, record, function_id))
             call = self._restore_call(call_id, call_rows[0][2], last,
-                                      {record[0] for _, record, _ in pending})
-            for batch, (index, method, args, blob_id), function_id in pending:
+                                      {record.index for _, record, _ in pending})
+            for batch, record, function_id in pending:
+                index = record.index
                 if index in call.finished:  # its output was stored before the crash
                     self._end(batch, index)
                     continue
                 attempt = batch.attempts.get(index, 0)
-                item = PendingInput(call_id, index, method, args, blob_id, attempt)
-                problem = self._requeue(function_id, item, bool(batch.started[index - batch.first]))
+                item = PendingInput(call_id, index, record.method, record.args, record.blob_id,
+                                    attempt)
+                problem = self._requeue(self._function(function_id, bind), function_id, item,
+                                        bool(batch.started[index - batch.first]))
                 if problem is None:
                     requeued += 1
                 else:
                     failed += 1
-                    self.cp.call_service.add_outputs(
-                        call, [[index, Status.DIED, problem.encode(), None]])
-            if call.done and call_id in self.cp.calls:  # every input had ended before
+                    deliver(call, [OutputRecord(index=index, status=Status.DIED,
+                                                data=problem.encode())])
+            if call.done and call_id in self.state.calls:  # every input had ended before
                 self.store.finish_call(call_id)
-                del self.cp.calls[call_id]
+                del self.state.calls[call_id]
         self.flush()
         if rows:
             log.warning("the control plane restarted: %d accepted inputs queued again, %d failed",
@@ -252,7 +262,8 @@ class AcceptedInputs:
         """The call, as a durable one, whose inputs not in ``pending`` had ended before."""
         row = self.store.call(call_id)
         if row is None:  # a .map's call: kept in the store from now on
-            self.store.add_call(call_id, function_id, "map", CALL_TTL_S)
+            self.store.add_call(call_id, function_id, "map", CALL_TTL_S,
+                                self._environment(function_id))
             row = {"kind": "map", "inputs": None}
         expected = row["inputs"] if row["inputs"] is not None else last + 1
         self.store.set_call_inputs(call_id, expected)
@@ -260,38 +271,43 @@ class AcceptedInputs:
         call.add(self.store.outputs(call_id, 0))  # new outputs go after them
         call.finished |= set(range(expected)) - pending
         call.sent = call.expected = expected
-        self.cp.calls[call_id] = call
+        self.state.calls[call_id] = call
         return call
 
-    def _function(self, function_id: str) -> FunctionState | None:
+    def _function(self, function_id: str, bind: Bind) -> FunctionState | None:
         """The function, or its class bound to the same parameters again (a bound class is
         made on first use, so a restart brings back only the class)."""
-        fn = self.cp.functions.get(function_id)
+        fn = self.state.functions.get(function_id)
         if fn is not None:
             return fn
         row = self.store.fetchone("SELECT params FROM functions WHERE id=?", (function_id,))
-        parent = self.cp.functions.get(function_id.rsplit("-", 1)[0])
+        parent = self.state.functions.get(function_id.rsplit("-", 1)[0])
         if row is None or row[0] is None or parent is None:
             return None
-        bound = self.cp._bind(parent, row[0], stored=True)
+        bound = bind(parent, row[0])
         return bound if bound.id == function_id else None
 
-    def _requeue(self, function_id: str, item: PendingInput, started: bool) -> str | None:
-        """Queue ``item`` again; or say why it cannot be."""
-        fn = self._function(function_id)
-        if fn is None or self.cp.apps[fn.app_id].stopped:
+    def _requeue(self, fn: FunctionState | None, function_id: str, item: PendingInput,
+                 started: bool) -> str | None:
+        """Queue ``item`` again on ``fn`` (the function ``function_id``, if it is back); or
+        say why it cannot be."""
+        if fn is None or self.state.app_of(fn).stopped:
             return self._gone(function_id)
         if started:
-            policy = fn.options.get("retries")
-            if not policy or fn.definition["is_generator"] or item.attempt >= policy["max_retries"]:
-                return _spent(fn, item.attempt, policy["max_retries"] if policy else 0)
+            policy = fn.options.retries
+            if not policy or fn.definition.is_generator or item.attempt >= policy.max_retries:
+                return _spent(fn, item.attempt, policy.max_retries if policy else 0)
             item.attempt += 1
             self.retried(item)
-            delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
-            fn.delay(item, min(delay, policy["max_delay"]))
+            fn.delay(item, policy.delay(item.attempt))
         else:
             fn.pending.append(item)
         return None
+
+    def _environment(self, function_id: str) -> str:
+        row = self.store.fetchone("SELECT a.environment FROM functions f JOIN apps a "
+                                  "ON a.id = f.app_id WHERE f.id=?", (function_id,))
+        return str(row[0]) if row else "main"
 
     def _gone(self, function_id: str) -> str:
         row = self.store.fetchone(

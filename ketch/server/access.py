@@ -1,66 +1,96 @@
-"""Which requests each caller may make (the rules; `auth.Tokens` says who a caller is)."""
+"""Who may make which request: scopes, the targets requests name, and the one check.
+
+The boundary is the environment. Each route of `ketch.server.routes` declares a `Scope` and the
+`Target` its request acts on; `check` finds where the target lives (`Where`) and lets the
+caller through only if its scope allows. A kind with no route is refused before this.
+
+============  ===============================  ==============================================
+scope         a user token                     a container's token
+============  ===============================  ==============================================
+ADMIN         only with rights over every      never
+              environment, not read-only
+USER          of the target's environment      never: a container's code does not administer
+ENVIRONMENT   of the target's environment      of the same environment
+APP           of the target's environment      only within its own app
+CONTAINER     of the target's environment      only for its own container
+CREATOR       of the target's environment      only for what it created itself
+============  ===============================  ==============================================
+
+A read-only user token (or one that is a viewer of the target's environment) may make only
+routes that change nothing; a proxy token opens web endpoints and makes no request at all.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import enum
+from typing import NamedTuple
 
 from .. import exception
+from ..protocol.message import Request
 from .auth import Identity
 
-if TYPE_CHECKING:
-    from .control_plane import ControlPlane
 
-# What a container's own code may not do: it acts within its app, and only there.
-NOT_FOR_CONTAINERS = frozenset({
-    "app_create", "app_stop", "function_create", "app_deploy", "app_stop_by_name",
-    "app_rollback", "app_history", "app_logs", "app_list", "usage_query", "logs_get",
-    "token_create", "token_list", "token_revoke",
-})
-# All a read-only token may ask: requests that change nothing (a lookup only without
-# create_if_missing).
-READ_ONLY = frozenset({
-    "app_list", "app_history", "app_logs", "app_lookup", "logs_get", "usage_query",
-    "function_lookup", "web_url", "blob_get", "object_lookup", "object_list", "secret_lookup",
-    "dict_get", "dict_contains", "dict_len", "dict_items", "queue_len", "queue_peek",
-    "volume_listdir", "volume_read", "nfs_read", "nfs_listdir", "sandbox_get", "sandbox_list",
-    "sandbox_from_name", "sandbox_tunnels",
-})
+class Scope(enum.Enum):
+    ADMIN = "admin"
+    USER = "user"
+    ENVIRONMENT = "environment"
+    APP = "app"
+    CONTAINER = "container"
+    CREATOR = "creator"
 
 
-def check(cp: ControlPlane, identity: Identity, kind: str, body: dict[str, Any]) -> None:
-    if identity.kind == "user":
+class Target(NamedTuple):
+    """What a request acts on: ``what`` ("environment", "app", "function", "call", "sandbox",
+    "object", "container", "blob", "logs" (an app's, function's or call's lines), "snapshot",
+    or "" for nothing in particular), named by its ``field``."""
+
+    what: str
+    field: str = ""
+
+
+class Where(NamedTuple):
+    """Where a target lives, as far as the scopes care."""
+
+    environment: str
+    app_id: str | None = None
+    container_id: str | None = None
+    creator: str | None = None
+
+
+def check(scope: Scope, writes: bool, where: Where | None, caller: Identity, kind: str) -> None:
+    """Refuse ``caller`` a request of ``kind`` on a target at ``where`` (None: no target),
+    unless ``scope`` allows it."""
+    if caller.kind == "user":
+        if writes and not caller.may_change(where.environment if where else None):
+            raise _denied(caller, kind, "a read-only token (a viewer here) changes nothing")
+        if scope is Scope.ADMIN and not caller.admin:
+            raise _denied(caller, kind, "only a token for every environment may")
+        if where is not None and not caller.may_use(where.environment):
+            raise _denied(caller, kind, f"the token has no rights in environment "
+                                        f"{where.environment!r}")
         return
-    if identity.kind == "read-only":
-        if kind not in READ_ONLY or body.get("create_if_missing"):
-            raise exception.PermissionDeniedError(
-                f"a read-only token may not make {kind!r} requests, which change things; use "
-                "a user token (`ketch token new`)")
-        return
-    if identity.kind != "container" or kind in NOT_FOR_CONTAINERS:
-        raise exception.PermissionDeniedError(
-            f"a {identity.kind} token may not make {kind!r} requests"
-        )
-    if kind.startswith("forward_") and body.get("container_id") != identity.token_id:
-        raise exception.PermissionDeniedError("a container may forward only its own ports")
-    if kind == "sandbox_create" and body.get("app_id") is None:
-        body["app_id"] = identity.app_id  # a container's sandboxes belong to its app
-    app_id = _app_of(cp, kind, body)
-    if app_id is not None and app_id != identity.app_id:
-        raise exception.PermissionDeniedError(
-            "a container may only use the functions and sandboxes of its own app"
-        )
+    if caller.kind != "container" or scope in (Scope.ADMIN, Scope.USER):
+        raise _denied(caller, kind, "only user tokens may")
+    if where is None or where.environment != caller.environment:
+        raise _denied(caller, kind, "a container acts only within its own environment")
+    if scope is Scope.APP and where.app_id != caller.app_id:
+        raise _denied(caller, kind, "a container may do this only within its own app")
+    if scope is Scope.CONTAINER and where.container_id != caller.token_id:
+        raise _denied(caller, kind, "a container may do this only for itself")
+    if scope is Scope.CREATOR and where.creator != caller.token_id:
+        raise _denied(caller, kind, "only its creator may")
 
 
-def _app_of(cp: ControlPlane, kind: str, body: dict[str, Any]) -> str | None:
-    """The app a request acts on, where it names one."""
-    if kind in ("call_create", "function_bind") and body.get("function_id") in cp.functions:
-        return cp.functions[body["function_id"]].app_id
-    if kind in ("inputs_put", "inputs_done", "call_cancel") and body.get("call_id") in cp.calls:
-        return cp.functions[cp.calls[body["call_id"]].function_id].app_id
-    if kind == "sandbox_create":
-        return body.get("app_id")
-    if kind.startswith(("sandbox_", "process_")) and body.get("sandbox_id") in cp.sandboxes.sandboxes:
-        return cp.sandboxes.sandboxes[body["sandbox_id"]].app_id
-    if kind == "function_lookup":
-        return cp.deployments.deployed(body["app_name"]).id
-    return None
+def creator_of(caller: Identity) -> str:
+    """What `Where.creator` records for things ``caller`` makes."""
+    return caller.token_id
+
+
+def named_environment(request: Request, caller: Identity) -> str:
+    """The environment a request names, or the caller's own when it names none."""
+    return getattr(request, "environment", "") or caller.environment
+
+
+def _denied(caller: Identity, kind: str, why: str) -> exception.PermissionDeniedError:
+    return exception.PermissionDeniedError(f"a {caller.kind} token may not make {kind!r} "
+                                           f"requests here: {why}")

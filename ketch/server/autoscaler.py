@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import exception
+from ..protocol.definition import FunctionOptions
 
 MIN_HORIZON_S = 0.05
 COUNTS = ("min_containers", "max_containers", "buffer_containers")
@@ -80,22 +80,22 @@ def plan(s: Snapshot) -> Plan:
     return Plan(stop=idle[:surplus])
 
 
-def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def check_settings(settings: FunctionOptions) -> FunctionOptions:
     """``settings`` if each scaling value in it has the right type and range (None: unset);
     otherwise `InvalidError` naming the field, its value and what it accepts."""
     for name in (*COUNTS, *INPUT_COUNTS):
-        value = settings.get(name)
+        value = getattr(settings, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not 0 <= value <= MAX_COUNT):
             raise exception.InvalidError(
                 f"{name}={value!r} is not accepted: give a whole number from 0 to {MAX_COUNT}")
-    window = settings.get("scaledown_window")
+    window = settings.scaledown_window
     if window is not None and (isinstance(window, bool) or not isinstance(window, (int, float))
                                or not 0 < window <= MAX_SCALEDOWN_WINDOW_S):
         raise exception.InvalidError(
             f"scaledown_window={window!r} is not accepted: give seconds, a number above 0 and "
             f"at most {MAX_SCALEDOWN_WINDOW_S} (24 hours)")
-    low, high = settings.get("min_containers"), settings.get("max_containers")
+    low, high = settings.min_containers, settings.max_containers
     if low is not None and high is not None and high < low:
         raise exception.InvalidError(
             f"max_containers={high} is below min_containers={low}: raise max_containers or "

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.client import OutputRecord
 from ..protocol.container import Status
 from .changes import Changes
 
@@ -106,10 +107,10 @@ class CallHistory:
             record.details[index] = InputDetail(index, attempts, duration_s)
             record.unsettled += 1
 
-    def finished(self, call_id: str, function_id: str, records: list[list[Any]],
+    def finished(self, call_id: str, function_id: str, records: list[OutputRecord],
                  done: bool) -> None:
-        """Outputs ``[index, status, data, blob]`` of a call; ``done`` once it has them all."""
-        tally = collections.Counter(r[1] for r in records if r[1] in Status.FINAL)
+        """Outputs of a call; ``done`` once it has them all."""
+        tally = collections.Counter(r.status for r in records if r.status in Status.FINAL)
         self.totals.setdefault(function_id, collections.Counter()).update(tally)
         record = self._calls.get(call_id)
         if record is None:  # a call from before a restart: counted, not listed
@@ -118,7 +119,8 @@ class CallHistory:
         for status, n in tally.items():
             record.counts[status] = record.counts.get(status, 0) + n
         if record.failure is None and any(s in Status.FAILURES for s in tally):
-            status, data = next((r[1], r[2]) for r in records if r[1] in Status.FAILURES)
+            status, data = next((r.status, r.data) for r in records
+                                if r.status in Status.FAILURES)
             kept = data if isinstance(data, bytes) and len(data) <= MAX_FAILURE_BYTES else None
             record.failure = (status, kept)
         if record.unsettled or len(record.details) < MAX_INPUTS or (
@@ -130,8 +132,9 @@ class CallHistory:
         self._changes.note("calls", record.app_id)
 
     @staticmethod
-    def _detail(record: CallRecord, records: list[list[Any]]) -> None:
-        for index, status, data, _ in records:
+    def _detail(record: CallRecord, records: list[OutputRecord]) -> None:
+        for output in records:
+            index, status, data = output.index, output.status, output.data
             if status not in Status.FINAL:
                 continue
             detail = record.details.get(index)

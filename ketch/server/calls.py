@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..protocol.client import OutputRecord
 from ..protocol.container import Status
 from .wakeup import Wakeup
 
@@ -14,16 +13,18 @@ class Call:
     Outputs of calls that are not durable are dropped once the caller has read past them.
     """
 
-    def __init__(self, call_id: str, function_id: str, kind: str, durable: bool) -> None:
+    def __init__(self, call_id: str, function_id: str, kind: str, durable: bool,
+                 creator: str | None = None) -> None:
         self.id = call_id
         self.function_id = function_id
         self.kind = kind
         self.durable = durable
+        self.creator = creator  # who may feed it inputs (`ketch.server.access`)
         self.expected: int | None = None
         self.sent = 0
         self.finished: set[int] = set()
         self.cancelled = False
-        self._outputs: list[list[Any]] = []
+        self._outputs: list[OutputRecord] = []
         self._base = 0
         self._wakeup = Wakeup()
 
@@ -35,15 +36,14 @@ class Call:
     def end(self) -> int:
         return self._base + len(self._outputs)
 
-    def add(self, records: list[list[Any]]) -> list[list[Any]]:
-        """Add output records ``[index, status, data, blob]``; return those that were kept."""
+    def add(self, records: list[OutputRecord]) -> list[OutputRecord]:
+        """Add output records; return those that were kept."""
         kept = []
         for record in records:
-            index, status = record[0], record[1]
-            if index in self.finished:
+            if record.index in self.finished:
                 continue  # a late duplicate, for example from a container declared dead
-            if status in Status.FINAL:
-                self.finished.add(index)
+            if record.status in Status.FINAL:
+                self.finished.add(record.index)
             kept.append(record)
         self._outputs.extend(kept)
         if kept or self.done:
@@ -53,7 +53,7 @@ class Call:
     def wake(self) -> None:
         self._wakeup.wake()
 
-    async def read(self, cursor: int, timeout: float | None) -> tuple[list[list[Any]], int]:
+    async def read(self, cursor: int, timeout: float | None) -> tuple[list[OutputRecord], int]:
         if cursor >= self.end and not self.done and timeout != 0:
             await self._wakeup.wait(timeout)
         start = max(cursor, self._base)

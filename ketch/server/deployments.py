@@ -8,23 +8,34 @@ again on demand), so ``Function.from_name`` keeps working across restarts.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
-
-import msgpack
+from typing import TYPE_CHECKING
 
 from .. import exception
+from ..protocol import client as protocol
+from ..protocol.definition import FunctionDefinition
+from ..protocol.message import decode
+from .auth import Identity
 
 if TYPE_CHECKING:
-    from .control_plane import AppState, ControlPlane
+    from .control_plane import ControlPlane
+    from .state import AppState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
     name TEXT NOT NULL, version INTEGER NOT NULL, app_id TEXT NOT NULL, created REAL NOT NULL,
-    rolled_back_from INTEGER, PRIMARY KEY (name, version)
+    rolled_back_from INTEGER, environment TEXT NOT NULL DEFAULT 'main',
+    PRIMARY KEY (environment, name, version)
 );
 """
-REQUESTS = ("function_lookup", "app_deploy", "app_list", "app_stop_by_name", "app_history",
-            "app_rollback", "app_logs")
+# Before environments, versions were numbered per name: they are all 'main''s.
+UPGRADE = """
+ALTER TABLE deployments RENAME TO deployments_before_environments;
+""" + SCHEMA + """
+INSERT INTO deployments (name, version, app_id, created, rolled_back_from, environment)
+    SELECT name, version, app_id, created, rolled_back_from, 'main'
+    FROM deployments_before_environments;
+DROP TABLE deployments_before_environments;
+"""
 
 
 class Deployments:
@@ -32,110 +43,149 @@ class Deployments:
         self.cp = control_plane
         self.store = control_plane.store
         self.store.ensure_schema(SCHEMA)
+        columns = {row[1] for row in self.store.fetchall("PRAGMA table_info(deployments)")}
+        if "environment" not in columns:
+            self.store.ensure_schema("BEGIN;" + UPGRADE + "COMMIT;")
         self.versions: dict[str, int] = {}  # app id -> its deployed version
 
-    def deployed(self, name: str) -> AppState:
-        for app in self.cp.apps.values():
-            if app.name == name and app.id in self.versions and not app.stopped:
+    def deployed(self, name: str, environment: str) -> AppState:
+        for app in self.cp.state.apps.values():
+            if app.name == name and app.environment == environment \
+                    and app.id in self.versions and not app.stopped:
                 return app
+        where = "" if environment == "main" else f" in environment {environment!r}"
         raise exception.NotFoundError(
-            f"no deployed app named {name!r}; deploy it with `ketch deploy FILE`"
+            f"no deployed app named {name!r}{where}; deploy it with `ketch deploy FILE`"
         )
 
-    async def function_lookup(self, app_name: str, tag: str) -> dict[str, Any]:
-        app = self.deployed(app_name)
+    async def function_lookup(self, req: protocol.FunctionLookup, caller: Identity
+                              ) -> protocol.FunctionFound:
+        app = self.deployed(req.app_name, req.environment)
         for function_id in app.function_ids:
-            fn = self.cp.functions[function_id]
-            if fn.name == tag and fn.params is None:
-                return {"function_id": fn.id, "definition": fn.definition}
-        names = sorted({self.cp.functions[f].name for f in app.function_ids})
+            fn = self.cp.state.functions[function_id]
+            if fn.name == req.tag and fn.params is None:
+                return protocol.FunctionFound(function_id=fn.id, definition=fn.definition)
+        names = sorted({self.cp.state.functions[f].name for f in app.function_ids})
         raise exception.NotFoundError(
-            f"app {app_name!r} has no function {tag!r}; it has: {', '.join(names)}"
+            f"app {req.app_name!r} has no function {req.tag!r}; it has: {', '.join(names)}"
         )
 
-    async def app_deploy(self, app_id: str, rolled_back_from: int | None = None
-                         ) -> dict[str, Any]:
-        app = self.cp._app(app_id)
-        row = self.store.fetchone("SELECT MAX(version) FROM deployments WHERE name=?", (app.name,))
+    async def app_deploy(self, req: protocol.AppDeploy, caller: Identity) -> protocol.Version:
+        return protocol.Version(version=await self.deploy(req.app_id))
+
+    async def deploy(self, app_id: str, rolled_back_from: int | None = None) -> int:
+        """Make the running app the deployed version of its name; its number."""
+        app = self.cp.state.app(app_id)
+        row = self.store.fetchone("SELECT MAX(version) FROM deployments WHERE environment=? AND "
+                                  "name=?", (app.environment, app.name))
         version = (row[0] or 0) + 1 if row else 1
         self.store.execute(
-            "INSERT INTO deployments (name, version, app_id, created, rolled_back_from) "
-            "VALUES (?, ?, ?, ?, ?)", (app.name, version, app_id, time.time(), rolled_back_from),
+            "INSERT INTO deployments (name, version, app_id, created, rolled_back_from, "
+            "environment) VALUES (?, ?, ?, ?, ?, ?)",
+            (app.name, version, app_id, time.time(), rolled_back_from, app.environment),
         )
-        previous = [a for a in self.cp.apps.values()
-                    if a.name == app.name and a.id in self.versions and not a.stopped]
+        previous = [a for a in self.cp.state.apps.values()
+                    if a.name == app.name and a.environment == app.environment
+                    and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
         self.cp.changes.note("apps", app_id)
         self.cp.objects.adopt([secret for f in app.function_ids
-                               for secret in self.cp.functions[f].definition.get("secrets") or []])
+                               for secret in self.cp.state.functions[f].definition.secrets])
         for old in previous:
-            await self.cp.app_stop(old.id)
-        return {"version": version}
+            await self.cp.app_service.stop(old.id)
+        return version
 
-    async def app_list(self) -> dict[str, Any]:
-        apps = []
-        for app in self.cp.apps.values():
-            if app.stopped:
-                continue
-            version = self.versions.get(app.id)
-            apps.append({"app_id": app.id, "name": app.name, "version": version,
-                         "state": "deployed" if version else "running", "created": app.created,
-                         "stopped": None})
-        return {"apps": apps}
+    async def app_list(self, req: protocol.AppList, caller: Identity) -> protocol.Apps:
+        if req.stopped:  # every app it has had, a page of them from the store
+            rows = self.store.fetchall(
+                "SELECT id, name, created, stopped FROM apps WHERE environment=? "
+                "ORDER BY created DESC LIMIT ? OFFSET ?",
+                (req.environment, -1 if req.limit is None else req.limit, req.offset))
+            return protocol.Apps(apps=[self.info(app_id, name, created, stopped,
+                                                 req.environment)
+                                       for app_id, name, created, stopped in rows])
+        return protocol.Apps(apps=[
+            self.info(app.id, app.name, app.created, None, app.environment)
+            for app in self.cp.state.apps.values()
+            if not app.stopped and app.environment == req.environment])
 
-    async def app_stop_by_name(self, name: str) -> dict[str, Any]:
-        await self.cp.app_stop(self.deployed(name).id)
-        return {}
+    async def app_get(self, req: protocol.AppGet, caller: Identity) -> protocol.AppFound:
+        stored = self.store.app(req.app_id)
+        if stored is None:
+            raise exception.NotFoundError(f"no app {req.app_id}")
+        return protocol.AppFound(app=self.info(req.app_id, stored["name"], stored["created"],
+                                               stored["stopped"], stored["environment"]))
 
-    async def app_history(self, name: str) -> dict[str, Any]:
+    def info(self, app_id: str, name: str, created: float, stopped: float | None,
+             environment: str) -> protocol.AppInfo:
+        """An app as listings show it: deployed (with its version), running or stopped."""
+        live = self.cp.state.apps.get(app_id)
+        version = self.versions.get(app_id)
+        state = "stopped" if live is None or live.stopped else \
+            "deployed" if version else "running"
+        return protocol.AppInfo(app_id=app_id, name=name, state=state, version=version,
+                                created=created, stopped=stopped, environment=environment)
+
+    async def app_stop_by_name(self, req: protocol.AppStopByName, caller: Identity
+                               ) -> protocol.Empty:
+        await self.cp.app_service.stop(self.deployed(req.name, req.environment).id)
+        return protocol.Empty()
+
+    async def app_history(self, req: protocol.AppHistory, caller: Identity) -> protocol.Versions:
+        return protocol.Versions(versions=self.history(req.name, req.environment))
+
+    def history(self, name: str, environment: str) -> list[protocol.VersionInfo]:
         rows = self.store.fetchall(
             "SELECT d.version, d.app_id, d.created, a.state, d.rolled_back_from FROM deployments d "
-            "JOIN apps a ON a.id = d.app_id WHERE d.name=? ORDER BY d.version", (name,),
+            "JOIN apps a ON a.id = d.app_id WHERE d.environment=? AND d.name=? "
+            "ORDER BY d.version", (environment, name),
         )
         if not rows:
             raise exception.NotFoundError(f"app {name!r} was never deployed")
-        keys = ("version", "app_id", "created", "state", "rolled_back_from")
-        return {"versions": [dict(zip(keys, row)) for row in rows]}
+        return [protocol.VersionInfo(version=v, app_id=a, created=c, state=s,
+                                     rolled_back_from=r) for v, a, c, s, r in rows]
 
-    async def app_rollback(self, name: str, version: int | None) -> dict[str, Any]:
-        versions = (await self.app_history(name))["versions"]
+    async def app_rollback(self, req: protocol.AppRollback, caller: Identity
+                           ) -> protocol.RolledBack:
+        name, version = req.name, req.version
+        versions = self.history(name, req.environment)
         if version is None:
             if len(versions) < 2:
                 raise exception.InvalidError(f"{name} has only one version: nothing to roll back to")
-            version = versions[-2]["version"]
-        chosen = [v for v in versions if v["version"] == version]
+            version = versions[-2].version
+        chosen = [v for v in versions if v.version == version]
         if not chosen:
             raise exception.NotFoundError(f"{name} has no version {version}")
-        app_id = (await self.cp.app_create(name))["app_id"]
-        for _, definition in self._definitions(chosen[0]["app_id"]):
-            await self.cp.function_create(app_id, definition)
-        answer = await self.app_deploy(app_id, rolled_back_from=version)
-        return {**answer, "from_version": version}
+        app = self.cp.app_service.create(name, req.environment)
+        for _, definition in self._definitions(chosen[0].app_id):
+            await self.cp.app_service.add_function(app.id, definition)
+        deployed = await self.deploy(app.id, rolled_back_from=version)
+        return protocol.RolledBack(version=deployed, from_version=version)
 
-    async def app_logs(self, name: str, since: float | None, function: str | None,
-                       cursor: int | None, timeout: float | None) -> dict[str, Any]:
-        app_ids = [row[0] for row in self.store.fetchall("SELECT id FROM apps WHERE name=?",
-                                                           (name,))]
+    async def app_logs(self, req: protocol.AppLogs, caller: Identity) -> protocol.StoredLines:
+        app_ids = [row[0] for row in self.store.fetchall(
+            "SELECT id FROM apps WHERE environment=? AND name=?", (req.environment, req.name))]
         if not app_ids:
-            raise exception.NotFoundError(f"no app named {name!r}")
-        return await self.cp.logbook.read(app_ids, since, function, cursor, timeout)
+            raise exception.NotFoundError(f"no app named {req.name!r}")
+        return await self.cp.logbook.read(app_ids, req.since, req.function, req.cursor,
+                                          req.timeout)
 
-    def _definitions(self, app_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def _definitions(self, app_id: str) -> list[tuple[str, FunctionDefinition]]:
         rows = self.store.fetchall(
             "SELECT id, definition FROM functions WHERE app_id=? AND params IS NULL "
             "ORDER BY created", (app_id,),
         )
-        return [(row[0], msgpack.unpackb(row[1])) for row in rows]
+        return [(row[0], decode(row[1], FunctionDefinition, "a stored definition")) for row in rows]
 
     async def restore(self) -> None:
         """Bring back every app whose deployed version was running when the last control
         plane stopped (its containers start again on demand)."""
         rows = self.store.fetchall(
-            "SELECT d.app_id, d.version, a.name FROM deployments d JOIN apps a ON a.id = d.app_id "
-            "WHERE a.state = 'running'"
+            "SELECT d.app_id, d.version, a.name, a.environment FROM deployments d "
+            "JOIN apps a ON a.id = d.app_id WHERE a.state = 'running'"
         )
-        for app_id, version, name in rows:
-            self.cp.restore_app(app_id, name)
+        for app_id, version, name, environment in rows:
+            self.cp.app_service.restore(app_id, name, environment)
             for function_id, definition in self._definitions(app_id):
-                await self.cp.function_create(app_id, definition, function_id=function_id)
+                await self.cp.app_service.add_function(app_id, definition, function_id)
             self.versions[app_id] = version

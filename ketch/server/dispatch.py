@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..protocol import container as wire
+from ..protocol.definition import FunctionDefinition, FunctionOptions
 from ..protocol.peer import Peer
 from ..protocol.worker import UsageSample
 from . import autoscaler
@@ -38,10 +39,9 @@ class PendingInput:
         self.attempt = attempt
         self.assigned_at = 0.0
 
-    def record(self) -> list[Any]:
-        return wire.input_record(
-            self.call_id, self.index, self.method, self.args, self.blob_id, self.attempt
-        )
+    def record(self) -> wire.Input:
+        return wire.Input(call_id=self.call_id, index=self.index, method=self.method,
+                          args=self.args, blob_id=self.blob_id, attempt=self.attempt)
 
 
 class ContainerState:
@@ -72,7 +72,8 @@ class ContainerState:
 
 class FunctionState:
     def __init__(
-        self, function_id: str, app_id: str, definition: dict[str, Any], params: bytes | None
+        self, function_id: str, app_id: str, definition: FunctionDefinition,
+        params: bytes | None
     ) -> None:
         self.id = function_id
         self.family_id = function_id  # a class bound to parameters: its class's function id
@@ -82,7 +83,7 @@ class FunctionState:
         self.app_id = app_id
         self.definition = definition
         self.params = params
-        self.options: dict[str, Any] = definition["options"]
+        self.options: FunctionOptions = definition.options  # overridden by update_autoscaler
         self.pending: collections.deque[PendingInput] = collections.deque()
         self.delayed: list[tuple[float, int, PendingInput]] = []
         self._seq = itertools.count()
@@ -93,11 +94,11 @@ class FunctionState:
 
     @property
     def name(self) -> str:
-        return str(self.definition["name"])
+        return self.definition.name
 
     @property
     def concurrency(self) -> int:
-        return int(self.options.get("batch_max_size") or self.options.get("max_inputs") or 1)
+        return self.options.concurrency
 
     def window(self) -> int:
         extra = 0
@@ -112,7 +113,7 @@ class FunctionState:
         while self.delayed and self.delayed[0][0] <= now:
             self.pending.append(heapq.heappop(self.delayed)[2])
 
-    def fill(self, cancelled: set[str]) -> list[tuple[ContainerState, list[list[Any]]]]:
+    def fill(self, cancelled: set[str]) -> list[tuple[ContainerState, list[wire.Input]]]:
         """Assign queued inputs to ready containers; return the batches to send."""
         batches = []
         window = self.window()
@@ -123,7 +124,7 @@ class FunctionState:
             if not ct.ready:
                 continue
             room = window - len(ct.assigned)
-            lifetime = self.options.get("inputs_per_container")
+            lifetime = self.options.inputs_per_container
             if lifetime:
                 room = min(room, lifetime - ct.inputs_given)
             records = []
@@ -166,11 +167,11 @@ class FunctionState:
             starting=len(live) - len(ready),
             idle_s={ct.id: now - ct.idle_since for ct in ready
                     if not ct.assigned and not ct.web_active},
-            concurrency=int(opts.get("target_inputs") or self.concurrency),
+            concurrency=opts.target_inputs or self.concurrency,
             input_s=self.estimate_input_s(now),
             cold_start_s=self.cold_start_s,
-            min_containers=int(opts.get("min_containers") or 0),
-            max_containers=opts.get("max_containers"),
-            buffer_containers=int(opts.get("buffer_containers") or 0),
-            scaledown_window_s=float(opts.get("scaledown_window") or 60.0),
+            min_containers=opts.min_containers or 0,
+            max_containers=opts.max_containers,
+            buffer_containers=opts.buffer_containers or 0,
+            scaledown_window_s=float(opts.scaledown_window or 60.0),
         )

@@ -5,35 +5,37 @@ container may forward only its own ports, and its tunnels close when it exits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
 from .tunnels import Tunnel
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
 
-REQUESTS = ("forward_open", "forward_close")
-
 
 class Forwards:
     """Example::
 
-        answer = await forwards.forward_open("ct-1", 8000)   # {"host": ..., "port": ...}
-        await forwards.forward_close("ct-1", 8000)
+        answer = await forwards.forward_open(ForwardOpen(container_id="ct-1", port=8000),
+                                             caller)   # Address(host=..., port=...)
+        await forwards.forward_close(ForwardClose(container_id="ct-1", port=8000), caller)
     """
 
     def __init__(self, cp: ControlPlane) -> None:
         self.cp = cp
         self.open: dict[str, dict[int, Tunnel]] = {}
 
-    async def forward_open(self, container_id: str, port: int,
-                           unencrypted: bool = False) -> dict[str, Any]:
-        if container_id not in self.cp.sessions.containers:
+    async def forward_open(self, req: protocol.ForwardOpen, caller: Identity
+                           ) -> protocol.Address:
+        container_id, port = req.container_id, req.port
+        if container_id not in self.cp.state.containers:
             raise exception.InvalidError(
                 "forward() exposes a port of the function's container it runs in: call it "
                 "inside a function, not in the program that runs the app")
-        if not isinstance(port, int) or not 0 < port < 65536:
+        if not 0 < port < 65536:
             raise exception.InvalidError(f"forward() takes a TCP port number, not {port!r}")
         address = self.cp.worker.container_address(container_id)
         if address is None:
@@ -45,13 +47,14 @@ class Forwards:
             raise exception.AlreadyExistsError(f"port {port} of this container is forwarded "
                                                "already: use the Tunnel forward() gave")
         tunnels[port] = await Tunnel.open(self._bind(), address, port, lambda: None)
-        return {"host": tunnels[port].host, "port": tunnels[port].port}
+        return protocol.Address(host=tunnels[port].host, port=tunnels[port].port)
 
-    async def forward_close(self, container_id: str, port: int) -> dict[str, Any]:
-        tunnel = self.open.get(container_id, {}).pop(port, None)
+    async def forward_close(self, req: protocol.ForwardClose, caller: Identity
+                            ) -> protocol.Empty:
+        tunnel = self.open.get(req.container_id, {}).pop(req.port, None)
         if tunnel is not None:
             tunnel.close()
-        return {}
+        return protocol.Empty()
 
     def container_gone(self, container_id: str) -> None:
         for tunnel in self.open.pop(container_id, {}).values():

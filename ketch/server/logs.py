@@ -6,8 +6,7 @@ is less: a container printing long lines cannot grow the control plane's memory 
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..protocol.client import LogLine
 from .wakeup import Wakeup
 
 MAX_LINES = 20_000
@@ -19,27 +18,28 @@ class AppLogs:
 
     Example::
 
-        logs.append(["square", "ct-1", "stdout", "working on 3"])
+        logs.append(LogLine(function="square", container_id="ct-1", stream="stdout",
+                            text="working on 3"))
         lines, cursor = await logs.read(0, timeout=1.0)
     """
 
     def __init__(self, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> None:
-        self._lines: list[list[Any]] = []
+        self._lines: list[LogLine] = []
         self._base = 0
-        self._bytes = 0  # the text held, the line's last field
+        self._bytes = 0  # the text held
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._wakeup = Wakeup()
         self.closed = False
 
-    def append(self, line: list[Any]) -> None:
+    def append(self, line: LogLine) -> None:
         self._lines.append(line)
-        self._bytes += len(line[-1])
+        self._bytes += len(line.text)
         if len(self._lines) > self._max_lines or self._bytes > self._max_bytes:
             drop = 0
             while (len(self._lines) - drop > self._max_lines
                    or self._bytes > self._max_bytes) and drop < len(self._lines) - 1:
-                self._bytes -= len(self._lines[drop][-1])
+                self._bytes -= len(self._lines[drop].text)
                 drop += 1
             del self._lines[:drop]
             self._base += drop
@@ -53,7 +53,7 @@ class AppLogs:
         self.closed = True
         self._wakeup.wake()
 
-    async def read(self, cursor: int, timeout: float | None) -> tuple[list[list[Any]], int]:
+    async def read(self, cursor: int, timeout: float | None) -> tuple[list[LogLine], int]:
         end = self._base + len(self._lines)
         if cursor >= end and not self.closed and timeout != 0:
             await self._wakeup.wait(timeout)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..protocol import client as protocol
 from ..protocol.worker import UsageSample
 from ..worker.resources import Request
+from .auth import Identity
 from .dispatch import ContainerState, FunctionState
 from .pricing import bill, prices
 from .store import Store
@@ -26,16 +28,18 @@ class Meter:
     def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
                sample: UsageSample) -> None:
         calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
-        self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, fn.options, sample)
+        options = fn.options
+        request = Request.of(options.cpu, options.memory, options.gpu)
+        self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, request, sample)
 
     def record_sandbox(self, app_id: str, app_name: str, sandbox_id: str,
                        options: dict[str, Any], sample: UsageSample) -> None:
         """A sandbox's usage: billed as a function named "sandbox" whose id is the sandbox's."""
-        self._add(app_id, app_name, sandbox_id, "sandbox", [""], options, sample)
+        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+        self._add(app_id, app_name, sandbox_id, "sandbox", [""], request, sample)
 
     def _add(self, app_id: str, app_name: str, family_id: str, name: str, calls: list[str],
-             options: dict[str, Any], sample: UsageSample) -> None:
-        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+             request: Request, sample: UsageSample) -> None:
         billed = bill(sample, request.cpu, request.memory_mib, self._prices)
         share = 1.0 / len(calls)
         hour = float(int(time.time() // 3600 * 3600))
@@ -51,3 +55,14 @@ class Meter:
         if self._rows:
             rows, self._rows = self._rows, []
             self._store.add_usage(rows)
+
+    async def billing_rates(self, req: protocol.BillingRates, caller: Identity
+                            ) -> protocol.Rates:
+        return protocol.Rates(prices=dict(self._prices))
+
+    async def usage_query(self, req: protocol.UsageQuery, caller: Identity
+                          ) -> protocol.UsageRows:
+        self.flush()
+        rows = self._store.usage(req.group_by, req.since, req.until, req.app_id,
+                                 req.environment)
+        return protocol.UsageRows(rows=[protocol.UsageRow(**row) for row in rows])

@@ -5,7 +5,7 @@ Its files live under ``<volumes path>/nfs/<id>``; the control plane reaches them
 time by descriptor, never through a link a container made (`volume_tree`).
 
     nfs = NetworkFileSystems(root, objects)
-    await nfs.nfs_write("nf-1", "data/a.txt", b"hello")
+    await nfs.nfs_write(NfsWrite(nfs_id="nf-1", path="data/a.txt", data=b"hello"), caller)
     nfs.binds({"/mnt/shared": "nf-1"})   # [[<its folder>, "/mnt/shared", False]]
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
 from .objects import NamedObjects
 from .volume_tree import Tree, clear, names, write_file
-
-REQUESTS = ("nfs_write", "nfs_read", "nfs_listdir", "nfs_remove")
 
 
 class NetworkFileSystems:
@@ -43,31 +43,33 @@ class NetworkFileSystems:
     def drop(self, nfs_id: str) -> None:
         shutil.rmtree(self.root / nfs_id, ignore_errors=True)
 
-    async def nfs_write(self, nfs_id: str, path: str, data: bytes) -> dict[str, Any]:
-        *parents, name = _parts(path)
-        with Tree(self.folder(nfs_id)) as tree, tree.directory(parents, create=True) as folder:
+    async def nfs_write(self, req: protocol.NfsWrite, caller: Identity) -> protocol.Written:
+        *parents, name = _parts(req.path)
+        with Tree(self.folder(req.nfs_id)) as tree, \
+                tree.directory(parents, create=True) as folder:
             clear(folder, name)
-            write_file(folder, name, data)
-        return {"bytes": len(data)}
+            write_file(folder, name, req.data)
+        return protocol.Written(bytes=len(req.data))
 
-    async def nfs_read(self, nfs_id: str, path: str) -> dict[str, Any]:
-        with Tree(self.folder(nfs_id)) as tree:
-            fd = tree.open_file(_parts(path))
+    async def nfs_read(self, req: protocol.NfsRead, caller: Identity) -> protocol.Data:
+        with Tree(self.folder(req.nfs_id)) as tree:
+            fd = tree.open_file(_parts(req.path))
         with os.fdopen(fd, "rb") as f:
-            return {"data": f.read()}
+            return protocol.Data(data=f.read())
 
-    async def nfs_listdir(self, nfs_id: str, path: str, recursive: bool) -> dict[str, Any]:
-        with Tree(self.folder(nfs_id)) as tree:
-            return {"entries": tree.entries(names(path), recursive)}
+    async def nfs_listdir(self, req: protocol.NfsListdir, caller: Identity) -> protocol.Entries:
+        with Tree(self.folder(req.nfs_id)) as tree:
+            entries = tree.entries(names(req.path), req.recursive)
+        return protocol.Entries(entries=[protocol.FileEntry(**entry) for entry in entries])
 
-    async def nfs_remove(self, nfs_id: str, path: str, recursive: bool) -> dict[str, Any]:
-        *parents, name = _parts(path)
-        with Tree(self.folder(nfs_id)) as tree:
-            if stat.S_ISDIR(tree.lstat([*parents, name]).st_mode) and not recursive:
-                raise exception.InvalidError(f"{path} is a folder: pass recursive=True")
+    async def nfs_remove(self, req: protocol.NfsRemove, caller: Identity) -> protocol.Empty:
+        *parents, name = _parts(req.path)
+        with Tree(self.folder(req.nfs_id)) as tree:
+            if stat.S_ISDIR(tree.lstat([*parents, name]).st_mode) and not req.recursive:
+                raise exception.InvalidError(f"{req.path} is a folder: pass recursive=True")
             with tree.directory(parents) as folder:
                 clear(folder, name)
-        return {}
+        return protocol.Empty()
 
 
 def _parts(path: str) -> list[str]:

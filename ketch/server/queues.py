@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
 
 from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
 from .objects import NamedObjects
 from .store import Store
 
@@ -25,7 +26,6 @@ CREATE TABLE IF NOT EXISTS queue_items (
 );
 CREATE INDEX IF NOT EXISTS queue_items_fifo ON queue_items (queue_id, partition, id);
 """
-REQUESTS = ("queue_put", "queue_get", "queue_len", "queue_clear", "queue_peek")
 MAX_ITEM_BYTES = 1 << 20
 MAX_PARTITION_KEY_BYTES = 64
 MAX_PARTITION_ITEMS = 5000
@@ -97,8 +97,8 @@ class QueueService:
     Example::
 
         queues = QueueService(store, objects)
-        await queues.queue_put(queue_id, [b"..."], partition=None, timeout=0)
-        (await queues.queue_get(queue_id, 1, partition=None, timeout=5.0))["values"]
+        await queues.queue_put(QueuePut(queue_id=q, values=[b"..."], timeout=0), caller)
+        (await queues.queue_get(QueueGet(queue_id=q, timeout=5.0), caller)).values
     """
 
     def __init__(self, store: Store, objects: NamedObjects) -> None:
@@ -115,12 +115,10 @@ class QueueService:
         self.getters.wake_queue(object_id)
         self.putters.wake_queue(object_id)
 
-    async def queue_put(self, queue_id: str, values: list[bytes], partition: str | None,
-                        timeout: float | None) -> dict[str, Any]:
-        key = self._key(queue_id, partition)
+    async def queue_put(self, req: protocol.QueuePut, caller: Identity) -> protocol.Empty:
+        queue_id, values = req.queue_id, req.values
+        key = self._key(queue_id, req.partition)
         for value in values:
-            if not isinstance(value, bytes):
-                raise exception.InvalidError("queue items travel pickled, as bytes")
             if len(value) > MAX_ITEM_BYTES:
                 raise exception.RequestSizeError(
                     f"a queue item is {len(value) / 2**20:.1f} MiB once pickled, over the limit "
@@ -131,7 +129,7 @@ class QueueService:
                 f"a queue partition holds at most {MAX_PARTITION_ITEMS:,} items, and this put "
                 f"has {len(values):,}; put fewer at a time"
             )
-        deadline = _deadline(timeout)
+        deadline = _deadline(req.timeout)
         while values:
             held = self._count(key)
             if held + len(values) <= MAX_PARTITION_ITEMS:
@@ -149,14 +147,14 @@ class QueueService:
                 )
             await self.putters.wait(key, remaining)
             self.objects.kind_of(queue_id, "queue")  # it may have been deleted meanwhile
-        return {}
+        return protocol.Empty()
 
-    async def queue_get(self, queue_id: str, n: int, partition: str | None,
-                        timeout: float | None) -> dict[str, Any]:
-        key = self._key(queue_id, partition)
-        if not isinstance(n, int) or n < 1:
+    async def queue_get(self, req: protocol.QueueGet, caller: Identity) -> protocol.Values:
+        queue_id, n = req.queue_id, req.n
+        key = self._key(queue_id, req.partition)
+        if n < 1:
             raise exception.InvalidError(f"a queue get takes at least 1 value, not {n!r}")
-        deadline = _deadline(timeout)
+        deadline = _deadline(req.timeout)
         woken = False
         while True:
             values = self._take(key, n)
@@ -164,47 +162,46 @@ class QueueService:
                 self.putters.wake_all(key)
                 if self.getters.waiting(key) and self._count(key):
                     self.getters.wake(key, 1)  # what this caller left is for the next in line
-                return {"values": values}
+                return protocol.Values(values=values)
             remaining = _remaining(deadline)
             if remaining is not None and remaining <= 0:
-                return {"values": []}
+                return protocol.Values(values=[])
             # A caller woken for an item that another took keeps its place at the front.
             woken = await self.getters.wait(key, remaining, first=woken)
             self.objects.kind_of(queue_id, "queue")  # it may have been deleted meanwhile
 
-    async def queue_len(self, queue_id: str, partition: str | None, total: bool
-                        ) -> dict[str, Any]:
-        key = self._key(queue_id, partition)
-        if total and partition is not None:
+    async def queue_len(self, req: protocol.QueueLen, caller: Identity) -> protocol.Length:
+        key = self._key(req.queue_id, req.partition)
+        if req.total and req.partition is not None:
             raise exception.InvalidError("a queue's total length counts every partition: "
                                          "pass either a partition or total=True, not both")
-        if total:
+        if req.total:
             row = self.store.fetchone("SELECT COUNT(*) FROM queue_items WHERE queue_id=?",
-                                      (queue_id,))
-            return {"len": row[0] if row else 0}
-        return {"len": self._count(key)}
+                                      (req.queue_id,))
+            return protocol.Length(len=row[0] if row else 0)
+        return protocol.Length(len=self._count(key))
 
-    async def queue_clear(self, queue_id: str, partition: str | None, all: bool
-                          ) -> dict[str, Any]:
-        key = self._key(queue_id, partition)
-        if all and partition is not None:
+    async def queue_clear(self, req: protocol.QueueClear, caller: Identity) -> protocol.Empty:
+        queue_id = req.queue_id
+        key = self._key(queue_id, req.partition)
+        if req.all and req.partition is not None:
             raise exception.InvalidError("clearing all partitions takes no partition: "
                                          "pass either a partition or all=True, not both")
-        if all:
+        if req.all:
             self.store.execute("DELETE FROM queue_items WHERE queue_id=?", (queue_id,))
             self.putters.wake_queue(queue_id)
         else:
             self.store.execute("DELETE FROM queue_items WHERE queue_id=? AND partition=?", key)
             self.putters.wake_all(key)
-        return {}
+        return protocol.Empty()
 
-    async def queue_peek(self, queue_id: str, n: int, partition: str | None) -> dict[str, Any]:
-        key = self._key(queue_id, partition)
+    async def queue_peek(self, req: protocol.QueuePeek, caller: Identity) -> protocol.Values:
+        key = self._key(req.queue_id, req.partition)
         rows = self.store.fetchall(
             "SELECT value FROM queue_items WHERE queue_id=? AND partition=? ORDER BY id LIMIT ?",
-            (*key, max(0, n)),
+            (*key, max(0, req.n)),
         )
-        return {"values": [row[0] for row in rows]}
+        return protocol.Values(values=[row[0] for row in rows])
 
     def _key(self, queue_id: str, partition: str | None) -> Key:
         """Check the queue and the partition key; the default partition is ''."""

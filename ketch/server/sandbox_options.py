@@ -3,10 +3,10 @@ fix for anything wrong, before anything starts. (The SDK checks types first, at 
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from .. import exception
+from ..protocol.worker import parse_allowlist
 
 MAX_TIMEOUT_S = 24 * 3600
 
@@ -43,12 +43,10 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
         raise exception.InvalidError(f"idle_timeout={idle!r}: give seconds, more than 0")
     allowlist = options.get("cidr_allowlist")
     if allowlist is not None:
-        for cidr in allowlist:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except (ValueError, TypeError):
-                raise exception.InvalidError(
-                    f"cidr_allowlist: {cidr!r} is not a CIDR such as '10.0.0.0/8'") from None
+        try:  # the very check the worker makes: what passes here, the sandbox's network takes
+            parse_allowlist(allowlist)
+        except ValueError as exc:
+            raise exception.InvalidError(str(exc)) from None
         if options.get("block_network"):
             raise exception.InvalidError("block_network=True allows no traffic at all; drop "
                                          "cidr_allowlist, or set block_network=False")

@@ -15,6 +15,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.client import SandboxInfo
+
 if TYPE_CHECKING:
     from .tunnels import Tunnel
 
@@ -134,8 +136,8 @@ class SandboxState:
         return [{"process": n, "argv": p.argv, "returncode": p.returncode}
                 for n, p in sorted(self.procs.items())]
 
-    def describe(self) -> dict[str, Any]:
-        return {"sandbox_id": self.id, "app_id": self.app_id, "name": self.name,
-                "tags": self.tags, "created": self.created, "runtime": self.runtime,
-                "returncode": self.returncode, "reason": self.reason, "status": self.status,
-                "done": self.done.is_set(), "command": self.options.get("command") or []}
+    def describe(self) -> SandboxInfo:
+        return SandboxInfo(sandbox_id=self.id, app_id=self.app_id, name=self.name,
+                           tags=self.tags, created=self.created, runtime=self.runtime,
+                           returncode=self.returncode, reason=self.reason, status=self.status,
+                           done=self.done.is_set(), command=self.options.get("command") or [])

@@ -13,11 +13,16 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import exception
+from ..backends.base import no_checkpoints
+from ..protocol import client as protocol
 from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
+from . import bucket_mounts
+from .auth import Identity
 from .sandbox_options import check_argv, check_definition, check_size
 from .sandbox_state import Process, SandboxState
 from .tunnels import Tunnel
@@ -27,17 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ketch")
 
-REQUESTS = (
-    "sandbox_create", "sandbox_wait", "sandbox_terminate", "sandbox_get", "sandbox_list",
-    "sandbox_tags_set", "sandbox_from_name", "sandbox_exec", "process_stdin", "process_output",
-    "process_wait", "process_signal", "process_resize", "sandbox_file", "sandbox_snapshot",
-    "sandbox_tunnels", "sandbox_ready",
-)
 KEEP_ENDED = 1000  # ended sandboxes remembered for from_id and wait
 ROOM_WAIT_S = 60.0
 # Without memory=, a sandbox reserves Modal's 128 MiB and may use up to 4 GiB: code nobody
 # reviewed gets a ceiling, not the whole machine.
-DEFAULT_MEMORY = [128, 4096]
+DEFAULT_MEMORY: list[int | float] = [128, 4096]
 
 
 class SandboxService:
@@ -47,10 +46,12 @@ class SandboxService:
 
     # -- life ------------------------------------------------------------------------------
 
-    async def sandbox_create(self, app_id: str | None, definition: dict[str, Any]) -> dict[str, Any]:
-        app_id = app_id or (await self.cp.app_lookup("sandboxes", True))["app_id"]
-        app = self.cp._app(app_id)
-        options = check_definition(definition)
+    async def sandbox_create(self, req: protocol.SandboxCreate, caller: Identity
+                             ) -> protocol.SandboxId:
+        app = self.cp.state.app(req.app_id) if req.app_id else \
+            self.cp.app_service.lookup("sandboxes", req.environment, create_if_missing=True)
+        app_id = app.id
+        options = check_definition(req.definition)
         name = options.get("name")
         if name and any(s.name == name and s.app_id == app_id and not s.done.is_set()
                         for s in self.sandboxes.values()):
@@ -59,17 +60,31 @@ class SandboxService:
                 "or choose another name")
         sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, options)
         sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
-        self.cp.secrets.check(options["secrets"], "sandbox")
+        if options.get("enable_snapshot") and sb.runtime != "gvisor":
+            raise no_checkpoints(sb.runtime)
+        self.cp.secrets.check(options["secrets"], "the sandbox", app.environment)
+        for volume_id in (options.get("volumes") or {}).values():
+            self.cp.objects.kind_of(volume_id, "volume", app.environment)
+        await bucket_mounts.check(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+                                  "the sandbox", app.environment, probe=True)
         if options.get("image"):
             sb.image = await self.cp.build_image(
-                options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text))
+                options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text),
+                app.environment)
+        await self.launch(sb)
+        return protocol.SandboxId(sandbox_id=sb.id)
+
+    async def launch(self, sb: SandboxState, checkpoint: str | None = None) -> None:
+        """Start ``sb``, its options checked; restored from the snapshot folder
+        ``checkpoint``, its processes go on where the snapshot left them rather than start."""
+        options = sb.options
         spec = self._spec(sb)
         problem = self.cp.worker.never_fits(spec)
         if problem is not None:
             raise exception.ResourceExhaustedError(f"the sandbox can never run here: {problem}")
         await self._wait_for_room(spec)
         if options.get("command"):
-            sb.procs[0] = Process(0, options["command"])
+            sb.procs[0] = Process(0, options["command"])  # number 0: its exec is below
         self.sandboxes[sb.id] = sb
         sb.deadline = asyncio.get_running_loop().call_later(
             options["timeout"], self._end, sb,
@@ -80,15 +95,17 @@ class SandboxService:
         sb.env = self.cp.secrets.environment(options["secrets"],
                                              lambda text: self.log(sb, "stderr", text))
         sb.env.update(options.get("env") or {})
-        await self.cp.worker.start_container(spec)
-        if options.get("command"):
+        buckets = bucket_mounts.opened(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+                                       lambda text: self.log(sb, "stderr", text))
+        await self.cp.worker.start_container(replace(spec, buckets=buckets,
+                                                     checkpoint=checkpoint))
+        if options.get("command") and checkpoint is None:
             self._exec(sb, 0, options["command"], {}, None, {})
         await self._open_tunnels(sb, options.get("ports") or [])
         if options.get("readiness_probe"):
             asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
         self._forget_old()
-        self.cp.changes.note("sandboxes", app_id)
-        return {"sandbox_id": sb.id}
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
         address = self.cp.worker.sandbox_address(sb.id) if ports else None
@@ -104,13 +121,11 @@ class SandboxService:
         while not sb.done.is_set():
             try:
                 if probe["kind"] == "tcp":
-                    answer = await self.sandbox_file(sb.id, {"op": "connect",
-                                                             "port": probe["target"]})
-                    ready = "error" not in answer["meta"]
+                    meta, _ = await self.file(sb, {"op": "connect", "port": probe["target"]})
+                    ready = "error" not in meta
                 else:
-                    number = (await self.sandbox_exec(
-                        sb.id, probe["target"],
-                        piping={"stdout": "devnull", "stderr": "devnull"}))["process"]
+                    number = self.exec(sb, probe["target"], {}, None,
+                                       {"stdout": "devnull", "stderr": "devnull"})
                     await sb.procs[number].done.wait()
                     ready = sb.procs.pop(number).returncode == 0
             except exception.Error:
@@ -204,43 +219,45 @@ class SandboxService:
             del self.sandboxes[sb.id]
 
     def log(self, sb: SandboxState, stream: str, text: str) -> None:
-        app = self.cp.apps.get(sb.app_id)
+        app = self.cp.state.apps.get(sb.app_id)
         if app is not None:
-            app.logs.append(["sandbox", sb.id, stream, text])
+            app.logs.append(protocol.LogLine(function="sandbox", container_id=sb.id,
+                                             stream=stream, text=text))
         self.cp.logbook.add(sb.app_id, "sandbox", sb.id, None, stream, text)
 
     # -- requests about a sandbox --------------------------------------------------------------
 
-    def _get(self, sandbox_id: str) -> SandboxState:
+    def get(self, sandbox_id: str) -> SandboxState:
         try:
             return self.sandboxes[sandbox_id]
         except KeyError:
             raise exception.NotFoundError(f"no sandbox {sandbox_id}") from None
 
     def _live(self, sandbox_id: str) -> SandboxState:
-        sb = self._get(sandbox_id)
+        sb = self.get(sandbox_id)
         if sb.done.is_set():
             raise exception.NotFoundError(f"sandbox {sandbox_id} has ended: {sb.reason}")
         sb.touch()
         return sb
 
-    def processes(self, sandbox_id: str) -> list[dict[str, Any]]:
-        """A sandbox's command and execs, for the dashboard."""
-        return self._get(sandbox_id).processes()
+    async def sandbox_get(self, req: protocol.SandboxGet, caller: Identity
+                          ) -> protocol.SandboxInfo:
+        return self.get(req.sandbox_id).describe()
 
-    async def sandbox_get(self, sandbox_id: str) -> dict[str, Any]:
-        return self._get(sandbox_id).describe()
-
-    async def sandbox_wait(self, sandbox_id: str, timeout: float | None) -> dict[str, Any]:
-        sb = self._get(sandbox_id)
+    async def sandbox_wait(self, req: protocol.SandboxWait, caller: Identity
+                           ) -> protocol.SandboxInfo:
+        sb = self.get(req.sandbox_id)
         try:
-            await asyncio.wait_for(sb.done.wait(), timeout)
+            await asyncio.wait_for(sb.done.wait(), req.timeout)
         except TimeoutError:
             pass
         return sb.describe()
 
-    async def sandbox_terminate(self, sandbox_id: str) -> dict[str, Any]:
-        sb = self._get(sandbox_id)
+    async def sandbox_terminate(self, req: protocol.SandboxTerminate, caller: Identity
+                                ) -> protocol.SandboxInfo:
+        return await self.terminate(self.get(req.sandbox_id))
+
+    async def terminate(self, sb: SandboxState) -> protocol.SandboxInfo:
         self._end(sb, "terminated")
         try:
             await asyncio.wait_for(sb.done.wait(), 10.0)
@@ -248,53 +265,62 @@ class SandboxService:
             pass
         return sb.describe()
 
-    async def sandbox_list(self, app_id: str | None = None,
-                           tags: dict[str, str] | None = None) -> dict[str, Any]:
-        return {"sandboxes": [
+    async def sandbox_list(self, req: protocol.SandboxList, caller: Identity
+                           ) -> protocol.Sandboxes:
+        tags = req.tags or {}
+        return protocol.Sandboxes(sandboxes=[
             sb.describe() for sb in self.sandboxes.values()
-            if not sb.done.is_set() and (app_id is None or sb.app_id == app_id)
-            and all(sb.tags.get(k) == v for k, v in (tags or {}).items())
-        ]}
+            if not sb.done.is_set() and self.cp.state.apps[sb.app_id].environment == req.environment
+            and (req.app_id is None or sb.app_id == req.app_id)
+            and all(sb.tags.get(k) == v for k, v in tags.items())
+        ])
 
-    async def sandbox_tags_set(self, sandbox_id: str, tags: dict[str, str]) -> dict[str, Any]:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-            raise exception.InvalidError("sandbox tags are a dict of str to str")
-        sb = self._get(sandbox_id)
-        sb.tags = dict(tags)
+    async def sandbox_tags_set(self, req: protocol.SandboxTagsSet, caller: Identity
+                               ) -> protocol.Empty:
+        sb = self.get(req.sandbox_id)
+        sb.tags = dict(req.tags)
         self.cp.changes.note("sandboxes", sb.app_id)
-        return {}
+        return protocol.Empty()
 
-    async def sandbox_from_name(self, app_name: str, name: str) -> dict[str, Any]:
+    async def sandbox_from_name(self, req: protocol.SandboxFromName, caller: Identity
+                                ) -> protocol.SandboxInfo:
         for sb in self.sandboxes.values():
-            app = self.cp.apps.get(sb.app_id)
-            if sb.name == name and app is not None and app.name == app_name \
-                    and not sb.done.is_set():
+            app = self.cp.state.apps.get(sb.app_id)
+            if sb.name == req.name and app is not None and app.name == req.app_name \
+                    and app.environment == req.environment and not sb.done.is_set():
                 return sb.describe()
-        raise exception.NotFoundError(f"no running sandbox named {name!r} in app {app_name!r}")
+        raise exception.NotFoundError(f"no running sandbox named {req.name!r} in app "
+                                      f"{req.app_name!r}")
 
     # -- processes -------------------------------------------------------------------------
 
-    async def sandbox_exec(self, sandbox_id: str, argv: list[str], workdir: str | None = None,
-                           env: dict[str, str] | None = None, timeout: float | None = None,
-                           secrets: list[str] | None = None,
-                           piping: dict[str, str] | None = None,
-                           pty: dict[str, int] | None = None) -> dict[str, Any]:
-        check_argv(argv)
-        terminal = {"pty": check_size(pty)} if pty is not None else {}
-        sb = self._live(sandbox_id)
-        environment = self.cp.secrets.environment(secrets or [],
+    async def sandbox_exec(self, req: protocol.SandboxExec, caller: Identity
+                           ) -> protocol.ProcessNumber:
+        check_argv(req.argv)
+        extra: dict[str, Any] = dict(req.piping)
+        if req.pty is not None:
+            extra["pty"] = check_size({"rows": req.pty.rows, "cols": req.pty.cols})
+        sb = self._live(req.sandbox_id)
+        app = self.cp.state.apps[sb.app_id]
+        self.cp.secrets.check(req.secrets, "the exec", app.environment)
+        environment = self.cp.secrets.environment(req.secrets,
                                                   lambda text: self.log(sb, "stderr", text))
-        environment.update(env or {})
+        environment.update(req.env or {})
+        number = self.exec(sb, req.argv, environment, req.workdir, extra)
+        if req.timeout:
+            sb.procs[number].timer = asyncio.get_running_loop().call_later(
+                req.timeout, self._signal, sb, sb.procs[number], 9)
+        return protocol.ProcessNumber(process=number)
+
+    def exec(self, sb: SandboxState, argv: list[str], env: dict[str, str],
+             workdir: str | None, extra: dict[str, Any]) -> int:
+        """Start a process in the sandbox; its number."""
         number = sb.next_proc
         sb.next_proc += 1
-        proc = Process(number, argv)
-        sb.procs[number] = proc
-        self._exec(sb, number, argv, environment, workdir, {**(piping or {}), **terminal})
-        if timeout:
-            proc.timer = asyncio.get_running_loop().call_later(
-                timeout, self._signal, sb, proc, 9)
+        sb.procs[number] = Process(number, argv)
+        self._exec(sb, number, argv, env, workdir, extra)
         self.cp.changes.note("sandboxes", sb.app_id)
-        return {"process": number}
+        return number
 
     def _exec(self, sb: SandboxState, number: int, argv: list[str], env: dict[str, str],
               workdir: str | None, extra: dict[str, Any]) -> None:
@@ -304,7 +330,7 @@ class SandboxService:
             {"argv": argv, "workdir": workdir, "env": {**sb.env, **env}, **extra})))
 
     def _proc(self, sandbox_id: str, process: int) -> tuple[SandboxState, Process]:
-        sb = self._get(sandbox_id)
+        sb = self.get(sandbox_id)
         sb.touch()
         try:
             return sb, sb.procs[process]
@@ -315,50 +341,57 @@ class SandboxService:
         self.cp.worker.sandbox_send(sb.id, wire.frame(wire.SIGNAL, proc.number,
                                                       wire.request({"signal": signum})))
 
-    async def process_stdin(self, sandbox_id: str, process: int, data: bytes,
-                            eof: bool = False) -> dict[str, Any]:
-        sb, proc = self._proc(sandbox_id, process)
+    async def process_stdin(self, req: protocol.ProcessStdin, caller: Identity
+                            ) -> protocol.Empty:
+        sb, proc = self._proc(req.sandbox_id, req.process)
         if proc.returncode is None:
+            data = req.data
             for start in range(0, len(data), wire.MAX_PAYLOAD):
                 chunk = data[start:start + wire.MAX_PAYLOAD]
-                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, process, chunk))
-            if eof:
-                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, process, b""))
-        return {}
+                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, req.process, chunk))
+            if req.eof:
+                self.cp.worker.sandbox_send(sb.id, wire.frame(wire.STDIN, req.process, b""))
+        return protocol.Empty()
 
-    async def process_output(self, sandbox_id: str, process: int, stream: str, cursor: int,
-                             timeout: float | None) -> dict[str, Any]:
-        _, proc = self._proc(sandbox_id, process)
-        data, cursor, eof = await proc.stream(stream).read(cursor, timeout)
-        return {"data": data, "cursor": cursor, "eof": eof}
+    async def process_output(self, req: protocol.ProcessOutput, caller: Identity
+                             ) -> protocol.StreamChunk:
+        _, proc = self._proc(req.sandbox_id, req.process)
+        data, cursor, eof = await proc.stream(req.stream).read(req.cursor, req.timeout)
+        return protocol.StreamChunk(data=data, cursor=cursor, eof=eof)
 
-    async def process_wait(self, sandbox_id: str, process: int,
-                           timeout: float | None) -> dict[str, Any]:
-        _, proc = self._proc(sandbox_id, process)
+    async def process_wait(self, req: protocol.ProcessWait, caller: Identity
+                           ) -> protocol.ReturnCode:
+        _, proc = self._proc(req.sandbox_id, req.process)
         try:
-            await asyncio.wait_for(proc.done.wait(), timeout)
+            await asyncio.wait_for(proc.done.wait(), req.timeout)
         except TimeoutError:
             pass
-        return {"returncode": proc.returncode}
+        return protocol.ReturnCode(returncode=proc.returncode)
 
-    async def process_signal(self, sandbox_id: str, process: int, signal: int) -> dict[str, Any]:
-        sb, proc = self._proc(sandbox_id, process)
-        self._signal(sb, proc, signal)
-        return {}
+    async def process_signal(self, req: protocol.ProcessSignal, caller: Identity
+                             ) -> protocol.Empty:
+        sb, proc = self._proc(req.sandbox_id, req.process)
+        self._signal(sb, proc, req.signal)
+        return protocol.Empty()
 
-    async def process_resize(self, sandbox_id: str, process: int, rows: int,
-                             cols: int) -> dict[str, Any]:
+    async def process_resize(self, req: protocol.ProcessResize, caller: Identity
+                             ) -> protocol.Empty:
         """A new size for the terminal of a process started with ``pty``."""
-        size = check_size({"rows": rows, "cols": cols})
-        sb, proc = self._proc(sandbox_id, process)
+        size = check_size({"rows": req.rows, "cols": req.cols})
+        sb, proc = self._proc(req.sandbox_id, req.process)
         if proc.returncode is None:
-            self.cp.worker.sandbox_send(sb.id, wire.frame(wire.RESIZE, process,
+            self.cp.worker.sandbox_send(sb.id, wire.frame(wire.RESIZE, req.process,
                                                           wire.request(size)))
-        return {}
+        return protocol.Empty()
 
-    async def sandbox_file(self, sandbox_id: str, meta: dict[str, Any],
-                           data: bytes = b"") -> dict[str, Any]:
-        sb = self._live(sandbox_id)
+    async def sandbox_file(self, req: protocol.SandboxFile, caller: Identity
+                           ) -> protocol.FileAnswer:
+        meta, data = await self.file(self._live(req.sandbox_id), req.meta, req.data)
+        return protocol.FileAnswer(meta=meta, data=data)
+
+    async def file(self, sb: SandboxState, meta: dict[str, Any], data: bytes = b""
+                   ) -> tuple[dict[str, Any], bytes]:
+        """A file operation inside the sandbox: the report and the bytes it answers with."""
         number = sb.next_request
         sb.next_request += 1
         future: asyncio.Future[tuple[dict[str, Any], bytes]] = \
@@ -367,33 +400,37 @@ class SandboxService:
         self.cp.worker.sandbox_send(sb.id, wire.frame(
             wire.FILE, number, wire.file_request(wire.request(meta), data)))
         try:
-            answer, body = await asyncio.wait_for(future, 60.0)
+            return await asyncio.wait_for(future, 60.0)
         finally:
             sb.files.pop(number, None)
-        return {"meta": answer, "data": body}
 
-    async def sandbox_tunnels(self, sandbox_id: str) -> dict[str, Any]:
-        """{tunnels: {port: [host, port]}}: where on this machine each exposed port is."""
-        sb = self._live(sandbox_id)
-        return {"tunnels": {port: [t.host, t.port] for port, t in sb.tunnels.items()}}
+    async def sandbox_tunnels(self, req: protocol.SandboxTunnels, caller: Identity
+                              ) -> protocol.Tunnels:
+        """Where on this machine each exposed port is."""
+        sb = self._live(req.sandbox_id)
+        return protocol.Tunnels(tunnels={port: (t.host, t.port) for port, t in sb.tunnels.items()})
 
-    async def sandbox_ready(self, sandbox_id: str, timeout: float | None) -> dict[str, Any]:
-        """Wait up to ``timeout`` for the readiness probe to pass: {ready, done, reason}."""
-        sb = self._get(sandbox_id)
+    async def sandbox_ready(self, req: protocol.SandboxReady, caller: Identity
+                            ) -> protocol.Readiness:
+        """Wait up to ``timeout`` for the readiness probe to pass."""
+        sb = self.get(req.sandbox_id)
         if not sb.options.get("readiness_probe"):
             raise exception.InvalidError("the sandbox has no readiness_probe; pass "
                                          "readiness_probe=ketch.Probe.with_tcp(port) to create")
         waits = [asyncio.ensure_future(event.wait()) for event in (sb.ready, sb.done)]
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=req.timeout, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
-        return {"ready": sb.ready.is_set(), "done": sb.done.is_set(), "reason": sb.reason}
+        return protocol.Readiness(ready=sb.ready.is_set(), done=sb.done.is_set(),
+                                  reason=sb.reason)
 
-    async def sandbox_snapshot(self, sandbox_id: str) -> dict[str, Any]:
-        """The sandbox's image with its files as they are now on top: {steps}."""
-        sb = self._live(sandbox_id)
+    async def sandbox_snapshot(self, req: protocol.SandboxSnapshot, caller: Identity
+                               ) -> protocol.Steps:
+        """The sandbox's image with its files as they are now on top."""
+        sb = self._live(req.sandbox_id)
         layer = await self.cp.worker.sandbox_snapshot(sb.id)
-        return {"steps": [*(sb.options.get("image") or []), {"kind": "snapshot", "layer": layer}]}
+        return protocol.Steps(steps=[*(sb.options.get("image") or []),
+                                     {"kind": "snapshot", "layer": layer}])
 
     # -- frames from the supervisor ----------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from ..protocol.client import InputRecord
 from ..schedule import Schedule
 from ..serialization import serialize
 
@@ -30,7 +31,7 @@ class Scheduler:
         self.next_fire: dict[str, dt.datetime] = {}  # function id -> when it fires next
 
     def add(self, fn: FunctionState) -> None:
-        spec = fn.options.get("schedule")
+        spec = fn.options.schedule
         if spec and fn.params is None:
             self.next_fire[fn.id] = Schedule.from_wire(spec).next_after(now())
 
@@ -41,14 +42,15 @@ class Scheduler:
     async def tick(self) -> None:
         current = now()
         for function_id, when in list(self.next_fire.items()):
-            fn = self.cp.functions.get(function_id)
-            if fn is None or self.cp.apps[fn.app_id].stopped:
+            fn = self.cp.state.functions.get(function_id)
+            if fn is None or self.cp.state.apps[fn.app_id].stopped:
                 del self.next_fire[function_id]
                 continue
             if current < when:
                 continue
-            self.next_fire[function_id] = Schedule.from_wire(fn.options["schedule"]).next_after(
+            self.next_fire[function_id] = Schedule.from_wire(fn.options.schedule or {}).next_after(
                 max(current, when))
-            call = await self.cp.call_service.call_create(
-                fn.id, "spawn", [[0, None, NO_ARGUMENTS, None]])
-            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call['call_id']})")
+            call = self.cp.call_service.create(
+                fn.id, "spawn", [InputRecord(index=0, method=None, args=NO_ARGUMENTS,
+                                             blob_id=None)], creator="schedule")
+            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call.id})")

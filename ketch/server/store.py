@@ -13,14 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from .. import exception
+from ..protocol.client import OutputRecord
+from ..protocol.definition import FunctionDefinition
+from ..protocol.message import decode, encode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS apps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, state TEXT NOT NULL,
-    created REAL NOT NULL, stopped REAL
+    created REAL NOT NULL, stopped REAL, environment TEXT NOT NULL DEFAULT 'main'
 );
 CREATE TABLE IF NOT EXISTS functions (
     id TEXT PRIMARY KEY, app_id TEXT NOT NULL, name TEXT NOT NULL, definition BLOB NOT NULL,
@@ -28,7 +29,8 @@ CREATE TABLE IF NOT EXISTS functions (
 );
 CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY, function_id TEXT NOT NULL, kind TEXT NOT NULL, created REAL NOT NULL,
-    expires REAL NOT NULL, inputs INTEGER, finished INTEGER NOT NULL DEFAULT 0
+    expires REAL NOT NULL, inputs INTEGER, finished INTEGER NOT NULL DEFAULT 0,
+    environment TEXT NOT NULL DEFAULT 'main'
 );
 CREATE TABLE IF NOT EXISTS usage (
     hour REAL NOT NULL, app_id TEXT NOT NULL, app_name TEXT NOT NULL, function_id TEXT NOT NULL,
@@ -74,43 +76,56 @@ class Store:
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise exception.InternalError(f"cannot open the state database {path}: {exc}") from exc
+        # state made before environments: all of it is in 'main'
+        self.add_column("apps", "environment", "TEXT NOT NULL DEFAULT 'main'")
+        self.add_column("calls", "environment", "TEXT NOT NULL DEFAULT 'main'")
 
     def close(self) -> None:
         self._db.close()
 
-    def add_app(self, app_id: str, name: str, description: str) -> None:
+    def add_app(self, app_id: str, name: str, description: str, environment: str) -> None:
         self._write(
-            "INSERT INTO apps (id, name, description, state, created) VALUES (?, ?, ?, 'running', ?)",
-            (app_id, name, description, time.time()),
+            "INSERT INTO apps (id, name, description, state, created, environment) "
+            "VALUES (?, ?, ?, 'running', ?, ?)",
+            (app_id, name, description, time.time(), environment),
         )
+
+    def app(self, app_id: str) -> dict[str, Any] | None:
+        """A running or stopped app's record: its name, state, times and environment."""
+        row = self._db.execute(
+            "SELECT name, state, created, stopped, environment FROM apps WHERE id=?", (app_id,)
+        ).fetchone()
+        return None if row is None else dict(zip(("name", "state", "created", "stopped",
+                                                  "environment"), row))
 
     def stop_app(self, app_id: str) -> None:
         self._write("UPDATE apps SET state='stopped', stopped=? WHERE id=?", (time.time(), app_id))
 
     def add_function(
-        self, function_id: str, app_id: str, name: str, definition: dict[str, Any],
+        self, function_id: str, app_id: str, name: str, definition: FunctionDefinition,
         params: bytes | None,
     ) -> None:
         self._write(
             "INSERT INTO functions (id, app_id, name, definition, params, created) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (function_id, app_id, name, msgpack.packb(definition), params, time.time()),
+            (function_id, app_id, name, encode(definition), params, time.time()),
         )
 
-    def add_call(self, call_id: str, function_id: str, kind: str, ttl_s: float) -> None:
+    def add_call(self, call_id: str, function_id: str, kind: str, ttl_s: float,
+                 environment: str) -> None:
         now = time.time()
         self._write(
-            "INSERT INTO calls (id, function_id, kind, created, expires) VALUES (?, ?, ?, ?, ?)",
-            (call_id, function_id, kind, now, now + ttl_s),
+            "INSERT INTO calls (id, function_id, kind, created, expires, environment) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (call_id, function_id, kind, now, now + ttl_s, environment),
         )
 
     def set_call_inputs(self, call_id: str, count: int) -> None:
         self._write("UPDATE calls SET inputs=? WHERE id=?", (count, call_id))
 
-    def add_outputs(self, call_id: str, first_position: int, records: list[list[Any]]) -> None:
-        rows = [
-            (call_id, first_position + i, msgpack.packb(record)) for i, record in enumerate(records)
-        ]
+    def add_outputs(self, call_id: str, first_position: int, records: list[OutputRecord]
+                    ) -> None:
+        rows = [(call_id, first_position + i, encode(record)) for i, record in enumerate(records)]
         self._writemany(
             "INSERT OR REPLACE INTO call_outputs (call_id, position, record) VALUES (?, ?, ?)", rows
         )
@@ -120,19 +135,20 @@ class Store:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         row = self._db.execute(
-            "SELECT function_id, kind, expires, inputs, finished FROM calls WHERE id=?", (call_id,)
+            "SELECT function_id, kind, expires, inputs, finished, environment FROM calls "
+            "WHERE id=?", (call_id,)
         ).fetchone()
         if row is None:
             return None
-        keys = ("function_id", "kind", "expires", "inputs", "finished")
+        keys = ("function_id", "kind", "expires", "inputs", "finished", "environment")
         return dict(zip(keys, row))
 
-    def outputs(self, call_id: str, cursor: int) -> list[list[Any]]:
+    def outputs(self, call_id: str, cursor: int) -> list[OutputRecord]:
         rows = self._db.execute(
             "SELECT record FROM call_outputs WHERE call_id=? AND position>=? ORDER BY position",
             (call_id, cursor),
         ).fetchall()
-        return [msgpack.unpackb(row[0]) for row in rows]
+        return [decode(row[0], OutputRecord, "a stored output") for row in rows]
 
     def expire(self, now: float) -> int:
         """Delete calls (and their outputs) past their expiry; return how many went."""
@@ -154,7 +170,8 @@ class Store:
         )
 
     def usage(self, group_by: str, since: float | None, until: float | None,
-              app_id: str | None = None) -> list[dict[str, Any]]:
+              app_id: str | None = None, environment: str | None = None
+              ) -> list[dict[str, Any]]:
         """Usage totals grouped by app, function, call, day or hour (UTC), or by app and day
         or hour (``app_day``, ``app_hour``), oldest first."""
         groups = {
@@ -172,7 +189,9 @@ class Store:
         if group_by not in groups:
             raise exception.InvalidError(f"usage can be grouped by {', '.join(groups)}")
         where, args = ["1=1"], []
-        for clause, value in (("hour >= ?", since), ("hour < ?", until), ("app_id = ?", app_id)):
+        for clause, value in (("hour >= ?", since), ("hour < ?", until), ("app_id = ?", app_id),
+                              ("app_id IN (SELECT id FROM apps WHERE environment = ?)",
+                               environment)):
             if value is not None:
                 where.append(clause)
                 args.append(value)
@@ -186,6 +205,11 @@ class Store:
         return [dict(zip(keys, row)) for row in rows]
 
     # -- for the services that keep their own tables (dicts, queues, secrets, volumes) ----------
+
+    def add_column(self, table: str, column: str, declaration: str) -> None:
+        """Add a column to a table made by an earlier version, unless it has it already."""
+        if not any(row[1] == column for row in self.fetchall(f"PRAGMA table_info({table})")):
+            self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def ensure_schema(self, schema: str) -> None:
         try:

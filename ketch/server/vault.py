@@ -9,8 +9,9 @@ function's stored definition (which carries secret ids), a log line or an error 
 Example::
 
     vault = SecretService(store, objects, state_dir / "secret.key")
-    answer = await vault.secret_create("db", {"PASSWORD": "hunter2"})
-    vault.environment([answer["secret_id"]], warn=print)    # {"PASSWORD": "hunter2"}
+    answer = await vault.secret_create(SecretCreate(name="db", values={"PASSWORD": "hunter2"},
+                                                    environment="main"), caller)
+    vault.environment([answer.secret_id], warn=print)    # {"PASSWORD": "hunter2"}
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
 from .objects import NamedObjects, check_name
 from .store import Store
 
@@ -38,7 +41,6 @@ CREATE TABLE IF NOT EXISTS secret_values (
     id TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated REAL NOT NULL
 );
 """
-REQUESTS: tuple[str, ...] = ("secret_create", "secret_lookup")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_KEY_CHARS = 16_384  # Modal's limits
 MAX_VALUE_CHARS = 32_768
@@ -112,7 +114,8 @@ def _make_key(path: Path) -> bytes:
 
 
 class SecretService:
-    """Stores, checks and opens secrets; answers ``secret_create`` and ``secret_lookup``."""
+    """Stores, checks and opens secrets; answers ``secret_create``, ``secret_lookup`` and
+    ``secret_keys``."""
 
     def __init__(self, store: Store, objects: NamedObjects, key_path: Path) -> None:
         self.store = store
@@ -125,58 +128,67 @@ class SecretService:
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def secret_create(self, name: str | None, values: dict[str, str],
-                            overwrite: bool = False) -> dict[str, Any]:
-        check_values(values)
+    async def secret_create(self, req: protocol.SecretCreate, caller: Identity
+                            ) -> protocol.SecretId:
+        check_values(req.values)
+        name = req.name
+        secret_id: str | None
         if name is None:
-            secret_id = (await self.objects.object_create_ephemeral("secret"))["object_id"]
+            secret_id = self.objects.create_ephemeral("secret", req.environment)
         else:
             check_name(name)
-            secret_id = await self._id_of(name)
-            if secret_id is not None and not overwrite:
+            secret_id = self._id_of(name, req.environment)
+            if secret_id is not None and not req.overwrite:
                 raise exception.AlreadyExistsError(
                     f"a secret named {name!r} already exists; replace its keys with "
                     f"`ketch secret create {name} KEY=VALUE ... --force`"
                 )
             if secret_id is None:
-                answer = await self.objects.object_lookup("secret", name, create_if_missing=True)
-                secret_id = answer["object_id"]
+                secret_id, _ = self.objects.lookup("secret", name, req.environment,
+                                                   create_if_missing=True)
         self.store.execute(
             "INSERT OR REPLACE INTO secret_values (id, sealed, updated) VALUES (?, ?, ?)",
-            (secret_id, self._seal(values), time.time()),
+            (secret_id, self._seal(req.values), time.time()),
         )
-        return {"secret_id": secret_id}
+        return protocol.SecretId(secret_id=secret_id)
 
-    async def secret_lookup(self, name: str, required_keys: list[str] | None = None
-                            ) -> dict[str, Any]:
+    async def secret_keys(self, req: protocol.SecretKeys, caller: Identity) -> protocol.KeyNames:
+        """A secret's key names, never their values (for the dashboard)."""
+        return protocol.KeyNames(keys=sorted(self._open(req.secret_id)))
+
+    async def secret_lookup(self, req: protocol.SecretLookup, caller: Identity
+                            ) -> protocol.SecretId:
+        name = req.name
         check_name(name)
-        secret_id = await self._id_of(name)
+        secret_id = self._id_of(name, req.environment)
         if secret_id is None:
+            where = "" if req.environment == "main" else f" in environment {req.environment!r}"
             raise exception.NotFoundError(
-                f"no secret named {name!r}; create it with `ketch secret create {name} "
+                f"no secret named {name!r}{where}; create it with `ketch secret create {name} "
                 "KEY=VALUE ...`"
             )
-        missing = [k for k in required_keys or [] if k not in self._open(secret_id)]
+        missing = [k for k in req.required_keys if k not in self._open(secret_id)]
         if missing:
             raise exception.NotFoundError(
                 f"secret {name!r} is missing the required key(s) {', '.join(missing)}; set them "
                 f"with `ketch secret create {name} {' '.join(k + '=...' for k in missing)} "
                 "--force`, listing every key it should keep (--force replaces them all)"
             )
-        return {"secret_id": secret_id}
+        return protocol.SecretId(secret_id=secret_id)
 
     # -- for the control plane -----------------------------------------------------------------
 
-    def check(self, secret_ids: list[str], function_name: str) -> None:
-        """Raise, naming the fix, unless every secret exists and can be opened."""
+    def check(self, secret_ids: list[str], what: str, environment: str) -> None:
+        """Raise, naming the fix, unless every secret exists in ``environment`` and can be
+        opened; ``what`` asks for them ("function 'f'", "sandbox")."""
         for secret_id in secret_ids:
             try:
+                self.objects.kind_of(secret_id, "secret", environment)
                 self._open(secret_id)
             except exception.NotFoundError:
                 raise exception.NotFoundError(
-                    f"function {function_name!r} asks for secret {secret_id}, which no longer "
-                    f"exists (deleted while the app started?); create it with `{FIX}` and run "
-                    "the app again"
+                    f"{what} asks for secret {secret_id}, which no longer exists (deleted while "
+                    f"the app started?); create it with `{FIX}` and run the app again"
                 ) from None
 
     def environment(self, secret_ids: list[str], warn: Callable[[str], None]) -> dict[str, str]:
@@ -191,15 +203,11 @@ class SecretService:
                 warn(f"this container starts without the keys of secret {secret_id}: {exc}")
         return env
 
-    def keys(self, secret_id: str) -> list[str]:
-        """A secret's key names, never their values (for the dashboard)."""
-        return sorted(self._open(secret_id))
-
-    async def release(self, secret_ids: list[str]) -> None:
+    def release(self, secret_ids: list[str]) -> None:
         """Drop the ephemeral ones among ``secret_ids`` (an app run's from_dict, from_dotenv and
         from_local_environ secrets, made when it started); named secrets stay."""
         for secret_id in dict.fromkeys(secret_ids):
-            await self.objects.object_release(secret_id)
+            self.objects.release(secret_id)
 
     def drop(self, object_id: str) -> None:
         """Forget a deleted secret's values."""
@@ -207,9 +215,9 @@ class SecretService:
 
     # -- finding and sealing -----------------------------------------------------------------------
 
-    async def _id_of(self, name: str) -> str | None:
+    def _id_of(self, name: str, environment: str) -> str | None:
         try:
-            return str((await self.objects.object_lookup("secret", name))["object_id"])
+            return self.objects.lookup("secret", name, environment)[0]
         except exception.NotFoundError:
             return None
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import exception
+from ..protocol import client as protocol
+from .auth import Identity
 from .objects import NamedObjects
 from .store import Store
 from .volume_storage import LocalVolumeStorage, VolumeStorage
@@ -34,8 +36,6 @@ from .volume_tree import (
     write_file,
 )
 
-REQUESTS = ("volume_listdir", "volume_read", "volume_upload", "volume_upload_commit",
-            "volume_remove", "volume_copy", "volume_commit", "volume_reload")
 INSIDE = "/run/ketch/volumes"  # where a container sees the versions and its own layers
 MAX_CHUNK = 16 * 2**20
 log = logging.getLogger("ketch")
@@ -98,25 +98,33 @@ class VolumeService:
             os.close(fd)
         return upper, work
 
-    async def volume_commit(self, volume_id: str, container_id: str) -> dict[str, Any]:
-        index = self.layers.get((container_id, volume_id))
-        if index is None:
-            raise exception.InvalidError(f"volume {volume_id} is not mounted in {container_id}")
+    async def volume_commit(self, req: protocol.VolumeCommit, caller: Identity
+                            ) -> protocol.Version:
+        volume_id, container_id = req.volume_id, req.container_id
+        index = self._mounted(volume_id, container_id)
         upper = self.scratch / container_id / volume_id / f"upper-{index}"
         version = await asyncio.to_thread(
             self.storage.new_version, volume_id, apply_overlay_upper(upper)
         )
-        return {"version": version}
+        return protocol.Version(version=version)
 
-    async def volume_reload(self, volume_id: str, container_id: str) -> dict[str, Any]:
-        index = self.layers.get((container_id, volume_id))
-        if index is None:
-            raise exception.InvalidError(f"volume {volume_id} is not mounted in {container_id}")
+    async def volume_reload(self, req: protocol.VolumeReload, caller: Identity
+                            ) -> protocol.Remount:
+        volume_id, container_id = req.volume_id, req.container_id
+        index = self._mounted(volume_id, container_id)
         version, _ = self.storage.latest(volume_id)
         self._layer(container_id, volume_id, index + 1)
         layers = f"{INSIDE}/layers/{volume_id}"
-        return {"version": version, "lower": f"{INSIDE}/{volume_id}/{version}",
-                "upper": f"{layers}/upper-{index + 1}", "work": f"{layers}/work-{index + 1}"}
+        return protocol.Remount(version=version, lower=f"{INSIDE}/{volume_id}/{version}",
+                                upper=f"{layers}/upper-{index + 1}",
+                                work=f"{layers}/work-{index + 1}")
+
+    def _mounted(self, volume_id: str, container_id: str) -> int:
+        """The container's current layer of the volume."""
+        index = self.layers.get((container_id, volume_id))
+        if index is None:
+            raise exception.InvalidError(f"volume {volume_id} is not mounted in {container_id}")
+        return index
 
     async def finish(self, container_id: str) -> None:
         """Commit what an ending container changed in its volumes, then forget its layers."""
@@ -137,36 +145,38 @@ class VolumeService:
 
     # -- clients -------------------------------------------------------------------------------
 
-    async def volume_listdir(self, volume_id: str, path: str, recursive: bool) -> dict[str, Any]:
-        self._check(volume_id)
-        _, version = self.storage.latest(volume_id)
+    async def volume_listdir(self, req: protocol.VolumeListdir, caller: Identity
+                             ) -> protocol.Entries:
+        self._check(req.volume_id)
+        _, version = self.storage.latest(req.volume_id)
 
         def listdir() -> list[dict[str, Any]]:
             with Tree(version) as tree:
-                return tree.entries(names(path), recursive)
+                return tree.entries(names(req.path), req.recursive)
 
-        return {"entries": await asyncio.to_thread(listdir)}
+        entries = await asyncio.to_thread(listdir)
+        return protocol.Entries(entries=[protocol.FileEntry(**entry) for entry in entries])
 
-    async def volume_read(self, volume_id: str, path: str, offset: int, length: int
-                          ) -> dict[str, Any]:
-        self._check(volume_id)
-        _, version = self.storage.latest(volume_id)
+    async def volume_read(self, req: protocol.VolumeRead, caller: Identity) -> protocol.Chunk:
+        self._check(req.volume_id)
+        _, version = self.storage.latest(req.volume_id)
 
         def read() -> tuple[bytes, int]:
             with Tree(version) as tree:
-                fd = tree.open_file(names(path))
+                fd = tree.open_file(names(req.path))
             try:
-                return os.pread(fd, min(length, MAX_CHUNK), offset), os.fstat(fd).st_size
+                return os.pread(fd, min(req.length, MAX_CHUNK), req.offset), os.fstat(fd).st_size
             finally:
                 os.close(fd)
 
         data, size = await asyncio.to_thread(read)  # off the loop: other requests go on meanwhile
-        return {"data": data, "size": size}
+        return protocol.Chunk(data=data, size=size)
 
-    async def volume_upload(self, volume_id: str, path: str, offset: int, data: bytes,
-                            upload_id: str | None) -> dict[str, Any]:
+    async def volume_upload(self, req: protocol.VolumeUpload, caller: Identity
+                            ) -> protocol.UploadId:
+        volume_id, upload_id, data, offset = req.volume_id, req.upload_id, req.data, req.offset
         self._check(volume_id)
-        parts = names(path)
+        parts = names(req.path)
         if not parts:
             raise exception.InvalidError("an upload needs a file path in the volume, not its root")
         if upload_id is None:
@@ -181,7 +191,7 @@ class VolumeService:
                     write_file(folder, parts[-1], data, offset)
 
         await asyncio.to_thread(write)
-        return {"upload_id": upload_id}
+        return protocol.UploadId(upload_id=upload_id)
 
     def _upload_of(self, volume_id: str, upload_id: str) -> None:
         """Only an upload this service began, for this volume, may be written or committed."""
@@ -190,8 +200,9 @@ class VolumeService:
                 f"{upload_id!r} is not an upload in progress for this volume (uploads do not "
                 "outlive the control plane): upload the files again")
 
-    async def volume_upload_commit(self, volume_id: str, upload_id: str, force: bool
-                                   ) -> dict[str, Any]:
+    async def volume_upload_commit(self, req: protocol.VolumeUploadCommit, caller: Identity
+                                   ) -> protocol.Version:
+        volume_id, upload_id, force = req.volume_id, req.upload_id, req.force
         self._check(volume_id)
         self._upload_of(volume_id, upload_id)
         staged = self.uploads / upload_id
@@ -211,9 +222,11 @@ class VolumeService:
         finally:
             del self.open_uploads[upload_id]
             await asyncio.to_thread(shutil.rmtree, staged, True)
-        return {"version": version}
+        return protocol.Version(version=version)
 
-    async def volume_remove(self, volume_id: str, path: str, recursive: bool) -> dict[str, Any]:
+    async def volume_remove(self, req: protocol.VolumeRemove, caller: Identity
+                            ) -> protocol.Empty:
+        volume_id, path, recursive = req.volume_id, req.path, req.recursive
         self._check(volume_id)
         parts = names(path)
 
@@ -229,12 +242,12 @@ class VolumeService:
                     clear(parent, parts[-1])
 
         await asyncio.to_thread(self.storage.new_version, volume_id, apply)
-        return {}
+        return protocol.Empty()
 
-    async def volume_copy(self, volume_id: str, src_paths: list[str], dst_path: str
-                          ) -> dict[str, Any]:
+    async def volume_copy(self, req: protocol.VolumeCopy, caller: Identity) -> protocol.Empty:
+        volume_id = req.volume_id
         self._check(volume_id)
-        sources, destination = [names(src) for src in src_paths], names(dst_path)
+        sources, destination = [names(src) for src in req.src_paths], names(req.dst_path)
 
         def apply(version: Path) -> None:
             with Tree(version) as tree:
@@ -246,7 +259,7 @@ class VolumeService:
                     _copy(tree, parts, target)
 
         await asyncio.to_thread(self.storage.new_version, volume_id, apply)
-        return {}
+        return protocol.Empty()
 
 
 def _is_folder(tree: Tree, parts: list[str]) -> bool:

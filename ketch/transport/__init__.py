@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
+
+from ..protocol.message import Answer, Request
 
 
 class Transport(Protocol):
-    async def request(self, kind: str, body: dict[str, Any]) -> Any: ...
+    async def request(self, request: Request) -> Answer: ...
 
     async def close(self) -> None: ...

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
+from ..protocol.message import Answer, Request
 from ..server import ControlPlane
 
 DASHBOARD = False  # `ketch run` sets it: its control plane serves the dashboard, and says where
@@ -24,8 +24,8 @@ class EmbeddedTransport:
             print(f"ketch: dashboard at {control_plane.dashboard.launch_link}", file=sys.stderr)
         return cls(control_plane)
 
-    async def request(self, kind: str, body: dict[str, Any]) -> Any:
-        return await self.control_plane.handle(kind, body)
+    async def request(self, request: Request) -> Answer:
+        return await self.control_plane.handle(request)
 
     async def close(self) -> None:
         await self.control_plane.close()

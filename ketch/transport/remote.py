@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import config, exception
 from ..protocol import client as protocol
+from ..protocol.message import Answer, Request
 from ..protocol.peer import Peer, connect
 
 
@@ -18,17 +19,20 @@ class RemoteTransport:
         self._peer = peer
 
     @classmethod
-    async def connect(cls, address: str) -> RemoteTransport:
+    async def connect(cls, address: str,
+                      credentials: protocol.Auth | None = None) -> RemoteTransport:
+        """Connect and show ``credentials`` (default: `ketch.config.credentials`)."""
         peer = await connect(address, _refuse)
         try:
-            await peer.request(*protocol.auth(config.credentials()))
+            auth = credentials or protocol.Auth(**config.credentials())
+            await peer.request(auth.KIND, auth, auth.ANSWER)
         except exception.ConnectionError:
             await _explain_closed(address)
             raise
         return cls(peer)
 
-    async def request(self, kind: str, body: dict[str, Any]) -> Any:
-        return await self._peer.request(kind, body)
+    async def request(self, request: Request) -> Answer:
+        return await self._peer.request(request.KIND, request, request.ANSWER)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         self._peer.close()

@@ -16,12 +16,14 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config, exception
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
 from ..protocol.worker import ContainerExit, ContainerSpec, NodeUsage, WorkerEvents
+from .buckets import BucketMounts
 from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
 from .images.snapshot import snapshot_layer
@@ -80,6 +82,7 @@ class LocalWorker:
         self._channels: dict[str, SupervisorChannel] = {}
         self._sandbox_runtime: str | None = None
         self._spares = SandboxSpares(self._start_spare)
+        self._buckets: dict[str, BucketMounts] = {}  # container id -> its bucket mounts
 
     def never_fits(self, spec: ContainerSpec) -> str | None:
         return self.capacity.never_fits(request_of(spec))
@@ -138,13 +141,47 @@ class LocalWorker:
         return await snapshot_layer(self._images().store, setup.disk / "upper", setup.hidden,
                                     container_id)
 
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        entry = self._tasks.get(container_id)
+        if entry is None or entry[1].sandbox is None:
+            raise exception.NotFoundError(f"sandbox {container_id} is not running")
+        driver, handle = entry
+        await driver.checkpoint_task(handle, Path(folder))
+
     async def start_container(self, spec: ContainerSpec) -> None:
         gpus = self.capacity.reserve(spec.container_id, request_of(spec))
         self._starting.add(spec.container_id)
         try:
-            await self._start(spec, gpus)
+            mounted = await self._mount_buckets(spec)
+            if mounted is not None:
+                await self._start(mounted, gpus)
         finally:
             self._starting.discard(spec.container_id)
+            if spec.container_id not in self._tasks:  # it never started, or ended already
+                await self._release_buckets(spec.container_id)
+
+    async def _mount_buckets(self, spec: ContainerSpec) -> ContainerSpec | None:
+        """The spec with binds of its bucket mounts, mounted now (`ketch.worker.buckets`);
+        None when one cannot be mounted (the container has failed to start, saying why)."""
+        if not spec.buckets:
+            return spec
+        from ..backends.sandboxing import SANDBOX_USER
+
+        owner = SANDBOX_USER if spec.sandbox is not None else None
+        try:
+            mounts = await BucketMounts.mount_all(
+                spec.buckets, config.home() / "buckets" / spec.container_id, owner)
+        except exception.Error as exc:
+            reason = f"the container failed to start: {exc}"
+            self._exited(spec.container_id, ContainerExit(None, None, reason))
+            return None
+        self._buckets[spec.container_id] = mounts
+        return dataclasses.replace(spec, binds=[*spec.binds, *mounts.binds])
+
+    async def _release_buckets(self, container_id: str) -> None:
+        mounts = self._buckets.pop(container_id, None)
+        if mounts is not None:
+            await mounts.release()
 
     async def _start(self, spec: ContainerSpec, gpus: list[Gpu]) -> None:
         try:
@@ -320,6 +357,7 @@ class LocalWorker:
                 os.unlink(board_path)
             self._tasks.pop(handle.container_id, None)
             self._channels.pop(handle.container_id, None)
+            await self._release_buckets(handle.container_id)
             self._exited(handle.container_id, exit_)
 
     def _exited(self, container_id: str, exit_: ContainerExit) -> None:

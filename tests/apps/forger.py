@@ -21,10 +21,11 @@ def victim(seconds: float) -> str:
 @app.function()
 def forge(call_id: str) -> str:
     peer = connect(os.environ["KETCH_SERVER"])
-    peer.request(*wire.hello(os.environ["KETCH_CONTAINER_ID"], os.environ["KETCH_CONTAINER_TOKEN"]),
-                 read_here=True)
-    peer.send(*wire.outputs([wire.output_record(call_id, 0, wire.Status.OK,
-                                                pickle.dumps("forged"))]))
+    hello = wire.Hello(container_id=os.environ["KETCH_CONTAINER_ID"],
+                       token=os.environ["KETCH_CONTAINER_TOKEN"])
+    peer.request(wire.HELLO, hello, wire.Welcome, read_here=True)
+    peer.send(wire.OUTPUTS, [wire.Output(call_id=call_id, index=0, status=wire.Status.OK,
+                                         data=pickle.dumps("forged"))])
     time.sleep(0.5)  # the notice reaches the control plane before this container's own output
     peer.close()
     return "sent"

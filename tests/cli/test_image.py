@@ -9,12 +9,11 @@ import subprocess
 import sys
 
 import pytest
+import registry
 
 import ketch
 from ketch.backends.namespace import NamespaceDriver
 from ketch.worker.images import Builder
-
-import registry
 
 
 def ketch_cli(home, *args: str) -> subprocess.CompletedProcess[str]:

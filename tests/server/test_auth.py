@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import ketch
 from ketch import exception
 from ketch.protocol import client as protocol
 from ketch.protocol.peer import connect
@@ -27,8 +28,8 @@ def raw_request(address: str, credentials: dict[str, str] | None, request: proto
         peer = await connect(address, _refuse)
         try:
             if credentials is not None:
-                await peer.request(*protocol.auth(credentials))
-            return await peer.request(*request)
+                await peer.request("auth", protocol.Auth(**credentials), protocol.Authenticated)
+            return await peer.request(request.KIND, request, request.ANSWER)
         finally:
             peer.close()
 
@@ -37,12 +38,12 @@ def raw_request(address: str, credentials: dict[str, str] | None, request: proto
 
 def test_requests_without_a_good_token_are_refused(server):
     with pytest.raises(exception.AuthError, match="has not authenticated"):
-        raw_request(server.address, None, protocol.app_list())
+        raw_request(server.address, None, protocol.AppList())
     with pytest.raises(exception.AuthError, match="refused"):
-        raw_request(server.address, {"token_id": "ak-nope", "secret": "x"}, protocol.app_list())
+        raw_request(server.address, {"token_id": "ak-nope", "secret": "x"}, protocol.AppList())
     token = json.loads((server.home / "token.json").read_text())
     good = {"token_id": token["token_id"], "secret": token["token_secret"]}
-    assert raw_request(server.address, good, protocol.app_list()) == {"apps": []}
+    assert raw_request(server.address, good, protocol.AppList()) == protocol.Apps(apps=[])
     assert stat.S_IMODE(os.stat(server.home / "token.json").st_mode) == 0o600
 
 
@@ -52,10 +53,10 @@ def test_token_commands_and_revocation(server):
     lines = dict(line.split(":", 1) for line in made.stdout.splitlines() if ":" in line)
     token_id, secret = lines["token id"].strip(), lines["token secret"].strip()
     creds = {"token_id": token_id, "secret": secret}
-    assert raw_request(server.address, creds, protocol.app_list()) == {"apps": []}
+    assert raw_request(server.address, creds, protocol.AppList()) == protocol.Apps(apps=[])
     assert server.cli("token", "revoke", token_id).returncode == 0
     with pytest.raises(exception.AuthError):
-        raw_request(server.address, creds, protocol.app_list())
+        raw_request(server.address, creds, protocol.AppList())
     listed = json.loads(server.cli("token", "list", "--json").stdout)
     assert {t["id"]: bool(t["revoked"]) for t in listed}[token_id] is True
 
@@ -74,6 +75,9 @@ def test_a_container_acts_only_within_its_app():
     with scoped.app.run():
         assert scoped.try_request.remote("app_list") == "PermissionDeniedError"
         assert scoped.try_request.remote("usage") == "PermissionDeniedError"
+        assert scoped.try_request.remote("logs") == "allowed"  # its own app's
+        other = ketch.App.lookup("scoped-other", create_if_missing=True).app_id
+        assert scoped.try_request.remote("logs", other) == "PermissionDeniedError"
 
 
 def test_a_killed_servers_address_is_ignored(tmp_path):
@@ -88,18 +92,18 @@ def test_a_killed_servers_address_is_ignored(tmp_path):
 
 
 def test_a_read_only_token_may_only_make_requests_that_change_nothing(server):
-    made = server.cli("token", "create", "--read-only")
+    made = server.cli("token", "new", "--read-only", "--no-save")
     assert made.returncode == 0, made.stderr
     lines = dict(line.split(":", 1) for line in made.stdout.splitlines() if ":" in line)
     creds = {"token_id": lines["token id"].strip(), "secret": lines["token secret"].strip()}
-    assert creds["token_id"].startswith("rk-")
-    assert raw_request(server.address, creds, protocol.app_list()) == {"apps": []}
-    assert raw_request(server.address, creds, protocol.object_list("dict")) == {"objects": []}
-    for changing in (protocol.app_create("nope"), protocol.token_create("user"),
-                     protocol.object_lookup("dict", "made", create_if_missing=True),
-                     protocol.secret_create("s", {"K": "v"})):
-        with pytest.raises(exception.PermissionDeniedError, match="read-only token may not"):
+    dicts = protocol.ObjectList(kind="dict")
+    before = raw_request(server.address, creds, dicts).objects
+    assert isinstance(raw_request(server.address, creds, protocol.AppList()).apps, list)
+    for changing in (protocol.AppCreate(name="nope"), protocol.TokenCreate(),
+                     protocol.ObjectLookup(kind="dict", name="made", create_if_missing=True),
+                     protocol.SecretCreate(name="s", values={"K": "v"})):
+        with pytest.raises(exception.PermissionDeniedError, match="read-only token"):
             raw_request(server.address, creds, changing)
-    assert raw_request(server.address, creds, protocol.object_list("dict")) == {"objects": []}
+    assert raw_request(server.address, creds, dicts).objects == before
     listed = json.loads(server.cli("token", "list", "--json").stdout)
-    assert {t["id"]: t["kind"] for t in listed}[creds["token_id"]] == "read-only"
+    assert {t["id"]: t["read_only"] for t in listed}[creds["token_id"]] is True

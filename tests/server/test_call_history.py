@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from ketch.protocol.client import OutputRecord
 from ketch.protocol.container import Status
 from ketch.serialization import pack_exception
 from ketch.server import call_history
 from ketch.server.call_history import CallHistory, failure_text
 from ketch.server.changes import Changes
+
+
+def out(index: int, status: str, data: bytes) -> OutputRecord:
+    return OutputRecord(index=index, status=status, data=data)
 
 
 def failure(message: str) -> bytes:
@@ -24,9 +29,9 @@ def test_a_calls_inputs_with_attempts_durations_and_failures():
     assert changes.version == 1
     history.ran("fc-1", 0, 1, 0.25)
     history.ran("fc-1", 1, 3, 0.5)
-    history.finished("fc-1", "fu-1", [[0, Status.OK, b"", None],
-                                      [1, Status.ERROR, failure("bad 1"), None]], done=False)
-    history.finished("fc-1", "fu-1", [[2, Status.CANCELLED, b"cancelled", None]], done=True)
+    history.finished("fc-1", "fu-1", [out(0, Status.OK, b""),
+                                      out(1, Status.ERROR, failure("bad 1"))], done=False)
+    history.finished("fc-1", "fu-1", [out(2, Status.CANCELLED, b"cancelled")], done=True)
     details, kept = history.inputs("fc-1", 0, 10)
     assert kept == 3
     assert [(d.index, d.status, d.attempts, d.duration_s) for d in details] == [
@@ -43,7 +48,7 @@ def test_a_huge_call_keeps_a_bounded_number_of_details_and_failures(monkeypatch)
     history.created("fc-1", "ap-1", "fu-1", "square", "map")
     for i in range(20):
         history.ran("fc-1", i, 1, 0.1)
-    history.finished("fc-1", "fu-1", [[i, Status.ERROR, failure(f"bad {i}"), None]
+    history.finished("fc-1", "fu-1", [out(i, Status.ERROR, failure(f"bad {i}"))
                                       for i in range(20)], done=True)
     details, kept = history.inputs("fc-1", 0, 100)
     assert kept == 5 and history.get("fc-1").inputs == 20

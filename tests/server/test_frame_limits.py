@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 
-import msgpack
+import msgspec
 
 from ketch.protocol.wire import MAX_UNAUTHENTICATED_FRAME
 
@@ -23,10 +23,10 @@ def test_a_large_frame_before_auth_closes_the_connection(server):
 
 
 def test_a_small_frame_before_auth_is_answered(server):
-    frame = msgpack.packb(["app_list", 1, {}], use_bin_type=True)
+    frame = msgspec.msgpack.encode(["app_list", 1, []])
     assert len(frame) < MAX_UNAUTHENTICATED_FRAME
     with raw(server.address) as sock:
         sock.sendall(struct.pack(">I", len(frame)) + frame)
         (size,) = struct.unpack(">I", sock.recv(4))
-        kind, _, body = msgpack.unpackb(sock.recv(size), raw=False)
+        kind, _, body = msgspec.msgpack.decode(sock.recv(size))
     assert kind == "err" and body["type"] == "AuthError"

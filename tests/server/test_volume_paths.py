@@ -92,16 +92,21 @@ def test_upload_ids_are_only_those_the_service_made(tmp_path):
     for upload_id in (str(victim), "../../x", "../volume-uploads/up-0000000000000000",
                       "up-0000000000000000"):
         with pytest.raises(exception.InvalidError, match="not an upload in progress"):
-            send(protocol.volume_upload_commit(volume.object_id, upload_id, True))
+            send(protocol.VolumeUploadCommit(volume_id=volume.object_id, upload_id=upload_id,
+                                             force=True))
         with pytest.raises(exception.InvalidError, match="not an upload in progress"):
-            send(protocol.volume_upload(volume.object_id, "f.txt", 0, b"x", upload_id))
+            send(protocol.VolumeUpload(volume_id=volume.object_id, path="f.txt", offset=0,
+                                       data=b"x", upload_id=upload_id))
     assert (victim / "kept.txt").read_text() == "mine"
     assert volume.listdir("/") == []
     other = ketch.Volume.from_name(f"uploads-{uuid.uuid4().hex[:8]}", create_if_missing=True)
-    upload_id = send(protocol.volume_upload(other.object_id, "f.txt", 0, b"x", None))["upload_id"]
+    upload_id = send(protocol.VolumeUpload(volume_id=other.object_id, path="f.txt", offset=0,
+                                           data=b"x")).upload_id
     with pytest.raises(exception.InvalidError, match="not an upload in progress"):
-        send(protocol.volume_upload_commit(volume.object_id, upload_id, True))  # another volume's
-    send(protocol.volume_upload_commit(other.object_id, upload_id, True))
+        send(protocol.VolumeUploadCommit(volume_id=volume.object_id, upload_id=upload_id,
+                                         force=True))  # another volume's
+    send(protocol.VolumeUploadCommit(volume_id=other.object_id, upload_id=upload_id, force=True))
     assert b"".join(other.read_file("f.txt")) == b"x"
     with pytest.raises(exception.InvalidError, match="outside the volume"):
-        send(protocol.volume_upload(other.object_id, "../../secret.key", 0, b"x", None))
+        send(protocol.VolumeUpload(volume_id=other.object_id, path="../../secret.key", offset=0,
+                                   data=b"x"))

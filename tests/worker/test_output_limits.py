@@ -7,6 +7,7 @@ import time
 
 from embedded import control_plane, wait_for
 
+from ketch.protocol.client import LogLine
 from ketch.server.logs import AppLogs
 from ketch.worker.output import MAX_LINE, LineSplitter
 
@@ -18,7 +19,7 @@ def test_a_10_mib_line_without_newline_neither_kills_the_watcher_nor_leaks_the_c
         cp = control_plane()
         assert noisy.long_line.spawn(1).get(timeout=60) == 1
         assert noisy.long_line.spawn(2).get(timeout=60) == 2  # the worker still runs calls
-        fn = cp.functions[noisy.long_line.object_id]
+        fn = cp.state.functions[noisy.long_line.object_id]
         containers = set(fn.containers)
         app_id = noisy.app.app_id
 
@@ -66,10 +67,11 @@ def _logged(cp, app_id: str, text: str) -> bool:
 def test_in_memory_logs_are_capped_by_bytes_not_only_lines():
     logs = AppLogs(max_lines=1000, max_bytes=1 << 20)
     for i in range(100):
-        logs.append(["f", "ct", "stdout", f"{i}:" + "y" * (64 << 10)])
+        logs.append(LogLine(function="f", container_id="ct", stream="stdout",
+                            text=f"{i}:" + "y" * (64 << 10)))
     lines = logs._lines
-    assert sum(len(line[-1]) for line in lines) <= 1 << 20
-    assert lines[-1][-1].startswith("99:")
+    assert sum(len(line.text) for line in lines) <= 1 << 20
+    assert lines[-1].text.startswith("99:")
 
 
 def test_splitter_cuts_long_lines_and_keeps_characters_whole():

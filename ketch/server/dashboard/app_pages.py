@@ -1,8 +1,10 @@
 """The apps list and an app's page: its versions, functions, containers, calls and inputs.
 
 Tables are paginated on the server, `PAGE_SIZE` rows at a time, and re-fetched (htmx) when the
-page's live stream says they changed. Stopping and rolling back are the control plane's own
-``app_stop`` and ``app_rollback`` requests, made as the signed-in token.
+page's live stream says they changed. The apps are the chosen environment's (``app_list``); an
+app, and each part of its page, is shown once ``app_get`` as the signed-in token found it
+(whose rights decide). Stopping and rolling back are the control plane's own ``app_stop`` and
+``app_rollback`` requests, made as that token.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ... import exception
+from ...protocol import client as protocol
+from ..call_history import CallRecord
 from .call_views import call_row, calls_page, finished_inputs, running_inputs, started_calls
 from .site import PAGE_SIZE, Site, form_of, offset_of
 from .views import app_row, containers_of, functions_of
@@ -22,74 +26,78 @@ from .views import app_row, containers_of, functions_of
 def add_routes(site: Site) -> None:
     cp = site.cp
 
-    def app_or_none(app_id: str) -> dict[str, Any] | None:
-        row = cp.store.fetchone("SELECT id, name, state, created, stopped FROM apps WHERE id=?",
-                                (app_id,))
-        return app_row(cp, *row) if row else None
+    async def app_of(request: Request, app_id: str) -> dict[str, Any]:
+        """The app as the visitor may see it: `NotFoundError` or `PermissionDeniedError`
+        (a 404 or 403 page) otherwise."""
+        found = await site.ask(request, protocol.AppGet(app_id=app_id))
+        return app_row(cp, found.app)
 
-    async def versions(request: Request, name: str) -> list[dict[str, Any]]:
+    async def versions(request: Request, app: dict[str, Any]) -> list[protocol.VersionInfo]:
         """The deployed versions of an app's name, newest first ([] if never deployed)."""
         try:
-            answer = await site.ask(request, "app_history", {"name": name})
+            answer = await site.ask(request, protocol.AppHistory(
+                name=app["name"], environment=app["environment"]))
         except exception.NotFoundError:
             return []
-        return list(reversed(answer["versions"]))
+        return list(reversed(answer.versions))
 
     async def apps_table(request: Request) -> Response:
         offset = offset_of(request)
-        rows = cp.store.fetchall(
-            "SELECT id, name, state, created, stopped FROM apps ORDER BY created DESC "
-            "LIMIT ? OFFSET ?", (PAGE_SIZE + 1, offset))
-        listed = [app_row(cp, *row) for row in rows[:PAGE_SIZE]]
-        history = {name: await versions(request, name) for name in {a["name"] for a in listed}}
-        for app in listed:
-            earlier = [v for v in history[app["name"]] if v["version"] != app["version"]]
+        environment = site.environment(request)
+        listed = (await site.ask(request, protocol.AppList(
+            environment=environment, stopped=True, offset=offset, limit=PAGE_SIZE + 1))).apps
+        shown = [app_row(cp, app) for app in listed[:PAGE_SIZE]]
+        history = {name: await versions(request, {"name": name, "environment": environment})
+                   for name in {a["name"] for a in shown}}
+        for app in shown:
+            earlier = [v for v in history[app["name"]] if v.version != app["version"]]
             app["versions"] = len(history[app["name"]])
-            app["previous"] = earlier[0]["version"] if app["state"] == "deployed" and earlier \
+            app["previous"] = earlier[0].version if app["state"] == "deployed" and earlier \
                 else None
-        return site.page(request, "apps_table.html", apps=listed, offset=offset,
-                         size=PAGE_SIZE, more=len(rows) > PAGE_SIZE)
+        return site.page(request, "apps_table.html", apps=shown, offset=offset,
+                         size=PAGE_SIZE, more=len(listed) > PAGE_SIZE)
 
     async def apps(request: Request) -> Response:
         return site.page(request, "apps.html", offset=offset_of(request))
 
     async def app_page(request: Request) -> Response:
-        app = app_or_none(request.path_params["app_id"])
-        if app is None:
-            return site.page(request, "missing.html", status_code=404,
-                             what=f"no app {request.path_params['app_id']}")
-        return site.page(request, "app.html", app=app, versions=await versions(request,
-                                                                               app["name"]),
-                         functions=functions_of(cp, app["id"]))
+        app = await app_of(request, request.path_params["app_id"])
+        return site.page(request, "app.html", app=app, versions=await versions(request, app),
+                         functions=functions_of(cp, app["id"]),
+                         environment=app["environment"])
 
     async def functions(request: Request) -> Response:
-        return site.page(request, "functions.html",
-                         functions=functions_of(cp, request.path_params["app_id"]))
+        app = await app_of(request, request.path_params["app_id"])
+        return site.page(request, "functions.html", functions=functions_of(cp, app["id"]))
 
     async def containers(request: Request) -> Response:
-        app_id, offset = request.path_params["app_id"], offset_of(request)
-        rows = containers_of(cp, app_id)
-        return site.page(request, "containers.html", app_id=app_id, total=len(rows),
+        app, offset = await app_of(request, request.path_params["app_id"]), offset_of(request)
+        rows = containers_of(cp, app["id"])
+        return site.page(request, "containers.html", app_id=app["id"], total=len(rows),
                          containers=rows[offset:offset + PAGE_SIZE], offset=offset,
                          size=PAGE_SIZE)
 
     async def calls(request: Request) -> Response:
-        app_id, offset = request.path_params["app_id"], offset_of(request)
-        rows, total = calls_page(cp, app_id, offset, PAGE_SIZE)
-        return site.page(request, "calls.html", app_id=app_id, calls=rows, offset=offset,
+        app, offset = await app_of(request, request.path_params["app_id"]), offset_of(request)
+        rows, total = calls_page(cp, app["id"], offset, PAGE_SIZE)
+        return site.page(request, "calls.html", app_id=app["id"], calls=rows, offset=offset,
                          size=PAGE_SIZE, total=total)
 
-    async def call_page(request: Request) -> Response:
+    async def call_of(request: Request) -> tuple[CallRecord, dict[str, Any]]:
+        """A recent call and its app, as the visitor may see them."""
         record = cp.history.get(request.path_params["call_id"])
         if record is None:
-            return site.page(request, "missing.html", status_code=404, what=(
-                f"no call {request.path_params['call_id']} among the recent calls kept"))
-        return site.page(request, "call.html", call=record, app=app_or_none(record.app_id))
+            raise exception.NotFoundError(
+                f"no call {request.path_params['call_id']} among the recent calls kept")
+        return record, await app_of(request, record.app_id)
+
+    async def call_page(request: Request) -> Response:
+        record, app = await call_of(request)
+        return site.page(request, "call.html", call=record, app=app,
+                         environment=app["environment"])
 
     async def inputs(request: Request) -> Response:
-        record = cp.history.get(request.path_params["call_id"])
-        if record is None:
-            return Response("", status_code=404)
+        record, _ = await call_of(request)
         offset = offset_of(request)
         finished, total = finished_inputs(cp, record.id, offset, PAGE_SIZE)
         summary = call_row(record, started_calls(cp, record.app_id))
@@ -99,20 +107,20 @@ def add_routes(site: Site) -> None:
 
     async def stop(request: Request) -> Response:
         app_id = request.path_params["app_id"]
-        await site.ask(request, "app_stop", {"app_id": app_id})
+        await site.ask(request, protocol.AppStop(app_id=app_id))
         return RedirectResponse(f"/apps/{app_id}", status_code=303)
 
     async def rollback(request: Request) -> Response:
-        app = app_or_none(request.path_params["app_id"])
+        app = await app_of(request, request.path_params["app_id"])
         form = await form_of(request)
-        if app is None or not form.get("version", "").isdigit():
+        if not form.get("version", "").isdigit():
             return site.page(request, "missing.html", status_code=400,
-                             what="roll back needs an app and a version number")
-        await site.ask(request, "app_rollback", {"name": app["name"],
-                                                 "version": int(form["version"])})
-        deployed = await site.ask(request, "app_list", {})
-        now = next((a["app_id"] for a in deployed["apps"]
-                    if a["name"] == app["name"] and a["state"] == "deployed"), app["id"])
+                             what="roll back needs a version number")
+        await site.ask(request, protocol.AppRollback(
+            name=app["name"], version=int(form["version"]), environment=app["environment"]))
+        deployed = await site.ask(request, protocol.AppList(environment=app["environment"]))
+        now = next((a.app_id for a in deployed.apps
+                    if a.name == app["name"] and a.state == "deployed"), app["id"])
         return RedirectResponse(f"/apps/{now}", status_code=303)
 
     guarded = site.guarded

@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...protocol.client import LogLine
+
 if TYPE_CHECKING:
     from ..control_plane import ControlPlane
 
@@ -30,18 +32,20 @@ BACKLOG = 500  # lines a new log view starts with
 
 @dataclass(frozen=True)
 class LogFilter:
-    """Which lines a log view shows; a call's lines are found in the logbook, which alone
-    knows the call of each line."""
+    """Which lines a log view shows: of a function (by name; ``function_id`` names it to a
+    ``logs_query``), a container, a call (whose lines the logbook alone knows) and holding a
+    piece of text, as ``logs_query`` matches it."""
 
     function: str | None = None
+    function_id: str | None = None
     container: str | None = None
     call: str | None = None
     text: str | None = None
 
-    def shows(self, function: str, container: str, text: str) -> bool:
-        return ((self.function is None or function == self.function)
-                and (self.container is None or container == self.container)
-                and (self.text is None or self.text.lower() in text.lower()))
+    def shows(self, line: LogLine) -> bool:
+        return ((self.function is None or line.function == self.function)
+                and (self.container is None or line.container_id == self.container)
+                and (self.text is None or self.text in line.text))
 
 
 def event(kind: str, data: Any) -> str:
@@ -51,7 +55,7 @@ def event(kind: str, data: Any) -> str:
 async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter
                      ) -> AsyncGenerator[str, None]:
     """An app page's stream: ``log`` [lines], ``changed`` {"what": [...]}, and ``end``."""
-    app = cp.apps.get(app_id)
+    app = cp.state.apps.get(app_id)
     if app is None or app.logs.closed:
         yield event("end", {"reason": "the app has stopped: its logs are read from the store"})
         return
@@ -77,10 +81,9 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter
                 lines_task = None
                 if shown.call is not None and lines:
                     what.add("logs")
-                batch = [{"function": name, "container": container_id, "stream": stream,
-                          "text": text}
-                         for name, container_id, stream, text in lines
-                         if shown.call is None and shown.shows(name, container_id, text)]
+                batch = [{"function": line.function, "container": line.container_id,
+                          "stream": line.stream, "text": line.text}
+                         for line in lines if shown.call is None and shown.shows(line)]
                 if batch:  # one event for the lines read together: one update of the page
                     yield event("log", batch)
                 if app.logs.closed and not lines:
@@ -101,8 +104,10 @@ async def app_events(cp: ControlPlane, app_id: str, shown: LogFilter
         _cancel(lines_task, changes_task)
 
 
-async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncGenerator[str, None]:
-    """A list page's stream: ``changed`` {"what": [...]} when something of ``kinds`` did."""
+async def events(cp: ControlPlane, kinds: Collection[str], environment: str
+                 ) -> AsyncGenerator[str, None]:
+    """A list page's stream: ``changed`` {"what": [...]} when something of ``kinds`` did in
+    ``environment`` (an app of it, or what belongs to no app)."""
     seen, last_sent = cp.changes.version, 0.0
     while True:
         version, _ = await cp.changes.since(seen, KEEPALIVE_S)
@@ -111,10 +116,16 @@ async def events(cp: ControlPlane, kinds: Collection[str]) -> AsyncGenerator[str
             continue
         await asyncio.sleep(max(0.0, _due(last_sent) - time.monotonic()))
         seen, changed = await cp.changes.since(seen, 0)
-        what = sorted({kind for kind, _ in changed if kind in kinds})
+        what = sorted({kind for kind, app_id in changed
+                       if kind in kinds and _of(cp, app_id, environment)})
         if what:
             last_sent = time.monotonic()
             yield event("changed", {"what": what})
+
+
+def _of(cp: ControlPlane, app_id: str, environment: str) -> bool:
+    app = cp.state.apps.get(app_id)
+    return app is None or app.environment == environment
 
 
 def _due(last_sent: float) -> float:

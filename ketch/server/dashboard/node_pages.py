@@ -1,5 +1,6 @@
-"""The node(s) and the schedules: what each node has and what its containers reserve and use,
-and each scheduled function's next firing."""
+"""The node(s) and the schedules: what each node has and what its containers reserve and use
+(the whole machine's, for any signed-in token: it names no app), and each scheduled function
+of the chosen environment with its next firing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...protocol import client as protocol
 from .site import Site
 from .views import measured, schedules
 
@@ -18,7 +20,9 @@ def add_routes(site: Site) -> None:
         return site.page(request, "nodes.html", nodes=cp.worker.nodes_in_use(), used=measured(cp))
 
     async def schedule_page(request: Request) -> Response:
-        return site.page(request, "schedules.html", schedules=schedules(cp))
+        environment = site.environment(request)
+        await site.ask(request, protocol.EnvironmentGet(environment=environment))
+        return site.page(request, "schedules.html", schedules=schedules(cp, environment))
 
     site.add(Route("/nodes", site.guarded(nodes)),
              Route("/schedules", site.guarded(schedule_page)))

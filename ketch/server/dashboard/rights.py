@@ -1,8 +1,13 @@
 """The dashboard acts as whoever signed in: each thing a page asks of the control plane is a
-client request, checked by `access` as if that token had sent it over the socket.
+client request (`ketch.protocol.client`), answered through the control plane's one table of
+routes (`ControlPlane.handle`) as if that token had sent it over the socket.
 
-So a read-only token's page may list, peek and download, and every request that would change
-something is refused there, not only hidden here (`can_change` hides the buttons).
+So a page shows only what the token may see (the environments it is granted), a read-only
+token (or a viewer of an environment) may list, peek and download there, and every request
+that would change something is refused by `ketch.server.access`, not only hidden here
+(`can_change` hides the buttons). What a page reads of the control plane's memory (an app's
+containers, its calls) it reads only after a request about that app or environment was let
+through.
 """
 
 from __future__ import annotations
@@ -11,28 +16,32 @@ from typing import TYPE_CHECKING, Any
 
 from .. import access
 from ..auth import Identity
+from ..routes import BY_KIND
 
 if TYPE_CHECKING:
+    from ...protocol.message import Request
     from ..control_plane import ControlPlane
 
 
-async def ask(cp: ControlPlane, who: Identity, kind: str, body: dict[str, Any]) -> Any:
-    """Make one client request (`ketch.protocol.client`) as ``who``.
+async def ask(cp: ControlPlane, who: Identity, request: Request) -> Any:
+    """Make one client request as ``who``; its answer.
 
     Example::
 
-        await ask(cp, who, "app_history", {"name": "hello"})  # {"versions": [...]}
+        await ask(cp, who, protocol.AppHistory(name="hello"))  # Versions(versions=[...])
     """
-    access.check(cp, who, kind, body)
-    return await cp.handle(kind, body)
+    return await cp.handle(request, who)
 
 
-def check(cp: ControlPlane, who: Identity, kind: str) -> None:
-    """Raise `PermissionDeniedError` unless ``who`` may make ``kind`` requests at all."""
-    access.check(cp, who, kind, {})
+def check(who: Identity, kind: str) -> None:
+    """Raise `PermissionDeniedError` unless ``who`` may make ``kind`` requests at all (a
+    read-only token makes none that change things), before a page reads its form."""
+    route = BY_KIND[kind]
+    access.check(route.scope, route.writes, None, who, kind)
 
 
-def can_change(who: Identity) -> bool:
+def can_change(who: Identity, environment: str | None) -> bool:
     """Whether pages show ``who`` the buttons that change things (stop, roll back,
-    terminate): not to a read-only token, whose requests to do so `access` refuses."""
-    return who.kind == "user"
+    terminate) in ``environment``: not to a read-only token or a viewer there, whose requests
+    to do so `access` refuses."""
+    return who.kind == "user" and who.may_change(environment)

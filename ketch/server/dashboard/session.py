@@ -1,5 +1,5 @@
-"""Who is looking at the dashboard: a user or read-only token in a cookie, checked on every
-request.
+"""Who is looking at the dashboard: a user token (read-only, or a viewer, included) in a
+cookie, checked on every request.
 
 Signing in with a token's id and secret sets the ``ketch_token`` cookie to ``id:secret``
 (HttpOnly, SameSite=Strict, so no other site's page can send it or a script read it); each
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from ... import exception
-from ..auth import CLIENT_KINDS, Identity
+from ..auth import Identity
 
 if TYPE_CHECKING:
     from ..control_plane import ControlPlane
@@ -42,7 +42,7 @@ def identity(cp: ControlPlane, launch_key: str, value: str | None) -> Identity |
     if token_id == LAUNCH:
         return Identity("user", LAUNCH) if secrets.compare_digest(secret, launch_key) else None
     try:
-        return cp.tokens.verify(token_id, secret, kind=CLIENT_KINDS)
+        return cp.tokens.verify(token_id, secret, kind="user")
     except exception.Error:
         return None
 

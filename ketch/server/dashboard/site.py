@@ -4,6 +4,10 @@ Pages are rendered on the server (Jinja2) and parts of them re-fetched with htmx
 stream (`live`) says they changed. Each page module (`app_pages`, `usage_pages`,
 `object_pages`, `node_pages`) adds its routes to the `Site`; a page sees whoever signed in as
 ``request.state.who``, and asks the control plane for things as that identity (`rights`).
+
+As Modal's dashboard, pages show one environment at a time: the one chosen in the header (kept
+in the ``ketch_env`` cookie), else the token's default; the choice lists the environments the
+token may use (``environment_list``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ... import exception
+from ...protocol import client as protocol
+from ...protocol.message import Request as ClientRequest
 from ..metrics import CONTENT_TYPE
 from . import rights, session
 
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
 MAX_PARTS = 8  # pages one /parts request may ask for
+ENV_COOKIE = "ketch_env"
+PART = "ketch.part"  # marks a page fetched by /parts, which draws no header
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -52,6 +60,7 @@ class Site:
         self.routes: list[BaseRoute] = [
             Route("/signin", self.signin, methods=["GET", "POST"]),
             Route("/signout", self.signout, methods=["POST"]),
+            Route("/environment", self.guarded(self.choose)),
             Route("/metrics", self.metrics),
             Route("/parts", self.guarded(self.parts)),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
@@ -66,10 +75,22 @@ class Site:
 
     def page(self, request: Request, template: str, status_code: int = 200,
              **context: Any) -> Response:
+        """``template`` drawn with ``context``; ``environment`` in it names the one the page
+        shows (by default the chosen one), whose rights decide the buttons shown."""
         who = getattr(request.state, "who", None)
-        return self.templates.TemplateResponse(
-            request, template, {"who": who, "can_change": who is not None and rights.can_change(who),
-                            "status": status_code, **context}, status_code=status_code)
+        shown = {"who": who, "status": status_code,
+                 "environment": self.environment(request) if who else "",
+                 "environments": getattr(request.state, "environments", []), **context}
+        shown["can_change"] = who is not None and rights.can_change(who, shown["environment"])
+        return self.templates.TemplateResponse(request, template, shown,
+                                               status_code=status_code)
+
+    def environment(self, request: Request) -> str:
+        """The environment the visitor chose, if its token may use it; else the token's
+        default."""
+        who = request.state.who
+        chosen = request.cookies.get(ENV_COOKIE)
+        return chosen if chosen and who.may_use(chosen) else who.environment
 
     def guarded(self, handler: Handler, makes: str | None = None) -> Handler:
         """``handler`` for signed-in visitors only; with ``makes``, a POST that makes that
@@ -88,7 +109,11 @@ class Site:
                                 status_code=403)
             try:
                 if makes is not None:
-                    rights.check(self.cp, who, makes)
+                    rights.check(who, makes)
+                elif request.method == "GET" and not request.scope.get(PART) \
+                        and not request.headers.get("hx-request"):
+                    listed = await self.ask(request, protocol.EnvironmentList())
+                    request.state.environments = [e.name for e in listed.environments]
                 return await handler(request)
             except exception.PermissionDeniedError as refused:
                 return self.page(request, "missing.html", status_code=403, what=str(refused))
@@ -104,7 +129,7 @@ class Site:
         for src in request.query_params.getlist("src")[:MAX_PARTS]:
             path, _, query = src.partition("?")
             scope = {**request.scope, "path": path, "raw_path": path.encode(),
-                     "query_string": query.encode()}
+                     "query_string": query.encode(), PART: True}
             route = next((r for r in self.routes if isinstance(r, Route) and r.path != "/parts"
                           and r.matches(scope)[0] == Match.FULL), None)
             if route is None or not path.startswith("/"):
@@ -116,9 +141,18 @@ class Site:
             shown.append(bytes(body).decode() if body and answer.status_code == 200 else "")
         return JSONResponse(shown)
 
-    async def ask(self, request: Request, kind: str, body: dict[str, Any]) -> Any:
+    async def ask(self, request: Request, asked: ClientRequest) -> Any:
         """A client request as the visitor (`rights.ask`)."""
-        return await rights.ask(self.cp, request.state.who, kind, body)
+        return await rights.ask(self.cp, request.state.who, asked)
+
+    async def choose(self, request: Request) -> Response:
+        """Show environment ``name`` from now on (one the token may use), back on ``next``."""
+        name = request.query_params.get("name", "")
+        await self.ask(request, protocol.EnvironmentGet(environment=name))  # refused, or there
+        answer = RedirectResponse(local(request.query_params.get("next")), status_code=303)
+        answer.set_cookie(ENV_COOKIE, name, httponly=True, samesite="strict",
+                          secure=request.url.scheme == "https")
+        return answer
 
     async def signin(self, request: Request) -> Response:
         if request.method == "POST":
@@ -132,9 +166,7 @@ class Site:
             return self.page(request, "signin.html", error=(
                 "that token was refused (unknown, revoked, wrong secret or a proxy token); "
                 "make one with `ketch token new` on the server's machine"))
-        target = request.query_params.get("next") or "/"
-        answer = RedirectResponse(target if target.startswith("/") and not
-                                  target.startswith("//") else "/", status_code=303)
+        answer = RedirectResponse(local(request.query_params.get("next")), status_code=303)
         answer.set_cookie(session.COOKIE, value, httponly=True, samesite="strict",
                           secure=request.url.scheme == "https")
         return answer
@@ -142,6 +174,7 @@ class Site:
     async def signout(self, request: Request) -> Response:
         answer = RedirectResponse("/signin", status_code=303)
         answer.delete_cookie(session.COOKIE)
+        answer.delete_cookie(ENV_COOKIE)
         return answer
 
     async def metrics(self, request: Request) -> Response:
@@ -155,6 +188,11 @@ async def form_of(request: Request) -> dict[str, str]:
     """A POSTed form's fields (the first value of each), trimmed."""
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     return {key: values[0].strip() for key, values in fields.items() if values}
+
+
+def local(target: str | None) -> str:
+    """``target`` if it is a path of this site, else the front page: no redirect elsewhere."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
 def offset_of(request: Request) -> int:

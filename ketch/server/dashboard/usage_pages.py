@@ -2,7 +2,8 @@
 and a chart (Chart.js, vendored in static/).
 
 The rows are the answer to the same ``usage_query`` request the CLI makes, as the signed-in
-token; the chart draws one of their columns.
+token, for the chosen environment (``ketch usage --env NAME``); the chart draws one of their
+columns.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...protocol import client as protocol
 from .site import Site
 
 GROUPS = ("app", "function", "day", "hour")
@@ -30,10 +32,10 @@ def add_routes(site: Site) -> None:
         metric = _choice(query.get("metric"), METRICS, "cost")
         seconds = SPANS[span]
         since = time.time() - seconds if seconds else None
-        rows = (await site.ask(request, "usage_query", {
-            "group_by": by, "since": since, "until": None, "app_id": None}))["rows"]
-        chart = {"labels": [row["group"] or "(idle)" for row in rows],
-                 "label": METRICS[metric], "values": [row[metric] or 0 for row in rows]}
+        rows = (await site.ask(request, protocol.UsageQuery(
+            group_by=by, since=since, environment=site.environment(request)))).rows  # type: ignore[arg-type]
+        chart = {"labels": [row.group or "(idle)" for row in rows],
+                 "label": METRICS[metric], "values": [getattr(row, metric) or 0 for row in rows]}
         return site.page(request, "usage.html", rows=rows, by=by, since=span, metric=metric,
                          groups=GROUPS, spans=SPANS, metrics=METRICS, chart=chart)
 

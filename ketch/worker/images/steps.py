@@ -15,7 +15,7 @@ INPUTS = "/run/ketch-build"
 ROOTED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's default
 # What the container agent imports from the image's virtualenv: uvicorn serves web endpoints
 # (Modal's images need no web server for asgi_app or wsgi_app, only the user's framework).
-RUNTIME = ("cloudpickle", "msgpack", "uvicorn")
+RUNTIME = ("cloudpickle", "msgspec", "uvicorn")
 
 
 def runtime_pins() -> list[str]:

@@ -173,6 +173,9 @@ class RayWorker:
     async def sandbox_snapshot(self, container_id: str) -> str:
         raise exception.NotFoundError(f"sandbox {container_id} is not running")
 
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        raise exception.NotFoundError(f"sandbox {container_id} is not running")
+
     def _cluster_runtime(self) -> str:
         """``KETCH_RUNTIME`` or ``runtime`` in config.toml, else what a node chooses by itself
         (every node gets the same, so the control plane can check mounts and images)."""

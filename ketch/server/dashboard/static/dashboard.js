@@ -1,7 +1,8 @@
 // The dashboard's live parts. A page whose <main> has data-events opens one EventSource on it:
 // on "changed", every element whose data-on names a kind that changed is fetched again (the
 // URL it shows now: a pager may have moved it); on an app's page, "log" events add lines to
-// #logs. Charts are drawn from the JSON beside their canvas, again after each swap.
+// #logs. Charts are drawn from the JSON beside their canvas, again after each swap. Choosing an
+// environment in the header shows it.
 (function () {
   "use strict";
   const main = document.querySelector("main");
@@ -134,4 +135,11 @@
     });
   }
   connect();
+
+  // the environment chosen in the header: shown at once, without its button
+  const environment = document.getElementById("env");
+  if (environment) {
+    document.getElementById("env-go").hidden = true;
+    environment.addEventListener("change", function () { environment.form.submit(); });
+  }
 })();
