@@ -99,7 +99,7 @@ class Deployments:
         if req.stopped:  # every app it has had, a page of them from the store
             rows = self.store.fetchall(
                 "SELECT id, name, created, stopped FROM apps WHERE environment=? "
-                "ORDER BY created DESC LIMIT ? OFFSET ?",
+                "ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
                 (req.environment, -1 if req.limit is None else req.limit, req.offset))
             return protocol.Apps(apps=[self.info(app_id, name, created, stopped,
                                                  req.environment)

@@ -126,13 +126,13 @@ def add_routes(site: Site) -> None:
     guarded = site.guarded
     site.add(
         Route("/", guarded(apps)),
-        Route("/apps-table", guarded(apps_table)),
+        Route("/apps-table", guarded(apps_table, frame=False)),
         Route("/apps/{app_id}", guarded(app_page)),
-        Route("/apps/{app_id}/functions", guarded(functions)),
-        Route("/apps/{app_id}/containers", guarded(containers)),
-        Route("/apps/{app_id}/calls", guarded(calls)),
+        Route("/apps/{app_id}/functions", guarded(functions, frame=False)),
+        Route("/apps/{app_id}/containers", guarded(containers, frame=False)),
+        Route("/apps/{app_id}/calls", guarded(calls, frame=False)),
         Route("/apps/{app_id}/stop", guarded(stop, makes="app_stop"), methods=["POST"]),
         Route("/apps/{app_id}/rollback", guarded(rollback, makes="app_rollback"), methods=["POST"]),
         Route("/calls/{call_id}", guarded(call_page)),
-        Route("/calls/{call_id}/inputs", guarded(inputs)),
+        Route("/calls/{call_id}/inputs", guarded(inputs, frame=False)),
     )

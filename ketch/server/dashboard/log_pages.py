@@ -63,9 +63,9 @@ def add_routes(site: Site) -> None:
                          query=request.query_params, more=len(answer.lines) == live.BACKLOG)
 
     site.add(
-        Route("/apps/{app_id}/events", site.guarded(app_events)),
-        Route("/apps/{app_id}/logs", site.guarded(logs)),
-        Route("/events", site.guarded(events)),
+        Route("/apps/{app_id}/events", site.guarded(app_events, frame=False)),
+        Route("/apps/{app_id}/logs", site.guarded(logs, frame=False)),
+        Route("/events", site.guarded(events, frame=False)),
     )
 
 

@@ -126,7 +126,7 @@ def add_routes(site: Site) -> None:
               methods=["POST"]),
         *(Route(f"/{section}", guarded(listing)) for section in KINDS),
         Route("/volumes/{name}", guarded(volume)),
-        Route("/volumes/{name}/file", guarded(download)),
+        Route("/volumes/{name}/file", guarded(download, frame=False)),
         Route("/dicts/{name}", guarded(dict_page)),
         Route("/queues/{name}", guarded(queue_page)),
     )

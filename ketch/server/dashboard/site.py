@@ -38,7 +38,6 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 50
 MAX_PARTS = 8  # pages one /parts request may ask for
 ENV_COOKIE = "ketch_env"
-PART = "ketch.part"  # marks a page fetched by /parts, which draws no header
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -60,9 +59,9 @@ class Site:
         self.routes: list[BaseRoute] = [
             Route("/signin", self.signin, methods=["GET", "POST"]),
             Route("/signout", self.signout, methods=["POST"]),
-            Route("/environment", self.guarded(self.choose)),
+            Route("/environment", self.guarded(self.choose, frame=False)),
             Route("/metrics", self.metrics),
-            Route("/parts", self.guarded(self.parts)),
+            Route("/parts", self.guarded(self.parts, frame=False)),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
         ]
 
@@ -92,10 +91,13 @@ class Site:
         chosen = request.cookies.get(ENV_COOKIE)
         return chosen if chosen and who.may_use(chosen) else who.environment
 
-    def guarded(self, handler: Handler, makes: str | None = None) -> Handler:
+    def guarded(self, handler: Handler, makes: str | None = None, frame: bool = True
+                ) -> Handler:
         """``handler`` for signed-in visitors only; with ``makes``, a POST that makes that
         client request: it must come from this site (no other origin), and the visitor's
-        token may make it (`access`), which is checked before anything else."""
+        token may make it (`access`), which is checked before anything else. Unless
+        ``frame`` is False (a part of a page, a stream, a file), what it draws has the header,
+        which lists the environments the visitor may choose."""
         async def checked(request: Request) -> Response:
             who = session.of_request(self.cp, self.launch_key, request)
             if who is None:
@@ -110,8 +112,7 @@ class Site:
             try:
                 if makes is not None:
                     rights.check(who, makes)
-                elif request.method == "GET" and not request.scope.get(PART) \
-                        and not request.headers.get("hx-request"):
+                elif frame and not request.headers.get("hx-request"):
                     listed = await self.ask(request, protocol.EnvironmentList())
                     request.state.environments = [e.name for e in listed.environments]
                 return await handler(request)
@@ -129,7 +130,7 @@ class Site:
         for src in request.query_params.getlist("src")[:MAX_PARTS]:
             path, _, query = src.partition("?")
             scope = {**request.scope, "path": path, "raw_path": path.encode(),
-                     "query_string": query.encode(), PART: True}
+                     "query_string": query.encode()}
             route = next((r for r in self.routes if isinstance(r, Route) and r.path != "/parts"
                           and r.matches(scope)[0] == Match.FULL), None)
             if route is None or not path.startswith("/"):
