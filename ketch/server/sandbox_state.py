@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.client import SandboxInfo
+from ..protocol.definition import SandboxDefinition
 
 if TYPE_CHECKING:
     from .tunnels import Tunnel
@@ -101,7 +102,7 @@ class Process:
 
 class SandboxState:
     def __init__(self, sandbox_id: str, app_id: str, name: str | None,
-                 options: dict[str, Any]) -> None:
+                 options: SandboxDefinition) -> None:
         self.id = sandbox_id
         self.app_id = app_id
         self.name = name
@@ -140,4 +141,4 @@ class SandboxState:
         return SandboxInfo(sandbox_id=self.id, app_id=self.app_id, name=self.name,
                            tags=self.tags, created=self.created, runtime=self.runtime,
                            returncode=self.returncode, reason=self.reason, status=self.status,
-                           done=self.done.is_set(), command=self.options.get("command") or [])
+                           done=self.done.is_set(), command=self.options.command)
