@@ -26,7 +26,9 @@ from ..protocol.worker import ContainerExit, ContainerSpec, Worker
 from . import autoscaler
 from .accepted import AcceptedInputs
 from .blobs import BlobStore
+from .call_history import CallHistory
 from .calls import Call
+from .changes import Changes
 from .dispatch import ContainerState, FunctionState, PendingInput
 from .metrics import Metrics
 from .outputs import Outputs
@@ -49,7 +51,8 @@ class ContainerSessions:
     ``web_ready`` frame."""
 
     def __init__(self, state: State, worker: Worker, outputs: Outputs, accepted: AcceptedInputs,
-                 metrics: Metrics, blobs: BlobStore, spec: Spec, log: Log,
+                 metrics: Metrics, blobs: BlobStore, history: CallHistory, changes: Changes,
+                 spec: Spec, log: Log,
                  web_ready: Callable[[ContainerState, wire.WebReady], None]) -> None:
         self.state = state
         self.worker = worker
@@ -57,6 +60,8 @@ class ContainerSessions:
         self.accepted = accepted
         self.metrics = metrics
         self.blobs = blobs
+        self.history = history
+        self.changes = changes
         self.spec = spec
         self.log = log
         self.web_ready = web_ready
@@ -103,6 +108,7 @@ class ContainerSessions:
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         self.metrics.container_ready(fn, ct.last_seen - ct.created)
+        self.changes.note("containers", fn.app_id)
         asyncio.get_running_loop().call_soon(self.pump, fn)
         for other in self.state.functions.values():  # a start slot is free: others may use it
             if other.pending or other.web_waiting:
@@ -130,6 +136,7 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
+            self.history.ran(call_id, index, item.attempt + 1, duration)
             by_call.setdefault(call_id, []).append(
                 OutputRecord(index=index, status=status, data=record.data,
                              blob_id=record.blob_id))
@@ -159,6 +166,7 @@ class ContainerSessions:
             fn.release_due(time.monotonic())
         for ct, records in fn.fill(self.state.cancelled):
             self.accepted.started(records)
+            self.changes.note("calls", fn.app_id)  # queued inputs now run
             ct.peer.notify(wire.INPUTS, records)  # type: ignore[union-attr]  # fill takes ready ones
         # Only inputs left waiting need a container now; the tick makes every other change
         # (buffers, scale-down), so a warm call does not plan twice.
@@ -202,6 +210,7 @@ class ContainerSessions:
         self.state.containers[ct.id] = ct
         fn.containers[ct.id] = ct
         self.metrics.container_started(fn)
+        self.changes.note("containers", fn.app_id)
         asyncio.ensure_future(self.worker.start_container(self.spec(fn, ct.id, ct.token)))
 
     def _evict_idle(self, wanting: FunctionState) -> None:
@@ -264,6 +273,7 @@ class ContainerSessions:
             return
         fn = self.state.functions[ct.function_id]
         fn.containers.pop(container_id, None)
+        self.changes.note("containers", fn.app_id)
         if ct.peer is not None:
             ct.peer.close()
         reason = ct.exit_reason or exit.reason

@@ -37,6 +37,7 @@ from .auth import LOCAL, Identity, Tokens
 from .blobs import BlobStore
 from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
+from .changes import Changes
 from .containers import ContainerSessions
 from .dashboard import Dashboard
 from .deployments import Deployments
@@ -99,7 +100,8 @@ class ControlPlane:
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
         self.meter = Meter(self.store)
-        self.history = CallHistory()  # for the dashboard and /metrics
+        self.changes = Changes()  # for live pages: what changed, noted where it changes
+        self.history = CallHistory(self.changes)  # for the dashboard and /metrics
         self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
         self.environments = Environments(self.store)
@@ -121,7 +123,8 @@ class ControlPlane:
         self.outputs = Outputs(self.state, self.store, self.history, self.accepted)
         self.sessions = ContainerSessions(
             self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
-            spec=self.container_spec, log=self.log, web_ready=self.gateway.attach)
+            self.history, self.changes, spec=self.container_spec, log=self.log,
+            web_ready=self.gateway.attach)
         self.call_service = CallService(self.state, self.store, self.blobs, self.history,
                                         self.accepted, self.outputs, self.sessions)
         self.scheduler = Scheduler(self.state, self.call_service, self.log)
@@ -376,3 +379,5 @@ class ControlPlane:
         if ct is not None:
             fn = self.state.functions[ct.function_id]
             self.meter.record(fn, self.state.apps[fn.app_id].name, ct, sample)
+            ct.usage = sample  # its latest, for the dashboard
+            self.changes.note("containers", fn.app_id)

@@ -16,6 +16,7 @@ from typing import Any
 from ..protocol import container as wire
 from ..protocol.definition import FunctionDefinition, FunctionOptions
 from ..protocol.peer import Peer
+from ..protocol.worker import UsageSample
 from . import autoscaler
 
 PREFETCH_BUDGET_S = 0.005
@@ -62,6 +63,7 @@ class ContainerState:
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
 
     @property
     def ready(self) -> bool:

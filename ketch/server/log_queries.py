@@ -79,17 +79,19 @@ class LogQueries:
         if req.tail is not None and req.tail < 0:
             raise exception.InvalidError(f"tail is a number of lines, not {req.tail!r}")
         lines = self.lines(req.object_id)
-        where = LogFilter((lines.app_id,), lines.function, lines.call_id, req.since, req.until,
-                          req.source, req.search)
+        where = LogFilter((lines.app_id,), lines.function, lines.call_id or req.call_id,
+                          req.since, req.until, req.source, req.search, req.container_id)
         start = req.after if req.after is not None else 0
         wait = min(max(req.timeout or 0.0, 0.0), MAX_WAIT_S)
-        rows = await self.logbook.select(where, after=start, tail=req.tail, timeout=wait)
+        rows = await self.logbook.select(where, after=start, tail=req.tail, timeout=wait,
+                                         before=req.before)
         cursor = rows[-1][0] if rows else \
             (start if req.after is not None else self.logbook.last_id())
         return protocol.LogRecords(
             lines=[protocol.LogRecord(id=row[0], ts=row[1],
                                       source="system" if not row[4] else row[2], text=row[3],
-                                      container_id=row[4], call_id=row[5]) for row in rows],
+                                      container_id=row[4], call_id=row[5], function=row[6])
+                   for row in rows],
             cursor=cursor, done=self._done(lines), now=time.time())
 
     def _done(self, lines: Lines) -> bool:
@@ -118,7 +120,7 @@ class LogQueries:
         app = self.state.apps.get(app_id)
         if app is not None:
             return app.environment
-        row = self.store.fetchone("SELECT environment FROM apps WHERE id=?", (app_id,))
-        if row is None:
+        stored = self.store.app(app_id)
+        if stored is None:
             raise exception.NotFoundError(f"no app {app_id}")
-        return str(row[0])
+        return str(stored["environment"])

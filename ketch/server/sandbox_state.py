@@ -132,6 +132,11 @@ class SandboxState:
     def running_execs(self) -> int:
         return sum(1 for n, p in self.procs.items() if n and p.returncode is None)
 
+    def processes(self) -> list[dict[str, Any]]:
+        """Its command (number 0) and execs: their argv and, once ended, return code."""
+        return [{"process": n, "argv": p.argv, "returncode": p.returncode}
+                for n, p in sorted(self.procs.items())]
+
     def describe(self) -> SandboxInfo:
         return SandboxInfo(sandbox_id=self.id, app_id=self.app_id, name=self.name,
                            tags=self.tags, created=self.created, runtime=self.runtime,

@@ -106,6 +106,7 @@ class SandboxService:
         if options.readiness_probe:
             asyncio.ensure_future(self._probe(sb, options.readiness_probe))
         self._forget_old()
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
         address = self.cp.worker.sandbox_address(sb.id) if ports else None
@@ -201,6 +202,7 @@ class SandboxService:
             if not future.done():
                 future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
         sb.done.set()
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     def stop_app(self, app_id: str) -> list[asyncio.Event]:
         """End the app's sandboxes; the events are set when each has."""
@@ -274,7 +276,9 @@ class SandboxService:
 
     async def sandbox_tags_set(self, req: protocol.SandboxTagsSet, caller: Identity
                                ) -> protocol.Empty:
-        self.get(req.sandbox_id).tags = dict(req.tags)
+        sb = self.get(req.sandbox_id)
+        sb.tags = dict(req.tags)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return protocol.Empty()
 
     async def sandbox_from_name(self, req: protocol.SandboxFromName, caller: Identity
@@ -314,6 +318,7 @@ class SandboxService:
         sb.next_proc += 1
         sb.procs[number] = Process(number, argv)
         self._exec(sb, number, argv, env, workdir, extra)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return number
 
     def _exec(self, sb: SandboxState, number: int, argv: list[str], env: dict[str, str],
@@ -456,6 +461,7 @@ class SandboxService:
                         f"{name}=StreamType.DEVNULL to exec"))
         elif kind == wire.EXITED:
             proc.finish(int(wire.load_report(payload).get("returncode", -1)))
+            self.cp.changes.note("sandboxes", sb.app_id)
         elif kind == wire.STARTED:
             started = wire.load_report(payload)
             if "error" in started:

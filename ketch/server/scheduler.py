@@ -41,6 +41,10 @@ class Scheduler:
         if spec and fn.params is None:
             self.next_fire[fn.id] = Schedule.from_wire(spec).next_after(now())
 
+    def upcoming(self) -> list[tuple[str, dt.datetime]]:
+        """Each scheduled function's id and its next firing, soonest first."""
+        return sorted(self.next_fire.items(), key=lambda item: item[1])
+
     async def tick(self) -> None:
         current = now()
         for function_id, when in list(self.next_fire.items()):

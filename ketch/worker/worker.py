@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config, exception
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
-from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
+from ..protocol.worker import ContainerExit, ContainerSpec, NodeUsage, WorkerEvents
 from .buckets import BucketMounts
 from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
@@ -93,6 +94,9 @@ class LocalWorker:
 
     def describe_free(self) -> str:
         return self.capacity.describe_free()
+
+    def nodes_in_use(self) -> list[NodeUsage]:
+        return [self.capacity.usage(socket.gethostname())]
 
     async def build_image(self, steps: list[dict[str, Any]], runtime: str,
                           log: Callable[[str], None]) -> dict[str, Any]:

@@ -99,6 +99,7 @@ async def _world(cp: ControlPlane) -> tuple[dict[str, typing.Any], list[typing.A
         "app_id": prod.id, "function_id": fn.id, "call_id": call.id,
         "sandbox_id": sandbox.sandbox_id, "container_id": await _running_container(cp, fn.id),
         "blob_id": cp.blobs.put(b"prod's", "prod"), "object_id": secret.secret_id,
+        "secret_id": secret.secret_id,
         "dict_id": objects["dict"], "queue_id": objects["queue"],
         "volume_id": objects["volume"], "nfs_id": objects["nfs"], "environment": "prod",
     }

@@ -21,7 +21,7 @@ from typing import Any
 
 from ... import config, exception
 from ...protocol.wire import parse_address
-from ...protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
+from ...protocol.worker import ContainerExit, ContainerSpec, NodeUsage, WorkerEvents
 from . import placement
 from .actor import ContainerActor, Event
 from .images import build_on_node
@@ -94,6 +94,7 @@ class RayWorker:
         self._killed: set[str] = set()
         self._followers: set[asyncio.Task[None]] = set()
         self._node_of: dict[str, str] = {}  # container → the Ray node it runs on
+        self._asked: dict[str, dict[str, Any]] = {}  # container → its actor's resources
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._free: tuple[float, dict[str, float]] = (0.0, {})
         self._runtime = runtime or self._cluster_runtime()
@@ -139,6 +140,14 @@ class RayWorker:
         gpus = f", {free['GPU']:g} GPU" if free.get("GPU") else ""
         return (f"{max(free.get('CPU', 0), 0):g} CPU, "
                 f"{max(int(free.get('memory', 0)) // 2**20, 0)} MiB{gpus} free on the Ray cluster")
+
+    def nodes_in_use(self) -> list[NodeUsage]:
+        """Each alive node's resources, and what ketch's containers placed there reserve."""
+        placed: dict[str, list[dict[str, Any]]] = {}
+        for cid, node in self._node_of.items():
+            placed.setdefault(node, []).append(self._asked.get(cid) or {})
+        return [placement.node_usage(node, placed.get(node.get("NodeID", ""), []))
+                for node in self._alive()]
 
     def runtime_of(self, runtime: str | None) -> str:
         return runtime or self._runtime
@@ -229,6 +238,7 @@ class RayWorker:
             **chosen, max_restarts=0, scheduling_strategy="SPREAD").remote()
         self._actors[cid] = actor
         self._waiting[cid] = chosen
+        self._asked[cid] = chosen
         stream = actor.run.options(num_returns="streaming").remote(spec)
         follower = asyncio.ensure_future(self._follow(cid, actor, stream))
         self._followers.add(follower)
@@ -270,6 +280,7 @@ class RayWorker:
             self._actors.pop(cid, None)
             self._killed.discard(cid)
             self._node_of.pop(cid, None)
+            self._asked.pop(cid, None)
             self._ray.kill(actor)  # its resources go back to Ray at once
         if exit_ is None:
             exit_ = ContainerExit(None, None, "the container's Ray actor ended without a word")
