@@ -140,6 +140,7 @@ class ContainerSessions:
             by_call.setdefault(call_id, []).append(
                 OutputRecord(index=index, status=status, data=record.data,
                              blob_id=record.blob_id))
+        ct.answered.update(by_call)
         for call_id, outs in by_call.items():
             call = self.state.calls.get(call_id)
             if call is not None and not call.cancelled:

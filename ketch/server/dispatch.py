@@ -64,10 +64,18 @@ class ContainerState:
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
+        self.answered: set[str] = set()  # calls it gave outputs to since its last sample
 
     @property
     def ready(self) -> bool:
         return self.peer is not None and not self.stopping
+
+    def calls_since_sample(self) -> list[str]:
+        """The calls its last usage sample is billed to: those it holds inputs of now, and
+        those it answered since the sample before (a call may end between two samples)."""
+        calls = {call_id for call_id, _ in self.assigned} | self.answered
+        self.answered = set()
+        return sorted(calls)
 
 
 class FunctionState:

@@ -28,7 +28,7 @@ class Meter:
 
     def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
                sample: UsageSample) -> None:
-        calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
+        calls = ct.calls_since_sample() or [""]
         options = fn.options
         request = Request.of(options.cpu, options.memory, options.gpu)
         self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, request, sample)
