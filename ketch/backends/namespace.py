@@ -33,7 +33,8 @@ from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
-from .zygotes import Recipe, ZygoteError, ZygotePool
+from .zygote_pool import ZygotePool
+from .zygotes import Recipe, ZygoteError
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
 INSIDE_RUN_DIR = "/run/ketch"
