@@ -159,7 +159,8 @@ class NamespaceDriver(Driver):
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
             config, env, spec.container_id, limits_of(spec))
         return TaskHandle(spec.container_id, forked.process.pid, forked.stdout, forked.stderr,
-                          {**state, "proc": forked.process, "cgroup": forked.cgroup})
+                          {**state, "proc": forked.process, "cgroup": forked.cgroup},
+                          forked=True)
 
     def _recipe(self, key: str, python: str, env: dict[str, str], spec: ContainerSpec,
                 workdir: str) -> Recipe:
