@@ -66,8 +66,9 @@ class NamespaceDriver(Driver):
         if spec.sandbox is not None:
             return await self._start_sandbox(spec, command, env, devices)
         scratch = self.scratch_root / spec.container_id
+        os.makedirs(scratch)
         for part in ("upper", "work", "root", "run"):
-            (scratch / part).mkdir(parents=True)
+            os.mkdir(scratch / part)
         whiteout(scratch / "upper", (spec.image or {}).get("whiteouts", []))
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}

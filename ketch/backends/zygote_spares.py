@@ -9,9 +9,9 @@ spares pay off when they are made while the machine is quiet, before the starts 
 So a zygote keeps one spare in the making while it forks (the next container's, as before),
 and remembers its bursts: the most forks it served within `BURST_S`, over the last
 `REMEMBER_S`. Once no fork has come for `QUIET_S` it tops its spares up to that many, one at
-a time, within `MAX_SPARES` for all the worker's zygotes. Each spare holds about 1 MB (its
-pages that differ from the zygote's, a cgroup, namespaces) and no reservation of the node's
-capacity. Spares beyond the first are dropped when the burst that asked for them is older than
+a time, within `MAX_SPARES` for all the worker's zygotes. Each spare holds about 2 MB (the
+pages it has written since the fork, measured at 1.7 MB; a cgroup; namespaces) and no
+reservation of the node's capacity. Spares beyond the first are dropped when the burst that asked for them is older than
 `REMEMBER_S` or memory runs short, and all go with their zygote.
 
 Example::
@@ -32,7 +32,7 @@ from ..worker.cgroups import Cgroup
 BURST_S = 1.0
 QUIET_S = 0.1
 REMEMBER_S = 600.0  # as long as an idle zygote is kept
-MAX_SPARES = 100  # for all of a worker's zygotes: about 100 MB
+MAX_SPARES = 64  # for all of a worker's zygotes: about 128 MB at most
 
 
 @dataclass

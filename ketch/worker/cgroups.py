@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Usage:
     peak_bytes: int
 
 
+@functools.cache  # a machine's hierarchy does not change under a running worker
 def version() -> int | None:
     """2 for a unified hierarchy with controllers, 1 for v1 controllers, None if neither."""
     if (ROOT / "cgroup.controllers").exists():
@@ -50,6 +52,7 @@ def version() -> int | None:
     return None
 
 
+@functools.cache  # ketch never moves itself to another cgroup
 def _own_path(controller: str) -> str:
     """This process's cgroup in a v1 controller's hierarchy (containers nest below it)."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -82,10 +85,12 @@ class Cgroup:
     def _create_v1(cls, name: str, limits: Limits) -> Cgroup:
         dirs = {}
         for controller in CONTROLLERS_V1:
-            base = ROOT / controller / _own_path(controller) / "ketch"
-            base.mkdir(parents=True, exist_ok=True)
-            directory = base / name
-            directory.mkdir()
+            directory = ROOT / controller / _own_path(controller) / "ketch" / name
+            try:
+                directory.mkdir()
+            except FileNotFoundError:  # the first container: its parent is made once
+                directory.parent.mkdir(parents=True, exist_ok=True)
+                directory.mkdir()
             dirs[controller] = directory
         cgroup = cls(1, dirs)
         cgroup.limit(limits)
