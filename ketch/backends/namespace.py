@@ -208,7 +208,7 @@ class NamespaceDriver(Driver):
         handle.sandbox.adopt(spec, sandbox_limits(spec))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
-        usage = handle.state["cgroup"].usage()
+        usage = handle.state["cgroup"].usage(peak=False)
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:

@@ -159,30 +159,32 @@ class Cgroup:
                 pass
         _write(directory / "pids.max", str(limits.pids))
 
-    def usage(self) -> Usage:
+    def usage(self, *, peak: bool = True) -> Usage:
+        """CPU and memory used; without ``peak`` the peak is not read (it is reported as the
+        memory in use): the meter's once-a-second samples of every container need none."""
         try:
             if self.version == 2:
-                return self._usage_v2()
-            return self._usage_v1()
+                return self._usage_v2(peak)
+            return self._usage_v1(peak)
         except (OSError, ValueError):
             return Usage(0.0, 0, 0)
 
-    def _usage_v1(self) -> Usage:
+    def _usage_v1(self, peak: bool) -> Usage:
         cpu_ns = int((self.dirs["cpuacct"] / "cpuacct.usage").read_text())
         memory = self.dirs["memory"]
         current = int((memory / "memory.usage_in_bytes").read_text())
-        peak = int((memory / "memory.max_usage_in_bytes").read_text())
-        return Usage(cpu_ns / 1e9, current, peak)
+        most = int((memory / "memory.max_usage_in_bytes").read_text()) if peak else current
+        return Usage(cpu_ns / 1e9, current, most)
 
-    def _usage_v2(self) -> Usage:
+    def _usage_v2(self, peak: bool) -> Usage:
         directory = self.dirs["unified"]
         stat = dict(
             line.split() for line in (directory / "cpu.stat").read_text().splitlines()
         )
         current = int((directory / "memory.current").read_text())
         peak_file = directory / "memory.peak"
-        peak = int(peak_file.read_text()) if peak_file.exists() else current
-        return Usage(int(stat["usage_usec"]) / 1e6, current, peak)
+        most = int(peak_file.read_text()) if peak and peak_file.exists() else current
+        return Usage(int(stat["usage_usec"]) / 1e6, current, most)
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer killed a process of this cgroup."""
