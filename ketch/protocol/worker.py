@@ -144,7 +144,10 @@ class WorkerEvents(Protocol):
 
 
 class Worker(Protocol):
-    async def start_container(self, spec: ContainerSpec) -> None: ...
+    async def start_container(self, spec: ContainerSpec) -> bool:
+        """Start the spec's container; whether it was forked from a process that had done
+        its start's work already (a zygote), which is cheap, unlike an interpreter's start."""
+        ...
 
     async def stop_container(self, container_id: str, grace_s: float) -> None: ...
 

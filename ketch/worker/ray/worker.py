@@ -223,7 +223,7 @@ class RayWorker:
 
     # -- containers ----------------------------------------------------------------------------
 
-    async def start_container(self, spec: ContainerSpec) -> None:
+    async def start_container(self, spec: ContainerSpec) -> bool:
         cid = spec.container_id
         chosen = (placement.options(spec, self.nodes(), self._free_now())
                   or placement.first_choice(spec))
@@ -232,7 +232,7 @@ class RayWorker:
                                        server_address=self._reachable(spec.server_address))
         except exception.InvalidError as exc:
             self._events.container_exited(cid, ContainerExit(None, None, str(exc)))
-            return
+            return False
         # SPREAD: a function's containers on different nodes, so that a node lost costs few.
         actor: Any = self._actor_class.options(
             **chosen, max_restarts=0, scheduling_strategy="SPREAD").remote()
@@ -243,6 +243,7 @@ class RayWorker:
         follower = asyncio.ensure_future(self._follow(cid, actor, stream))
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
+        return False  # an actor: a new interpreter on its node
 
     def _reachable(self, address: str) -> str:
         """The control plane's address as the nodes reach it."""
