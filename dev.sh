@@ -56,6 +56,10 @@ case "${1:-}" in
             apt-get install -y -qq docker-registry skopeo mmdebstrap apache2-utils patchelf \
                 >/dev/null
         fi
+        # Cloud bucket mounts are made with s3fs (FUSE), against moto's S3 server in the tests.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v s3fs >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq s3fs >/dev/null
+        fi
         # The dashboard's tests drive Debian's chromium through its chromedriver.
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
                 && ! { command -v chromium && command -v chromedriver; } >/dev/null; then

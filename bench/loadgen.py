@@ -5,8 +5,10 @@ It is run as a subprocess (``python bench/loadgen.py URL --requests N --concurre
 it does not share a GIL with ketch's gateway, which runs in the bench process; the same program
 loads both ketch and plain uvicorn. It is cheaper per request than httpx, which matters on two
 cores, where the generator competes with the servers for CPU. It prints one JSON object:
-``seconds`` (from opening the first connection to the last answer), ``requests`` and
-``statuses`` (answers per status code; 0 counts a connection error or a malformed answer).
+``seconds`` (from opening the first connection to the last answer), ``requests``,
+``statuses`` (answers per status code; 0 counts a connection error or a malformed answer) and
+``latencies_ms`` (each request's, from writing it to reading the last byte of its answer, in
+the order they ended).
 
 `first_answer` is j)'s probe: one GET, retried while the port refuses connections.
 """
@@ -74,6 +76,7 @@ async def load(url: str, requests: int, concurrency: int) -> dict[str, object]:
     """``requests`` GETs of ``url`` over ``concurrency`` keep-alive connections."""
     target = Target(url)
     statuses: Counter[int] = Counter()
+    latencies: list[float] = []
     remaining = requests
 
     async def worker() -> None:
@@ -85,7 +88,9 @@ async def load(url: str, requests: int, concurrency: int) -> dict[str, object]:
                 try:
                     if connection is None:
                         connection = await target.connect()
+                    sent = time.perf_counter()
                     status, keep_alive = await get(target, *connection)
+                    latencies.append(round((time.perf_counter() - sent) * 1000, 3))
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                         ValueError, IndexError):
                     status, keep_alive = CONNECTION_ERROR, False
@@ -101,7 +106,8 @@ async def load(url: str, requests: int, concurrency: int) -> dict[str, object]:
     await asyncio.gather(*(worker() for _ in range(min(concurrency, requests))))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "requests": sum(statuses.values()),
-            "statuses": {str(code): n for code, n in sorted(statuses.items())}}
+            "statuses": {str(code): n for code, n in sorted(statuses.items())},
+            "latencies_ms": latencies}
 
 
 async def first_answer(url: str, timeout: float, retry_s: float = 0.002) -> int:

@@ -10,7 +10,8 @@ Measurements (the design's targets table, docs in bench/README.md):
   e) image cache hit: building an image whose layers are all built
   f) cold image build, against a plain `uv venv` and `uv pip install` of the same packages
   g) write and read throughput on a volume in a container, against the host's disk directly
-  h) requests/s through the HTTP gateway to a warm container, against the app on plain uvicorn
+  h) requests/s and p99 latency through the HTTP gateway to a warm container, against the app
+     on plain uvicorn
   i) a burst of 200 requests at a web endpoint with no container: the time to the last answer
   j) the first request to a web endpoint with no container, against starting plain uvicorn
   k) container starts per second in a burst of 100 sleeping inputs mapped at once
@@ -115,8 +116,8 @@ SAMPLED = {
 }
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
-                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s",),
-                CONTAINER_BURST: ("starts_per_s", "containers")}
+                VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s", "p99_ms"),
+                CONTAINER_BURST: ("starts_per_s", "containers", "cpu_ms_per_start")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -142,8 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="g) MiB written and read per sample (default 256)")
     parser.add_argument("--volume-samples", type=int, default=3,
                         help="g) samples per repeat (default 3)")
-    parser.add_argument("--web-requests", type=int, default=2000,
-                        help="h) timed requests per repeat (default 2,000)")
+    parser.add_argument("--web-requests", type=int, default=10_000,
+                        help="h) timed requests per repeat (default 10,000)")
     parser.add_argument("--web-concurrency", type=int, default=32,
                         help="h) keep-alive connections the requests go over (default 32)")
     parser.add_argument("--burst-requests", type=int, default=200,
@@ -246,8 +247,11 @@ def web_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
     if result["statuses"] != {"200": args.web_requests}:
         raise RuntimeError(f"{system.name} answered {result['statuses']} "
                            f"to {args.web_requests} requests")
+    latencies = result["latencies_ms"]
     return {"requests": result["requests"], "seconds": round(result["seconds"], 4),
-            "requests_per_s": round(result["requests"] / result["seconds"], 1)}
+            "requests_per_s": round(result["requests"] / result["seconds"], 1),
+            "p50_ms": round(percentile(latencies, 50), 3),
+            "p99_ms": round(percentile(latencies, 99), 3), "latencies_ms": latencies}
 
 
 def container_burst(system: System, args: argparse.Namespace) -> dict[str, Any]:
@@ -258,7 +262,9 @@ def container_burst(system: System, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(CONTAINER_BURST_PAUSE_S)
     if len(taken.results) != inputs:
         raise RuntimeError(f"{system.name} returned {len(taken.results)} results for {inputs}")
+    cpu_ms = None if taken.cpu_s is None else round(taken.cpu_s * 1e3 / len(taken.first_starts), 2)
     return {"starts_per_s": round(taken.starts_per_s, 2), "containers": len(taken.first_starts),
+            "cpu_ms_per_start": cpu_ms,
             "last_start_s": round(taken.last_start_s, 4), "map_s": round(taken.map_s, 4),
             "setup_ms": [ms(taken.setup_s)],
             "first_starts_s": sorted(round(t - taken.issued, 4)
@@ -349,15 +355,17 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
                 failed[m] = traceback.format_exc()
                 progress(system, m, f"failed: {failed[m].strip().splitlines()[-1]}")
                 continue
-            summary = ", ".join(f"{k} {runs[m][-1][k]:,}" for k in SUMMARY_KEYS[m])
+            summary = ", ".join(f"{k} {runs[m][-1][k]:,}" for k in SUMMARY_KEYS[m]
+                                if runs[m][-1].get(k) is not None)
             progress(system, m, f"{i + 1}/{args.repeat}: {summary}")
     return {m: {"error": failed[m], "runs": runs[m]} if m in failed else summarize(m, runs[m])
             for m in measurements}
 
 
 def summarize(measurement: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    medians = {key: round(median([run[key] for run in runs]), 3)
-               for key in SUMMARY_KEYS[measurement]}
+    figures = {key: [run[key] for run in runs if run.get(key) is not None]
+               for key in SUMMARY_KEYS[measurement]}  # k)'s CPU time: None without /proc
+    medians = {key: round(median(values), 3) for key, values in figures.items() if values}
     if runs and all("failures" in run for run in runs):  # i): the total, not a median
         medians["failures"] = sum(run["failures"] for run in runs)
     return {**medians, "runs": runs}
@@ -527,9 +535,11 @@ def web_notes(results: report.Results, args: argparse.Namespace) -> list[str]:
             f"h) {args.web_requests:,} GETs of / over {args.web_concurrency} keep-alive "
             "connections by bench/loadgen.py (a process of its own, the same for both), after "
             f"{max(1, args.web_requests // 10):,} untimed ones; the app is webapp.make_app() "
-            "(Starlette, one route, a short JSON answer). ketch: through the gateway to a warm "
-            "container (min_containers=1, @concurrent(max_inputs=100), @asgi_app). uvicorn: "
-            "python -m uvicorn, one worker. The generator shares the CPUs with the servers.")
+            "(Starlette, one route, a short JSON answer); p99: each request from writing it to its "
+            "answer's last byte. ketch: through the gateway, which hands each connection to a "
+            "warm container (min_containers=1, @concurrent(max_inputs=100), @asgi_app) after "
+            "its first request. uvicorn: python -m uvicorn, one worker. The generator shares "
+            "the CPUs with the servers.")
     if WEB_BURST in results:
         outcome = results[WEB_BURST].get("ketch", {})
         failures = outcome.get("failures")

@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
+import process_cpu
 import workloads
 
 import ketch
 from ketch import config
 from ketch.backends import default_runtime, get_driver
+from ketch.worker.cgroups import Cgroup, Limits
+from ketch.worker.cgroups import available as cgroups_unavailable
 from ketch.worker.images import Builder
 from ketch.worker.images.buildbox import uv_binary, uv_cache_dir
 from ketch.worker.resources import node_memory_mib
@@ -78,6 +81,7 @@ class BurstSample:
     results: list[tuple[str, float]]  # (container id, time.time() when the input began)
     map_s: float  # from issuing the map to its last result
     setup_s: float  # entering app.run(), not timed
+    cpu_s: float | None = None  # CPU the system used from the issue to the last result
 
     @property
     def first_starts(self) -> dict[str, float]:
@@ -305,10 +309,13 @@ class Ketch(System):
         start = time.perf_counter()
         with workloads.burst_app.run():
             entered = time.perf_counter()
+            before = process_cpu.tree_cpu() if process_cpu.AVAILABLE else None
             issued = time.time()
             results = list(workloads.sleep_where.map([workloads.BURST_INPUT_S] * inputs))
             done = time.time()
-        return BurstSample(issued, [(c, t) for c, t in results], done - issued, entered - start)
+            cpu_s = None if before is None else process_cpu.cpu_since(before)
+        return BurstSample(issued, [(c, t) for c, t in results], done - issued, entered - start,
+                           cpu_s)
 
     def heavy_cold_start(self) -> Sample:
         import heavy  # here, so that without numpy and pandas only l) is affected
@@ -375,33 +382,42 @@ def _expect_ok(url: str, status: int) -> None:
 
 class Uvicorn(System):
     """h) and j)'s peer: `webapp.make_app()` on plain uvicorn, one worker, in a subprocess on a
-    free port of 127.0.0.1, with the same log level as ketch's containers."""
+    free port of 127.0.0.1, with the same log level as ketch's containers. In h), where ketch
+    makes cgroups (root), its process runs in a cgroup of its own beside ketch's containers,
+    with the CPU weight of a container of ``cpu=1`` (as `workloads.web_hello`'s): on a machine
+    other work keeps busy, each side gets the same share of the CPUs. j) spawns it as it is
+    (joining a cgroup would add to its time)."""
 
     name, label = "uvicorn", "uvicorn"
     measures = frozenset({WEB_RPS, WEB_COLD_START})
 
     def __init__(self) -> None:
         self._web_url: str | None = None
+        self._cgroup: Cgroup | None = None
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], str]:
+    def _spawn(self, weighted: bool = False) -> tuple[subprocess.Popen[bytes], str]:
         port = _free_port()
         command = [sys.executable, "-m", "uvicorn", "--factory", "webapp:make_app", "--app-dir",
                    str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                    "--log-level", "warning"]
-        return subprocess.Popen(command), f"http://127.0.0.1:{port}/"
+        process = subprocess.Popen(command)
+        self._cgroup = _peer_cgroup(process.pid) if weighted else None
+        return process, f"http://127.0.0.1:{port}/"
 
-    @staticmethod
-    def _stop(process: subprocess.Popen[bytes]) -> None:
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
 
     @contextlib.contextmanager
     def web_server(self) -> Iterator[None]:
-        process, url = self._spawn()
+        process, url = self._spawn(weighted=True)
         try:
             _expect_ok(url, asyncio.run(loadgen.first_answer(url, FIRST_ANSWER_TIMEOUT_S)))
             self._web_url = url
@@ -438,6 +454,17 @@ class Uvicorn(System):
             http = "h11"
         return {"version": uvicorn.__version__, "workers": 1, "http": http,
                 "app": "webapp:make_app"}
+
+
+def _peer_cgroup(pid: int) -> Cgroup | None:
+    """A cgroup beside ketch's containers, weighted as ``cpu=1``, holding ``pid``; None where
+    ketch makes no cgroups."""
+    if cgroups_unavailable() is not None:
+        return None
+    cgroup = Cgroup.create(f"bench-peer-{pid}", Limits(cpu_request=1.0))
+    for procs in cgroup.procs_files:
+        Path(procs).write_text(str(pid))
+    return cgroup
 
 
 def _free_port() -> int:

@@ -98,7 +98,7 @@ def disk_io(directory: str, mib: int) -> dict[str, float]:
 web_app = ketch.App("bench-web")
 
 
-@web_app.function(min_containers=1)
+@web_app.function(min_containers=1, cpu=1.0)  # the CPU weight of plain uvicorn's (systems.py)
 @ketch.concurrent(max_inputs=100)
 @ketch.asgi_app()
 def web_hello() -> Any:
@@ -123,7 +123,7 @@ async def web_sleep() -> str:
     return "slept"
 
 
-@cold_web_app.function()
+@cold_web_app.function(cpu=1.0)
 @ketch.asgi_app()
 def web_hello_cold() -> Any:
     return webapp.make_app()

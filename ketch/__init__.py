@@ -15,11 +15,15 @@ Example::
         print(square.remote(4))
 """
 
-from . import billing, exception, usage
+from . import billing, exception, types, usage
 from .app import App, LocalEntrypoint
+from .app_server import Server
+from .client import Client
+from .cloud_bucket_mount import CloudBucketMount
 from .cls import Cls, Obj, parameter
 from .context import current_function_call_id, current_input_id, interact, is_local
 from .dict import Dict
+from .environments import Environment
 from .exception import Error
 from .file_pattern_matcher import FilePatternMatcher
 from .function_call import FunctionCall
@@ -33,6 +37,7 @@ from .proxy import Proxy
 from .queue import Queue
 from .retries import Retries
 from .sandbox import Sandbox
+from .sandbox_snapshot import SandboxSnapshot
 from .schedule import Cron, Period
 from .scheduler_placement import SchedulerPlacement
 from .secret import Secret
@@ -40,14 +45,18 @@ from .stream_type import StreamType
 from .tunnel import Tunnel, forward
 from .volume import Volume
 from .web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
+from .workspace import Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Client",
+    "CloudBucketMount",
     "Cls",
     "Cron",
     "Dict",
+    "Environment",
     "Error",
     "FilePatternMatcher",
     "Function",
@@ -62,11 +71,14 @@ __all__ = [
     "Queue",
     "Retries",
     "Sandbox",
+    "SandboxSnapshot",
     "SchedulerPlacement",
     "Secret",
+    "Server",
     "StreamType",
     "Tunnel",
     "Volume",
+    "Workspace",
     "asgi_app",
     "fastapi_endpoint",
     "forward",
@@ -86,5 +98,6 @@ __all__ = [
     "method",
     "parameter",
     "billing",
+    "types",
     "usage",
 ]

@@ -20,20 +20,25 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import config, exception, output, synchronizer
-from .client import get_client, send_blocking
+from .client import CURRENT, Client, get_client, given, send_blocking, use
+from .cloud_bucket_mount import CloudBucketMount, bucket_wires
 from .cls import Cls
 from .definition import build, check_importable, finalize
 from .definition import snapshot as take_snapshot
 from .functions import Function, describe
 from .image import resolve_secrets
-from .options import FUNCTION_KEYWORDS, reject_unknown, validate
+from .logs import LogsManager
+from .options import FUNCTION_KEYWORDS, check_mount_paths, reject_unknown, validate
 from .partial import Flag, PartialFunction, marked
 from .protocol import client as protocol
+from .protocol.definition import FunctionDefinition, replace
 from .secret import Secret, ids_for_run
 from .web import default_label
 
 if TYPE_CHECKING:
     import asyncio
+
+    from .app_server import Server
 
 
 class LocalEntrypoint:
@@ -110,12 +115,7 @@ class App:
             definition = build(raw, tag=tag, app_name=self.name or "", options=options_here,
                                is_class=False, methods={}, is_generator=is_gen, is_async=is_async,
                                image=self._image_steps(kwargs.get("image")))
-            function = Function(self, tag, raw, definition)
-            function.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
-            function.shared = dict(kwargs.get("network_file_systems") or {})
-            self._register(tag, function)
-            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
-            return function
+            return self._add(tag, raw, definition, kwargs)
 
         return wrap
 
@@ -149,7 +149,12 @@ class App:
                     "@ketch.web_server is not supported on class methods yet; use it on a "
                     "function, or serve the class's app with @ketch.asgi_app"
                 )
-            if not methods and not web_methods:
+            served = getattr(user_cls, "__ketch_http_server__", None)  # experimental.http_server
+            if served and (methods or web_methods):
+                raise exception.InvalidError(
+                    f"{user_cls.__name__} is an http_server: its @enter starts the server, and "
+                    "it may have no @ketch.method() or web endpoint methods")
+            if not methods and not web_methods and not served:
                 raise exception.InvalidError(
                     f"{user_cls.__name__} has no methods marked with @ketch.method() or a web "
                     "endpoint decorator"
@@ -159,19 +164,31 @@ class App:
                 web["label"] = web.get("label") or default_label(self.name or "app", f"{tag}-{name}")
             if web_methods:
                 opts["web_methods"] = web_methods
+            if served:
+                opts["web"] = {**served, "label": default_label(self.name or "app", tag)}
             definition = build(user_cls, tag=tag, app_name=self.name or "", options=opts,
                                is_class=True, methods=methods, is_generator=False,
                                is_async=any(m["is_async"] for m in methods.values()),
                                image=self._image_steps(kwargs.get("image")))
-            service = Function(self, tag, user_cls, definition)
-            service.mounts = {**self.volumes, **(kwargs.get("volumes") or {})}
-            service.shared = dict(kwargs.get("network_file_systems") or {})
+            service = self._add(tag, user_cls, definition, kwargs)
             cls = Cls(self, user_cls, service)
-            self._register(tag, service, cls)
-            self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
+            self._classes[tag] = cls
             return cls
 
         return wrap
+
+    def server(self, _warn_parentheses_missing: Any = None, *, port: int = 8000,
+               startup_timeout: int = 30, unauthenticated: bool = False,
+               routing_region: str = "us-east", **kwargs: Any) -> Callable[[Any], Server]:
+        """Register a class whose ``@ketch.enter()`` starts an HTTP server on ``port``,
+        served through the gateway (Modal's ``@app.server()``; see `ketch.app_server`)."""
+        from .app_server import check_keywords, decorate
+
+        _parentheses(_warn_parentheses_missing, "server")
+        kwargs.update(port=port, startup_timeout=startup_timeout,
+                      unauthenticated=unauthenticated, routing_region=routing_region)
+        check_keywords(kwargs)
+        return lambda user_cls: decorate(self, user_cls, kwargs)
 
     def local_entrypoint(self, _warn_parentheses_missing: Any = None, *,
                          name: str | None = None) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
@@ -192,6 +209,38 @@ class App:
             self._secrets_of[tag] = other._secrets_of.get(tag, [])
         return self
 
+    @property
+    def logs(self) -> LogsManager:
+        """The lines of every container of this running (or looked-up) app: ``fetch``,
+        ``tail``, ``stream`` (until the app stops)."""
+        async def object_id() -> str:
+            if self.app_id is None:
+                raise exception.InvalidError(
+                    f"app {self.name!r} is not running here: read its logs inside `with "
+                    "app.run():`, or from ketch.App.lookup(name) for a deployed app")
+            return self.app_id
+
+        return LogsManager(object_id, None)
+
+    def _add(self, tag: str, raw: Any, definition: FunctionDefinition,
+             kwargs: dict[str, Any]) -> Function:
+        """Register the function (or a class's service function) made of ``raw`` by a
+        decorator with ``kwargs``: its mounts and secrets, the app's with its own."""
+        function = Function(self, tag, raw, definition)
+        function.mounts, function.shared = self._mounts(kwargs)
+        self._register(tag, function)
+        self._secrets_of[tag] = [*self.secrets, *(kwargs.get("secrets") or [])]
+        return function
+
+    def _mounts(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A function's mounts, the app's with its own: volumes and buckets by path, and
+        network file systems by path; checked together (no path inside another)."""
+        mounts = {**self.volumes, **(kwargs.get("volumes") or {}),
+                  **(kwargs.get("cloud_bucket_mounts") or {})}
+        shared = dict(kwargs.get("network_file_systems") or {})
+        check_mount_paths(kwargs.get("runtime"), mounts, shared)
+        return mounts, shared
+
     def _image_steps(self, image: Any) -> list[dict[str, Any]] | None:
         chosen = image if image is not None else self.image
         return chosen.to_wire() if chosen is not None else None
@@ -208,12 +257,16 @@ class App:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, *, show_progress: bool | None = None, detach: bool = False,
+    def run(self, *, name: str | None = None, client: Any = None,
+            show_progress: bool | None = None, detach: bool = False,
             interactive: bool = False, environment_name: str | None = None) -> _RunContext:
-        """Run the app for the length of a ``with`` (or ``async with``) block."""
+        """Run the app for the length of a ``with`` (or ``async with``) block; with
+        ``client``, the app and its functions' calls go through that connection."""
+        if name:
+            self.name = name
         if environment_name:
             self.environment_name = environment_name
-        return _RunContext(self, detach)
+        return _RunContext(self, detach, given(client))
 
     async def _start(self, snapshot: bool = False) -> None:
         """Create the app and its functions; ``snapshot`` sends the modules' source along
@@ -231,11 +284,12 @@ class App:
             definition = finalize(function.definition, function.raw_user_object)
             if snapshot:
                 definition = take_snapshot(definition)
-            definition = {**definition, "volumes": await _volume_ids(function.mounts),
-                          "network_file_systems": await _volume_ids(function.shared),
-                          "secrets": secret_ids.get(function.tag, []),
-                          "image": await resolve_secrets(definition.get("image"), client,
-                                                         environment)}
+            definition = replace(
+                definition, volumes=await _volume_ids(function.mounts),
+                network_file_systems=await _volume_ids(function.shared),
+                cloud_bucket_mounts=await bucket_wires(client, function.mounts, environment),
+                secrets=secret_ids.get(function.tag, []),
+                image=await resolve_secrets(definition.image, client, environment))
             created = await client.request(protocol.FunctionCreate(app_id=self.app_id,
                                                                    definition=definition))
             function.hydrate_from(created.function_id)
@@ -264,6 +318,7 @@ class App:
         """Deploy the app to the ketch server, as ``ketch deploy`` does: its current code
         becomes the deployed version, found by ``Function.from_name``, whose schedules and web
         endpoints outlive this program. Its functions' handles call the deployed ones."""
+        use(client)
         if name:
             self.name = name
         if environment_name:
@@ -297,9 +352,11 @@ class App:
         its control plane (for sandboxes of a program that has no app of its own)."""
         app = App(name)
         app.environment_name = environment_name or ""
-        answer = send_blocking(protocol.AppLookup(
-            name=name, create_if_missing=create_if_missing,
-            environment=environment_name or config.environment()))
+        request = protocol.AppLookup(name=name, create_if_missing=create_if_missing,
+                                     environment=environment_name or config.environment())
+        chosen = given(client)
+        answer = (synchronizer.run(chosen.request(request)) if chosen is not None
+                  else send_blocking(request))
         app.app_id = answer.app_id
         return app
 
@@ -308,14 +365,19 @@ class App:
 
 
 class _RunContext:
-    def __init__(self, app: App, detach: bool) -> None:
+    def __init__(self, app: App, detach: bool, client: Client | None = None) -> None:
         self.app = app
         self.detach = detach
+        self.client = client
         self._logs: asyncio.Task[None] | None = None
 
     async def _enter(self) -> App:
         import asyncio
 
+        if self.client is not None:
+            CURRENT.set(self.client)  # for this task: the app's start and its log watcher
+            for function in [*self.app._functions.values(), *self.app._variants]:
+                function._client = self.client
         try:
             await self.app._start()
         except BaseException:
@@ -328,6 +390,8 @@ class _RunContext:
     async def _exit(self) -> None:
         import asyncio
 
+        if self.client is not None:
+            CURRENT.set(self.client)
         client = await get_client()
         if self.detach and not client.embedded:
             self.app.app_id = None  # it keeps running on the server
@@ -368,7 +432,8 @@ async def _volume_ids(mounts: dict[str, Any]) -> dict[str, str]:
     """Mount path -> volume (or network file system) id, finding or creating named ones now."""
     ids = {}
     for path, volume in mounts.items():
-        _, ids[path] = await volume._resolve()
+        if not isinstance(volume, CloudBucketMount):  # buckets are mounted by the worker
+            _, ids[path] = await volume._resolve()
     return ids
 
 

@@ -73,7 +73,8 @@ class Cls:
         return self._service
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None) -> Cls:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Cls:
         """A deployed app's class, found when first used; its parameters are checked by the
         containers that construct it.
 
@@ -85,7 +86,8 @@ class Cls:
         handle = cls.__new__(cls)
         handle.app = None
         handle.raw_user_object = None  # type: ignore[assignment]  # only its containers know it
-        handle._service = Function.from_name(app_name, name, environment_name=environment_name)
+        handle._service = Function.from_name(app_name, name, environment_name=environment_name,
+                                             client=client)
         handle._params = {}
         handle._methods = {}
         return handle
@@ -122,6 +124,13 @@ class Cls:
             values[name] = value
         return Obj(self, values)
 
+    def _experimental_get_flash_urls(self) -> list[str] | None:
+        """The URL of a class served with ``modal.experimental.http_server`` (Modal's name)."""
+        synchronizer.run(self._service._resolve())
+        if not self._service.definition.options.web:
+            return None
+        return [self._service.get_web_url()]
+
     def with_options(self, **options: Any) -> Cls:
         """A variant of the class with other resources, retries, timeout or scaling."""
         return Cls(self.app, self.raw_user_object, self._service.with_options(**options))
@@ -145,7 +154,7 @@ class Obj:
         if self._cls._remote_only:
             service = self._cls._service
             synchronizer.run(service._resolve())
-            if name not in service.definition["methods"]:
+            if name not in service.definition.methods:
                 raise AttributeError(f"{service.tag} has no method {name!r}")
             return self._method(name)
         if name not in self._cls._methods and name not in marked(self._cls.raw_user_object, Flag.WEB):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Generic, TypeVar
 
-from .client import send
+from .client import CURRENT, send
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
 from .synchronizer import aio
@@ -28,6 +28,7 @@ class ContainerProcess(Generic[T]):
                  stderr_piped: bool = True) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
         self._returncode: int | None = None
         self._stdout: StreamReader[T] = StreamReader(sandbox_id, process, "stdout", text,
                                                      by_line, stdout_piped)

@@ -1,4 +1,8 @@
-"""Describe user code so a container can load it: module, qualified name, import root."""
+"""Describe user code so a container can load it: module, qualified name, import root.
+
+The keywords of a decorator, checked by `ketch.options`, become a `FunctionDefinition` here, the
+typed record the control plane and containers read (`ketch.protocol.definition`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import os
 import sys
 from typing import Any
 
+import msgspec
+
 from . import exception
+from .protocol.definition import FunctionDefinition, FunctionOptions, MethodInfo, replace
 from .serialization import serialize
 
 
@@ -39,7 +46,7 @@ def build(
     raw: Any, *, tag: str, app_name: str, options: dict[str, Any], is_class: bool,
     methods: dict[str, dict[str, bool]], is_generator: bool, is_async: bool,
     image: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> FunctionDefinition:
     module_name = raw.__module__
     module = sys.modules.get(module_name)
     module_file = getattr(module, "__file__", None)
@@ -48,32 +55,37 @@ def build(
             module_file = inspect.getsourcefile(raw)
         except TypeError:
             module_file = None
-    return {
-        "name": tag, "app_name": app_name, "module_name": module_name,
-        "module_file": os.path.abspath(module_file) if module_file else None,
-        "qualname": raw.__qualname__, "sys_path": import_root(module_name, module_file),
-        "serialized": None,  # filled by `finalize` when the app runs, once all globals exist
-        "is_class": is_class, "is_generator": is_generator, "is_async": is_async,
-        "methods": methods, "options": options, "image": image,
-        "volumes": {},  # mount path -> volume id, filled in when the app starts
-        "secrets": [],  # secret ids (never values), filled in when the app starts
-    }
+    return FunctionDefinition(
+        name=tag, app_name=app_name, module_name=module_name,
+        module_file=os.path.abspath(module_file) if module_file else None,
+        qualname=raw.__qualname__, sys_path=import_root(module_name, module_file),
+        is_class=is_class, is_generator=is_generator, is_async=is_async,
+        methods={name: MethodInfo(**info) for name, info in methods.items()},
+        options=typed_options(options), image=image)
 
 
-def finalize(definition: dict[str, Any], raw: Any) -> dict[str, Any]:
+def typed_options(options: dict[str, Any]) -> FunctionOptions:
+    """The decorators' checked keywords as `FunctionOptions` (a key it lacks is a bug here)."""
+    unknown = set(options) - set(FunctionOptions.__struct_fields__)
+    if unknown:
+        raise exception.InternalError(f"options ketch does not describe: {sorted(unknown)}")
+    return msgspec.convert(options, FunctionOptions)
+
+
+def finalize(definition: FunctionDefinition, raw: Any) -> FunctionDefinition:
     """The definition to send: ``serialized=True`` functions are pickled now."""
-    if not definition["options"].get("serialized"):
+    if not definition.options.serialized:
         return definition
-    return {**definition, "serialized": serialize(raw, f"function {definition['name']}")}
+    return replace(definition, serialized=serialize(raw, f"function {definition.name}"))
 
 
-def snapshot(definition: dict[str, Any]) -> dict[str, Any]:
+def snapshot(definition: FunctionDefinition) -> FunctionDefinition:
     """The definition with the source of its module (and its packages' ``__init__`` files)
     inside, so that a deployed version keeps running the code it was deployed with."""
-    module_file, name = definition.get("module_file"), definition["module_name"]
-    if not module_file or definition.get("serialized") or name == "__main__":
+    module_file, name = definition.module_file, definition.module_name
+    if not module_file or definition.serialized or name == "__main__":
         return definition
-    root = definition["sys_path"][0]
+    root = definition.sys_path[0]
     parts = name.split(".")
     paths = [os.path.join(root, *parts[:i], "__init__.py") for i in range(1, len(parts))]
     paths.append(module_file)
@@ -82,4 +94,4 @@ def snapshot(definition: dict[str, Any]) -> dict[str, Any]:
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 files[os.path.relpath(path, root)] = f.read()
-    return {**definition, "source": files}
+    return replace(definition, source=files)

@@ -10,6 +10,7 @@ import io
 from typing import Any, Generic, TypeVar
 
 from . import exception
+from .client import CURRENT
 from .sandbox_fs import operation
 from .synchronizer import aio
 
@@ -30,6 +31,7 @@ class FileIO(Generic[T]):
         if mode not in MODES:
             raise exception.InvalidError(f"sb.open mode {mode!r}: use one of {', '.join(MODES)}")
         self._sandbox_id = sandbox_id
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
         self._path = path
         self._mode = mode
         self._binary = "b" in mode

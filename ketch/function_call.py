@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import exception, synchronizer
-from .client import get_client
+from .client import CURRENT, get_client, given
 from .invocation import outcome
+from .logs import LogsManager
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
 
@@ -26,14 +27,26 @@ class FunctionCall:
     def __init__(self, call_id: str, num_inputs: int = 1) -> None:
         self.object_id = call_id
         self._num_inputs = num_inputs
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
 
     @staticmethod
-    def from_id(function_call_id: str) -> FunctionCall:
+    def from_id(function_call_id: str, client: Any = None) -> FunctionCall:
         if not isinstance(function_call_id, str) or not function_call_id.startswith("fc-"):
             raise exception.InvalidError(
                 f"{function_call_id!r} is not a function call id (they start with 'fc-')"
             )
-        return FunctionCall(function_call_id)
+        call = FunctionCall(function_call_id)
+        call._client = given(client)
+        return call
+
+    @property
+    def logs(self) -> LogsManager:
+        """The lines its containers printed while running it: ``fetch`` (from its start by
+        default), ``tail``, ``stream`` (until it has finished)."""
+        async def object_id() -> str:
+            return self.object_id
+
+        return LogsManager(object_id, self._client, call=True)
 
     def num_inputs(self) -> int:
         return self._num_inputs

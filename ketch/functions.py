@@ -9,12 +9,17 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from . import config, exception
-from .client import Client, get_client
+from .client import Client, get_client, given
+from .definition import typed_options
 from .function_call import FunctionCall, gather
 from .invocation import input_record, outcome, pack_args
+from .logs import LogsManager
 from .protocol import client as protocol
 from .protocol.container import Status
+from .protocol.definition import FunctionDefinition, replace
 from .synchronizer import aio, aio_iter
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ class Function:
     """
 
     def __init__(
-        self, app: App | None, tag: str, raw_f: Any, definition: dict[str, Any],
+        self, app: App | None, tag: str, raw_f: Any, definition: FunctionDefinition,
         *, method: str | None = None, service: Function | None = None,
     ) -> None:
         self.app = app
@@ -53,9 +58,10 @@ class Function:
         # for from_name: (app name, tag, environment; "" for KETCH_ENVIRONMENT's or the caller's)
         self._deployed: tuple[str, str, str] | None = None
         self.variant_name: str | None = None  # a with_options variant's name in its app
-        self.sent_definition: dict[str, Any] | None = None  # as the running app sent it
+        self.sent_definition: FunctionDefinition | None = None  # as the running app sent it
         self.mounts: dict[str, Any] = {}  # mount path -> ketch.Volume, set by the app
         self.shared: dict[str, Any] = {}  # mount path -> ketch.NetworkFileSystem
+        self._client: Client | None = service._client if service is not None else None
         self.__doc__ = getattr(raw_f, "__doc__", None)
 
     # -- identity ------------------------------------------------------------------------------
@@ -64,6 +70,14 @@ class Function:
     def object_id(self) -> str | None:
         return self._object_id
 
+    @property
+    def logs(self) -> LogsManager:
+        """Its containers' log lines: ``fetch``, ``tail``, ``stream`` (`ketch.logs`)."""
+        async def object_id() -> str:
+            return (await (self._service or self)._resolve())[1]  # a method logs as its class
+
+        return LogsManager(object_id, self._client)
+
     def get_raw_f(self) -> Callable[..., Any]:
         return self.raw_user_object  # type: ignore[no-any-return]
 
@@ -71,14 +85,14 @@ class Function:
     def is_generator(self) -> bool:
         if self._method is not None:
             definition = (self._service or self).definition  # as resolved, for from_name
-            return bool(definition["methods"][self._method]["is_generator"])
-        return bool(self.definition["is_generator"])
+            return definition.methods[self._method].is_generator
+        return self.definition.is_generator
 
     def hydrate_from(self, function_id: str) -> None:
         self._object_id = function_id
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._service is not None:
             return client, await self._service._bound_id(client, self._params)
         if self._object_id is None and self._deployed is not None:
@@ -255,8 +269,8 @@ class Function:
         return FunctionCall(call_id, feeder.count)
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None
-                  ) -> Function:
+    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None,
+                  client: Any = None) -> Function:
         """A deployed app's function, found when first called.
 
         Example::
@@ -264,8 +278,9 @@ class Function:
             square = ketch.Function.from_name("hello", "square")
             square.remote(4)
         """
-        handle = cls(None, name, None, {"is_generator": False, "methods": {}, "options": {}})
+        handle = cls(None, name, None, FunctionDefinition(name=name))
         handle._deployed = (app_name, name, environment_name or "")
+        handle._client = given(client)
         return handle
 
     @property
@@ -309,12 +324,12 @@ class Function:
     async def _web_urls(self) -> dict[str, str]:
         """Each web endpoint this function serves and its URL, by name: its tag, and for a
         class each web method as ``Class.method`` (what ``ketch serve`` and ``deploy`` list)."""
-        options = self.definition["options"]
-        if not options.get("web") and not options.get("web_methods"):
+        options = self.definition.options
+        if not options.serves_web:
             return {}
         client, function_id = await self._resolve()
-        named: dict[str, str | None] = {self.tag: None} if options.get("web") else {}
-        named.update({f"{self.tag}.{m}": m for m in options.get("web_methods") or {}})
+        named: dict[str, str | None] = {self.tag: None} if options.web else {}
+        named.update({f"{self.tag}.{m}": m for m in options.web_methods or {}})
         return {name: str((await client.request(protocol.WebUrl(function_id=function_id,
                                                                 method=method))).url)
                 for name, method in named.items()}
@@ -327,10 +342,10 @@ class Function:
 
         known = {k: options.pop(k) for k in list(options) if k in FUNCTION_KEYWORDS}
         reject_unknown(options, "with_options()", FUNCTION_KEYWORDS)
-        merged = {**self.definition["options"]}
-        merged.update({k: v for k, v in validate(known).items() if k in _given(known)})
+        changed = {k: v for k, v in validate(known).items() if k in _given(known)}
+        merged = typed_options({**msgspec.to_builtins(self.definition.options), **changed})
         variant = Function(self.app, self.tag, self.raw_user_object,
-                           {**self.definition, "options": merged}, method=self._method)
+                           replace(self.definition, options=merged), method=self._method)
         variant._variant_of = self
         variant.mounts = {**self.mounts, **(known.get("volumes") or {})}
         variant.shared = dict(self.shared)
@@ -341,15 +356,16 @@ class Function:
     async def _create_variant(self, client: Client, app_id: str, variant: Function) -> str:
         """Create ``variant`` of this (created) function in the app: the id."""
         from .app import _volume_ids
+        from .cloud_bucket_mount import bucket_wires
 
         parent = self.sent_definition or self.definition
         # the function's schedule and web endpoint stay its own: a variant is for calls
-        options = {k: v for k, v in variant.definition["options"].items()
-                   if k not in ("schedule", "web", "web_methods")}
-        definition = {**parent, "options": options,  # the function's secrets
-                      "volumes": await _volume_ids(variant.mounts)}
-        if variant.variant_name:
-            definition["name"] = variant.variant_name
+        options = replace(variant.definition.options, schedule=None, web=None, web_methods=None)
+        definition = replace(parent, options=options,  # the function's secrets
+                             volumes=await _volume_ids(variant.mounts),
+                             cloud_bucket_mounts=await bucket_wires(client, variant.mounts,
+                                                                    self.environment_name),
+                             name=variant.variant_name or parent.name)
         answer = await client.request(protocol.FunctionCreate(app_id=app_id,
                                                               definition=definition))
         return str(answer.function_id)

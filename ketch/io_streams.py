@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
 from . import exception
-from .client import send
+from .client import CURRENT, send
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
 
@@ -38,6 +38,7 @@ class StreamReader(Generic[T]):
                  by_line: bool = False, piped: bool = True) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
         self._stream = stream
         self._text = text
         self._by_line = by_line
@@ -124,6 +125,7 @@ class StreamWriter:
     def __init__(self, sandbox_id: str, process: int) -> None:
         self._sandbox_id = sandbox_id
         self._process = process
+        self._client = CURRENT.get()
         self._buffer = bytearray()
         self._eof = False
         self._closed = False

@@ -14,8 +14,9 @@ Example::
     resolve("gpu", "A100")        # a placeholder: modal.gpu.A100() raises UnimplementedError
     resolve("functions", "gather") is ketch.function_call.gather
 
-``modal.server`` (Modal's ``Server``, from 2026) is left out: ``modal`` is ``ketch``, and
-``ketch.server`` is ketch's control plane; ``modal.Server`` is a placeholder.
+``modal.server`` (the module of Modal's ``Server``, from 2026) is left out: ``modal`` is
+``ketch``, and ``ketch.server`` is ketch's control plane; ``modal.Server`` is
+``ketch.app_server.Server``.
 
 The names are those Modal's client defines without an underscore in ``modal/<submodule>.py``
 through 1.x, less type variables, module-internal constants and protobuf helpers.
@@ -31,31 +32,31 @@ from .exception import UnimplementedError
 
 SUBMODULES: dict[str, tuple[str | None, str]] = {
     # Modal's top-level names that ketch lacks: the same objects as in their submodules
-    "": ("ketch", "Client=ketch.client:Client Server forward interact "
-                  "CloudBucketMount=modal.cloud_bucket_mount:CloudBucketMount "
-                  "Environment=modal.environments:Environment "
-                  "SandboxSnapshot=modal.snapshot:SandboxSnapshot "
-                  "Workspace=modal.workspace:Workspace"),
+    "": ("ketch", "Client Server forward interact CloudBucketMount SandboxSnapshot "
+                  "Environment Workspace"),
     "app": ("ketch.app", "App LocalEntrypoint"),
     "billing": ("ketch.billing", "workspace_billing_report WorkspaceBillingReportItem "
                                  "BillingReportItem"),
     "call_graph": (None, "InputInfo InputStatus"),
     "client": ("ketch.client", "Client"),
-    "cloud_bucket_mount": (None, "CloudBucketMount"),
+    "cloud_bucket_mount": ("ketch.cloud_bucket_mount", "CloudBucketMount"),
     "cls": ("ketch.cls", "Cls Obj parameter is_parameter"),
     "config": ("ketch.config", "Config config config_profiles config_set_active_profile logger"),
     "container_process": ("ketch.container_process", "ContainerProcess"),
     "dict": ("ketch.dict", "Dict DictManager DictInfo"),
-    "environments": (None, "Environment EnvironmentSettings create_environment "
-                           "delete_environment list_environments update_environment"),
+    "environments": ("ketch.environments", "Environment EnvironmentSettings "
+                                           "create_environment delete_environment "
+                                           "list_environments update_environment"),
     "exception": ("ketch.exception", "simulate_preemption"),  # its classes are all in ketch's
     "experimental": (None, "stop_fetching_inputs get_local_input_concurrency "
                            "set_local_input_concurrency get_cluster_info get_fabric_peers "
                            "clustered AppInfo list_deployed_apps AppLifecycle get_app_lifecycle "
                            "stop_app get_app_objects image_delete raw_dockerfile_image "
-                           "raw_registry_image"),
+                           "raw_registry_image "
+                           "http_server=ketch.flash:http_server"),
     "experimental.flash": (None, "FlashManager flash_forward FlashPrometheusAutoscaler "
-                                 "flash_prometheus_autoscaler flash_get_containers http_server"),
+                                 "flash_prometheus_autoscaler flash_get_containers "
+                                 "http_server=ketch.flash:http_server"),
     "experimental.ipython": (None, "ModalMagics load_ipython_extension"),
     "file_io": ("ketch.file_io", "FileIO FileWatchEvent FileWatchEventType ls mkdir rm watch "
                                  "delete_bytes replace_bytes"),
@@ -86,21 +87,22 @@ SUBMODULES: dict[str, tuple[str | None, str]] = {
     "scheduler_placement": ("ketch.scheduler_placement", "SchedulerPlacement"),
     "secret": ("ketch.secret", "Secret SecretManager SecretInfo"),
     "serving": (None, "serve_app"),
-    "snapshot": (None, "SandboxSnapshot"),
+    "snapshot": ("ketch.sandbox_snapshot", "SandboxSnapshot"),
     "stream_type": ("ketch.stream_type", "StreamType"),
     "token_flow": (None, "TokenFlow"),
-    "types": (None, "FileEntry=ketch.volume:FileEntry FileEntryType=ketch.volume:FileEntryType "
-                    "InputStatus InputInfo FileType FileInfo FileWatchEvent FileWatchEventType "
-                    "LogSource LogEntry DictInfo QueueInfo SecretInfo VolumeInfo "
-                    "VolumeCreateOptions FunctionStats SandboxConnectCredentials "
-                    "WorkspaceMemberInfo TokenData ProxyTokenInfo WorkspaceSettings "
-                    "BillingReportItem WorkspaceBillingSummary EnvironmentBillingSummary "
-                    "FunctionAutoscalerSettings ServerAutoscalerSettings"),
+    "types": ("ketch.types", "InputStatus InputInfo FileEntry FileEntryType FileType FileInfo "
+                             "FileWatchEvent FileWatchEventType LogSource LogEntry DictInfo "
+                             "QueueInfo SecretInfo VolumeInfo VolumeCreateOptions FunctionStats "
+                             "SandboxConnectCredentials WorkspaceMemberInfo TokenData "
+                             "ProxyTokenInfo WorkspaceSettings BillingReportItem "
+                             "WorkspaceBillingSummary EnvironmentBillingSummary "
+                             "FunctionAutoscalerSettings ServerAutoscalerSettings"),
     "volume": ("ketch.volume", "Volume VolumeManager VolumeInfo FileEntry FileEntryType "
                                "VolumeUploadContextManager AbstractVolumeUploadContextManager"),
-    "workspace": (None, "Workspace WorkspaceMembersManager WorkspaceProxyTokenManager "
-                        "WorkspaceSettingsManager WorkspaceSettings WorkspaceMemberInfo "
-                        "TokenData ProxyTokenInfo"),
+    "workspace": ("ketch.workspace", "Workspace WorkspaceMembersManager "
+                                     "WorkspaceProxyTokenManager WorkspaceSettingsManager "
+                                     "WorkspaceSettings WorkspaceMemberInfo TokenData "
+                                     "ProxyTokenInfo"),
 }
 
 # What to do instead, for the names of a submodule that a Modal program is likely to reach for.

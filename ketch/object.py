@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 from . import config, exception, synchronizer
-from .client import Client, get_client, send_blocking
+from .client import Client, get_client, given, send_blocking
 from .protocol import client as protocol
 
 ObjT = TypeVar("ObjT", bound="NamedObject")
@@ -28,16 +28,20 @@ class NamedObject:
         self.name = name
         self._create_if_missing = create_if_missing
         self._environment = environment_name or ""
+        self._client: Client | None = None  # the client= it was found with, if any
 
     @classmethod
     def from_name(cls: type[ObjT], name: str, *, environment_name: str | None = None,
-                  create_if_missing: bool = False) -> ObjT:
+                  create_if_missing: bool = False, client: Any = None) -> ObjT:
         """A handle on the object called ``name`` (of ``environment_name``, else of
-        ``KETCH_ENVIRONMENT`` or the caller's own), found when first used."""
+        ``KETCH_ENVIRONMENT`` or the caller's own), found when first used (through
+        ``client``, when given)."""
         if not isinstance(name, str) or not name:
             raise exception.InvalidError(f"{cls.__name__}.from_name needs a name, not {name!r}")
-        return cls(name=name, create_if_missing=create_if_missing,
-                   environment_name=environment_name)
+        handle = cls(name=name, create_if_missing=create_if_missing,
+                     environment_name=environment_name)
+        handle._client = given(client)
+        return handle
 
     @classmethod
     @contextlib.contextmanager
@@ -73,7 +77,7 @@ class NamedObject:
 
     async def _resolve(self) -> tuple[Client, str]:
         """The client and the object's id, looking the name up on first use."""
-        client = await get_client()
+        client = self._client or await get_client()
         if self._object_id is None:
             if self.name is None:
                 raise exception.InvalidError(f"this {self.KIND} has neither a name nor an id")

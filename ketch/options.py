@@ -94,24 +94,55 @@ RESERVED_MOUNTS = ("/proc", "/sys", "/dev", "/run/ketch")
 def _check_volumes(volumes: Any, keyword: str = "volumes") -> None:
     if volumes is None:
         return
+    from .cloud_bucket_mount import CloudBucketMount
     from .network_file_system import NetworkFileSystem
     from .volume import Volume
 
-    kind, example = ((NetworkFileSystem, "ketch.NetworkFileSystem.from_name('scratch', "
-                      "create_if_missing=True)") if keyword == "network_file_systems" else
-                     (Volume, "ketch.Volume.from_name('data', create_if_missing=True)"))
+    kinds: tuple[type, ...]
+    if keyword == "network_file_systems":
+        kinds, what = (NetworkFileSystem,), "ketch.NetworkFileSystem"
+        example = "ketch.NetworkFileSystem.from_name('scratch', create_if_missing=True)"
+    else:
+        kinds = (CloudBucketMount,) if keyword == "cloud_bucket_mounts" else (
+            Volume, CloudBucketMount)
+        what = " or ".join(f"ketch.{k.__name__}" for k in kinds)
+        example = "ketch.Volume.from_name('data', create_if_missing=True)" if len(
+            kinds) > 1 else "ketch.CloudBucketMount('my-bucket', secret=...)"
     if not isinstance(volumes, dict):
-        raise exception.InvalidError(f"{keyword} must be a dict of mount path to "
-                                     f"ketch.{kind.__name__}")
+        raise exception.InvalidError(f"{keyword} must be a dict of mount path to {what}")
     for path, volume in volumes.items():
-        if not isinstance(volume, kind):
+        if not isinstance(volume, kinds):
             raise exception.InvalidError(
-                f"{keyword}[{path!r}] must be a ketch.{kind.__name__} (for example {example}), "
+                f"{keyword}[{path!r}] must be a {what} (for example {example}), "
                 f"not {volume!r}")
         if not isinstance(path, str) or not path.startswith("/") or path.rstrip("/") == "":
             raise exception.InvalidError(f"a mount path must be absolute and not /: {path!r}")
         if any(path == p or path.startswith(p + "/") for p in RESERVED_MOUNTS):
             raise exception.InvalidError(f"{keyword} cannot be mounted at {path} (reserved)")
+
+
+def check_mount_paths(runtime: str | None, *groups: dict[str, Any]) -> None:
+    """Raise InvalidError if two mounts (volumes, buckets, network file systems) would sit
+    at the same path or one inside another, or if buckets are asked of the process runtime,
+    which cannot mount them."""
+    from .cloud_bucket_mount import buckets_of
+
+    paths = sorted(((path.rstrip("/"), mount) for group in groups for path, mount in group.items()),
+                   key=lambda pair: pair[0])
+    for (first, a), (second, b) in zip(paths, paths[1:]):
+        if second == first or second.startswith(first + "/"):
+            raise exception.InvalidError(
+                f"{_mount_name(a)} at {first} and {_mount_name(b)} at {second} clash: mount "
+                "each at a path of its own, neither inside the other")
+    if runtime == "process" and any(buckets_of(group) for group in groups):
+        raise exception.InvalidError(
+            "cloud bucket mounts need the namespace runtime (root on Linux), which can mount "
+            "them; the process runtime cannot. Drop runtime='process'.")
+
+
+def _mount_name(mount: Any) -> str:
+    name = getattr(mount, "bucket_name", None) or getattr(mount, "name", None)
+    return f"{type(mount).__name__} {name!r}" if name else type(mount).__name__
 
 
 def validate(kw: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +192,9 @@ def validate(kw: dict[str, Any]) -> dict[str, Any]:
         opts["max_inputs"] = _count("allow_concurrent_inputs", kw["allow_concurrent_inputs"])
     _check_volumes(kw.get("volumes"))
     _check_volumes(kw.get("network_file_systems"), "network_file_systems")
+    _check_volumes(kw.get("cloud_bucket_mounts"), "cloud_bucket_mounts")
+    check_mount_paths(runtime, *(kw.get(k) or {} for k in ("volumes", "network_file_systems",
+                                                          "cloud_bucket_mounts")))
     from .scheduler_placement import placement_of
 
     opts["placement"] = placement_of(kw)

@@ -15,14 +15,17 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from . import config, exception, options
-from .client import get_client, send
+from .client import CURRENT, get_client, send, use
+from .cloud_bucket_mount import CloudBucketMount, bucket_wires
 from .container_process import ContainerProcess
 from .file_io import FileIO
 from .image import Image, resolve_secrets
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
+from .protocol.definition import SandboxDefinition
 from .protocol.worker import parse_allowlist
 from .sandbox_fs import SandboxFilesystem, operation
+from .sandbox_snapshot import SandboxSnapshot
 from .secret import check_secrets, ids_for_run
 from .stream_type import StreamType
 from .synchronizer import aio, aio_function, aio_iter_function
@@ -44,6 +47,7 @@ class Sandbox:
     def __init__(self, sandbox_id: str, info: protocol.SandboxInfo | None = None) -> None:
         self._object_id = sandbox_id
         self._info = info
+        self._client = CURRENT.get()  # the client= it was made with: its calls use it
         self._stdout: StreamReader[str] = StreamReader(sandbox_id, 0, "stdout")
         self._stderr: StreamReader[str] = StreamReader(sandbox_id, 0, "stderr")
         self._stdin = StreamWriter(sandbox_id, 0)
@@ -63,11 +67,15 @@ class Sandbox:
                      ephemeral_disk: int | None = None, runtime: str | None = None,
                      environment_name: str | None = None,
                      cloud: str | None = None, region: str | Sequence[str] | None = None,
-                     verbose: bool = False, client: Any = None) -> Sandbox:
+                     verbose: bool = False, client: Any = None,
+                     _experimental_enable_snapshot: bool = False) -> Sandbox:
         """Start a sandbox running ``entrypoint_args`` (none: it idles until it ends).
 
         ketch's own: ``ephemeral_disk`` (MiB, default 4096) bounds what it may write;
-        ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed)."""
+        ``runtime`` picks "gvisor" or "namespace" (default: gvisor where installed). With
+        ``_experimental_enable_snapshot``, a sandbox that cannot be snapshotted (not on
+        gVisor) is refused here rather than at its snapshot."""
+        use(client)
         definition = _definition(
             entrypoint_args, name=name, image=image, secrets=secrets, volumes=volumes,
             timeout=timeout, idle_timeout=idle_timeout, workdir=workdir, env=env, gpu=gpu,
@@ -75,17 +83,20 @@ class Sandbox:
             cidr_allowlist=cidr_allowlist if cidr_allowlist is not None
             else outbound_cidr_allowlist,
             ports=[*encrypted_ports, *unencrypted_ports, *h2_ports],
-            readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk)
+            readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk,
+            enable_snapshot=bool(_experimental_enable_snapshot))
         connection = await get_client()
         environment = environment_name or (app.environment_name if app is not None else "") \
             or config.environment()
-        definition["image"] = await resolve_secrets(definition["image"], connection, environment)
+        definition.image = await resolve_secrets(definition.image, connection, environment)
         if secrets:
-            definition["secrets"] = (await ids_for_run(connection, {"": list(secrets)},
-                                                       environment))[""]
+            definition.secrets = (await ids_for_run(connection, {"": list(secrets)},
+                                                    environment))[""]
         if volumes:
-            definition["volumes"] = {path: (await volume._resolve())[1]
-                                     for path, volume in volumes.items()}
+            definition.volumes = {path: (await volume._resolve())[1]
+                                  for path, volume in volumes.items()
+                                  if not isinstance(volume, CloudBucketMount)}
+            definition.cloud_bucket_mounts = await bucket_wires(connection, volumes, environment)
         app_id = app.app_id if app is not None else None
         if app is not None and app_id is None:
             app_id = (await connection.request(protocol.AppLookup(
@@ -97,12 +108,14 @@ class Sandbox:
     @aio_function
     async def from_id(sandbox_id: str, client: Any = None) -> Sandbox:
         """A handle on a sandbox this or another program started."""
+        use(client)
         return Sandbox(sandbox_id, await send(protocol.SandboxGet(sandbox_id=sandbox_id)))
 
     @aio_function
     async def from_name(app_name: str, name: str, *, environment_name: str | None = None,
                         client: Any = None) -> Sandbox:
         """The running sandbox created with ``name=`` in the app named ``app_name``."""
+        use(client)
         info = await send(protocol.SandboxFromName(
             app_name=app_name, name=name, environment=environment_name or config.environment()))
         return Sandbox(info.sandbox_id, info)
@@ -112,6 +125,7 @@ class Sandbox:
                    environment_name: str | None = None, client: Any = None
                    ) -> AsyncIterator[builtins.list[Sandbox]]:
         """The running sandboxes of the environment (of one app, with all of ``tags``)."""
+        use(client)
         answer = await send(protocol.SandboxList(
             app_id=app_id, tags=tags, environment=environment_name or config.environment()))
         yield [Sandbox(info.sandbox_id, info) for info in answer.sandboxes]
@@ -233,6 +247,25 @@ class Sandbox:
         raise exception.TimeoutError(f"the sandbox was not ready within {timeout:g} s")
 
     @aio
+    async def _experimental_snapshot(self) -> SandboxSnapshot:
+        """Save the sandbox's memory and files (it pauses about a second, then goes on), for
+        new sandboxes to start from (`ketch.sandbox_snapshot`). gVisor sandboxes only."""
+        answer = await send(protocol.SandboxSnapshotMemory(sandbox_id=self._object_id))
+        return SandboxSnapshot(answer.snapshot_id, self._client)
+
+    @aio_function
+    async def _experimental_from_snapshot(snapshot: SandboxSnapshot, client: Any = None, *,
+                                          name: str | None = None) -> Sandbox:
+        """A new sandbox whose processes go on from ``snapshot``, in its app; ``name``
+        names it (by default it has none: the original may still run under its own)."""
+        if not isinstance(snapshot, SandboxSnapshot):
+            raise exception.InvalidError("_experimental_from_snapshot takes a SandboxSnapshot "
+                                         f"(sb._experimental_snapshot()), not {snapshot!r}")
+        use(client or snapshot._client)
+        answer = await send(protocol.SandboxRestore(snapshot_id=snapshot.object_id, name=name))
+        return Sandbox(answer.sandbox_id)
+
+    @aio
     async def snapshot_filesystem(self, timeout: int = 55) -> Image:
         """An image of the sandbox's files as they are now (on its image), which later
         sandboxes and functions on this machine can start from."""
@@ -244,12 +277,16 @@ class Sandbox:
     @property
     def filesystem(self) -> SandboxFilesystem:
         """Whole files in and out: ``read_text``, ``write_bytes``, ``copy_to_local``, …"""
-        return SandboxFilesystem(self._object_id)
+        filesystem = SandboxFilesystem(self._object_id)
+        filesystem._client = self._client
+        return filesystem
 
 
     def open(self, path: str, mode: str = "r") -> FileIO[Any]:
         """A file in the sandbox, as the builtin ``open`` gives one (modes r, w, a; b)."""
-        return FileIO(self._object_id, path, mode)
+        file: FileIO[Any] = FileIO(self._object_id, path, mode)
+        file._client = self._client
+        return file
 
     @aio
     async def ls(self, path: str) -> builtins.list[str]:
@@ -319,7 +356,7 @@ def _env(env: dict[str, str | None] | None) -> dict[str, str]:
 
 def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
                 image: Any, ports: list[int], readiness_probe: Any, env: Any,
-                **fields: Any) -> dict[str, Any]:
+                **fields: Any) -> SandboxDefinition:
     """The sandbox's definition, checked here (before anything starts) as far as it can be."""
     argv = _argv(command, "Sandbox.create")
     checked = options.validate({"cpu": fields["cpu"], "memory": fields["memory"],
@@ -344,14 +381,12 @@ def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
         parse_allowlist(list(allowlist) if allowlist is not None else None)
     except ValueError as exc:
         raise exception.InvalidError(str(exc)) from None
-    return {
-        "command": argv, "name": fields["name"], "timeout": fields["timeout"],
-        "idle_timeout": fields["idle_timeout"], "workdir": fields["workdir"],
-        "env": _env(env), "cpu": checked.get("cpu"), "memory": checked.get("memory"),
-        "gpu": checked["gpu"], "runtime": checked["runtime"],
-        "block_network": bool(fields["block_network"]),
-        "cidr_allowlist": list(allowlist) if allowlist is not None else None,
-        "image": image.to_wire() if image is not None else None, "ports": ports,
-        "readiness_probe": readiness_probe.to_wire() if readiness_probe is not None else None,
-        "secrets": [], "volumes": {}, "ephemeral_disk": fields["ephemeral_disk"],
-    }
+    return SandboxDefinition(
+        command=argv, name=fields["name"], timeout=fields["timeout"],
+        idle_timeout=fields["idle_timeout"], workdir=fields["workdir"], env=_env(env),
+        cpu=checked.get("cpu"), memory=checked.get("memory"), gpu=checked["gpu"],
+        runtime=checked["runtime"], block_network=bool(fields["block_network"]),
+        cidr_allowlist=list(allowlist) if allowlist is not None else None,
+        image=image.to_wire() if image is not None else None, ports=ports,
+        readiness_probe=readiness_probe.to_wire() if readiness_probe is not None else None,
+        ephemeral_disk=fields["ephemeral_disk"], enable_snapshot=fields["enable_snapshot"])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exception
-from .client import send
+from .client import CURRENT, send
 from .protocol import client as protocol
 from .synchronizer import aio
 
@@ -51,6 +51,7 @@ class SandboxFilesystem:
 
     def __init__(self, sandbox_id: str) -> None:
         self._sandbox_id = sandbox_id
+        self._client = CURRENT.get()  # the client= of the call that made it, if any
 
     async def _op(self, meta: dict[str, Any], data: bytes = b"") -> tuple[dict[str, Any], bytes]:
         path = meta["path"]

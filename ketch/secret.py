@@ -102,7 +102,7 @@ class Secret(NamedObject):
         keys = list(required_keys or [])
         if not all(isinstance(k, str) for k in keys):
             raise exception.InvalidError("required_keys must be a list of str")
-        secret = super().from_name(name, environment_name=environment_name)
+        secret = super().from_name(name, environment_name=environment_name, client=client)
         secret._required_keys = keys
         return secret
 
@@ -183,7 +183,7 @@ class Secret(NamedObject):
         return str(answer.secret_id)
 
     async def _resolve(self) -> tuple[Client, str]:
-        client = await get_client()
+        client = self._client or await get_client()
         if self._object_id is None:
             self._object_id = await self._id_for_run(client)
         return client, self._object_id

@@ -166,12 +166,23 @@ class _Bound(Generic[T]):
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._fn(self._obj, *args, **kwargs)
+        result = self._call(args, kwargs)
         return _flatten(iterate(result)) if self._is_iter else run(result)
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._fn(self._obj, *args, **kwargs)
+        result = self._call(args, kwargs)
         return _aflatten(aiterate(result)) if self._is_iter else run_async(result)
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The method's coroutine (or iterator), run with its object's ``_client`` (the
+        ``client=`` it was made with) when it has one."""
+        result = self._fn(self._obj, *args, **kwargs)
+        client = getattr(self._obj, "_client", None)
+        if client is None:
+            return result
+        from .client import bind
+
+        return bind(client, result, self._is_iter)
 
 
 def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:

@@ -18,11 +18,9 @@ commit what they changed when they exit. Outside containers, ``listdir``, ``read
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 from . import config, exception, synchronizer
@@ -30,29 +28,15 @@ from .client import send_blocking
 from .object import NamedObject
 from .protocol import client as protocol
 from .synchronizer import aio, aio_iter
+from .types import FileEntry, FileEntryType
 
 CHUNK = 4 * 2**20
-
-
-class FileEntryType(enum.IntEnum):
-    UNSPECIFIED = 0
-    FILE = 1
-    DIRECTORY = 2
-    SYMLINK = 3
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    path: str
-    type: FileEntryType
-    mtime: float
-    size: int
 
 
 def _entry(raw: protocol.FileEntry) -> FileEntry:
     kind = {"file": FileEntryType.FILE, "directory": FileEntryType.DIRECTORY,
             "symlink": FileEntryType.SYMLINK}[raw.type]
-    return FileEntry(raw.path, kind, raw.mtime, raw.size)
+    return FileEntry(raw.path, kind, int(raw.mtime), raw.size)
 
 
 class Volume(NamedObject):
@@ -60,7 +44,8 @@ class Volume(NamedObject):
 
     @classmethod
     def from_name(cls, name: str, *, environment_name: str | None = None,
-                  create_if_missing: bool = False, version: int | None = None) -> Volume:
+                  create_if_missing: bool = False, version: int | None = None,
+                  client: Any = None) -> Volume:
         """A handle on the volume called ``name``. ``version`` is Modal's volume format (1 or
         2); ketch stores every volume one way, which behaves as both, so either is accepted.
 
@@ -73,7 +58,7 @@ class Volume(NamedObject):
                 f"Volume.from_name(version={version!r}): the volume format is 1 or 2 (or left "
                 "out); ketch stores both the same way")
         return super().from_name(name, environment_name=environment_name,
-                                 create_if_missing=create_if_missing)
+                                 create_if_missing=create_if_missing, client=client)
 
     # -- inside containers ---------------------------------------------------------------------
 

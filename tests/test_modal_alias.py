@@ -24,3 +24,16 @@ def test_unknown_submodule_says_what_exists():
     code = "import ketch.modal_alias as a; a.install(); import modal.nothing_here"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "ketch does not provide 'modal.nothing_here'" in result.stderr
+
+
+def test_every_name_of_modal_1_5_4s_all_imports_under_ketch_run():
+    from pathlib import Path
+
+    program = Path(__file__).parent / "compat" / "programs" / "modal_all.py"
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "run", "-q", str(program)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "names 46",
+        "placeholders []",
+        "types ketch.types True"]

@@ -16,6 +16,7 @@ import ketch
 from ketch import client, exception, synchronizer
 from ketch.client import send_blocking
 from ketch.protocol import client as protocol
+from ketch.protocol.definition import SandboxDefinition
 
 pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
                                 reason="no sandbox runtime works here")
@@ -185,8 +186,9 @@ def test_bad_input_is_refused_before_anything_starts(app):
         with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):
             ketch.Sandbox.create(app=app, cidr_allowlist=[cidr])
         with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):  # sent raw
-            send_blocking(protocol.SandboxCreate(app_id=app.app_id, definition={
-                "command": ["true"], "cidr_allowlist": [cidr]}))
+            send_blocking(protocol.SandboxCreate(
+                app_id=app.app_id,
+                definition=SandboxDefinition(command=["true"], cidr_allowlist=[cidr])))
     with pytest.raises(exception.InvalidError, match="isolation"):
         ketch.Sandbox.create(app=app, runtime="process")
     with pytest.raises(exception.InvalidError, match="timeout"):
@@ -292,7 +294,7 @@ def test_a_spare_sandbox_is_fresh_and_takes_the_new_limits(app, runtime):
             return
         assert second.exec("echo", "still here").stdout.read() == "still here\n"
         control_plane = synchronizer.run(client.get_client()).transport.control_plane
-        lines, _ = synchronizer.run(control_plane.apps[app.app_id].logs.read(0, 0))
+        lines, _ = synchronizer.run(control_plane.state.apps[app.app_id].logs.read(0, 0))
         said = [line.text for line in lines if line.container_id == second.object_id]
         assert any("reached its memory limit" in text for text in said), said
     finally:

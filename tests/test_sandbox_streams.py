@@ -44,7 +44,7 @@ def test_an_unread_40_mib_stream_blocks_no_other_exec(runtime):
         assert tail.endswith("the end\n") and len(tail) <= Stream.LIMIT  # the newest kept
         process = control_plane().sandboxes.sandboxes[sb.object_id].procs[1]
         assert process.stdout.dropped >= NOISE - Stream.LIMIT
-        lines = [line for line in control_plane().apps[app.app_id].logs._lines
+        lines = [line for line in control_plane().state.apps[app.app_id].logs._lines
                  if line.container_id == sb.object_id and "nobody read" in line.text]
         assert len(lines) == 1  # said once, not per frame
     finally:

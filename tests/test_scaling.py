@@ -10,7 +10,7 @@ from apps import scaling
 
 
 def containers_of(function) -> int:
-    fn = control_plane().functions[function.object_id]
+    fn = control_plane().state.functions[function.object_id]
     return len([ct for ct in fn.containers.values() if not ct.stopping])
 
 

@@ -13,9 +13,12 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import exception
 from ..protocol.worker import ContainerExit, ContainerSpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .sandboxing import SandboxSetup
 
 
@@ -24,6 +27,7 @@ class Capabilities:
     isolation: str  # "none", "namespaces", "gvisor"
     enforces_resources: bool
     supports_gpus: bool
+    checkpoints: bool = False  # saves a running task's memory, and restores tasks from it
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,15 @@ class TaskHandle:
     notes: list[str] = field(default_factory=list)  # lines for the container's log, from ketch
     stdin: asyncio.StreamWriter | None = None  # a sandbox's channel to its supervisor
     sandbox: SandboxSetup | None = None
+    forked: bool = False  # forked from a zygote: no interpreter had to start
+
+
+def no_checkpoints(runtime: str) -> exception.UnimplementedError:
+    """The error for a memory snapshot asked of a runtime that cannot take one."""
+    return exception.UnimplementedError(
+        f"memory snapshots need the gvisor runtime (gVisor's runsc checkpoint and restore); "
+        f"this sandbox runs on the {runtime} runtime: create it with runtime='gvisor' on a "
+        "machine with runsc installed")
 
 
 class Driver(abc.ABC):
@@ -97,6 +110,11 @@ class Driver(abc.ABC):
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
         """What the task has used so far; None when the driver cannot measure it."""
         return None
+
+    async def checkpoint_task(self, handle: TaskHandle, folder: Path) -> None:
+        """Save the running task's memory and files in ``folder`` (drivers whose
+        `Capabilities` say ``checkpoints``)."""
+        raise no_checkpoints(self.name)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         """Release whatever the task left behind (nothing, for drivers without state)."""

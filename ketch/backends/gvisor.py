@@ -45,6 +45,7 @@ from .. import exception
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import available
 from .base import Capabilities, Driver, TaskHandle, TaskStats
+from .gvisor_checkpoint import checkpoint, restore_action, restore_files
 from .namespace import NSINIT, ended
 from .sandboxing import SandboxSetup, sandbox_env, sandbox_limits
 
@@ -83,7 +84,8 @@ class GvisorDriver(Driver):
         self.runsc = runsc
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(isolation="gvisor", enforces_resources=True, supports_gpus=False)
+        return Capabilities(isolation="gvisor", enforces_resources=True, supports_gpus=False,
+                            checkpoints=True)
 
     def fingerprint(self) -> str | None:
         if platform.system() != "Linux":
@@ -121,9 +123,12 @@ class GvisorDriver(Driver):
             (bundle / "config.json").write_text(json.dumps(
                 oci_spec(spec, command, sandbox_env(env), launch, netns,
                          str(setup.disk / "shm"))))
+            action = ["run", "--bundle", str(bundle), spec.container_id]
+            if spec.checkpoint:
+                await restore_files(Path(spec.checkpoint), setup)
+                action = restore_action(Path(spec.checkpoint), bundle, spec.container_id)
             runsc = [*self._runsc_command(setup.scratch),
-                     "--network=none" if netns is None else "--network=sandbox",
-                     "run", "--bundle", str(bundle), spec.container_id]
+                     "--network=none" if netns is None else "--network=sandbox", *action]
             launched = await asyncio.create_subprocess_exec(
                 sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), *runsc,
                 env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
@@ -185,8 +190,14 @@ class GvisorDriver(Driver):
             spec, replace(sandbox_limits(spec), pids=host_pids(spec.sandbox.pids)))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
-        usage = handle.state["cgroup"].usage()
+        usage = handle.state["cgroup"].usage(peak=False)
         return TaskStats(usage.cpu_s, usage.memory_bytes)
+
+    async def checkpoint_task(self, handle: TaskHandle, folder: Path) -> None:
+        """The sandbox's memory and files in ``folder`` (`gvisor_checkpoint`)."""
+        assert handle.sandbox is not None
+        await checkpoint(lambda *args: self._runsc_command(handle.state["scratch"], *args),
+                         handle.state["runsc_id"], handle.sandbox, folder)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         """runsc's own cleanup, then everything left in the cgroup killed, then the network,

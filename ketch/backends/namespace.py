@@ -29,11 +29,12 @@ from ..protocol import zygote as zygote_wire
 from ..protocol.message import encode
 from ..protocol.worker import ContainerExit, ContainerSpec
 from ..worker.cgroups import Cgroup, Limits, available
-from .base import Capabilities, Driver, TaskHandle, TaskStats
+from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
-from .zygotes import Recipe, ZygoteError, ZygotePool
+from .zygote_pool import ZygotePool
+from .zygotes import Recipe, ZygoteError
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
 INSIDE_RUN_DIR = "/run/ketch"
@@ -65,13 +66,16 @@ class NamespaceDriver(Driver):
         if spec.sandbox is not None:
             return await self._start_sandbox(spec, command, env, devices)
         scratch = self.scratch_root / spec.container_id
+        os.makedirs(scratch)
         for part in ("upper", "work", "root", "run"):
-            (scratch / part).mkdir(parents=True)
+            os.mkdir(scratch / part)
         whiteout(scratch / "upper", (spec.image or {}).get("whiteouts", []))
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
         notes = []
-        if self.zygotes is not None and not (spec.image or {}).get("entrypoint"):
+        # a zygote's mount namespace was copied before the worker mounted the buckets
+        if self.zygotes is not None and not (spec.image or {}).get("entrypoint") \
+                and not spec.buckets:
             try:
                 return await self._fork(spec, command, env, config, state)
             except ZygoteError as exc:
@@ -91,6 +95,8 @@ class NamespaceDriver(Driver):
                              devices: list[str]) -> TaskHandle:
         """A sandbox: never forked from a zygote; the launcher hardens it (``sandbox``), and
         its stdin is a pipe, its channel to its supervisor."""
+        if spec.checkpoint:
+            raise no_checkpoints(self.name)
         image_python = (spec.image or {}).get("python")
         pythons = [command[0], *([image_python] if image_python else [])]
         setup = await SandboxSetup.prepare(spec, self.scratch_root / spec.container_id,
@@ -148,13 +154,14 @@ class NamespaceDriver(Driver):
         zygote_env = {k: v for k, v in env.items() if k not in own and not k.startswith("KETCH_")}
         image = spec.image or {}
         identity = [command, sorted(zygote_env.items()), config["workdir"],
-                    image.get("layers", []), image_binds(image), snapshot_identity(spec)]
+                    image.get("layers", []), image_binds(image), snapshot_identity(spec), spec.web]
         key = hashlib.sha256(encode(identity)).hexdigest()[:32]
         forked = await self.zygotes.fork(
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
             config, env, spec.container_id, limits_of(spec))
         return TaskHandle(spec.container_id, forked.process.pid, forked.stdout, forked.stderr,
-                          {**state, "proc": forked.process, "cgroup": forked.cgroup})
+                          {**state, "proc": forked.process, "cgroup": forked.cgroup},
+                          forked=True)
 
     def _recipe(self, key: str, python: str, env: dict[str, str], spec: ContainerSpec,
                 workdir: str) -> Recipe:
@@ -176,7 +183,8 @@ class NamespaceDriver(Driver):
             command=[sys.executable, "-S", NSINIT, marshal.dumps(launch).hex(), python,
                      "-m", "ketch.container.zygote"],
             env=env,
-            prepare=zygote_wire.prepare(spec.snapshot),
+            prepare=zygote_wire.prepare(spec.snapshot,
+                                        zygote_wire.WEB_PRELOAD if spec.web else ()),
             scratch=scratch,
         )
 
@@ -200,7 +208,7 @@ class NamespaceDriver(Driver):
         handle.sandbox.adopt(spec, sandbox_limits(spec))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
-        usage = handle.state["cgroup"].usage()
+        usage = handle.state["cgroup"].usage(peak=False)
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
@@ -240,9 +248,8 @@ def snapshot_identity(spec: ContainerSpec) -> str | None:
     files as they are now (their sizes and times), so that an edit makes a new zygote."""
     if spec.snapshot is None:
         return None
-    definition = spec.snapshot["definition"]
-    digest = hashlib.sha256(encode([definition, spec.snapshot.get("params")]))
-    module_file = definition.get("module_file")
+    digest = hashlib.sha256(encode(spec.snapshot))
+    module_file = spec.snapshot.definition.module_file
     if module_file and os.path.isdir(os.path.dirname(module_file)):
         folder = os.path.dirname(module_file)
         for name in sorted(os.listdir(folder)):

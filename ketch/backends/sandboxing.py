@@ -148,7 +148,8 @@ class SandboxSetup:
             "masks": list(self.masks),
             # /dev/shm on the sandbox's disk: one quota for everything it writes
             "binds": [*self.binds, [str(disk / "shm"), "/dev/shm", False],
-                      *image.get("binds", []), *(b for v in spec.volumes for b in v["binds"])],
+                      *image.get("binds", []), *(b for v in spec.volumes for b in v["binds"]),
+                      *spec.binds],  # its bucket mounts, made by the worker
             "devices": [],
             "workdir": workdir_of(spec),
             "cgroup_procs": self.cgroup.procs_files,

@@ -43,6 +43,32 @@ def list_environments(as_json: bool) -> None:
 
 @environment_group.command()
 @click.argument("name")
+@click.option("--set-name", "new_name", help="Rename it; its apps and objects go with it.")
+@click.option("--set-web-suffix", "web_suffix",
+              help="What its web endpoints' labels end with ('' for nothing).")
+def update(name: str, new_name: str | None, web_suffix: str | None) -> None:
+    """Rename environment NAME, or set the suffix of its web endpoints' labels."""
+    if new_name is None and web_suffix is None:
+        raise click.UsageError("give --set-name or --set-web-suffix")
+    call(protocol.EnvironmentUpdate(name=name, new_name=new_name, web_suffix=web_suffix))
+    click.echo(f"updated environment {name}")
+
+
+@environment_group.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def roles(name: str, as_json: bool) -> None:
+    """Each token's role in environment NAME (grant one with `ketch token grant`)."""
+    tokens = call(protocol.EnvironmentRoles(environment=name)).tokens
+    if as_json:
+        click.echo(json.dumps(tokens, indent=2))
+        return
+    for token_id, role in tokens.items():
+        click.echo(f"{token_id}  {role}")
+
+
+@environment_group.command()
+@click.argument("name")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(name: str, yes: bool) -> None:
     """Delete environment NAME: its apps stop, and its named objects and secrets are gone."""

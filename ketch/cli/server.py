@@ -47,7 +47,9 @@ async def _serve(host: str, port: int, gateway_port: int, dashboard_port: int,
     if tls is not None:
         click.echo(f"TLS certificate {tls.cert}, fingerprint {tls.fingerprint}")
         click.echo(f"clients elsewhere pin it: ketch token pin {tls.fingerprint}")
-    click.echo(f"web endpoints: {control_plane.gateway.base_url}/<label>")
+    gateway = control_plane.gateway
+    click.echo(f"web endpoints: {gateway.scheme}://<label>.{gateway.settings.domain}:"
+               f"{gateway.port}/ and {gateway.base_url}/<label>/")
     click.echo(f"dashboard: {control_plane.dashboard.base_url} (sign in with a user token; "
                "Prometheus metrics at /metrics)")
     await stop.wait()

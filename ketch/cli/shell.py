@@ -77,8 +77,8 @@ def function_of(target: Any, ref: str) -> Function:
 
 def sandbox_options(app: App, function: Function) -> dict[str, Any]:
     """`Sandbox.create`'s keywords for a sandbox like the function's containers."""
-    options = function.definition["options"]
-    steps = function.definition.get("image")
+    options = function.definition.options
+    steps = function.definition.image
 
     def pair(value: Any) -> Any:  # the wire's [request, limit]
         return tuple(value) if isinstance(value, list) else value
@@ -87,9 +87,9 @@ def sandbox_options(app: App, function: Function) -> dict[str, Any]:
         "image": Image(steps) if steps else None,
         "secrets": list(app._secrets_of.get(function.tag, [])),
         "volumes": dict(function.mounts),
-        "env": options.get("env"),
-        "cpu": pair(options.get("cpu")),
-        "memory": pair(options.get("memory")),
-        "gpu": options.get("gpu"),
-        "block_network": bool(options.get("block_network")),
+        "env": options.env or None,
+        "cpu": pair(options.cpu),
+        "memory": pair(options.memory),
+        "gpu": options.gpu,
+        "block_network": options.block_network,
     }

@@ -88,9 +88,20 @@ def list_tokens(as_json: bool) -> None:
     for token in tokens:
         state = "revoked" if token.revoked else "live"
         rights = "every environment" if token.environments is None \
-            else ", ".join(token.environments)
+            else ", ".join(f"{name} ({role})" for name, role in token.environments.items())
         click.echo(f"{token.id}  {token.kind:<6} {state:<8} {rights}"
                    f"{' (read-only)' if token.read_only else ''}")
+
+
+@token_group.command()
+@click.argument("token_id")
+@click.argument("environment")
+@click.argument("role", type=click.Choice(["contributor", "viewer", "no-access"]))
+def grant(token_id: str, environment: str, role: str) -> None:
+    """Give a token ROLE in ENVIRONMENT: contributor, viewer (reads only) or no-access. A proxy
+    token allowed an environment (contributor) is scoped to the environments allowed."""
+    call(protocol.TokenGrant(token_id=token_id, environment=environment, role=role))  # type: ignore[arg-type]
+    click.echo(f"{token_id} is now {role} in {environment}")
 
 
 @token_group.command()

@@ -27,8 +27,6 @@ from .loader import Service
 from .outbox import Outbox
 from .runners import STOP, AsyncRunner, SyncRunner
 
-TICK_S = 0.02
-
 
 class Agent:
     def __init__(self, peer: BlockingPeer, hello: wire.Welcome,
@@ -36,10 +34,12 @@ class Agent:
         self.peer = peer
         self.hello = hello
         self.service = service  # already loaded, in a container forked from a snapshot
-        self.definition: dict[str, Any] = hello.definition
-        self.options = self.definition["options"]
+        self.definition = hello.definition
+        self.options = self.definition.options
         self.inbox: queue.SimpleQueue[wire.Input] = queue.SimpleQueue()
-        self.outbox = Outbox(peer)
+        # the watcher sleeps until its next deadline, and this brings a new one nearer
+        self.wake = threading.Event()
+        self.outbox = Outbox(peer, self.wake)
         self.execution: Execution | None = None
 
     def serve(self) -> None:
@@ -50,20 +50,21 @@ class Agent:
         except BaseException as exc:  # report why the container could not start, then exit
             self._exit_with_failure(exc)
         board = Board(os.environ.get("KETCH_BOARD"))
-        self.execution = Execution(service, self.peer, self.outbox, board)
+        self.execution = Execution(service, self.peer, self.outbox, board, self.wake)
         self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
-        concurrency = int(self.options.get("max_inputs") or 1)
+        concurrency = self.options.max_inputs or 1
         runner: Any
-        if self.options.get("web"):
+        if self.options.web:
             from .web import WebRunner
 
-            runner = WebRunner(self.peer, self.options["web"], service.callable_for(None),
-                               self.inbox)
-        elif self.options.get("web_methods"):
+            # an @app.server() or http_server class: its @enter hooks start the server
+            start = (lambda: None) if service.instance is not None else service.callable_for(None)
+            runner = WebRunner(self.peer, self.options.web, start, self.inbox)
+        elif self.options.web_methods:
             from .web import WebRunner
 
-            web = {"kind": "class", "methods": self.options["web_methods"]}
+            web = {"kind": "class", "methods": self.options.web_methods}
             runner = WebRunner(self.peer, web, service.callable_for, self.inbox)
         else:
             runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
@@ -79,8 +80,7 @@ class Agent:
         if service.instance is None:
             f = service.function
             return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
-        methods = self.definition.get("methods") or {}
-        return any(m.get("is_async") for m in methods.values())
+        return any(m.is_async for m in self.definition.methods.values())
 
     def _read(self) -> None:
         while True:
@@ -99,7 +99,7 @@ class Agent:
 
     def _maybe_retire(self, finished: int) -> None:
         """With max_inputs, a container retires once it has run that many inputs."""
-        limit = self.options.get("inputs_per_container")
+        limit = self.options.inputs_per_container
         if limit and finished == limit:
             self.outbox.flush()
             self.peer.send(wire.EXITING, wire.Exiting(
@@ -107,21 +107,26 @@ class Agent:
             self.inbox.put(STOP)
 
     def _watch(self) -> None:
+        """Send waiting outputs, heartbeats, and time inputs out, each when due: between them
+        the thread sleeps, so that an idle container costs no CPU."""
         assert self.execution is not None
-        timeout = self.options.get("timeout")
+        timeout = self.options.timeout
         next_beat = 0.0
         while True:
-            time.sleep(TICK_S)
+            self.wake.clear()  # before the deadlines are read: a later one wakes the wait
             now = time.monotonic()
             self.outbox.flush(stale_only=True)
             if now >= next_beat:
                 next_beat = now + wire.HEARTBEAT_INTERVAL_S
                 self.peer.send(wire.HEARTBEAT,
                                wire.Heartbeat(running=len(self.execution.running)))
+            due = [next_beat, self.outbox.stale_at()]
             if timeout:
                 for key, (started, _) in list(self.execution.running.items()):
                     if now - started > timeout:
                         self._time_out(key, timeout)
+                    due.append(started + timeout)
+            self.wake.wait(max(0.0, min(due) - time.monotonic()))
 
     def _time_out(self, key: tuple[str, int], timeout: float) -> None:
         message = f"the input ran past the function's timeout of {timeout:g} s and was stopped"

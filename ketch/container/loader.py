@@ -19,21 +19,25 @@ from typing import Any
 from .. import exception
 from ..cls import construct
 from ..partial import Flag, PartialFunction, hooks, run_hooks
+from ..protocol.definition import FunctionDefinition
 
 MAIN_ALIAS = "_ketch_main"
 
 
-def import_module(definition: dict[str, Any]) -> ModuleType:
+def import_module(definition: FunctionDefinition) -> ModuleType:
     import_paths(definition)
-    if definition.get("source"):
-        unpack_source(definition["source"])
-    name = definition["module_name"]
+    if definition.source:
+        unpack_source(definition.source)
+    name = definition.module_name
     if name != "__main__":
         return importlib.import_module(name)
     # A script that called app.run() itself: import it again under its file's name, as Modal
     # does, so that its `if __name__ == "__main__":` block does not run in the container and
     # instances of its classes unpickle in the caller (which imports the script by that name).
-    path = definition["module_file"]
+    path = definition.module_file
+    if path is None:
+        raise exception.InvalidError(f"{definition.qualname} was defined in a script ketch "
+                                     "cannot find: pass serialized=True")
     name = os.path.splitext(os.path.basename(path))[0]
     loaded = sys.modules.get(name)
     if loaded is not None and getattr(loaded, "__file__", None) == path:
@@ -49,13 +53,13 @@ def import_module(definition: dict[str, Any]) -> ModuleType:
     return module
 
 
-def find_user_object(definition: dict[str, Any]) -> tuple[Any, Any]:
+def find_user_object(definition: FunctionDefinition) -> tuple[Any, Any]:
     """The raw function or class the definition names, and the app it was registered on."""
-    if definition.get("serialized") is not None:
+    if definition.serialized is not None:
         import_paths(definition)
-        return pickle.loads(definition["serialized"]), None
+        return pickle.loads(definition.serialized), None
     obj: Any = import_module(definition)
-    for part in definition["qualname"].split("."):
+    for part in definition.qualname.split("."):
         obj = getattr(obj, part)
     return getattr(obj, "raw_user_object", obj), getattr(obj, "app", None)
 
@@ -75,8 +79,8 @@ def unpack_source(files: dict[str, str]) -> None:
     sys.path.insert(0, root)
 
 
-def import_paths(definition: dict[str, Any]) -> None:
-    for path in reversed(definition["sys_path"]):
+def import_paths(definition: FunctionDefinition) -> None:
+    for path in reversed(definition.sys_path):
         if path not in sys.path:
             sys.path.insert(0, path)
 
@@ -84,14 +88,14 @@ def import_paths(definition: dict[str, Any]) -> None:
 class Service:
     """The callables one container serves, and its ``@enter``/``@exit`` hooks."""
 
-    def __init__(self, definition: dict[str, Any], params: bytes | None) -> None:
+    def __init__(self, definition: FunctionDefinition, params: bytes | None) -> None:
         self.definition = definition
         user, self.app = find_user_object(definition)
         if isinstance(user, PartialFunction):
             user = user.raw_f
         self.instance: Any = None
         self.snapped = False
-        if definition["is_class"]:
+        if definition.is_class:
             self.instance = construct(user, pickle.loads(params) if params else {})
         else:
             self.function: Callable[..., Any] = user

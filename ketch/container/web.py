@@ -8,8 +8,10 @@ a server of its own on its port, which is then waited for.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ from typing import Any
 from ..partial import run_hooks
 from ..protocol import container as wire
 from ..protocol.blocking_peer import BlockingPeer
+
+STALL_CHECK_S = 0.5
 
 
 def build_app(kind: str, web: dict[str, Any], function: Callable[..., Any]) -> Any:
@@ -43,6 +47,16 @@ def class_app(methods: dict[str, dict[str, Any]], method_of: Callable[[str], Any
         app = build_app(web["kind"], web, method_of(name))
         routes.append(Mount(f"/{name}", app=WSGIMiddleware(app) if web["kind"] == "wsgi" else app))
     return Starlette(routes=routes)
+
+
+def _httptools(config: Any) -> bool:
+    """Whether uvicorn parses with httptools, which the handed connections' protocol needs
+    (`web_handoff`); with h11 alone the gateway proxies each request instead."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return False
+    return issubclass(config.http_protocol_class, HttpToolsProtocol)
 
 
 def wait_for_port(port: int, timeout: float) -> None:
@@ -95,15 +109,41 @@ class WebRunner:
         # it every reply on a kept-open connection waits ~40 ms for a delayed ACK
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_level="warning", lifespan="auto",
+        # No access log (nothing below warning is shown) and no X-Forwarded-For trusted: on a
+        # handed connection the client's own address is the scope's, and on a proxied one the
+        # gateway passes the client's headers on, which the client could have set.
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False,
+                                proxy_headers=False,
                                 interface="wsgi" if self.web["kind"] == "wsgi" else "auto")
         server = uvicorn.Server(config)
         threading.Thread(target=self._stop_on_shutdown, args=(server,), daemon=True).start()
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
-        self.peer.send(wire.WEB_READY, wire.WebReady(port=sock.getsockname()[1]))
+        handoff = None
+        if server.started and _httptools(config):
+            from .web_handoff import Handoff
+
+            handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
+                              os.environ["KETCH_CONTAINER_TOKEN"])
+            threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
+        self.peer.send(wire.WEB_READY, wire.WebReady(
+            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None))
         await serving
+        if handoff is not None:
+            handoff.close()
+
+    def _watch_stalls(self, handoff: Any) -> None:
+        """A request that blocks the event loop (a blocking call in an ``async def``) past the
+        function's timeout stops every request of the container, and no timer of that loop can
+        end it: the container exits, as one whose input ran past its timeout does."""
+        while True:
+            time.sleep(STALL_CHECK_S)
+            why = handoff.stalled(time.monotonic())
+            if why:
+                self.peer.send(wire.EXITING, wire.Exiting(reason=why, requeue_others=True))
+                sys.stderr.write(f"ketch: {why}\n")
+                os._exit(1)
 
     def _stop_on_shutdown(self, server: Any) -> None:
         self.inbox.get()

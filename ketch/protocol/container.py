@@ -7,7 +7,8 @@ when it must stop on its own (an input ran past its timeout), an ``exiting`` not
 exits. The control plane asks it to stop with a ``shutdown`` notice and to drop inputs with
 ``cancel``. The agent fetches large payloads with the ``blob_get`` request and stores large
 results with ``blob_put`` (the client protocol's messages; the blobs are its environment's). A
-web endpoint's agent serves HTTP instead of taking inputs, and says where with ``web_ready``.
+web endpoint's agent serves HTTP instead of taking inputs, and says where with ``web_ready``
+(a port, and the socket the gateway hands it connections on).
 
 `FRAMES` gives the type of each kind's body; records are array-like messages, which keeps a
 batch of thousands as cheap to encode as plain lists.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .client import BlobGet, BlobId, BlobPut, Data
+from .definition import FunctionDefinition
 from .message import Answer, Message
 
 HELLO = "hello"
@@ -75,7 +77,7 @@ class Output(Message):
 class Welcome(Answer):
     """The function to serve, and the ids of its app's functions (so it can call them)."""
 
-    definition: dict[str, Any]
+    definition: FunctionDefinition
     params: bytes | None
     app_id: str
     app_functions: dict[str, str]
@@ -101,7 +103,11 @@ class Exiting(Message):
 
 
 class WebReady(Message):
-    port: int  # it serves HTTP on 127.0.0.1:port from now on
+    """It serves HTTP on 127.0.0.1:``port`` from now on, and takes client connections on the
+    abstract socket ``handoff`` (`ketch.protocol.handoff`), None when it cannot."""
+
+    port: int
+    handoff: str | None = None
 
 
 class Shutdown(Message):

@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .definition import Amount, Gpu, MemorySnapshot
+
 
 @dataclass(frozen=True)
 class SandboxPolicy:
@@ -60,19 +62,25 @@ class ContainerSpec:
     token: str = field(repr=False)
     runtime: str = ""  # "" lets the worker choose its default
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
-    cpu: float | None = None
-    memory_mb: int | list[int] | None = None  # MiB, or [request, limit]
-    gpu: str | None = None
+    cpu: Amount | None = None  # cores
+    memory_mb: Amount | None = None  # MiB
+    gpu: Gpu | None = None
     image: dict[str, Any] | None = None  # a built image (`ketch.worker.images.BuiltImage`)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # `VolumeService.prepare`
     binds: list[list[Any]] = field(default_factory=list)  # [source, target, read_only]: NFS
+    # Cloud bucket mounts (`ketch.CloudBucketMount`'s wire form) with their ``credentials``,
+    # which the worker hands to s3fs alone (`ketch.worker.buckets`).
+    buckets: list[dict[str, Any]] = field(default_factory=list, repr=False)
     placement: dict[str, Any] | None = None  # `ketch.SchedulerPlacement`'s labels
-    # With enable_memory_snapshot: ``{"definition", "params"}``, what a zygote loads ahead.
-    snapshot: dict[str, Any] | None = field(default=None, repr=False)
+    snapshot: MemorySnapshot | None = field(default=None, repr=False)  # enable_memory_snapshot
+    web: bool = False  # a web endpoint's: its zygote imports the web server ahead
     # A sandbox: untrusted code, no token, and its stdin/stdout are the channel to its
     # supervisor (`ketch.protocol.supervisor`).
     sandbox: SandboxPolicy | None = None
     workdir: str | None = None  # a sandbox's, over its image's
+    # A sandbox restored from a memory snapshot: the snapshot's folder
+    # (`ketch.backends.gvisor_checkpoint`); its processes go on rather than start.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,20 @@ class UsageSample:
     gpus: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NodeUsage:
+    """A node's CPU cores, memory and GPUs (by model), and how much of each its containers
+    have reserved."""
+
+    name: str
+    cpu: float
+    cpu_reserved: float
+    memory_mib: int
+    memory_reserved_mib: int
+    gpus: dict[str, int] = field(default_factory=dict)
+    gpus_reserved: dict[str, int] = field(default_factory=dict)
+
+
 class WorkerEvents(Protocol):
     def container_exited(self, container_id: str, exit: ContainerExit) -> None: ...
 
@@ -122,7 +144,10 @@ class WorkerEvents(Protocol):
 
 
 class Worker(Protocol):
-    async def start_container(self, spec: ContainerSpec) -> None: ...
+    async def start_container(self, spec: ContainerSpec) -> bool:
+        """Start the spec's container; whether it was forked from a process that had done
+        its start's work already (a zygote), which is cheap, unlike an interpreter's start."""
+        ...
 
     async def stop_container(self, container_id: str, grace_s: float) -> None: ...
 
@@ -148,6 +173,11 @@ class Worker(Protocol):
         """Copy a running sandbox's files into a new image layer on this node; its id."""
         ...
 
+    async def sandbox_checkpoint(self, container_id: str, folder: str) -> None:
+        """Save a running sandbox's memory and files in ``folder`` (it goes on running), for
+        sandboxes restored from it (`ContainerSpec.checkpoint`)."""
+        ...
+
     def sandbox_runtime(self, runtime: str | None) -> str:
         """The runtime a sandbox asking for ``runtime`` gets, or `InvalidError` saying why
         none can hold one here."""
@@ -162,6 +192,10 @@ class Worker(Protocol):
         ...
 
     def describe_free(self) -> str: ...
+
+    def nodes_in_use(self) -> list[NodeUsage]:
+        """Each node's resources and what is reserved of them (the dashboard's nodes page)."""
+        ...
 
     def runtime_of(self, runtime: str | None) -> str:
         """The runtime a container asking for ``runtime`` ("" or None: the default) gets."""

@@ -7,7 +7,7 @@ and stderr as file descriptors beside it.
 
 worker → zygote: ``prefork`` (a spare: a child already in a fresh cgroup and namespaces, waiting
 for its container), ``fork`` (with two descriptors; ``spare`` names the prefork to use),
-``retire``.
+``drop`` (a spare no longer wanted: it exits), ``retire``.
 zygote → worker: ``ready`` or ``failed`` once, then ``forked``/``fork_failed`` per request and
 ``exited`` when a forked container (or an unused spare) ends.
 """
@@ -17,6 +17,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import msgspec
+
+from .definition import MemorySnapshot
 from .message import decode as decode_message
 from .message import encode as encode_message
 
@@ -28,7 +31,16 @@ FORK_FAILED = "fork_failed"
 EXITED = "exited"
 RETIRE = "retire"
 PREFORK = "prefork"
+DROP = "drop"
 MAX_PACKET = 1 << 20
+# What a web endpoint's container imports to serve: its zygote imports them ahead, so that a
+# request to an endpoint with no container waits for a fork, not for these imports.
+WEB_PRELOAD = ("ketch.container.web", "ketch.container.web_handoff", "uvicorn.server",
+               "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl",
+               "uvicorn.protocols.websockets.websockets_sansio_impl", "uvicorn.lifespan.on",
+               "uvicorn.loops.asyncio", "uvicorn.middleware.proxy_headers",
+               "uvicorn.middleware.wsgi", "starlette.applications", "starlette.routing",
+               "starlette.responses", "fastapi")
 
 
 def encode(kind: str, body: dict[str, Any]) -> bytes:
@@ -40,9 +52,21 @@ def decode(data: bytes) -> tuple[str, dict[str, Any]]:
     return kind, body
 
 
-def prepare(snapshot: dict[str, Any] | None) -> bytes:
-    """What the zygote loads before its first fork: ``{"definition", "params"}`` or None."""
-    return encode("prepare", {"snapshot": snapshot})
+class Prepare(msgspec.Struct, kw_only=True):
+    """What the zygote loads before its first fork: the function of a memory snapshot, and
+    modules to import (those of them that the image has)."""
+
+    snapshot: MemorySnapshot | None = None
+    preload: list[str] = []
+
+
+def prepare(snapshot: MemorySnapshot | None, preload: tuple[str, ...] = ()) -> bytes:
+    return encode_message(("prepare", Prepare(snapshot=snapshot, preload=list(preload))))
+
+
+def read_prepare(data: bytes) -> Prepare:
+    _, body = decode_message(data, tuple[str, Prepare], "the zygote's prepare message")
+    return body
 
 
 def fork(request_id: int, config: dict[str, Any], env: dict[str, str],
@@ -52,6 +76,10 @@ def fork(request_id: int, config: dict[str, Any], env: dict[str, str],
 
 def prefork(request_id: int, cgroup_procs: list[str]) -> bytes:
     return encode(PREFORK, {"id": request_id, "cgroup_procs": cgroup_procs})
+
+
+def drop(request_id: int) -> bytes:
+    return encode(DROP, {"id": request_id})
 
 
 def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.client import InputRecord, OutputRecord
@@ -40,7 +41,11 @@ from .calls import Call
 from .dispatch import FunctionState, PendingInput
 
 if TYPE_CHECKING:
-    from .control_plane import ControlPlane
+    from .state import State
+    from .store import Store
+
+Deliver = Callable[[Call, list[OutputRecord]], None]  # `Outputs.deliver`
+Bind = Callable[[FunctionState, bytes], FunctionState]  # a stored class bound again
 
 log = logging.getLogger("ketch")
 
@@ -83,9 +88,9 @@ class Batch:
 class AcceptedInputs:
     """The ``accepted_inputs`` table, and the marks waiting for the next `flush`."""
 
-    def __init__(self, control_plane: ControlPlane) -> None:
-        self.cp = control_plane
-        self.store = control_plane.store
+    def __init__(self, store: Store, state: State) -> None:
+        self.store = store
+        self.state = state
         self.store.ensure_schema(SCHEMA)
         self._batches: dict[str, list[Batch]] = {}  # call id -> its batches, by first index
         self._dirty: list[Batch] = []
@@ -204,8 +209,9 @@ class AcceptedInputs:
 
     # -- after a restart -----------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Queue again or fail every input a previous control plane accepted and did not end."""
+    def recover(self, deliver: Deliver, bind: Bind) -> None:
+        """Queue again or fail every input a previous control plane accepted and did not end:
+        failures are ``deliver``ed; a class bound to parameters is ``bind``ed again."""
         rows = self.store.fetchall(
             "SELECT call_id, first, function_id, records, started, ended, attempts "
             "FROM accepted_inputs ORDER BY call_id, first")
@@ -235,16 +241,17 @@ class AcceptedInputs:
                 attempt = batch.attempts.get(index, 0)
                 item = PendingInput(call_id, index, record.method, record.args, record.blob_id,
                                     attempt)
-                problem = self._requeue(function_id, item, bool(batch.started[index - batch.first]))
+                problem = self._requeue(self._function(function_id, bind), function_id, item,
+                                        bool(batch.started[index - batch.first]))
                 if problem is None:
                     requeued += 1
                 else:
                     failed += 1
-                    self.cp.call_service.add_outputs(call, [OutputRecord(
-                        index=index, status=Status.DIED, data=problem.encode())])
-            if call.done and call_id in self.cp.calls:  # every input had ended before
+                    deliver(call, [OutputRecord(index=index, status=Status.DIED,
+                                                data=problem.encode())])
+            if call.done and call_id in self.state.calls:  # every input had ended before
                 self.store.finish_call(call_id)
-                del self.cp.calls[call_id]
+                del self.state.calls[call_id]
         self.flush()
         if rows:
             log.warning("the control plane restarted: %d accepted inputs queued again, %d failed",
@@ -264,35 +271,35 @@ class AcceptedInputs:
         call.add(self.store.outputs(call_id, 0))  # new outputs go after them
         call.finished |= set(range(expected)) - pending
         call.sent = call.expected = expected
-        self.cp.calls[call_id] = call
+        self.state.calls[call_id] = call
         return call
 
-    def _function(self, function_id: str) -> FunctionState | None:
+    def _function(self, function_id: str, bind: Bind) -> FunctionState | None:
         """The function, or its class bound to the same parameters again (a bound class is
         made on first use, so a restart brings back only the class)."""
-        fn = self.cp.functions.get(function_id)
+        fn = self.state.functions.get(function_id)
         if fn is not None:
             return fn
         row = self.store.fetchone("SELECT params FROM functions WHERE id=?", (function_id,))
-        parent = self.cp.functions.get(function_id.rsplit("-", 1)[0])
+        parent = self.state.functions.get(function_id.rsplit("-", 1)[0])
         if row is None or row[0] is None or parent is None:
             return None
-        bound = self.cp.app_service.bind(parent, row[0], stored=True)
+        bound = bind(parent, row[0])
         return bound if bound.id == function_id else None
 
-    def _requeue(self, function_id: str, item: PendingInput, started: bool) -> str | None:
-        """Queue ``item`` again; or say why it cannot be."""
-        fn = self._function(function_id)
-        if fn is None or self.cp.apps[fn.app_id].stopped:
+    def _requeue(self, fn: FunctionState | None, function_id: str, item: PendingInput,
+                 started: bool) -> str | None:
+        """Queue ``item`` again on ``fn`` (the function ``function_id``, if it is back); or
+        say why it cannot be."""
+        if fn is None or self.state.app_of(fn).stopped:
             return self._gone(function_id)
         if started:
-            policy = fn.options.get("retries")
-            if not policy or fn.definition["is_generator"] or item.attempt >= policy["max_retries"]:
-                return _spent(fn, item.attempt, policy["max_retries"] if policy else 0)
+            policy = fn.options.retries
+            if not policy or fn.definition.is_generator or item.attempt >= policy.max_retries:
+                return _spent(fn, item.attempt, policy.max_retries if policy else 0)
             item.attempt += 1
             self.retried(item)
-            delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
-            fn.delay(item, min(delay, policy["max_delay"]))
+            fn.delay(item, policy.delay(item.attempt))
         else:
             fn.pending.append(item)
         return None

@@ -16,8 +16,8 @@ CONTAINER     of the target's environment      only for its own container
 CREATOR       of the target's environment      only for what it created itself
 ============  ===============================  ==============================================
 
-A read-only user token may make only routes that change nothing; a proxy token opens web
-endpoints and makes no request at all.
+A read-only user token (or one that is a viewer of the target's environment) may make only
+routes that change nothing; a proxy token opens web endpoints and makes no request at all.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Scope(enum.Enum):
 
 class Target(NamedTuple):
     """What a request acts on: ``what`` ("environment", "app", "function", "call", "sandbox",
-    "object", "container", "blob", or "" for nothing in particular), named by its ``field``."""
+    "object", "container", "blob", "logs" (an app's, function's or call's lines), "snapshot",
+    or "" for nothing in particular), named by its ``field``."""
 
     what: str
     field: str = ""
@@ -60,8 +61,8 @@ def check(scope: Scope, writes: bool, where: Where | None, caller: Identity, kin
     """Refuse ``caller`` a request of ``kind`` on a target at ``where`` (None: no target),
     unless ``scope`` allows it."""
     if caller.kind == "user":
-        if writes and caller.read_only:
-            raise _denied(caller, kind, "a read-only token changes nothing")
+        if writes and not caller.may_change(where.environment if where else None):
+            raise _denied(caller, kind, "a read-only token (a viewer here) changes nothing")
         if scope is Scope.ADMIN and not caller.admin:
             raise _denied(caller, kind, "only a token for every environment may")
         if where is not None and not caller.may_use(where.environment):

@@ -14,11 +14,12 @@ import msgspec
 
 from .. import config, exception
 from ..protocol import client as protocol
-from . import proxies
+from ..protocol.definition import FunctionDefinition, replace
+from . import bucket_mounts, proxies
 from .auth import Identity
 from .autoscaler import check_settings
 from .dispatch import FunctionState
-from .logs import AppLogs
+from .state import AppState
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -28,15 +29,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
 
 
-class AppState:
-    def __init__(self, app_id: str, name: str, environment: str = "main") -> None:
-        self.id = app_id
-        self.name = name
-        self.environment = environment
-        self.created = time.time()
-        self.function_ids: list[str] = []
-        self.logs = AppLogs()
-        self.stopped = False
+def secret_ids(definition: FunctionDefinition) -> list[str]:
+    """The secrets a function's definition names: its own and its bucket mounts'."""
+    return [*definition.secrets, *(b["secret_id"] for b in definition.cloud_bucket_mounts
+                                   if b.get("secret_id"))]
 
 
 class AppService:
@@ -63,43 +59,44 @@ class AppService:
 
     async def function_bind(self, req: protocol.FunctionBind, caller: Identity
                             ) -> protocol.FunctionId:
-        return protocol.FunctionId(function_id=self.bind(self.cp._function(req.function_id),
+        return protocol.FunctionId(function_id=self.bind(self.cp.state.function(req.function_id),
                                                          req.params).id)
 
     async def logs_get(self, req: protocol.LogsGet, caller: Identity) -> protocol.LogLines:
-        app = self.cp._app(req.app_id)
+        app = self.cp.state.app(req.app_id)
         lines, end = await app.logs.read(req.cursor, req.timeout)
         return protocol.LogLines(lines=lines, cursor=end, closed=app.logs.closed)
 
     async def function_update_autoscaler(self, req: protocol.FunctionUpdateAutoscaler,
-                                         caller: Identity) -> protocol.Empty:
-        fn = self.cp._function(req.function_id)
+                                         caller: Identity) -> protocol.AutoscalerNow:
+        fn = self.cp.state.function(req.function_id)
         given = {k: v for k, v in msgspec.structs.asdict(req.settings).items() if v is not None}
-        fn.options = check_settings({**fn.options, **given})
+        fn.options = check_settings(replace(fn.options, **given))
         self.cp.sessions.scale(fn)
-        return protocol.Empty()
+        now = {name: getattr(fn.options, name)
+               for name in protocol.AutoscalerSettings.__struct_fields__}
+        return protocol.AutoscalerNow(settings=protocol.AutoscalerSettings(**now))
 
     async def web_url(self, req: protocol.WebUrl, caller: Identity) -> protocol.Url:
-        fn = self.cp._function(req.function_id)
-        if not (fn.options.get("web_methods") or {}).get(req.method or "") \
-                and not fn.options.get("web"):
+        fn = self.cp.state.function(req.function_id)
+        if not (fn.options.web_methods or {}).get(req.method or "") and not fn.options.web:
             raise exception.InvalidError(f"{fn.name} {req.method or ''} is not a web endpoint")
         return protocol.Url(url=self.cp.gateway.url_of(fn, req.method))
 
     # -- for the control plane -------------------------------------------------------------------
 
     def create(self, name: str, environment: str, description: str = "") -> AppState:
-        app = AppState(new_id("ap"), name, environment)
-        self.cp.apps[app.id] = app
+        app = self.cp.state.add_app(AppState(new_id("ap"), name, environment))
         self.cp.store.add_app(app.id, name, description, environment)
+        self.cp.changes.note("apps", app.id)
         return app
 
     def lookup(self, name: str, environment: str, create_if_missing: bool = False) -> AppState:
         """The running app of that name (deployed, or made by an earlier lookup), else a new
         one with ``create_if_missing``."""
-        for app in self.cp.apps.values():
-            if app.name == name and app.environment == environment and not app.stopped:
-                return app
+        app = self.cp.state.running_app(name, environment)
+        if app is not None:
+            return app
         if not create_if_missing:
             where = "" if environment == "main" else f" in environment {environment!r}"
             raise exception.NotFoundError(
@@ -109,65 +106,68 @@ class AppService:
 
     def restore(self, app_id: str, name: str, environment: str) -> AppState:
         """Bring back a stored app (a deployed one, on restart)."""
-        app = AppState(app_id, name, environment)
-        self.cp.apps[app.id] = app
-        return app
+        return self.cp.state.add_app(AppState(app_id, name, environment))
 
     async def stop(self, app_id: str, ending: bool = True) -> None:
         """Stop the app's containers and sandboxes; unless ``ending`` is False (a deployed app
         when the control plane shuts down), the app ends for good."""
         cp = self.cp
-        app = cp._app(app_id)
+        app = cp.state.app(app_id)
         if app.stopped:
             return
         app.stopped = True
         waits: list[Any] = [asyncio.wait_for(event.wait(), 10.0)
                             for event in cp.sandboxes.stop_app(app_id)]
         for function_id in app.function_ids:
-            fn = cp.functions[function_id]
-            fn.options = {**fn.options, "min_containers": 0, "max_containers": 0}
+            fn = cp.state.functions[function_id]
+            fn.options = replace(fn.options, min_containers=0, max_containers=0)
             for ct in list(fn.containers.values()):
                 waits.append(cp.sessions.stop_container(ct, requeue=False))
         await asyncio.gather(*waits, return_exceptions=True)  # a sandbox late to end: let go
         deadline = time.monotonic() + 10.0
-        while any(cp.functions[f].containers for f in app.function_ids):
+        while any(cp.state.functions[f].containers for f in app.function_ids):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
         if ending:
             cp.store.stop_app(app_id)
             cp.secrets.release([s for f in app.function_ids  # its unnamed secrets
-                                for s in cp.functions[f].definition.get("secrets") or []])
+                                for s in secret_ids(cp.state.functions[f].definition)])
         cp.meter.flush()
         app.logs.close()
+        cp.changes.note("apps", app_id)
 
-    async def add_function(self, app_id: str, definition: dict[str, Any],
+    async def add_function(self, app_id: str, definition: FunctionDefinition,
                            function_id: str | None = None) -> FunctionState:
         """Create a function; with ``function_id``, bring back a stored one (on restart)."""
         cp = self.cp
-        app = cp._app(app_id)
-        if not isinstance(definition.get("options"), dict):
-            raise exception.InvalidError("a function's definition is a dict with an options dict")
-        check_settings(definition["options"])  # before the tick reads them
+        app = cp.state.app(app_id)
+        check_settings(definition.options)  # before the tick reads them
         fn = FunctionState(function_id or new_id("fu"), app_id, definition, None)
         self._check_function(fn, app.environment)
-        if definition.get("image"):
+        web = fn.options.serves_web
+        if web and function_id is None:  # a deployed app coming back had its label already
+            cp.gateway.routes.check(fn)
+        # a bucket is tried once when its app starts; not when a deployed app comes back
+        await bucket_mounts.check(cp.secrets, definition.cloud_bucket_mounts,
+                                  f"function {fn.name!r}", app.environment,
+                                  probe=function_id is None)
+        if definition.image:
             def log(text: str) -> None:
                 app.logs.append(protocol.LogLine(function="image", container_id="",
                                                  stream="stderr", text=text))
                 cp.logbook.add(app.id, "image", "", None, "stderr", text)
 
-            fn.image = await cp.build_image(definition["image"], fn.options.get("runtime") or "",
-                                            log, app.environment)
-            if fn.image.get("rooted") and definition.get("sys_path"):
+            fn.image = await cp.build_image(definition.image, fn.options.runtime or "", log,
+                                            app.environment)
+            if fn.image.get("rooted") and definition.sys_path:
                 # the host is not beneath an image of its own: its module comes in by a bind
-                fn.image = {**fn.image, "module_root": definition["sys_path"][0]}
-        cp.functions[fn.id] = fn
+                fn.image = {**fn.image, "module_root": definition.sys_path[0]}
+        cp.state.add_function(fn)
         cp.scheduler.add(fn)
-        if fn.options.get("web") or fn.options.get("web_methods"):
+        if web:
             await cp.gateway.start(port=config.gateway_port())
             cp.gateway.forget_routes()  # a new version may take over a label
-        app.function_ids.append(fn.id)
         if function_id is None:
             cp.store.add_function(fn.id, app_id, fn.name, definition, None)
         return fn
@@ -175,24 +175,26 @@ class AppService:
     def _check_function(self, fn: FunctionState, environment: str) -> None:
         """Refuse a function that could never run, before any container tries."""
         cp, definition = self.cp, fn.definition
-        cp.secrets.check(definition.get("secrets") or [], f"function {fn.name!r}", environment)
+        cp.secrets.check(definition.secrets, f"function {fn.name!r}", environment)
         problem = cp.worker.never_fits(cp.container_spec(fn, "", ""))
         if problem is not None:
             raise exception.ResourceExhaustedError(
                 f"function {fn.name!r} can never run here: {problem}. Ask for less, or run "
                 "it on a larger machine."
             )
-        for volume_id in (definition.get("volumes") or {}).values():
+        for volume_id in definition.volumes.values():
             cp.objects.kind_of(volume_id, "volume", environment)
-        for nfs_id in (definition.get("network_file_systems") or {}).values():
+        for nfs_id in definition.network_file_systems.values():
             cp.objects.kind_of(nfs_id, "nfs", environment)
-        if fn.options.get("proxy"):
-            proxies.check(fn.options["proxy"], fn.name)
+        if fn.options.proxy:
+            proxies.check(fn.options.proxy, fn.name)
         note = cp.worker.placement_note(cp.container_spec(fn, "", ""))
         if note:
             cp.log(fn, "", "stderr", note)
-        for key, what in (("volumes", "volumes"), ("network_file_systems", "network file systems")):
-            if definition.get(key) and cp.worker.runtime_of(fn.options.get("runtime")) != "namespace":
+        for mounts, what in ((definition.volumes, "volumes"),
+                             (definition.network_file_systems, "network file systems"),
+                             (definition.cloud_bucket_mounts, "cloud buckets")):
+            if mounts and cp.worker.runtime_of(fn.options.runtime) != "namespace":
                 raise exception.InvalidError(
                     f"function {fn.name!r} mounts {what}, which need the namespace runtime (root "
                     "on Linux); use their files through their methods instead"
@@ -203,12 +205,11 @@ class AppService:
         ``stored`` when the store has it already (brought back after a restart)."""
         cp = self.cp
         bound_id = f"{parent.id}-{hashlib.sha256(params).hexdigest()[:16]}"
-        if bound_id not in cp.functions:
-            fn = FunctionState(bound_id, parent.app_id, parent.definition, params)
+        if bound_id not in cp.state.functions:
+            fn = cp.state.add_function(
+                FunctionState(bound_id, parent.app_id, parent.definition, params))
             fn.family_id = parent.id
             fn.image = parent.image
-            cp.functions[bound_id] = fn
-            cp.apps[parent.app_id].function_ids.append(bound_id)
             if not stored:
                 cp.store.add_function(bound_id, parent.app_id, fn.name, parent.definition, params)
-        return cp.functions[bound_id]
+        return cp.state.functions[bound_id]

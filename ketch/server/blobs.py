@@ -49,6 +49,11 @@ class BlobStore:
                 return folder.name
         raise self._missing(blob_id)
 
+    def rename_environment(self, name: str, new_name: str) -> None:
+        folder = self._root / "environments" / name
+        if folder.is_dir():
+            os.rename(folder, self._root / "environments" / new_name)
+
     def expire(self, older_than_s: float) -> None:
         cutoff = time.time() - older_than_s
         for folder in (self._root, *self._environments()):

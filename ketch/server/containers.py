@@ -1,7 +1,8 @@
 """The control plane's side of containers: start, feed, retry, scale down and bury them.
 
-`ContainerSessions` is the part of `ControlPlane` that talks to container agents and asks the
-worker for containers; it reads and updates the control plane's functions and calls.
+`ContainerSessions` talks to container agents (`ketch.protocol.container`) and asks the worker
+for containers (`ketch.protocol.worker`); it keeps the functions' queues and containers in
+`State`, and hands what comes back to `Outputs`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -20,26 +22,55 @@ from ..protocol import container as wire
 from ..protocol.client import BlobId, Data, OutputRecord
 from ..protocol.message import decode
 from ..protocol.peer import Peer
-from ..protocol.worker import ContainerExit
+from ..protocol.worker import ContainerExit, ContainerSpec, Worker
 from . import autoscaler
+from .accepted import AcceptedInputs
+from .blobs import BlobStore
+from .call_history import CallHistory
+from .calls import Call
+from .changes import Changes
 from .dispatch import ContainerState, FunctionState, PendingInput
+from .metrics import Metrics
+from .outputs import Outputs
+from .state import State
 
-if TYPE_CHECKING:
-    from .control_plane import ControlPlane
+Spec = Callable[[FunctionState, str, str], ContainerSpec]  # function, container id, token
+Log = Callable[[FunctionState, str, str, str, "str | None"], None]
 
 log = logging.getLogger("ketch")
 Status = wire.Status
 HEARTBEAT_TIMEOUT_S = 30.0
-# Containers starting at once: an interpreter start is CPU work, so starting a hundred together
-# on two cores makes each of them (and the inputs already running) wait for all the others.
+# Containers starting at once. An interpreter start is CPU work, part of it (the launcher's)
+# outside any container's cgroup, so starting a hundred together on two cores makes each of
+# them (and the inputs already running) wait for all the others. A fork from a zygote is a
+# few milliseconds, spent in the container's own cgroup (whose weight its cpu request sets),
+# and its waits (a cgroup to join, a socket to answer) overlap: more may start at once.
 MAX_STARTING = 2 * (os.cpu_count() or 1)
+MAX_FORKING = 8 * (os.cpu_count() or 1)
 
 
 class ContainerSessions:
-    def __init__(self, control_plane: ControlPlane) -> None:
-        self.cp = control_plane
-        self.containers: dict[str, ContainerState] = {}
+    """``spec`` describes a function's container for the worker; ``log`` says a line to the
+    app's watchers; ``web_ready`` is given a web endpoint's container when it serves, with its
+    ``web_ready`` frame."""
+
+    def __init__(self, state: State, worker: Worker, outputs: Outputs, accepted: AcceptedInputs,
+                 metrics: Metrics, blobs: BlobStore, history: CallHistory, changes: Changes,
+                 spec: Spec, log: Log,
+                 web_ready: Callable[[ContainerState, wire.WebReady], None]) -> None:
+        self.state = state
+        self.worker = worker
+        self.outputs = outputs
+        self.accepted = accepted
+        self.metrics = metrics
+        self.blobs = blobs
+        self.history = history
+        self.changes = changes
+        self.spec = spec
+        self.log = log
+        self.web_ready = web_ready
         self._scale_soon: set[str] = set()
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}  # function id → its next plan
 
     # -- frames from agents --------------------------------------------------------------------
 
@@ -59,41 +90,38 @@ class ContainerSessions:
             ct.failure = body.failure
         elif kind == wire.WEB_READY:
             ct.web_port = body.port
-            self.cp.gateway.wake(self.cp.functions[ct.function_id])
+            self.web_ready(ct, body)
         elif kind == wire.BLOB_GET:
-            return Data(data=self.cp.blobs.get(body.blob_id, self._environment(ct)))
+            return Data(data=self.blobs.get(body.blob_id, self._environment(ct)))
         elif kind == wire.BLOB_PUT:
-            return BlobId(blob_id=self.cp.blobs.put(body.data, self._environment(ct)))
+            return BlobId(blob_id=self.blobs.put(body.data, self._environment(ct)))
         elif kind != wire.HEARTBEAT:
             raise exception.InvalidError(f"the control plane does not take {kind!r} from "
                                          "containers")
         return None
 
     def _environment(self, ct: ContainerState) -> str:
-        return self.cp.apps[self.cp.functions[ct.function_id].app_id].environment
+        return self.state.app_of(self.state.functions[ct.function_id]).environment
 
     def _hello(self, peer: Peer, body: wire.Hello) -> wire.Welcome:
-        ct = self.containers.get(body.container_id)
+        ct = self.state.containers.get(body.container_id)
         if ct is None or not secrets.compare_digest(ct.token, body.token):
             raise exception.AuthError("unknown container or wrong container token")
-        fn = self.cp.functions[ct.function_id]
+        fn = self.state.functions[ct.function_id]
         peer.info["container"] = ct
         ct.peer = peer
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
-        self.cp.metrics.container_ready(fn, ct.last_seen - ct.created)
+        self.metrics.container_ready(fn, ct.last_seen - ct.created)
+        self.changes.note("containers", fn.app_id)
         asyncio.get_running_loop().call_soon(self.pump, fn)
-        for other in self.cp.functions.values():  # a start slot is free: others may use it
-            if other.pending or other.web_waiting:
-                asyncio.get_running_loop().call_soon(self.scale, other)
-        app = self.cp.apps[fn.app_id]
-        siblings = {self.cp.functions[f].name: f for f in app.function_ids
-                    if self.cp.functions[f].params is None}
+        self._scale_waiting()
+        app = self.state.app_of(fn)
         return wire.Welcome(definition=fn.definition, params=fn.params, app_id=app.id,
-                            app_functions=siblings)
+                            app_functions=self.state.named_functions(app))
 
     def _on_outputs(self, ct: ContainerState, records: list[wire.Output]) -> None:
-        fn = self.cp.functions[ct.function_id]
+        fn = self.state.functions[ct.function_id]
         ct.outputs_seen += len(records)
         by_call: dict[str, list[OutputRecord]] = {}
         for record in records:
@@ -111,27 +139,28 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
+            self.history.ran(call_id, index, item.attempt + 1, duration)
             by_call.setdefault(call_id, []).append(
                 OutputRecord(index=index, status=status, data=record.data,
                              blob_id=record.blob_id))
+        ct.answered.update(by_call)
         for call_id, outs in by_call.items():
-            call = self.cp.calls.get(call_id)
+            call = self.state.calls.get(call_id)
             if call is not None and not call.cancelled:
-                self.cp.call_service.add_outputs(call, outs)
+                self.outputs.deliver(call, outs)
         if not ct.assigned:
             ct.idle_since = time.monotonic()
         self.pump(fn)
 
     def _retry(self, fn: FunctionState, item: PendingInput) -> bool:
-        policy = fn.options.get("retries")
-        if not policy or item.attempt >= policy["max_retries"] or fn.definition["is_generator"]:
+        policy = fn.options.retries
+        if not policy or item.attempt >= policy.max_retries or fn.definition.is_generator:
             return False
-        if item.call_id in self.cp.cancelled:
+        if item.call_id in self.state.cancelled:
             return False
         item.attempt += 1
-        self.cp.accepted.retried(item)
-        delay = policy["initial_delay"] * policy["backoff_coefficient"] ** (item.attempt - 1)
-        fn.delay(item, min(delay, policy["max_delay"]))
+        self.accepted.retried(item)
+        fn.delay(item, policy.delay(item.attempt))
         return True
 
     # -- feeding and scaling -------------------------------------------------------------------
@@ -139,9 +168,17 @@ class ContainerSessions:
     def pump(self, fn: FunctionState) -> None:
         if fn.delayed:
             fn.release_due(time.monotonic())
-        for ct, records in fn.fill(self.cp.cancelled):
-            self.cp.accepted.started(records)
+        for ct, records in fn.fill(self.state.cancelled):
+            self.accepted.started(records)
+            self.changes.note("calls", fn.app_id)  # queued inputs now run
             ct.peer.notify(wire.INPUTS, records)  # type: ignore[union-attr]  # fill takes ready ones
+        # Only inputs left waiting need a container now; the tick and the autoscaler's
+        # rechecks make every other change, so a warm call does not plan twice.
+        if fn.pending or fn.delayed or fn.web_waiting:
+            self._scale_soon_once(fn)
+
+    def _scale_soon_once(self, fn: FunctionState) -> None:
+        """Plan ``fn`` once the events in hand are handled (once, however many asked)."""
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
             asyncio.get_running_loop().call_soon(self._scale_later, fn)
@@ -151,19 +188,44 @@ class ContainerSessions:
         self.scale(fn)
 
     def scale(self, fn: FunctionState) -> None:
-        if self.cp.apps[fn.app_id].stopped:
+        if self.state.app_of(fn).stopped:
             return
         plan = autoscaler.plan(fn.snapshot(time.monotonic()))
+        if plan.recheck_s is not None:
+            self._recheck(fn, plan.recheck_s)
         for container_id in plan.stop:
             asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
         for _ in range(plan.start):
-            if self.starting() >= MAX_STARTING:
+            launching, forking = self.state.starting()
+            if launching >= MAX_STARTING or launching + forking >= MAX_FORKING:
                 break  # more at once would only starve each other's start; the tick goes on
-            if not self.cp.worker.fits(self.cp.container_spec(fn, "", "")):
+            if not self.worker.fits(self.spec(fn, "", "")):
                 self._evict_idle(fn)  # frees room for a later tick
                 self._say_waiting(fn)
                 break
             self._start_container(fn)
+
+    def _scale_waiting(self) -> None:
+        """A start slot is free: functions with work waiting may use it."""
+        for fn in self.state.functions.values():
+            if fn.pending or fn.web_waiting:
+                self._scale_soon_once(fn)
+
+    def _recheck(self, fn: FunctionState, delay_s: float) -> None:
+        """Plan ``fn`` again after ``delay_s``, unless it is planned sooner already."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay_s
+        timer = self._rechecks.get(fn.id)
+        if timer is not None and not timer.cancelled() and timer.when() <= due:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._rechecks[fn.id] = loop.call_at(due, self._rechecked, fn)
+
+    def _rechecked(self, fn: FunctionState) -> None:
+        del self._rechecks[fn.id]
+        if fn.id in self.state.functions:
+            self.scale(fn)
 
     def _say_waiting(self, fn: FunctionState) -> None:
         """Tell the app's watchers, at most every 10 s, that inputs wait for resources."""
@@ -172,26 +234,31 @@ class ContainerSessions:
             return
         fn.waiting_said = now
         opts = fn.options
-        request = f"cpu={opts.get('cpu') or 0.125}, memory={opts.get('memory') or 128} MiB"
+        request = f"cpu={opts.cpu or 0.125}, memory={opts.memory or 128} MiB"
         text = (f"waiting for resources: a container needs {request}; the node has "
-                f"{self.cp.worker.describe_free()}")
-        self.cp.log(fn, "", "stderr", text)
-
-    def starting(self) -> int:
-        """Containers started but not yet connected, on the whole node."""
-        return sum(1 for ct in self.containers.values() if ct.peer is None and not ct.stopping)
+                f"{self.worker.describe_free()}")
+        self.log(fn, "", "stderr", text, None)
 
     def _start_container(self, fn: FunctionState) -> None:
         ct = ContainerState(f"ct-{secrets.token_hex(6)}", fn.id, secrets.token_urlsafe(24))
-        self.containers[ct.id] = ct
+        self.state.containers[ct.id] = ct
         fn.containers[ct.id] = ct
-        self.cp.metrics.container_started(fn)
-        asyncio.ensure_future(self.cp.worker.start_container(self.cp.container_spec(fn, ct.id, ct.token)))
+        self.metrics.container_started(fn)
+        self.changes.note("containers", fn.app_id)
+        started = asyncio.ensure_future(self.worker.start_container(self.spec(fn, ct.id, ct.token)))
+        started.add_done_callback(lambda task: self._started(ct, task))
+
+    def _started(self, ct: ContainerState, task: asyncio.Future[bool]) -> None:
+        """A fork does not hold a slot of the interpreters' starts: give it to others."""
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        ct.forked = True
+        self._scale_waiting()
 
     def _evict_idle(self, wanting: FunctionState) -> None:
         """Stop the longest-idle container of another function, to make room for ``wanting``."""
         idle = [
-            ct for ct in self.containers.values()
+            ct for ct in self.state.containers.values()
             if ct.function_id != wanting.id and ct.ready and not ct.assigned
         ]
         if idle:
@@ -208,13 +275,25 @@ class ContainerSessions:
         if ct.peer is not None and grace_s > 0:
             ct.peer.notify(wire.SHUTDOWN, wire.Shutdown())
             deadline = time.monotonic() + grace_s
-            while ct.id in self.containers and time.monotonic() < deadline:
+            while ct.id in self.state.containers and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-        if ct.id in self.containers:
-            await self.cp.worker.stop_container(ct.id, grace_s=1.0)
+        if ct.id in self.state.containers:
+            await self.worker.stop_container(ct.id, grace_s=1.0)
+
+    async def drop(self, call: Call, terminate_containers: bool) -> None:
+        """Take a cancelled call's inputs out of the queue, and out of the containers that hold
+        them: told to drop them, or stopped with ``terminate_containers``."""
+        fn = self.state.functions[call.function_id]
+        fn.pending = type(fn.pending)(i for i in fn.pending if i.call_id != call.id)
+        for ct in [ct for ct in fn.containers.values()
+                   if any(key[0] == call.id for key in ct.assigned)]:
+            if terminate_containers:
+                await self.stop_container(ct, requeue=True, grace_s=0.0)
+            elif ct.peer is not None:
+                ct.peer.notify(wire.CANCEL, [key for key in ct.assigned if key[0] == call.id])
 
     def check_heartbeats(self, now: float) -> None:
-        for ct in list(self.containers.values()):
+        for ct in list(self.state.containers.values()):
             if ct.peer is not None and not ct.stopping and now - ct.last_seen > HEARTBEAT_TIMEOUT_S:
                 ct.exit_reason = f"the container sent no heartbeat for {HEARTBEAT_TIMEOUT_S:.0f} s"
                 asyncio.ensure_future(self.stop_container(ct, requeue=False, grace_s=0.0))
@@ -222,20 +301,21 @@ class ContainerSessions:
     # -- endings -------------------------------------------------------------------------------
 
     def container_log(self, container_id: str, stream: str, text: str) -> None:
-        ct = self.containers.get(container_id)
+        ct = self.state.containers.get(container_id)
         if ct is None:
             return
         ct.tail.append(text)
-        fn = self.cp.functions[ct.function_id]
+        fn = self.state.functions[ct.function_id]
         calls = {call_id for call_id, _ in ct.assigned}
-        self.cp.log(fn, container_id, stream, text, calls.pop() if len(calls) == 1 else None)
+        self.log(fn, container_id, stream, text, calls.pop() if len(calls) == 1 else None)
 
     def on_container_exit(self, container_id: str, exit: ContainerExit) -> None:
-        ct = self.containers.pop(container_id, None)
+        ct = self.state.containers.pop(container_id, None)
         if ct is None:
             return
-        fn = self.cp.functions[ct.function_id]
+        fn = self.state.functions[ct.function_id]
         fn.containers.pop(container_id, None)
+        self.changes.note("containers", fn.app_id)
         if ct.peer is not None:
             ct.peer.close()
         reason = ct.exit_reason or exit.reason
@@ -285,7 +365,6 @@ class ContainerSessions:
             self._output(item, status, data)
 
     def _output(self, item: PendingInput, status: str, data: bytes) -> None:
-        call = self.cp.calls.get(item.call_id)
+        call = self.state.calls.get(item.call_id)
         if call is not None:
-            self.cp.call_service.add_outputs(
-                call, [OutputRecord(index=item.index, status=status, data=data)])
+            self.outputs.deliver(call, [OutputRecord(index=item.index, status=status, data=data)])

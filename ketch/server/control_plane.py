@@ -24,19 +24,20 @@ import msgspec
 from .. import config, exception
 from ..protocol import client as protocol
 from ..protocol import container as wire
+from ..protocol.definition import MemorySnapshot
 from ..protocol.message import Answer, Request, decode, request_type
 from ..protocol.peer import Peer
 from ..protocol.wire import MAX_FRAME, MAX_UNAUTHENTICATED_FRAME
 from ..protocol.worker import ContainerExit, ContainerSpec, UsageSample, Worker, WorkerEvents
 from ..worker import LocalWorker
-from . import access, proxies, targets
+from . import access, bucket_mounts, proxies, targets
 from .accepted import AcceptedInputs
-from .apps import AppService, AppState
+from .apps import AppService
 from .auth import LOCAL, Identity, Tokens
 from .blobs import BlobStore
 from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
-from .calls import Call
+from .changes import Changes
 from .containers import ContainerSessions
 from .dashboard import Dashboard
 from .deployments import Deployments
@@ -45,15 +46,19 @@ from .dispatch import FunctionState
 from .environments import Environments
 from .forwards import Forwards
 from .gateway import Gateway
+from .log_queries import LogQueries
 from .logbook import Logbook
 from .metering import Meter
 from .metrics import Metrics
 from .network_file_systems import NetworkFileSystems
 from .objects import NamedObjects
+from .outputs import Outputs
 from .queues import QueueService
 from .routes import BY_KIND
+from .sandbox_snapshots import SandboxSnapshots
 from .sandboxes import SandboxService
 from .scheduler import Scheduler
+from .state import State
 from .store import Store
 from .tick_guard import TickGuard
 from .vault import SecretService
@@ -83,10 +88,7 @@ class ControlPlane:
         self.state_dir = state_dir
         self.store = Store(state_dir / "ketch.db")
         self.blobs = BlobStore(state_dir / "blobs")
-        self.apps: dict[str, AppState] = {}
-        self.functions: dict[str, FunctionState] = {}
-        self.calls: dict[str, Call] = {}
-        self.cancelled: set[str] = set()
+        self.state = State()
         self._listen = listen
         self._tls = tls
         self._socket_dir: Path | None = None
@@ -97,16 +99,17 @@ class ControlPlane:
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
-        self.sessions = ContainerSessions(self)
         self.meter = Meter(self.store)
-        self.history = CallHistory()  # for the dashboard and /metrics
+        self.changes = Changes()  # for live pages: what changed, noted where it changes
+        self.history = CallHistory(self.changes)  # for the dashboard and /metrics
         self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
-        self.scheduler = Scheduler(self)
         self.environments = Environments(self.store)
         self.environments.on_delete = self._delete_environment
+        self.environments.on_rename = self._rename_environment
         self.tokens = Tokens(self.store, self.environments)
         self.gateway = Gateway(self)
+        self.environments.on_web_suffix = self.gateway.routes.check_suffix
         self.dashboard = Dashboard(self)  # started by `ketch server` and `ketch run`
         self.objects = NamedObjects(self.store)
         self.dicts = DictService(self.store, self.objects)
@@ -116,20 +119,32 @@ class ControlPlane:
                                      config.volumes_url())
         self.nfs = NetworkFileSystems((config.volumes_path() or state_dir) / "nfs", self.objects)
         self.objects.drop_ephemeral()
+        self.accepted = AcceptedInputs(self.store, self.state)
+        self.outputs = Outputs(self.state, self.store, self.history, self.accepted)
+        self.sessions = ContainerSessions(
+            self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
+            self.history, self.changes, spec=self.container_spec, log=self.log,
+            web_ready=self.gateway.attach)
+        self.call_service = CallService(self.state, self.store, self.blobs, self.history,
+                                        self.accepted, self.outputs, self.sessions)
+        self.scheduler = Scheduler(self.state, self.call_service, self.log)
         self.app_service = AppService(self)
-        self.call_service = CallService(self)
-        self.accepted = AcceptedInputs(self)
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
+        self.log_queries = LogQueries(self.state, self.store, self.logbook)
+        self.sandbox_snapshots = SandboxSnapshots(self)
         self.services: dict[type, object] = {type(s): s for s in (
             self.app_service, self.call_service, self.deployments, self.sandboxes, self.forwards,
             self.objects, self.dicts, self.queues, self.secrets, self.volumes, self.nfs,
-            self.tokens, self.environments, self.meter)}
+            self.tokens, self.environments, self.meter, self.log_queries,
+            self.sandbox_snapshots)}
 
     async def start(self) -> None:
         await self.deployments.restore()
-        self.accepted.recover()  # after the deployed apps, whose functions they may run on
+        self.accepted.recover(  # after the deployed apps, whose functions they may run on
+            self.outputs.deliver, lambda parent, params: self.app_service.bind(parent, params,
+                                                                               stored=True))
         if self._listen:
             from ..protocol.wire import parse_address
 
@@ -149,7 +164,7 @@ class ControlPlane:
         self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def close(self) -> None:
-        for app in list(self.apps.values()):
+        for app in list(self.state.apps.values()):
             # deployed apps stay deployed: the next control plane brings them back
             await self.app_service.stop(app.id, ending=app.id not in self.deployments.versions)
         await self.worker.close()
@@ -179,9 +194,22 @@ class ControlPlane:
         access.check(route.scope, route.writes, where, caller, request.KIND)
         return await route.handler(self.services[route.service], request, caller)  # type: ignore[no-any-return]
 
+    def _rename_environment(self, name: str, new_name: str) -> None:
+        """Carry an environment's apps, calls, objects, deployments, blobs, snapshots and
+        token grants over to its new name."""
+        for table in ("apps", "calls", "objects", "deployments"):
+            self.store.execute(f"UPDATE {table} SET environment=? WHERE environment=?",
+                               (new_name, name))
+        for app in self.state.apps.values():
+            if app.environment == name:
+                app.environment = new_name
+        self.tokens.rename_environment(name, new_name)
+        self.blobs.rename_environment(name, new_name)
+        self.sandbox_snapshots.rename_environment(name, new_name)
+
     async def _delete_environment(self, name: str) -> None:
         """End an environment's apps, forget its deployments and drop its objects."""
-        for app in [a for a in self.apps.values() if a.environment == name]:
+        for app in [a for a in self.state.apps.values() if a.environment == name]:
             await self.app_service.stop(app.id)
         self.store.execute("DELETE FROM deployments WHERE environment=?", (name,))
         self.objects.delete_environment(name)
@@ -202,24 +230,6 @@ class ControlPlane:
         return await self.worker.build_image(opened, runtime, log)
 
     # -- lookups -------------------------------------------------------------------------------
-
-    def _app(self, app_id: str) -> AppState:
-        try:
-            return self.apps[app_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no running app {app_id}") from None
-
-    def _function(self, function_id: str) -> FunctionState:
-        try:
-            return self.functions[function_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no function {function_id}") from None
-
-    def _call(self, call_id: str) -> Call:
-        try:
-            return self.calls[call_id]
-        except KeyError:
-            raise exception.NotFoundError(f"no active function call {call_id}") from None
 
     # -- connections and time ------------------------------------------------------------------
 
@@ -251,10 +261,10 @@ class ControlPlane:
 
     def _authenticate(self, auth: protocol.Auth) -> Identity:
         if auth.container_id:
-            ct = self.sessions.containers.get(auth.container_id)
+            ct = self.state.containers.get(auth.container_id)
             if ct is None or not secrets.compare_digest(ct.token, auth.secret):
                 raise exception.AuthError("unknown container or wrong container token")
-            app = self.apps[self.functions[ct.function_id].app_id]
+            app = self.state.apps[self.state.functions[ct.function_id].app_id]
             return Identity("container", ct.id, app.id, frozenset([app.environment]),
                             environment=app.environment)
         if not auth.token_id:
@@ -273,7 +283,7 @@ class ControlPlane:
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
-            for fn in list(self.functions.values()):
+            for fn in list(self.state.functions.values()):
                 with guard.piece(fn.id, f"serving function {fn.name} ({fn.id})"):
                     self.sessions.pump(fn)
                     self.sessions.scale(fn)
@@ -303,35 +313,38 @@ class ControlPlane:
             app_id=fn.app_id,
             server_address=self.container_address,
             token=token,
-            runtime=opts.get("runtime") or "",
-            env={**proxies.environment(opts.get("proxy"), self.address.rsplit(":", 1)[0]),
-                 **self._secret_env(fn, container_id), **(opts.get("env") or {})},
-            cpu=opts.get("cpu"),
-            memory_mb=opts.get("memory"),
-            gpu=opts.get("gpu"),
+            runtime=opts.runtime or "",
+            env={**proxies.environment(opts.proxy, self.address.rsplit(":", 1)[0]),
+                 **self._secret_env(fn, container_id), **opts.env},
+            cpu=opts.cpu,
+            memory_mb=opts.memory,
+            gpu=opts.gpu,
             image=fn.image,
-            volumes=self.volumes.prepare(container_id, fn.definition.get("volumes") or {})
+            volumes=self.volumes.prepare(container_id, fn.definition.volumes)
             if container_id else [],
-            binds=self.nfs.binds(fn.definition.get("network_file_systems") or {})
-            if container_id else [],
-            placement=opts.get("placement"),
-            snapshot={"definition": fn.definition, "params": fn.params}
-            if opts.get("enable_memory_snapshot") else None,
+            binds=self.nfs.binds(fn.definition.network_file_systems) if container_id else [],
+            buckets=bucket_mounts.opened(
+                self.secrets, fn.definition.cloud_bucket_mounts,
+                lambda text: self.log(fn, container_id, "stderr", text)) if container_id else [],
+            placement=opts.placement,
+            snapshot=MemorySnapshot(definition=fn.definition, params=fn.params)
+            if opts.enable_memory_snapshot else None,
+            web=opts.serves_web,
         )
 
     def _secret_env(self, fn: FunctionState, container_id: str) -> dict[str, str]:
         """The function's secrets, opened for a container about to start (not for a spec
         that only checks resources); never stored."""
-        if not container_id or not fn.definition.get("secrets"):
+        if not container_id or not fn.definition.secrets:
             return {}
         return self.secrets.environment(
-            fn.definition["secrets"], lambda text: self.log(fn, container_id, "stderr", text),
+            fn.definition.secrets, lambda text: self.log(fn, container_id, "stderr", text),
         )
 
     def log(self, fn: FunctionState, container_id: str, stream: str, text: str,
             call_id: str | None = None) -> None:
         """A line for the app's watchers now, and for `ketch app logs` later."""
-        self.apps[fn.app_id].logs.append(protocol.LogLine(
+        self.state.apps[fn.app_id].logs.append(protocol.LogLine(
             function=fn.name, container_id=container_id, stream=stream, text=text))
         self.logbook.add(fn.app_id, fn.name, container_id, call_id, stream, text)
 
@@ -359,10 +372,12 @@ class ControlPlane:
     def container_usage(self, container_id: str, sample: UsageSample) -> None:
         sandbox = self.sandboxes.sandboxes.get(container_id)
         if sandbox is not None:
-            self.meter.record_sandbox(sandbox.app_id, self.apps[sandbox.app_id].name,
+            self.meter.record_sandbox(sandbox.app_id, self.state.apps[sandbox.app_id].name,
                                       sandbox.id, sandbox.options, sample)
             return
-        ct = self.sessions.containers.get(container_id)
+        ct = self.state.containers.get(container_id)
         if ct is not None:
-            fn = self.functions[ct.function_id]
-            self.meter.record(fn, self.apps[fn.app_id].name, ct, sample)
+            fn = self.state.functions[ct.function_id]
+            self.meter.record(fn, self.state.apps[fn.app_id].name, ct, sample)
+            ct.usage = sample  # its latest, for the dashboard
+            self.changes.note("containers", fn.app_id)

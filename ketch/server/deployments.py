@@ -8,16 +8,17 @@ again on demand), so ``Function.from_name`` keeps working across restarts.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import exception
 from ..protocol import client as protocol
+from ..protocol.definition import FunctionDefinition
 from ..protocol.message import decode
 from .auth import Identity
 
 if TYPE_CHECKING:
-    from .apps import AppState
     from .control_plane import ControlPlane
+    from .state import AppState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -48,7 +49,7 @@ class Deployments:
         self.versions: dict[str, int] = {}  # app id -> its deployed version
 
     def deployed(self, name: str, environment: str) -> AppState:
-        for app in self.cp.apps.values():
+        for app in self.cp.state.apps.values():
             if app.name == name and app.environment == environment \
                     and app.id in self.versions and not app.stopped:
                 return app
@@ -61,10 +62,10 @@ class Deployments:
                               ) -> protocol.FunctionFound:
         app = self.deployed(req.app_name, req.environment)
         for function_id in app.function_ids:
-            fn = self.cp.functions[function_id]
+            fn = self.cp.state.functions[function_id]
             if fn.name == req.tag and fn.params is None:
                 return protocol.FunctionFound(function_id=fn.id, definition=fn.definition)
-        names = sorted({self.cp.functions[f].name for f in app.function_ids})
+        names = sorted({self.cp.state.functions[f].name for f in app.function_ids})
         raise exception.NotFoundError(
             f"app {req.app_name!r} has no function {req.tag!r}; it has: {', '.join(names)}"
         )
@@ -74,7 +75,7 @@ class Deployments:
 
     async def deploy(self, app_id: str, rolled_back_from: int | None = None) -> int:
         """Make the running app the deployed version of its name; its number."""
-        app = self.cp._app(app_id)
+        app = self.cp.state.app(app_id)
         row = self.store.fetchone("SELECT MAX(version) FROM deployments WHERE environment=? AND "
                                   "name=?", (app.environment, app.name))
         version = (row[0] or 0) + 1 if row else 1
@@ -83,27 +84,47 @@ class Deployments:
             "environment) VALUES (?, ?, ?, ?, ?, ?)",
             (app.name, version, app_id, time.time(), rolled_back_from, app.environment),
         )
-        previous = [a for a in self.cp.apps.values()
+        previous = [a for a in self.cp.state.apps.values()
                     if a.name == app.name and a.environment == app.environment
                     and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
+        self.cp.changes.note("apps", app_id)
         self.cp.objects.adopt([secret for f in app.function_ids
-                               for secret in self.cp.functions[f].definition.get("secrets") or []])
+                               for secret in self.cp.state.functions[f].definition.secrets])
         for old in previous:
             await self.cp.app_service.stop(old.id)
         return version
 
     async def app_list(self, req: protocol.AppList, caller: Identity) -> protocol.Apps:
-        apps = []
-        for app in self.cp.apps.values():
-            if app.stopped or app.environment != req.environment:
-                continue
-            version = self.versions.get(app.id)
-            apps.append(protocol.AppInfo(
-                app_id=app.id, name=app.name, version=version,
-                state="deployed" if version else "running", created=app.created,
-                environment=app.environment))
-        return protocol.Apps(apps=apps)
+        if req.stopped:  # every app it has had, a page of them from the store
+            rows = self.store.fetchall(
+                "SELECT id, name, created, stopped FROM apps WHERE environment=? "
+                "ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+                (req.environment, -1 if req.limit is None else req.limit, req.offset))
+            return protocol.Apps(apps=[self.info(app_id, name, created, stopped,
+                                                 req.environment)
+                                       for app_id, name, created, stopped in rows])
+        return protocol.Apps(apps=[
+            self.info(app.id, app.name, app.created, None, app.environment)
+            for app in self.cp.state.apps.values()
+            if not app.stopped and app.environment == req.environment])
+
+    async def app_get(self, req: protocol.AppGet, caller: Identity) -> protocol.AppFound:
+        stored = self.store.app(req.app_id)
+        if stored is None:
+            raise exception.NotFoundError(f"no app {req.app_id}")
+        return protocol.AppFound(app=self.info(req.app_id, stored["name"], stored["created"],
+                                               stored["stopped"], stored["environment"]))
+
+    def info(self, app_id: str, name: str, created: float, stopped: float | None,
+             environment: str) -> protocol.AppInfo:
+        """An app as listings show it: deployed (with its version), running or stopped."""
+        live = self.cp.state.apps.get(app_id)
+        version = self.versions.get(app_id)
+        state = "stopped" if live is None or live.stopped else \
+            "deployed" if version else "running"
+        return protocol.AppInfo(app_id=app_id, name=name, state=state, version=version,
+                                created=created, stopped=stopped, environment=environment)
 
     async def app_stop_by_name(self, req: protocol.AppStopByName, caller: Identity
                                ) -> protocol.Empty:
@@ -149,12 +170,12 @@ class Deployments:
         return await self.cp.logbook.read(app_ids, req.since, req.function, req.cursor,
                                           req.timeout)
 
-    def _definitions(self, app_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def _definitions(self, app_id: str) -> list[tuple[str, FunctionDefinition]]:
         rows = self.store.fetchall(
             "SELECT id, definition FROM functions WHERE app_id=? AND params IS NULL "
             "ORDER BY created", (app_id,),
         )
-        return [(row[0], decode(row[1], dict[str, Any], "a stored definition")) for row in rows]
+        return [(row[0], decode(row[1], FunctionDefinition, "a stored definition")) for row in rows]
 
     async def restore(self) -> None:
         """Bring back every app whose deployed version was running when the last control

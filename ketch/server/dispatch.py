@@ -14,7 +14,9 @@ import time
 from typing import Any
 
 from ..protocol import container as wire
+from ..protocol.definition import FunctionDefinition, FunctionOptions
 from ..protocol.peer import Peer
+from ..protocol.worker import UsageSample
 from . import autoscaler
 
 PREFETCH_BUDGET_S = 0.005
@@ -61,15 +63,26 @@ class ContainerState:
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
+        self.answered: set[str] = set()  # calls it gave outputs to since its last sample
+        self.forked = False  # the worker forked it from a zygote: no interpreter starts
 
     @property
     def ready(self) -> bool:
         return self.peer is not None and not self.stopping
 
+    def calls_since_sample(self) -> list[str]:
+        """The calls its last usage sample is billed to: those it holds inputs of now, and
+        those it answered since the sample before (a call may end between two samples)."""
+        calls = {call_id for call_id, _ in self.assigned} | self.answered
+        self.answered = set()
+        return sorted(calls)
+
 
 class FunctionState:
     def __init__(
-        self, function_id: str, app_id: str, definition: dict[str, Any], params: bytes | None
+        self, function_id: str, app_id: str, definition: FunctionDefinition,
+        params: bytes | None
     ) -> None:
         self.id = function_id
         self.family_id = function_id  # a class bound to parameters: its class's function id
@@ -79,7 +92,7 @@ class FunctionState:
         self.app_id = app_id
         self.definition = definition
         self.params = params
-        self.options: dict[str, Any] = definition["options"]
+        self.options: FunctionOptions = definition.options  # overridden by update_autoscaler
         self.pending: collections.deque[PendingInput] = collections.deque()
         self.delayed: list[tuple[float, int, PendingInput]] = []
         self._seq = itertools.count()
@@ -90,11 +103,11 @@ class FunctionState:
 
     @property
     def name(self) -> str:
-        return str(self.definition["name"])
+        return self.definition.name
 
     @property
     def concurrency(self) -> int:
-        return int(self.options.get("batch_max_size") or self.options.get("max_inputs") or 1)
+        return self.options.concurrency
 
     def window(self) -> int:
         extra = 0
@@ -120,7 +133,7 @@ class FunctionState:
             if not ct.ready:
                 continue
             room = window - len(ct.assigned)
-            lifetime = self.options.get("inputs_per_container")
+            lifetime = self.options.inputs_per_container
             if lifetime:
                 room = min(room, lifetime - ct.inputs_given)
             records = []
@@ -143,19 +156,21 @@ class FunctionState:
         else:
             self.input_s += EWMA * (duration_s - self.input_s)
 
-    def estimate_input_s(self, now: float) -> float | None:
-        """Seconds per input: the measured average, or longer while one has run longer."""
+    def estimate_input_s(self, now: float) -> tuple[float | None, bool]:
+        """Seconds per input: the measured average, or longer while one has run longer (the
+        estimate then grows with time: the second value)."""
         oldest = min([item.assigned_at for ct in self.containers.values()
                       for item in ct.assigned.values()] + self.web_waiting_since, default=None)
-        if oldest is None:
-            return self.input_s
-        return max(self.input_s or 0.0, now - oldest)
+        if oldest is None or now - oldest < (self.input_s or 0.0):
+            return self.input_s, False
+        return now - oldest, True
 
     def snapshot(self, now: float) -> autoscaler.Snapshot:
         running = sum(len(ct.assigned) + ct.web_active for ct in self.containers.values())
         live = [ct for ct in self.containers.values() if not ct.stopping]
         ready = [ct for ct in live if ct.peer is not None]
         opts = self.options
+        input_s, grows = self.estimate_input_s(now)
         return autoscaler.Snapshot(
             pending=len(self.pending) + len(self.delayed) + self.web_waiting,
             running=running,
@@ -163,11 +178,12 @@ class FunctionState:
             starting=len(live) - len(ready),
             idle_s={ct.id: now - ct.idle_since for ct in ready
                     if not ct.assigned and not ct.web_active},
-            concurrency=int(opts.get("target_inputs") or self.concurrency),
-            input_s=self.estimate_input_s(now),
+            concurrency=opts.target_inputs or self.concurrency,
+            input_s=input_s,
+            input_s_grows=grows,
             cold_start_s=self.cold_start_s,
-            min_containers=int(opts.get("min_containers") or 0),
-            max_containers=opts.get("max_containers"),
-            buffer_containers=int(opts.get("buffer_containers") or 0),
-            scaledown_window_s=float(opts.get("scaledown_window") or 60.0),
+            min_containers=opts.min_containers or 0,
+            max_containers=opts.max_containers,
+            buffer_containers=opts.buffer_containers or 0,
+            scaledown_window_s=float(opts.scaledown_window or 60.0),
         )

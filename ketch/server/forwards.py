@@ -31,7 +31,7 @@ class Forwards:
     async def forward_open(self, req: protocol.ForwardOpen, caller: Identity
                            ) -> protocol.Address:
         container_id, port = req.container_id, req.port
-        if container_id not in self.cp.sessions.containers:
+        if container_id not in self.cp.state.containers:
             raise exception.InvalidError(
                 "forward() exposes a port of the function's container it runs in: call it "
                 "inside a function, not in the program that runs the app")

@@ -1,51 +1,45 @@
-"""The HTTP gateway: web endpoints at ``http://<host>:<port>/<label>/…``.
+"""The HTTP gateway: each web endpoint at ``http://<label>.<domain>:<port>/`` (its own host, as
+Modal's URLs are, so that an app sees its own root path) and at ``http://<host>:<port>/<label>/``.
 
-Requests for a label go to a ready container of its function with room (its ``@concurrent``
-capacity), least busy first. With none, the request waits while the autoscaler (which counts
-waiting requests as queued work) starts containers; it is answered 503 with Retry-After once
-it has waited `QUEUE_S`, or at once when `MAX_WAITING` requests already wait. Responses stream
-through as the container sends them.
+A connection's first request head is read and routed by the gateway (`gateway_front`): the
+label names a function (`gateway_routes`); a request with a control byte is refused (400), one
+for no endpoint 404, one without the proxy token its endpoint requires 401, one whose declared
+body is over the limit 413. Then it goes to a ready container of the function with room, or
+waits while the autoscaler starts one, or gets 503 (`gateway_capacity`).
 
-The request goes to the container as the client sent it: its target still percent-encoded (a
-decoded ``%0D%0A`` would end the request line and smuggle a second request onto the kept-open
-connection), refused with 400 if it or a header holds a control byte (`upstream.problem`),
-without the proxy credentials and hop-by-hop headers, its body within `gateway_limits`.
+Where it can, the gateway then hands the client's socket to that container (`gateway_handoff`),
+which answers this request and the ones after it on the connection by itself, holding each to
+the same rules; else it proxies each request (`gateway_proxy`) or tunnels an upgrade
+(`gateway_tunnel`). See docs/web.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+import httptools
+
 from .. import config, exception
-from .gateway_limits import Limits, Refused, read_body
-from .upstream import Upstream, problem
-from .wakeup import Wakeup
+from ..protocol.container import WebReady
+from ..protocol.handoff import TOO_LARGE, Grant, address, fingerprint, route
+from .gateway_capacity import BUSY, Capacity
+from .gateway_config import Refused, Settings
+from .gateway_front import Front, Head
+from .gateway_handoff import Channel
+from .gateway_proxy import Proxy
+from .gateway_routes import UNAUTHORIZED, Routes, answer_s
+from .gateway_tunnel import tunnel
+from .upstream import problem
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
     from .dispatch import ContainerState, FunctionState
     from .tls import ServerTls
-
-QUEUE_S = 60.0
-ANSWER_S = 300.0  # how long a container may take to answer, for functions without a timeout
-MAX_WAITING = 2000
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailers", "transfer-encoding", "upgrade", "host"})
-PROXY_HEADERS = (("modal-key", "modal-secret"), ("ketch-key", "ketch-secret"))
-# Not for the app's code: hop-by-hop headers, the body's length (the upstream sets its own) and
-# the proxy credentials, which are the caller's and not the endpoint's to read.
-NOT_FORWARDED = HOP_BY_HOP | {"content-length"} | {name for pair in PROXY_HEADERS for name in pair}
-# Not passed back: hop-by-hop headers, and the upstream's Date, as the gateway's server sends
-# its own (a second Date breaks clients); the gateway sends no Server header of its own.
-NOT_RETURNED = HOP_BY_HOP | {"date"}
-
-
-class Busy(Exception):
-    pass
-
 
 class Gateway:
     def __init__(self, control_plane: ControlPlane) -> None:
@@ -53,12 +47,15 @@ class Gateway:
         self.port = 0
         self.host = "127.0.0.1"
         self.scheme = "http"
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._upstream = Upstream()
-        self._routes: dict[str, tuple[FunctionState, str | None]] = {}
-        self.wakeups: dict[str, Wakeup] = {}
-        self.limits = Limits()
+        self.settings = Settings()
+        self.host_urls = False  # whether url_of gives <label>.<domain> URLs
+        self._server: asyncio.Server | None = None
+        self._proxy = Proxy(self)
+        self._http: Any = None  # makes the uvicorn protocol of a proxied connection
+        self._http_state: Any = None
+        self.routes = Routes(control_plane)
+        self.capacity = Capacity(control_plane)
+        self._channels: dict[str, Channel] = {}
 
     @property
     def base_url(self) -> str:
@@ -67,13 +64,9 @@ class Gateway:
     async def start(self, host: str = "127.0.0.1", port: int = 0,
                     tls: ServerTls | None = None) -> None:
         """Serve on host:port; HTTPS with ``tls`` (`ketch.server.tls`)."""
-        if self._task is not None:
+        if self._server is not None:
             return
-        import uvicorn
-
-        from .gateway_http import with_head_deadline
-
-        self.limits = Limits.from_settings(config.settings().get("gateway"))  # before binding
+        self.settings = Settings.from_table(config.settings().get("gateway"))  # before binding
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -87,171 +80,173 @@ class Gateway:
                 "--gateway-port N`"
             ) from None
         self.host, self.port = host, sock.getsockname()[1]
-        protocol = with_head_deadline(self.limits.head_timeout_s)
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.cp.metrics.gateway(self.asgi), http=protocol, log_level="warning",
-            lifespan="off", interface="asgi3", server_header=False,
-            ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None))
         self.scheme = "https" if tls else "http"
-        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
-        while not self._server.started and not self._task.done():
-            await asyncio.sleep(0.005)
+        self._http = self._uvicorn_protocol()
+        self.host_urls = self.settings.domain_given or (
+            _loopback(host) and await _resolves(f"ketch-check.{self.settings.domain}"))
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: Front(self), sock=sock, ssl=tls.context() if tls else None, backlog=1024)
+
+    def _uvicorn_protocol(self) -> Any:
+        import uvicorn
+        from uvicorn.server import ServerState
+
+        from ..protocol.http_head import with_head_deadline
+
+        settings = uvicorn.Config(
+            self.cp.metrics.gateway(self._proxy.asgi), log_level="warning", lifespan="off",
+            interface="asgi3", server_header=False, date_header=False, ws="none",
+            http=with_head_deadline(self.settings.limits.head_timeout_s))
+        settings.load()
+        self._http_state = ServerState()
+        protocol: Any = settings.http_protocol_class
+        return functools.partial(protocol, config=settings, server_state=self._http_state,
+                                 app_state={})
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            if self._task is not None:
-                await asyncio.wait([self._task], timeout=5)
-            await self._upstream.close()
+        if self._server is None:
+            return
+        self._server.close()
+        for channel in list(self._channels.values()):
+            channel.close()
+        for connection in list(self._http_state.connections):
+            connection.shutdown()
+        if self._http_state.tasks:
+            await asyncio.wait(list(self._http_state.tasks), timeout=5)
+        await self._proxy.upstream.close()
 
     def url_of(self, fn: FunctionState, method: str | None = None) -> str:
-        web = fn.options["web_methods"][method] if method else fn.options["web"]
-        return f"{self.base_url}/{web['label']}"
-
-    def wake(self, fn: FunctionState) -> None:
-        self.wakeups.setdefault(fn.id, Wakeup()).wake()
-
-    # -- requests ----------------------------------------------------------------------------
-
-    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The gateway itself, as a bare ASGI app: it is on every request's path."""
-        if scope["type"] != "http":
-            return
-        label = scope["path"].lstrip("/").partition("/")[0]
-        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-        rest = raw.lstrip(b"/").partition(b"/")[2].decode("latin-1")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        fn, method = self._find(label)
-        query = scope["query_string"].decode("latin-1")
-        target = (f"/{method}/{rest}" if method else f"/{rest}") + (f"?{query}" if query else "")
-        refused = problem(target, list(headers.items()))
-        try:
-            if refused:
-                raise Refused(400, f"{refused}\n")
-            if fn is None:
-                raise Refused(404, f"no web endpoint is labelled {label!r}\n")
-            if not self._authorized(fn, headers):
-                raise Refused(401, "this endpoint needs a proxy token in the Modal-Key and "
-                              "Modal-Secret headers (make one with `ketch token new --proxy`)\n")
-            body = await read_body(receive, self.limits, headers.get("content-length"))
-        except Refused as answer:  # its body may be unread: the connection cannot carry more
-            await _plain(send, answer.status, answer.text, [(b"connection", b"close")])
-            return
-        await self._forward(fn, scope["method"], target, headers, body, send)
-
-    def _find(self, label: str) -> tuple[FunctionState | None, str | None]:
-        """The function serving ``label`` (a deployed one first), and the class method."""
-        cached = self._routes.get(label)
-        if cached is not None and cached[0].id in self.cp.functions and not (
-                self.cp.apps[cached[0].app_id].stopped):
-            return cached
-        found: list[tuple[FunctionState, str | None]] = []
-        for fn in self.cp.functions.values():
-            if fn.params is not None or self.cp.apps[fn.app_id].stopped:
-                continue
-            if (fn.options.get("web") or {}).get("label") == label:
-                found.append((fn, None))
-            for method, web in (fn.options.get("web_methods") or {}).items():
-                if web.get("label") == label:
-                    found.append((fn, method))
-        deployed = [pair for pair in found if pair[0].app_id in self.cp.deployments.versions]
-        chosen = deployed or found
-        if not chosen:
-            return None, None
-        self._routes[label] = chosen[-1]
-        return chosen[-1]
+        label = self.routes.label_of(fn, method)
+        if self.host_urls:
+            return f"{self.scheme}://{label}.{self.settings.domain}:{self.port}"
+        return f"{self.base_url}/{label}"
 
     def forget_routes(self) -> None:
         """Apps changed (created, deployed, stopped): find labels afresh."""
-        self._routes.clear()
+        self.routes.forget()
 
-    def _authorized(self, fn: FunctionState, headers: dict[str, str]) -> bool:
-        settings = [fn.options.get("web") or {}, *(fn.options.get("web_methods") or {}).values()]
-        if not any(web.get("requires_proxy_auth") for web in settings):
-            return True
-        for key, secret in PROXY_HEADERS:
-            if key in headers:
-                try:
-                    self.cp.tokens.verify(headers[key], headers.get(secret, ""), kind="proxy")
-                    return True
-                except exception.Error:
-                    return False
-        return False
+    # -- containers ------------------------------------------------------------------------------
 
-    async def _forward(self, fn: FunctionState, method: str, target: str,
-                       headers: dict[str, str], body: bytes, send: Any) -> None:
-        try:
-            ct = await self._acquire(fn)
-        except Busy:
-            await _plain(send, 503, "the endpoint is at capacity; try again shortly\n",
-                         [(b"retry-after", b"5")])
-            return
+    def attach(self, ct: ContainerState, ready: WebReady) -> None:
+        """A container is ready to serve; ``ready.handoff``: its handoff channel, if it has
+        one (a name of its own: the gateway gives no other socket its token)."""
+        if ready.handoff and ready.handoff.startswith(address(ct.id, "")) \
+                and self.settings.handoff and self._server is not None:
+            channel = Channel.open(self, ct, ready.handoff)
+            if channel is not None:
+                self._channels[ct.id] = channel
+        self.capacity.wake(self.cp.state.functions[ct.function_id])
+
+    def detached(self, ct: ContainerState, counted: int) -> None:
+        """Its channel closed: the container ended (or the gateway is closing). What it
+        counted is over, and it takes no more requests, though the worker may not have said
+        yet that it ended."""
+        self._channels.pop(ct.id, None)
+        ct.web_port = 0
+        self.capacity.loaded(ct, -counted, {})
+
+    def take_back(self, fd: int) -> None:
+        """A request a container sent back: route it as a new connection."""
+        sock = socket.socket(fileno=fd)
+        loop = asyncio.get_running_loop()
+        asyncio.ensure_future(loop.connect_accepted_socket(lambda: Front(self, True), sock))
+
+    # -- the first request of a connection -----------------------------------------------------
+
+    def first_request(self, front: Front) -> None:
+        asyncio.ensure_future(self._first(front))
+
+    async def _first(self, front: Front) -> None:
         started = time.monotonic()
+        head = front.head
+        assert head is not None
+        label = ""
         try:
-            forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
-            answer_s = fn.options.get("timeout") or ANSWER_S
-            try:
-                upstream = await self._upstream.request(ct.web_port, method, target, forwarded,
-                                                        body, answer_s)
-            except TimeoutError:
-                await _plain(send, 504, f"the container did not answer within {answer_s:g} s\n")
-                return
-            except (OSError, ValueError) as exc:  # the container went away mid-request
-                await _plain(send, 502, f"the container did not answer: {exc}\n")
-                return
-            await send({"type": "http.response.start", "status": upstream.status,
-                        "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                                    for k, v in upstream.headers if k not in NOT_RETURNED]})
-            async for chunk in upstream.body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            self._release(fn, ct, started)
-
-    async def _acquire(self, fn: FunctionState) -> ContainerState:
-        ct = self._pick(fn)
-        if ct is not None:  # the common case: no waiting, nothing for the autoscaler to do
-            ct.web_active += 1
-            return ct
-        deadline = time.monotonic() + QUEUE_S
-        if fn.web_waiting >= MAX_WAITING:
-            raise Busy
-        fn.web_waiting += 1
-        began = time.monotonic()
-        fn.web_waiting_since.append(began)  # its wait tells the autoscaler how slow it goes
+            url = httptools.parse_url(head.target)
+            label, by_host, path = route(head.get("host") or "", url.path, self.settings.domain)
+            fn, method = self._admit(head, label)
+        except (Refused, httptools.HttpParserInvalidURLError) as refusal:
+            status, text = (refusal.status, refusal.text) if isinstance(refusal, Refused) else (
+                400, f"the request target {head.target!r} is not a path\n")
+            front.answer(status, text)
+            self.cp.metrics.gateway_request(label if status != 404 else "", status,
+                                            time.monotonic() - started)
+            return
+        grant = self._grant(fn, method, label, by_host, head, front.returned)
+        fd = front.socket_fd() if grant is not None and self.settings.handoff else None
+        if fd is None and not head.upgrade:
+            front.switch_to(self._http())
+            return
+        ct = await self.capacity.acquire(fn)
+        if ct is None or front.lost:
+            if ct is not None:
+                self.capacity.release(fn, ct, None)
+            else:
+                front.answer(503, BUSY, [("retry-after", "5")])
+                self.cp.metrics.gateway_request(label, 503, time.monotonic() - started)
+            return
+        channel = self._channels.get(ct.id)
+        if (fd is not None and grant is not None and channel is not None
+                and channel.hand(fd, bytes(front.buffer), grant)):
+            front.let_go()  # the container's request from now on: it reports it (`loaded`)
+            return
+        if not head.upgrade:
+            self.capacity.release(fn, ct, None)
+            front.switch_to(self._http())
+            return
+        target = (f"/{method}" if method else "") + path.decode("latin-1")
+        target += f"?{url.query.decode('latin-1')}" if url.query else ""
+        status = 502
         try:
-            self.cp.sessions.scale(fn)
-            while True:
-                ct = self._pick(fn)
-                if ct is not None:
-                    ct.web_active += 1
-                    return ct
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Busy
-                await self.wakeups.setdefault(fn.id, Wakeup()).wait(min(remaining, 1.0))
+            status = await tunnel(front, ct, target, answer_s(fn))
         finally:
-            fn.web_waiting -= 1
-            fn.web_waiting_since.remove(began)
+            self.capacity.release(fn, ct, time.monotonic() - started)
+            self.cp.metrics.gateway_request(label, status, time.monotonic() - started)
 
-    def _pick(self, fn: FunctionState) -> ContainerState | None:
-        capacity = fn.concurrency
-        ready = [ct for ct in fn.containers.values()
-                 if ct.web_port and not ct.stopping and ct.web_active < capacity]
-        return min(ready, key=lambda ct: ct.web_active) if ready else None
+    def _admit(self, head: Head, label: str) -> tuple[FunctionState, str | None]:
+        """The endpoint a first request is for, or Refused with the answer it gets."""
+        refused = problem(head.target.decode("latin-1"), head.headers)
+        if refused:
+            raise Refused(400, f"{refused}\n")
+        if head.count("host") > 1:
+            raise Refused(400, "the request has more than one Host header\n")
+        fn, method = self.routes.find(label)
+        if fn is None:
+            raise Refused(404, f"no web endpoint is labelled {label!r}\n")
+        if not self.routes.authorized(fn, dict(head.headers)):
+            raise Refused(401, UNAUTHORIZED)
+        declared = head.get("content-length")
+        limits = self.settings.limits
+        if declared is not None and declared.isdigit() and int(declared) > limits.max_body:
+            raise Refused(413, TOO_LARGE.format(limits.max_body_mib))
+        return fn, method
 
-    def _release(self, fn: FunctionState, ct: ContainerState, started: float) -> None:
-        ct.web_active -= 1
-        fn.observe(time.monotonic() - started)
-        if ct.web_active == 0:
-            ct.idle_since = time.monotonic()
-        self.wake(fn)
+    def _grant(self, fn: FunctionState, method: str | None, label: str, by_host: bool,
+               head: Any, returned: bool) -> Grant | None:
+        """What the connection may carry once handed over; None for a web_server, whose own
+        server the agent cannot hand a socket to."""
+        web = (fn.options.web_methods or {})[method] if method else fn.options.web or {}
+        if web["kind"] == "server":
+            return None
+        limits = self.settings.limits
+        return Grant(label=label, by_host=by_host, domain=self.settings.domain, method=method,
+                     credentials=fingerprint(dict(head.headers)) if self.routes.needs_token(fn)
+                     else None, max_body=limits.max_body, head_s=limits.head_timeout_s,
+                     body_s=limits.body_timeout_s, timeout_s=answer_s(fn),
+                     capacity=fn.concurrency, returned=returned)
 
 
-async def _plain(send: Any, status: int, text: str,
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"),
-               (b"content-length", str(len(body)).encode()), *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _resolves(name: str) -> bool:
+    """Whether this machine resolves ``name`` (``*.localhost``: to the loopback address)."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(name, None)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(entry[4][0]).is_loopback for entry in found)

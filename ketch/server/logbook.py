@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import client as protocol
@@ -26,10 +27,47 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_by_app ON logs (app_id, id);
 """
 PAGE = 5000
+SOURCES = ("stdout", "stderr", "system")
 KEEP_S = 7 * 24 * 3600
 MAX_ROWS_PER_APP = 100_000
 MAX_ROWS = 1_000_000
 MAX_PENDING_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which lines a query wants: one app's (or several), narrowed to a function, a call, a
+    time range, a source (``stdout``, ``stderr``, or ``system``: ketch's own notes), a
+    container and a piece of text."""
+
+    app_ids: tuple[str, ...]
+    function: str | None = None
+    call_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    source: str | None = None
+    search: str = ""
+    container_id: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        marks = ",".join("?" * len(self.app_ids)) or "NULL"
+        clauses = [f"app_id IN ({marks})"]
+        args: list[Any] = list(self.app_ids)
+        for clause, value in (("function = ?", self.function), ("call_id = ?", self.call_id),
+                              ("ts >= ?", self.since), ("ts <= ?", self.until),
+                              ("container_id = ?", self.container_id)):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        if self.source == "system":
+            clauses.append("container_id = ''")
+        elif self.source is not None:
+            clauses.append("stream = ? AND container_id != ''")
+            args.append(self.source)
+        if self.search:
+            clauses.append("instr(text, ?) > 0")
+            args.append(self.search)
+        return " AND ".join(clauses), args
 
 
 class Logbook:
@@ -111,6 +149,37 @@ class Logbook:
             sql += " AND function = ?"
             args.append(function)
         return self.store.fetchall(sql + f" ORDER BY id LIMIT {PAGE}", tuple(args))
+
+    async def select(self, where: LogFilter, *, after: int = 0, tail: int | None = None,
+                     timeout: float | None = None, before: int | None = None
+                     ) -> list[tuple[Any, ...]]:
+        """Lines matching ``where`` after id ``after`` (and before id ``before``, if given;
+        oldest first, at most a page); with ``tail``, the newest ``tail`` of them; waits up to
+        ``timeout`` for some. Each row is ``(id, ts, stream, text, container_id, call_id,
+        function)``; a line ketch wrote itself (a note, not a container's output) has no
+        container id."""
+        deadline = time.monotonic() + (timeout or 0)
+        sql, args = where.sql()
+        sql = ("SELECT id, ts, stream, text, container_id, call_id, function FROM logs WHERE "
+               f"{sql} AND id > ?")
+        args.append(after)
+        if before is not None:
+            sql += " AND id < ?"
+            args.append(before)
+        if tail is not None:
+            sql += f" ORDER BY id DESC LIMIT {min(max(tail, 0), PAGE)}"
+        else:
+            sql += f" ORDER BY id LIMIT {PAGE}"
+        while True:
+            self.flush()
+            rows = self.store.fetchall(sql, tuple(args))
+            if rows or time.monotonic() >= deadline:
+                return rows[::-1] if tail is not None else rows
+            await asyncio.sleep(0.2)
+
+    def last_id(self) -> int:
+        self.flush()
+        return self._last_id()
 
     def _last_id(self) -> int:
         row = self.store.fetchone("SELECT MAX(id) FROM logs")

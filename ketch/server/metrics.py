@@ -1,7 +1,9 @@
 """The control plane's Prometheus metrics, served as ``GET /metrics`` by the dashboard.
 
 Events the control plane sees once (a container asked for, a container's first hello, a
-gateway request) are counted as they happen, with a line at each place. Everything that is
+gateway request) are counted as they happen, with a line at each place; the requests that
+containers answer on connections the gateway handed them come in their reports, already
+counted by status and latency bucket (`gateway_tally`). Everything that is
 already counted elsewhere is read when Prometheus scrapes, so the data path pays nothing more:
 inputs queued and running and containers by state from the functions' own queues, inputs done
 and failed from `CallHistory`'s totals, core-, GiB- and GPU-seconds from the metered usage in
@@ -18,13 +20,20 @@ Example::
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from ..protocol.container import Status
+from ..protocol.handoff import LATENCY_BUCKETS, Tally, route
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -32,8 +41,6 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 COLD_START_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
 
 
 class Metrics:
@@ -48,9 +55,8 @@ class Metrics:
                                buckets=COLD_START_BUCKETS, registry=self.registry)
         self._requests = Counter("ketch_gateway_requests", "Requests the web gateway answered.",
                                  ("endpoint", "code"), registry=self.registry)
-        self._latency = Histogram("ketch_gateway_request_seconds",
-                                  "From a request's arrival at the gateway to its last byte.",
-                                  ("endpoint",), buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._latency = _Latency()
+        self.registry.register(self._latency)
         self.registry.register(_StateCollector(control_plane))
 
     def container_started(self, fn: FunctionState) -> None:
@@ -59,9 +65,19 @@ class Metrics:
     def container_ready(self, fn: FunctionState, seconds: float) -> None:
         self._cold.labels(*self._names(fn)).observe(seconds)
 
+    def gateway_request(self, endpoint: str, code: int, seconds: float) -> None:
+        """A request the gateway answered (an unknown label: endpoint "")."""
+        self._requests.labels(endpoint, str(code)).inc()
+        self._latency.observe(endpoint, seconds)
+
+    def gateway_tally(self, endpoint: str, tally: Tally) -> None:
+        """Requests a container answered on handed connections."""
+        for code, count in tally.codes.items():
+            self._requests.labels(endpoint, str(code)).inc(count)
+        self._latency.add(endpoint, tally.buckets, tally.seconds)
+
     def gateway(self, app: Any) -> Any:
         """``app`` (the gateway's ASGI callable) counting and timing each request."""
-        requests, latency = self._requests, self._latency
 
         async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
             started = time.monotonic()
@@ -78,9 +94,9 @@ class Metrics:
             finally:
                 if scope["type"] == "http":
                     # an unknown label is one series, not one per path a scanner tries
-                    label = scope["path"].lstrip("/").partition("/")[0] if code != "404" else ""
-                    requests.labels(label, code).inc()
-                    latency.labels(label).observe(time.monotonic() - started)
+                    label = route(_host(scope), scope.get("raw_path") or b"",
+                                  self.cp.gateway.settings.domain)[0] if code != "404" else ""
+                    self.gateway_request(label, int(code), time.monotonic() - started)
 
         return counted
 
@@ -88,7 +104,48 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _names(self, fn: FunctionState) -> tuple[str, str]:
-        return self.cp.apps[fn.app_id].name, fn.name
+        return self.cp.state.apps[fn.app_id].name, fn.name
+
+
+def _host(scope: dict[str, Any]) -> str:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+
+
+class _Latency:
+    """The gateway's request latency histogram, per endpoint, from the gateway's own requests
+    and from containers' reports alike."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, endpoint: str, seconds: float) -> None:
+        counts = self._counts.setdefault(endpoint, [0] * (len(LATENCY_BUCKETS) + 1))
+        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._sums[endpoint] = self._sums.get(endpoint, 0.0) + seconds
+
+    def add(self, endpoint: str, buckets: list[int], seconds: float) -> None:
+        counts = self._counts.setdefault(endpoint, [0] * (len(LATENCY_BUCKETS) + 1))
+        for i, n in enumerate(buckets[:len(counts)]):
+            counts[i] += int(n)
+        self._sums[endpoint] = self._sums.get(endpoint, 0.0) + float(seconds)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "ketch_gateway_request_seconds",
+            "From a request's arrival at the gateway (or, on a connection handed to a "
+            "container, at the container) to its last byte.", labels=["endpoint"])
+        bounds = [str(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+        for endpoint, counts in list(self._counts.items()):
+            running, cumulative = 0, []
+            for bound, n in zip(bounds, counts):
+                running += n
+                cumulative.append((bound, running))
+            family.add_metric([endpoint], cumulative, self._sums[endpoint])
+        yield family
 
 
 class _StateCollector:
@@ -115,8 +172,8 @@ class _StateCollector:
                                        labels=[*labels, "state"])
         sums: dict[tuple[str, str], list[float]] = {}
         failures: dict[tuple[str, str, str], int] = {}
-        for fn in list(cp.functions.values()):
-            app = cp.apps.get(fn.app_id)
+        for fn in list(cp.state.functions.values()):
+            app = cp.state.apps.get(fn.app_id)
             if app is None:
                 continue
             key = (app.name, fn.name)

@@ -23,10 +23,12 @@ from .deployments import Deployments
 from .dicts import DictService
 from .environments import Environments
 from .forwards import Forwards
+from .log_queries import LogQueries
 from .metering import Meter
 from .network_file_systems import NetworkFileSystems
 from .objects import NamedObjects
 from .queues import QueueService
+from .sandbox_snapshots import SandboxSnapshots
 from .sandboxes import SandboxService
 from .vault import SecretService
 from .volumes import VolumeService
@@ -59,6 +61,7 @@ DICT = Target("object", "dict_id")
 QUEUE = Target("object", "queue_id")
 VOLUME = Target("object", "volume_id")
 NFS = Target("object", "nfs_id")
+SNAPSHOT = Target("snapshot", "snapshot_id")
 
 S = Scope
 ROUTES: tuple[Route, ...] = (
@@ -71,10 +74,14 @@ ROUTES: tuple[Route, ...] = (
     Route(m.FunctionUpdateAutoscaler, S.APP, AppService.function_update_autoscaler, FUNCTION),
     Route(m.WebUrl, S.ENVIRONMENT, AppService.web_url, FUNCTION, writes=False),
     Route(m.LogsGet, S.USER, AppService.logs_get, APP, writes=False),
+    # stored lines: a container reads only those of its own app
+    Route(m.LogsQuery, S.APP, LogQueries.logs_query, Target("logs", "object_id"),
+          writes=False),
     # deployments
     Route(m.FunctionLookup, S.ENVIRONMENT, Deployments.function_lookup, ENV, writes=False),
     Route(m.AppDeploy, S.USER, Deployments.app_deploy, APP),
     Route(m.AppList, S.USER, Deployments.app_list, ENV, writes=False),
+    Route(m.AppGet, S.USER, Deployments.app_get, APP, writes=False),
     Route(m.AppStopByName, S.USER, Deployments.app_stop_by_name, ENV),
     Route(m.AppHistory, S.USER, Deployments.app_history, ENV, writes=False),
     Route(m.AppRollback, S.USER, Deployments.app_rollback, ENV),
@@ -89,13 +96,19 @@ ROUTES: tuple[Route, ...] = (
     Route(m.CallForget, S.CREATOR, CallService.call_forget, CALL, writes=False),
     Route(m.BlobPut, S.ENVIRONMENT, CallService.blob_put, ENV),
     Route(m.BlobGet, S.ENVIRONMENT, CallService.blob_get, BLOB, writes=False),
-    # tokens and environments
+    # the caller itself, tokens and environments
+    Route(m.ClientHello, S.ENVIRONMENT, Tokens.client_hello, ENV, writes=False),
     Route(m.TokenCreate, S.ADMIN, Tokens.token_create),
     Route(m.TokenList, S.ADMIN, Tokens.token_list, writes=False),
     Route(m.TokenRevoke, S.ADMIN, Tokens.token_revoke),
+    Route(m.TokenGrant, S.ADMIN, Tokens.token_grant),
+    Route(m.EnvironmentRoles, S.ADMIN, Tokens.environment_roles, writes=False),
     Route(m.EnvironmentCreate, S.ADMIN, Environments.environment_create),
     Route(m.EnvironmentDelete, S.ADMIN, Environments.environment_delete),
     Route(m.EnvironmentList, S.USER, Environments.environment_list, writes=False),
+    Route(m.EnvironmentGet, S.ENVIRONMENT, Environments.environment_get, ENV, writes=False),
+    Route(m.EnvironmentUpdate, S.ADMIN, Environments.environment_update),
+    Route(m.BillingRates, S.USER, Meter.billing_rates, writes=False),
     # named objects
     Route(m.ObjectLookup, S.ENVIRONMENT, NamedObjects.object_lookup, ENV),
     Route(m.ObjectCreateEphemeral, S.ENVIRONMENT, NamedObjects.object_create_ephemeral, ENV),
@@ -119,6 +132,8 @@ ROUTES: tuple[Route, ...] = (
     Route(m.QueuePeek, S.ENVIRONMENT, QueueService.queue_peek, QUEUE, writes=False),
     Route(m.SecretCreate, S.ENVIRONMENT, SecretService.secret_create, ENV),
     Route(m.SecretLookup, S.ENVIRONMENT, SecretService.secret_lookup, ENV, writes=False),
+    Route(m.SecretKeys, S.USER, SecretService.secret_keys, Target("object", "secret_id"),
+          writes=False),
     Route(m.VolumeListdir, S.ENVIRONMENT, VolumeService.volume_listdir, VOLUME, writes=False),
     Route(m.VolumeRead, S.ENVIRONMENT, VolumeService.volume_read, VOLUME, writes=False),
     Route(m.VolumeUpload, S.ENVIRONMENT, VolumeService.volume_upload, VOLUME),
@@ -152,6 +167,11 @@ ROUTES: tuple[Route, ...] = (
     Route(m.SandboxTunnels, S.ENVIRONMENT, SandboxService.sandbox_tunnels, SANDBOX,
           writes=False),
     Route(m.SandboxReady, S.ENVIRONMENT, SandboxService.sandbox_ready, SANDBOX, writes=False),
+    Route(m.SandboxSnapshotMemory, S.ENVIRONMENT, SandboxSnapshots.sandbox_snapshot_memory,
+          SANDBOX),
+    Route(m.SandboxSnapshotGet, S.ENVIRONMENT, SandboxSnapshots.sandbox_snapshot_get,
+          SNAPSHOT, writes=False),
+    Route(m.SandboxRestore, S.ENVIRONMENT, SandboxSnapshots.sandbox_restore, SNAPSHOT),
     Route(m.ForwardOpen, S.CONTAINER, Forwards.forward_open, CONTAINER),
     Route(m.ForwardClose, S.CONTAINER, Forwards.forward_close, CONTAINER),
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import exception
 from ..protocol.client import OutputRecord
+from ..protocol.definition import FunctionDefinition
 from ..protocol.message import decode, encode
 
 SCHEMA = """
@@ -89,11 +90,19 @@ class Store:
             (app_id, name, description, time.time(), environment),
         )
 
+    def app(self, app_id: str) -> dict[str, Any] | None:
+        """A running or stopped app's record: its name, state, times and environment."""
+        row = self._db.execute(
+            "SELECT name, state, created, stopped, environment FROM apps WHERE id=?", (app_id,)
+        ).fetchone()
+        return None if row is None else dict(zip(("name", "state", "created", "stopped",
+                                                  "environment"), row))
+
     def stop_app(self, app_id: str) -> None:
         self._write("UPDATE apps SET state='stopped', stopped=? WHERE id=?", (time.time(), app_id))
 
     def add_function(
-        self, function_id: str, app_id: str, name: str, definition: dict[str, Any],
+        self, function_id: str, app_id: str, name: str, definition: FunctionDefinition,
         params: bytes | None,
     ) -> None:
         self._write(

@@ -33,13 +33,19 @@ def locate(cp: ControlPlane, target: Target, request: Request, caller: Identity
         return _call(cp, value, caller)
     if target.what == "sandbox":
         sandbox = cp.sandboxes.get(value)
-        return Where(cp.apps[sandbox.app_id].environment, sandbox.app_id)
+        return Where(cp.state.apps[sandbox.app_id].environment, sandbox.app_id)
     if target.what == "container":
         return _container(cp, value)
     if target.what == "object":
         return Where(cp.objects.environment_of(value))
     if target.what == "blob":
         return Where(cp.blobs.environment_of(value))
+    if target.what == "logs":  # an app's, function's or call's lines: where their app is
+        lines = cp.log_queries.lines(value)
+        return Where(lines.environment, lines.app_id)
+    if target.what == "snapshot":  # where the sandbox it was taken of was
+        record = cp.sandbox_snapshots.record(value)
+        return Where(record.get("environment", "main"), record["app_id"])
     raise exception.InternalError(f"no way to locate a {target.what}")
 
 
@@ -55,17 +61,22 @@ def _app(cp: ControlPlane, request: Request, app_id: str | None, caller: Identit
         if caller.kind != "container":
             return Where(_environment(cp, request, caller))
         request.app_id = app_id = caller.app_id  # type: ignore[attr-defined]
-    app = cp._app(app_id)  # type: ignore[arg-type]
-    return Where(app.environment, app.id)
+    app = cp.state.apps.get(app_id)  # type: ignore[arg-type]
+    if app is not None:
+        return Where(app.environment, app.id)
+    stored = cp.store.app(app_id)  # type: ignore[arg-type]  # one that stopped: looked at
+    if stored is None:
+        raise exception.NotFoundError(f"no app {app_id}")
+    return Where(stored["environment"], app_id)
 
 
 def _function(cp: ControlPlane, function_id: str) -> Where:
-    fn = cp._function(function_id)
-    return Where(cp.apps[fn.app_id].environment, fn.app_id)
+    fn = cp.state.function(function_id)
+    return Where(cp.state.apps[fn.app_id].environment, fn.app_id)
 
 
 def _call(cp: ControlPlane, call_id: str, caller: Identity) -> Where:
-    call = cp.calls.get(call_id)
+    call = cp.state.calls.get(call_id)
     if call is not None:
         where = _function(cp, call.function_id)
         return where._replace(creator=call.creator)
@@ -78,7 +89,7 @@ def _call(cp: ControlPlane, call_id: str, caller: Identity) -> Where:
 
 
 def _container(cp: ControlPlane, container_id: str) -> Where:
-    ct = cp.sessions.containers.get(container_id)
+    ct = cp.state.containers.get(container_id)
     if ct is None:
         raise exception.NotFoundError(f"no running container {container_id}")
     where = _function(cp, ct.function_id)

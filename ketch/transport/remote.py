@@ -19,10 +19,12 @@ class RemoteTransport:
         self._peer = peer
 
     @classmethod
-    async def connect(cls, address: str) -> RemoteTransport:
+    async def connect(cls, address: str,
+                      credentials: protocol.Auth | None = None) -> RemoteTransport:
+        """Connect and show ``credentials`` (default: `ketch.config.credentials`)."""
         peer = await connect(address, _refuse)
         try:
-            auth = protocol.Auth(**config.credentials())
+            auth = credentials or protocol.Auth(**config.credentials())
             await peer.request(auth.KIND, auth, auth.ANSWER)
         except exception.ConnectionError:
             await _explain_closed(address)

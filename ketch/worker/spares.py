@@ -33,7 +33,7 @@ Start = Callable[[Driver, ContainerSpec], Awaitable[TaskHandle]]
 def shape(spec: ContainerSpec) -> str | None:
     """What a spare for ``spec`` must have been started with; None: ``spec`` takes no spare."""
     policy = spec.sandbox
-    if (policy is None or spec.volumes or spec.gpu or policy.cidr_allowlist is not None
+    if (policy is None or spec.volumes or spec.buckets or spec.checkpoint or spec.gpu or policy.cidr_allowlist is not None
             or policy.disk_mib != SandboxPolicy().disk_mib or policy.pids != SandboxPolicy().pids):
         return None
     return json.dumps([spec.runtime, policy.block_network, spec.image, spec.workdir],

@@ -43,3 +43,25 @@ def stuck():
         await asyncio.sleep(3600)
 
     return respond
+
+
+@app.function(timeout=2)
+@ketch.asgi_app(label="probe-blocker")
+def blocker():
+    """/block blocks the event loop (a blocking call in an async def) for good; / answers."""
+    import time
+
+    async def respond(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["path"] == "/block":
+            time.sleep(3600)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return respond

@@ -1,6 +1,7 @@
 """Functions with memory snapshots: what a container forked from a zygote sees."""
 
 import os
+import sys
 import threading
 import time
 
@@ -9,13 +10,16 @@ import ketch
 app = ketch.App("snapshots")
 
 IMPORTED_AT = time.time()  # once per zygote, not per container
+SERVER_IMPORTED = "uvicorn.server" in sys.modules  # before this module: by the zygote
+MODULE_PID = os.getpid()  # the importing process's, as the host numbers it
 counter = 0
 
 
 def where() -> dict:
     cgroup = open("/proc/self/cgroup").read()
     return {"pid": os.getpid(), "hostname": os.uname().nodename, "cgroup": cgroup,
-            "container": os.environ["KETCH_CONTAINER_ID"], "imported_at": IMPORTED_AT}
+            "container": os.environ["KETCH_CONTAINER_ID"], "imported_at": IMPORTED_AT,
+            "server_imported": SERVER_IMPORTED}
 
 
 @app.function(runtime="namespace", enable_memory_snapshot=True, single_use_containers=True)
@@ -28,6 +32,18 @@ def bump() -> dict:
 @app.function(runtime="namespace", single_use_containers=True)
 def plain() -> dict:
     return {**where(), "command": open("/proc/self/cmdline").read().split("\0")}
+
+
+@app.function(runtime="namespace")
+@ketch.fastapi_endpoint()
+def web_where() -> dict:
+    return {**where(), "command": open("/proc/self/cmdline").read().split("\0")}
+
+
+@app.function(runtime="namespace", enable_memory_snapshot=True)
+@ketch.fastapi_endpoint()
+def web_snapped() -> dict:
+    return {**where(), "module_pid": MODULE_PID}
 
 
 @app.cls(runtime="namespace", enable_memory_snapshot=True, single_use_containers=True)

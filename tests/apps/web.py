@@ -73,6 +73,15 @@ def single(seconds: float = 2.0):
     return "done"
 
 
+@app.function(max_containers=1)
+@ketch.fastapi_endpoint()
+def span(seconds: float = 0.5):
+    """When it began and ended: one request at a time (no @concurrent)."""
+    began = time.time()
+    time.sleep(seconds)
+    return [began, time.time()]
+
+
 @app.cls()
 class Greeter:
     greeting: str = ketch.parameter(default="hi")

@@ -40,7 +40,7 @@ def test_scratch_is_removed_when_the_container_ends():
     scratch = config.home() / "containers" / container_id
     assert scratch.exists()
     control_plane = synchronizer.run(client.get_client()).transport.control_plane
-    container = control_plane.sessions.containers[container_id]
+    container = control_plane.state.containers[container_id]
     synchronizer.run(control_plane.sessions.stop_container(container, requeue=False))
     deadline = time.monotonic() + 10
     while scratch.exists() and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+import httpx
 import pytest
 
 from ketch import config, synchronizer
@@ -89,3 +90,16 @@ def test_without_snapshot_containers_are_forked_but_import_the_module_themselves
         assert "ketch.container.zygote" in seen["command"]
         assert seen["pid"] == 2
     assert first["imported_at"] != second["imported_at"]  # imported after the fork, in each
+
+
+def test_a_web_endpoints_containers_fork_with_the_web_server_imported(running):
+    assert snapshots.plain.remote()["server_imported"] is False
+    seen = httpx.get(snapshots.web_where.get_web_url(), timeout=60).json()
+    assert "ketch.container.zygote" in seen["command"]
+    assert seen["server_imported"] is True  # by its zygote, before the module and the request
+
+
+def test_a_web_endpoint_with_a_snapshot_has_its_module_imported_by_the_zygote(running):
+    seen = httpx.get(snapshots.web_snapped.get_web_url(), timeout=60).json()
+    assert seen["server_imported"] is True
+    assert seen["module_pid"] != seen["pid"] == 2  # imported outside the container, ahead

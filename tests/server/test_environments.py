@@ -4,10 +4,17 @@ granted one environment, apps calling each other by name inside one, and nothing
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
-from .server_process import ServerProcess
+import httpx
+
+from .server_process import TESTS, ServerProcess
 from .test_deploy import deploy
 
+URLS = ("import ketch\nfor env in ('main', 'dev'):\n    print(ketch.Function.from_name("
+        "'envweb', 'who', environment_name=env).get_web_url())")
 PUT = ("import ketch, sys; ketch.Dict.from_name('shared', create_if_missing=True, "
        "environment_name=sys.argv[1] or None)['k'] = sys.argv[2]")
 
@@ -66,3 +73,73 @@ def test_deleting_an_environment_stops_its_apps_and_drops_its_objects(server):
     assert run(server, "--x", "8") == "v1:8"  # main's app never noticed
     main = server.cli("environment", "delete", "main", "--yes")
     assert main.returncode != 0 and "cannot be deleted" in main.stderr
+
+
+def test_environment_and_workspace_handles_as_an_admin_script_uses_them(server):
+    made = server.cli("token", "new", "--env", "main", "--no-save")
+    viewer = dict(line.split(":", 1) for line in made.stdout.splitlines()
+                  if ":" in line)["token id"].strip()
+    program = str(TESTS / "compat" / "programs" / "environments_and_workspace.py")
+    result = subprocess.run([sys.executable, "-m", "ketch.cli", "python", program, viewer],
+                            env=server.env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "environments ['dev', 'main']", "role viewer", "context main",
+        "workspace is the host True", "proxy scoped True", "proxy opens main False",
+        "proxy deleted True", "square 49", "billed in main True", "cpu rate True", "summary True",
+        "renamed ['development', 'main']"]
+
+
+def deploy_web(server: ServerProcess, who: str, label: str = "env-echo",
+               *env: str) -> subprocess.CompletedProcess[str]:
+    """Deploy tests/apps/env_web.py answering ``who`` under ``label``; `ketch deploy`'s run."""
+    source = (TESTS / "apps" / "env_web.py").read_text().replace(
+        'WHO = "main"', f"WHO = {who!r}").replace('"env-echo"', repr(label))
+    target = server.home.parent / f"web-{who}" / "env_web.py"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(source)
+    return server.cli("deploy", *env, str(target))
+
+
+def ask(url: str) -> httpx.Response:
+    """GET ``url``, by its host name over a connection to the gateway's address where the URL
+    names one (Python's resolver may not know *.localhost)."""
+    host, _, rest = url.split("//")[1].partition("/")
+    address = host.rsplit(":", 1)
+    headers = {}
+    if address[0].endswith(".localhost"):
+        headers = {"Host": host}
+        url = f"http://127.0.0.1:{address[1]}/{rest}"
+    return httpx.get(url, headers=headers, timeout=60)
+
+
+def get(url: str) -> str:
+    """What the endpoint at ``url`` answers."""
+    return str(ask(url).json())
+
+
+def test_one_web_label_in_two_environments_is_served_at_two_names(server):
+    assert server.cli("environment", "create", "dev").returncode == 0
+    main = deploy_web(server, "main's")
+    dev = deploy_web(server, "dev's", "env-echo", "--env", "dev")
+    assert main.returncode == 0 and dev.returncode == 0, main.stderr + dev.stderr
+    main_url = main.stdout.split("who: ")[1].split()[0]
+    dev_url = dev.stdout.split("who: ")[1].split()[0]
+    assert "env-echo--dev" in dev_url and "--" not in main_url.split("//")[1]
+    assert (get(main_url), get(dev_url)) == ("main's", "dev's")
+    server.restart()  # the deployments come back under the same names (on another port)
+    urls = server.client(URLS).split()
+    assert [re.sub(r":\d+", "", url) for url in urls] == [
+        re.sub(r":\d+", "", url) for url in (main_url, dev_url)]
+    assert [get(url) for url in urls] == ["main's", "dev's"]
+    clash = deploy_web(server, "clash", "env-echo--dev")  # main's label = dev's served name
+    assert clash.returncode != 0
+    assert "'env-echo--dev'" in clash.stderr and "environment 'dev'" in clash.stderr
+    assert get(urls[1]) == "dev's"  # the refused deploy took nothing from dev
+    none = server.cli("environment", "update", "dev", "--set-web-suffix", "")
+    assert none.returncode != 0 and "'env-echo' of environment 'dev'" in none.stderr
+    moved = server.cli("environment", "update", "dev", "--set-web-suffix", "Staging")
+    assert moved.returncode == 0, moved.stderr
+    assert ask(urls[1]).status_code == 404  # its old name is free
+    urls = server.client(URLS).split()
+    assert "env-echo--staging" in urls[1] and get(urls[1]) == "dev's"

@@ -142,3 +142,17 @@ def test_a_container_that_never_answers_is_given_up_at_its_timeout(gateway):
     with connect(gateway) as sock:
         status, _, body = get(sock, "/probe-stuck/")
     assert status == 504 and b"within 2 s" in body, body
+
+
+def test_a_request_that_blocks_its_containers_loop_ends_the_container(gateway):
+    with connect(gateway) as sock:
+        sock.sendall(b"GET /probe-blocker/block HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = b""
+        try:
+            while chunk := sock.recv(65536):
+                answered += chunk
+        except ConnectionResetError:
+            pass
+    assert answered == b""  # the container exited at its timeout, holding the connection
+    with connect(gateway) as sock:  # a new container answers the next request
+        assert get(sock, "/probe-blocker/")[2] == b"ok"

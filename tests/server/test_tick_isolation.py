@@ -10,6 +10,7 @@ from embedded import control_plane, wait_for
 
 from ketch import client, exception
 from ketch.protocol import client as protocol
+from ketch.protocol.definition import FunctionDefinition, FunctionOptions, replace
 from ketch.server.tick_guard import TickGuard
 
 from apps import autoscaled
@@ -33,14 +34,14 @@ def test_bad_autoscaler_settings_sent_raw_are_refused(settings, named):
             client.send_blocking(protocol.FunctionUpdateAutoscaler(
                 function_id=function_id, settings=protocol.AutoscalerSettings(**settings)))
         assert autoscaled.second.remote(1)  # the function and the tick go on as before
-        assert control_plane().functions[function_id].options["scaledown_window"] == 1
+        assert control_plane().state.functions[function_id].options.scaledown_window == 1
 
 
 def test_bad_option_in_a_raw_function_definition_is_refused():
     with autoscaled.app.run():
-        definition = {"name": "raw", "is_generator": False, "methods": {},
-                      "options": {"scaledown_window": "soon"}}
-        with pytest.raises(exception.InvalidError, match="scaledown_window='soon'"):
+        # well typed, so it gets past decoding; out of range, which the SDK would refuse
+        definition = FunctionDefinition(name="raw", options=FunctionOptions(scaledown_window=-5))
+        with pytest.raises(exception.InvalidError, match="scaledown_window=-5"):
             client.send_blocking(protocol.FunctionCreate(app_id=autoscaled.app.app_id,
                                                          definition=definition))
 
@@ -48,11 +49,11 @@ def test_bad_option_in_a_raw_function_definition_is_refused():
 def test_a_function_whose_state_fails_does_not_stop_the_others(caplog):
     with autoscaled.app.run():
         cp = control_plane()
-        bad = cp.functions[autoscaled.first.object_id]
-        good = cp.functions[autoscaled.second.object_id]
-        assert list(cp.functions).index(bad.id) < list(cp.functions).index(good.id)
+        bad = cp.state.functions[autoscaled.first.object_id]
+        good = cp.state.functions[autoscaled.second.object_id]
+        assert list(cp.state.functions).index(bad.id) < list(cp.state.functions).index(good.id)
         # as if a value had got past every check: reading this function's state now raises
-        bad.options = {**bad.options, "max_inputs": "many"}
+        bad.options = replace(bad.options, max_inputs="many")
         with caplog.at_level(logging.ERROR, logger="ketch"):
             assert autoscaled.second.remote(1)
             # only the tick scales an idle container down: it went on past the bad function

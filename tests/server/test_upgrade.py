@@ -43,7 +43,7 @@ def _old_state(directory) -> None:
     db = sqlite3.connect(directory / "ketch.db")
     db.executescript(BEFORE)
     now = time.time()
-    definition = msgspec.msgpack.encode({**basic.square.definition, "name": "square"})
+    definition = msgspec.msgpack.encode(basic.square.definition)
     db.execute("INSERT INTO apps VALUES ('ap-old', 'old', '', 'stopped', ?, ?)", (now, now))
     db.execute("INSERT INTO apps VALUES ('ap-new', 'old', '', 'running', ?, NULL)", (now,))
     for app_id, function_id in (("ap-old", "fu-old"), ("ap-new", "fu-new")):

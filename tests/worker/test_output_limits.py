@@ -19,7 +19,7 @@ def test_a_10_mib_line_without_newline_neither_kills_the_watcher_nor_leaks_the_c
         cp = control_plane()
         assert noisy.long_line.spawn(1).get(timeout=60) == 1
         assert noisy.long_line.spawn(2).get(timeout=60) == 2  # the worker still runs calls
-        fn = cp.functions[noisy.long_line.object_id]
+        fn = cp.state.functions[noisy.long_line.object_id]
         containers = set(fn.containers)
         app_id = noisy.app.app_id
 

@@ -25,6 +25,20 @@ class Auth(Request):
     container_id: str | None = None
 
 
+class Hello(Answer):
+    version: str  # the control plane's ketch version
+    workspace: str = ""  # the server's name (its host's)
+    environment: str = ""  # where the caller's requests go that name none
+
+
+class ClientHello(Request):
+    """Check the connection and its token (Modal's ``Client.hello``)."""
+
+    KIND: ClassVar[str] = "client_hello"
+    ANSWER: ClassVar[type[Answer]] = Hello
+    environment: str = ""  # "": the caller's own
+
+
 class TokenCreated(Answer):
     token_id: str
     token_secret: str
@@ -46,7 +60,7 @@ class TokenInfo(Message):
     kind: str
     created: float
     revoked: float | None
-    environments: list[str] | None = None  # None: every environment
+    environments: dict[str, str] | None = None  # role by environment; None: every one
     read_only: bool = False
 
 
@@ -64,10 +78,33 @@ class TokenRevoke(Request):
     token_id: str
 
 
-class EnvironmentInfo(Message):
+class TokenGrant(Request):
+    """Give a token a role in an environment, as Modal's ``Environment.roles.update`` gives
+    service users theirs ("no-access" takes it away; a proxy token: "contributor" allows it)."""
+
+    KIND: ClassVar[str] = "token_grant"
+    token_id: str
+    environment: str
+    role: Literal["contributor", "viewer", "no-access"]
+
+
+class Roles(Answer):
+    tokens: dict[str, str]  # token id -> role
+
+
+class EnvironmentRoles(Request):
+    """Each live token's role in the environment."""
+
+    KIND: ClassVar[str] = "environment_roles"
+    ANSWER: ClassVar[type[Answer]] = Roles
+    environment: str
+
+
+class EnvironmentInfo(Answer):
     name: str
     created: float
-    default: bool = False
+    default: bool = False  # where the caller's requests go that name none
+    web_suffix: str = ""  # what its web endpoints' labels end with
 
 
 class Environments(Answer):
@@ -86,6 +123,33 @@ class EnvironmentList(Request):
     ANSWER: ClassVar[type[Answer]] = Environments
 
 
+class EnvironmentGet(Request):
+    KIND: ClassVar[str] = "environment_get"
+    ANSWER: ClassVar[type[Answer]] = EnvironmentInfo
+    environment: str = ""  # "": the caller's own
+
+
+class EnvironmentUpdate(Request):
+    """Rename an environment (its apps, objects, deployments and grants go with it), or set
+    the suffix of its web endpoints' labels."""
+
+    KIND: ClassVar[str] = "environment_update"
+    name: str
+    new_name: str | None = None
+    web_suffix: str | None = None
+
+
+class Rates(Answer):
+    prices: dict[str, float]  # dollars per second: "cpu" (a core), "memory" (GiB), each GPU
+
+
+class BillingRates(Request):
+    """What a second of each resource costs on this server."""
+
+    KIND: ClassVar[str] = "billing_rates"
+    ANSWER: ClassVar[type[Answer]] = Rates
+
+
 class EnvironmentDelete(Request):
     """Delete an environment with its apps (stopped), named objects and secrets."""
 
@@ -94,7 +158,9 @@ class EnvironmentDelete(Request):
 
 
 __all__ = [
-    "Auth", "Authenticated", "EnvironmentCreate", "EnvironmentDelete", "EnvironmentInfo",
-    "EnvironmentList", "Environments", "TokenCreate", "TokenCreated", "TokenInfo", "TokenList",
-    "TokenRevoke", "Tokens",
+    "Auth", "Authenticated", "BillingRates", "ClientHello", "EnvironmentCreate",
+    "EnvironmentDelete", "EnvironmentGet", "EnvironmentInfo", "EnvironmentList",
+    "EnvironmentRoles", "EnvironmentUpdate", "Environments", "Hello", "Rates", "Roles",
+    "TokenCreate", "TokenCreated", "TokenGrant", "TokenInfo", "TokenList", "TokenRevoke",
+    "Tokens",
 ]

@@ -6,8 +6,9 @@ container's environment, or the default of the token's).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
+from ..definition import FunctionDefinition
 from ..message import Answer, Empty, Message, Request
 
 
@@ -48,12 +49,10 @@ class AppStop(Request):
 
 
 class FunctionCreate(Request):
-    """``definition``: see `ketch.definition`."""
-
     KIND: ClassVar[str] = "function_create"
     ANSWER: ClassVar[type[Answer]] = FunctionId
     app_id: str
-    definition: dict[str, Any]
+    definition: FunctionDefinition
 
 
 class FunctionBind(Request):
@@ -67,7 +66,7 @@ class FunctionBind(Request):
 
 class FunctionFound(Answer):
     function_id: str
-    definition: dict[str, Any]
+    definition: FunctionDefinition
 
 
 class FunctionLookup(Request):
@@ -81,16 +80,25 @@ class FunctionLookup(Request):
 
 
 class AutoscalerSettings(Message):
+    """None: left as it is. ``target_inputs``: the inputs (for a server, requests) one
+    container aims to hold at once."""
+
     min_containers: int | None = None
     max_containers: int | None = None
     buffer_containers: int | None = None
     scaledown_window: float | None = None
+    target_inputs: int | None = None
+
+
+class AutoscalerNow(Answer):
+    settings: AutoscalerSettings  # all of them, as they are after the change
 
 
 class FunctionUpdateAutoscaler(Request):
     """Override the autoscaler's settings until the next deploy."""
 
     KIND: ClassVar[str] = "function_update_autoscaler"
+    ANSWER: ClassVar[type[Answer]] = AutoscalerNow
     function_id: str
     settings: AutoscalerSettings
 
@@ -120,7 +128,7 @@ class AppDeploy(Request):
 class AppInfo(Message):
     app_id: str
     name: str
-    state: str  # "deployed" or "running"
+    state: str  # "deployed", "running" or "stopped"
     version: int | None
     created: float
     stopped: float | None = None
@@ -132,9 +140,27 @@ class Apps(Answer):
 
 
 class AppList(Request):
+    """The environment's running and deployed apps; with ``stopped``, every app it has had,
+    newest first, ``limit`` of them from ``offset`` (a page)."""
+
     KIND: ClassVar[str] = "app_list"
     ANSWER: ClassVar[type[Answer]] = Apps
     environment: str = ""  # "": the caller's own
+    stopped: bool = False
+    offset: int = 0
+    limit: int | None = None
+
+
+class AppFound(Answer):
+    app: AppInfo
+
+
+class AppGet(Request):
+    """One app, running, deployed or stopped."""
+
+    KIND: ClassVar[str] = "app_get"
+    ANSWER: ClassVar[type[Answer]] = AppFound
+    app_id: str
 
 
 class AppStopByName(Request):
@@ -256,9 +282,10 @@ class UsageQuery(Request):
 
 
 __all__ = [
-    "AppCreate", "AppDeploy", "AppHistory", "AppId", "AppInfo", "AppList", "AppLogs",
-    "AppLookup", "AppRollback", "AppStop", "AppStopByName", "Apps", "AutoscalerSettings",
-    "Empty", "FunctionBind", "FunctionCreate", "FunctionFound", "FunctionId", "FunctionLookup",
+    "AppCreate", "AppDeploy", "AppFound", "AppGet", "AppHistory", "AppId", "AppInfo", "AppList",
+    "AppLogs",
+    "AppLookup", "AppRollback", "AppStop", "AppStopByName", "Apps", "AutoscalerNow",
+    "AutoscalerSettings", "Empty", "FunctionBind", "FunctionCreate", "FunctionFound", "FunctionId", "FunctionLookup",
     "FunctionUpdateAutoscaler", "LogLine", "LogLines", "LogsGet", "RolledBack", "StoredLine",
     "StoredLines", "Url", "UsageQuery", "UsageRow", "UsageRows", "Version", "VersionInfo",
     "Versions", "WebUrl",
