@@ -25,7 +25,7 @@ def runtime_pins() -> list[str]:
 
 
 def describe(step: dict[str, Any]) -> str:
-    kind = step["kind"]
+    kind: str = step["kind"]
     if kind == "base":
         return f"debian_slim(python_version={step['python']!r})"
     if kind == "registry":
