@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import httpx
-from server.server_process import free_port
+from server.server_process import free_port, interrupt
 
 APP = '''
 import ketch
@@ -51,5 +50,4 @@ def test_serve_reloads_on_change(tmp_path):
         source.write_text(APP.format(version="v2"))
         assert wait_for(url, "v2")
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
+        interrupt(proc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-from server.server_process import ServerProcess
+from server.server_process import ServerProcess, interrupt
 
 from .test_programs import ROOT, ketch_cli
 
@@ -50,12 +49,7 @@ def test_serve_lists_the_web_endpoints_of_class_methods(tmp_path):
         with urlopen(Request(urls["Counter.reset"], method="POST"), timeout=60) as answer:
             assert json.loads(answer.read()) == {"count": 0}
     finally:
-        os.killpg(serving.pid, signal.SIGINT)
-        try:
-            serving.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(serving.pid, signal.SIGKILL)
-            serving.wait()
+        interrupt(serving)
 
 
 def _free_port() -> int:

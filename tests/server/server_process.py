@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def interrupt(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ctrl-C to ``process``, the leader of its own session (``start_new_session=True``), as a
+    terminal sends it; fail, naming what each of the session's processes was blocked in, if
+    it has not exited within ``timeout``."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        stuck = subprocess.run(["ps", "-s", str(process.pid), "-o", "pid,stat,wchan:32,etime,args"],
+                               capture_output=True, text=True).stdout
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    raise AssertionError(f"still running {timeout:g} s after Ctrl-C:\n{stuck}")
 
 
 class ServerProcess:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from .server_process import TESTS, free_port
+from .server_process import TESTS, free_port, interrupt
 
 CHROMIUM = shutil.which("chromium")
 
@@ -37,8 +36,7 @@ def site(tmp_path_factory):
             assert line, "ketch serve ended before it listed its endpoints"
         yield line.split("site: ")[1].strip()
     finally:
-        os.killpg(serve.pid, signal.SIGINT)
-        serve.wait(timeout=30)
+        interrupt(serve)
         serve.stdout.close()
 
 

@@ -5,9 +5,7 @@ and a web_server's own WebSocket server (tunnelled by the gateway)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from .server_process import TESTS, ServerProcess, free_port
+from .server_process import TESTS, ServerProcess, free_port, interrupt
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +42,7 @@ def served(tmp_path_factory):
         yield (gateway[0], int(gateway[1])), urls, token
     finally:
         if serve is not None:
-            os.killpg(serve.pid, signal.SIGINT)
-            serve.wait(timeout=30)
+            interrupt(serve)
             serve.stdout.close()
         server.stop()
 
