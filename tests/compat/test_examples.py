@@ -128,3 +128,20 @@ def test_module_level_variants_call_each_other_from_containers():
     result = ketch_cli("run", str(PROGRAMS / "stage_variants.py"), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "result 400 ['result.txt']" in result.stdout.splitlines()
+
+
+def test_serve_exits_when_the_app_cannot_start(monkeypatch):
+    # `modal serve` of an app with a function no machine here can hold ends with the reason
+    monkeypatch.setenv("KETCH_GATEWAY_PORT", str(_free_port()))
+    result = ketch_cli("serve", str(PROGRAMS / "serve_unfit_endpoint.py"), timeout=60)
+    assert result.returncode != 0
+    assert "function 'enormous' can never run here" in result.stderr, result.stderr
+
+
+def test_serve_stops_by_itself_after_its_timeout(monkeypatch):
+    # `modal serve --timeout N` (MODAL_SERVE_TIMEOUT in CI) serves for N seconds, then exits
+    monkeypatch.setenv("KETCH_GATEWAY_PORT", str(_free_port()))
+    monkeypatch.setenv("MODAL_SERVE_TIMEOUT", "2")
+    result = ketch_cli("serve", str(PROGRAMS / "class_web_endpoints.py"), timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "press Ctrl-C to stop" in result.stderr
