@@ -122,7 +122,8 @@ class ControlPlane:
         self.outputs = Outputs(self.state, self.store, self.history, self.accepted)
         self.sessions = ContainerSessions(
             self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
-            spec=self.container_spec, log=self.log, web_ready=self.gateway.attach)
+            spec=self.container_spec, log=self.log, web_ready=self.gateway.attach,
+            web_failed=self.gateway.capacity.wake)
         self.call_service = CallService(self.state, self.store, self.blobs, self.history,
                                         self.accepted, self.outputs, self.sessions)
         self.app_service = AppService(self)

@@ -59,6 +59,7 @@ class ContainerState:
         self.outputs_seen = 0
         self.inputs_given = 0  # over its life: max_inputs retires it after that many
         self.web_port = 0  # a web endpoint's container: where it serves HTTP, once ready
+        self.served = False  # a web endpoint's container: it said once that it was ready
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -78,6 +79,7 @@ class FunctionState:
         self.image: dict[str, Any] | None = None  # the built image, once built
         self.web_waiting = 0  # web requests waiting for a container with room
         self.web_waiting_since: list[float] = []  # when each waiting request began to wait
+        self.start_failed_at = -1.0  # when a container of it last ended before it could serve
         self.app_id = app_id
         self.definition = definition
         self.params = params

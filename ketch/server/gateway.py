@@ -27,7 +27,7 @@ import httptools
 from .. import config, exception
 from ..protocol.container import WebReady
 from ..protocol.handoff import TOO_LARGE, Grant, address, fingerprint, route
-from .gateway_capacity import BUSY, Capacity
+from .gateway_capacity import Capacity, retry_after
 from .gateway_config import Refused, Settings
 from .gateway_front import Front, Head
 from .gateway_handoff import Channel
@@ -177,13 +177,14 @@ class Gateway:
         if fd is None and not head.upgrade:
             front.switch_to(self._http())
             return
-        ct = await self.capacity.acquire(fn)
-        if ct is None or front.lost:
-            if ct is not None:
-                self.capacity.release(fn, ct, None)
-            else:
-                front.answer(503, BUSY, [("retry-after", "5")])
-                self.cp.metrics.gateway_request(label, 503, time.monotonic() - started)
+        try:
+            ct = await self.capacity.acquire(fn)
+        except Refused as refusal:
+            front.answer(refusal.status, refusal.text, retry_after(refusal))
+            self.cp.metrics.gateway_request(label, refusal.status, time.monotonic() - started)
+            return
+        if front.lost:
+            self.capacity.release(fn, ct, None)
             return
         channel = self._channels.get(ct.id)
         if (fd is not None and grant is not None and channel is not None

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.handoff import CREDENTIALS, HOP_BY_HOP, NO_ANSWER, route
-from .gateway_capacity import BUSY
+from .gateway_capacity import retry_after
 from .gateway_config import Refused, read_body
 from .gateway_routes import UNAUTHORIZED
 from .gateway_routes import answer_s as answer_of
@@ -68,9 +68,11 @@ class Proxy:
     async def _forward(self, fn: Any, method: str, target: str, headers: dict[str, str],
                        body: bytes, send: Any) -> None:
         gateway = self.gateway
-        ct = await gateway.capacity.acquire(fn)
-        if ct is None:
-            await plain(send, 503, BUSY, [(b"retry-after", b"5")])
+        try:
+            ct = await gateway.capacity.acquire(fn)
+        except Refused as refusal:
+            await plain(send, refusal.status, refusal.text,
+                        [(k.encode(), v.encode()) for k, v in retry_after(refusal)])
             return
         started = time.monotonic()
         try:

@@ -145,3 +145,13 @@ def test_serve_stops_by_itself_after_its_timeout(monkeypatch):
     result = ketch_cli("serve", str(PROGRAMS / "class_web_endpoints.py"), timeout=90)
     assert result.returncode == 0, result.stderr
     assert "press Ctrl-C to stop" in result.stderr
+
+
+def test_a_web_container_failing_to_start_is_answered_at_once():
+    result = ketch_cli("run", str(PROGRAMS / "web_missing_dependency.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines.count("status 502") == 2, result.stdout
+    assert sum(line.startswith("says ") and "failed while starting" in line for line in lines) == 2
+    assert lines.count("answered within 30 s True") == 2
+    assert "No module named 'a_package_this_image_does_not_have'" in result.stderr
