@@ -155,3 +155,13 @@ def test_a_web_container_failing_to_start_is_answered_at_once():
     assert sum(line.startswith("says ") and "failed while starting" in line for line in lines) == 2
     assert lines.count("answered within 30 s True") == 2
     assert "No module named 'a_package_this_image_does_not_have'" in result.stderr
+
+
+def test_ketch_python_runs_a_module_as_python_m_does():
+    # modal-examples runs some scripts as `python -m 05_scheduling.schedule_simple`
+    result = ketch_cli("python", "-m", "programs.scheduled_module", cwd=PROGRAMS.parent,
+                       timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "package programs" in lines
+    assert any(line.endswith("] tick from the schedule") for line in lines), result.stdout
