@@ -165,3 +165,15 @@ def test_ketch_python_runs_a_module_as_python_m_does():
     lines = result.stdout.splitlines()
     assert "package programs" in lines
     assert any(line.endswith("] tick from the schedule") for line in lines), result.stdout
+
+
+def test_a_progress_bar_shows_each_state_as_it_is_drawn():
+    result = ketch_cli("run", str(PROGRAMS / "progress_bar.py"), timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert "counted 5" in result.stdout.splitlines()
+    states = [line for line in result.stderr.splitlines()
+              if line.startswith("[count ") and "/5 [" in line]
+    counts = [state.split("|")[2].split()[0] for state in states]
+    assert list(dict.fromkeys(counts)) == ["0/5", "1/5", "2/5", "3/5", "4/5", "5/5"], \
+        result.stderr  # tqdm draws its last state twice, as it closes
+    assert "\r" not in result.stderr  # not a terminal: each state is a line of its own
