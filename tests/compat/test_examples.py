@@ -177,3 +177,16 @@ def test_a_progress_bar_shows_each_state_as_it_is_drawn():
     assert list(dict.fromkeys(counts)) == ["0/5", "1/5", "2/5", "3/5", "4/5", "5/5"], \
         result.stderr  # tqdm draws its last state twice, as it closes
     assert "\r" not in result.stderr  # not a terminal: each state is a line of its own
+
+
+def test_a_deployed_app_adds_a_file_found_next_to_its_module(tmp_path):
+    server = ServerProcess(tmp_path)
+    server.start()
+    try:
+        deployed = server.cli("deploy", str(PROGRAMS / "deployed_asset.py"))
+        assert deployed.returncode == 0, deployed.stderr
+        read = "import ketch; print(ketch.Function.from_name('compat-deployed-asset', " \
+               "'read_asset').remote())"
+        assert server.client(read).strip() == "the asset, as deployed"
+    finally:
+        server.stop()
