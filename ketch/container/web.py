@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import socket
 import sys
 import threading
@@ -75,16 +74,16 @@ def wait_for_port(port: int, timeout: float) -> None:
 
 
 class WebRunner:
-    """Serves until the agent's inbox says stop."""
+    """Serves until ``until_stopped`` returns (the agent's inbox says stop)."""
 
     def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
-                 inbox: queue.SimpleQueue[wire.Input]) -> None:
+                 until_stopped: Callable[[], object]) -> None:
         """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
         {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
         self.web = web
         self.function = function
-        self.inbox = inbox
+        self.until_stopped = until_stopped
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
@@ -93,7 +92,7 @@ class WebRunner:
             port = int(self.web["port"])
             wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
             self.peer.send(wire.WEB_READY, wire.WebReady(port=port))
-            self.inbox.get()  # until shutdown
+            self.until_stopped()
         else:
             asyncio.run(self._serve())
         run_hooks(exit)
@@ -146,5 +145,5 @@ class WebRunner:
                 os._exit(1)
 
     def _stop_on_shutdown(self, server: Any) -> None:
-        self.inbox.get()
+        self.until_stopped()
         server.should_exit = True

@@ -1,0 +1,35 @@
+"""A class with a method called with `.remote()` and a web endpoint beside it, in one container
+(as modal-examples' text_to_image `Inference`: `run` for `modal run`, `web` for the browser,
+which calls `run` in the same container)."""
+
+import json
+import urllib.request
+
+import modal
+
+app = modal.App("compat-class-method-and-endpoint",
+                image=modal.Image.debian_slim().pip_install("fastapi"))
+
+
+@app.cls()
+class Greeter:
+    @modal.enter()
+    def load(self):
+        self.greeting = "hello"
+
+    @modal.method()
+    def greet(self, name: str) -> str:
+        return f"{self.greeting} {name}"
+
+    @modal.fastapi_endpoint()
+    def web(self, name: str = "web"):
+        return {"greeting": f"{self.greeting} {name}"}
+
+
+@app.local_entrypoint()
+def main():
+    greeter = Greeter()
+    print("remote", greeter.greet.remote("ada"))
+    with urllib.request.urlopen(greeter.web.get_web_url() + "?name=bob", timeout=60) as answer:
+        print("web", json.loads(answer.read())["greeting"])
+    print("map", list(greeter.greet.map(["cy", "di"])))
