@@ -196,5 +196,6 @@ def test_a_class_serves_its_methods_and_its_web_endpoint_together():
     result = ketch_cli("run", str(PROGRAMS / "class_method_beside_endpoint.py"), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert ["remote hello ada", "web hello bob", "map ['hello cy', 'hello di']"] == \
-        [line for line in lines if line.split()[0] in ("remote", "web", "map")]
+    assert ["remote hello ada", "web hello bob", "map ['hello cy', 'hello di']",
+            "local hello eve"] == \
+        [line for line in lines if line.split()[0] in ("remote", "web", "map", "local")]

@@ -23,7 +23,7 @@ class Greeter:
 
     @modal.fastapi_endpoint()
     def web(self, name: str = "web"):
-        return {"greeting": f"{self.greeting} {name}"}
+        return {"greeting": self.greet.local(name)}  # in this container, on this instance
 
 
 @app.local_entrypoint()
@@ -33,3 +33,4 @@ def main():
     with urllib.request.urlopen(greeter.web.get_web_url() + "?name=bob", timeout=60) as answer:
         print("web", json.loads(answer.read())["greeting"])
     print("map", list(greeter.greet.map(["cy", "di"])))
+    print("local", greeter.web.local(name="eve")["greeting"])
