@@ -2,7 +2,9 @@
 
 The function's kind decides the app: `fastapi_endpoint` wraps the function in a one-route
 FastAPI app, `asgi_app` and `wsgi_app` call it for theirs, and `web_server` calls it to start
-a server of its own on its port, which is then waited for.
+a server of its own on its port, which is then waited for. A class's web methods are one app,
+each under ``/<method>``, but for its `web_server` methods: each starts its own server, which
+the gateway reaches at its own port (`WebReady.servers`).
 """
 
 from __future__ import annotations
@@ -87,21 +89,43 @@ class WebRunner:
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
-        if self.web["kind"] == "server":
-            self.function()
-            port = int(self.web["port"])
-            wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
-            self.peer.send(wire.WEB_READY, wire.WebReady(port=port))
+        ports = self._start_servers()
+        servers = {name: port for name, port in ports.items() if name is not None}
+        kind = self.web["kind"]
+        if kind == "server" or (kind == "class" and not self._app_methods()):  # no app of ours
+            self.peer.send(wire.WEB_READY, wire.WebReady(port=next(iter(ports.values())),
+                                                         servers=servers))
             self.until_stopped()
         else:
-            asyncio.run(self._serve())
+            asyncio.run(self._serve(servers))
         run_hooks(exit)
 
-    async def _serve(self) -> None:
+    def _start_servers(self) -> dict[str | None, int]:
+        """Start the function's web server, or each of the class's web_server methods (by
+        name), and wait until each listens; their ports."""
+        if self.web["kind"] == "server":
+            wanted: dict[str | None, dict[str, Any]] = {None: self.web}
+        elif self.web["kind"] == "class":
+            wanted = {name: web for name, web in self.web["methods"].items()
+                      if web["kind"] == "server"}
+        else:
+            wanted = {}
+        ports: dict[str | None, int] = {}
+        for name, web in wanted.items():
+            self.function() if name is None else self.function(name)()
+            ports[name] = int(web["port"])
+            wait_for_port(ports[name], float(web.get("startup_timeout", 5.0)))
+        return ports
+
+    def _app_methods(self) -> dict[str, dict[str, Any]]:
+        """A class's web methods that its app serves (all but its web_server ones)."""
+        return {name: web for name, web in self.web["methods"].items() if web["kind"] != "server"}
+
+    async def _serve(self, servers: dict[str, int]) -> None:
         import uvicorn
 
         if self.web["kind"] == "class":
-            app = class_app(self.web["methods"], self.function)
+            app = class_app(self._app_methods(), self.function)
         else:
             app = build_app(self.web["kind"], self.web, self.function)
         # made for TCP explicitly, so that asyncio sets TCP_NODELAY on its connections: without
@@ -127,7 +151,8 @@ class WebRunner:
                               os.environ["KETCH_CONTAINER_TOKEN"])
             threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
         self.peer.send(wire.WEB_READY, wire.WebReady(
-            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None))
+            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None,
+            servers=servers))
         await serving
         if handoff is not None:
             handoff.close()

@@ -83,6 +83,7 @@ class ContainerSessions:
             ct.failure = body.failure
         elif kind == wire.WEB_READY:
             ct.web_port = body.port
+            ct.web_servers = body.servers
             ct.served = True
             self.web_ready(ct, body)
         elif kind == wire.BLOB_GET:

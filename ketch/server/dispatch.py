@@ -60,6 +60,7 @@ class ContainerState:
         self.inputs_given = 0  # over its life: max_inputs retires it after that many
         self.web_port = 0  # a web endpoint's container: where it serves HTTP, once ready
         self.served = False  # a web endpoint's container: it said once that it was ready
+        self.web_servers: dict[str, int] = {}  # a class's web_server methods: their ports
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -67,6 +68,10 @@ class ContainerState:
     @property
     def ready(self) -> bool:
         return self.peer is not None and not self.stopping
+
+    def port_for(self, method: str | None) -> int:
+        """Where the container serves the web endpoint of ``method`` (None: the function's)."""
+        return self.web_servers.get(method or "", self.web_port)
 
 
 class FunctionState:

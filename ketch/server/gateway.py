@@ -32,7 +32,7 @@ from .gateway_config import Refused, Settings
 from .gateway_front import Front, Head
 from .gateway_handoff import Channel
 from .gateway_proxy import Proxy
-from .gateway_routes import UNAUTHORIZED, Routes, answer_s
+from .gateway_routes import UNAUTHORIZED, Routes, answer_s, upstream_target
 from .gateway_tunnel import tunnel
 from .upstream import problem
 
@@ -195,11 +195,11 @@ class Gateway:
             self.capacity.release(fn, ct, None)
             front.switch_to(self._http())
             return
-        target = (f"/{method}" if method else "") + path.decode("latin-1")
+        target = upstream_target(fn, method, path.decode("latin-1"))
         target += f"?{url.query.decode('latin-1')}" if url.query else ""
         status = 502
         try:
-            status = await tunnel(front, ct, target, answer_s(fn))
+            status = await tunnel(front, ct.port_for(method), target, answer_s(fn))
         finally:
             self.capacity.release(fn, ct, time.monotonic() - started)
             self.cp.metrics.gateway_request(label, status, time.monotonic() - started)

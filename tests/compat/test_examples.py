@@ -199,3 +199,10 @@ def test_a_class_serves_its_methods_and_its_web_endpoint_together():
     assert ["remote hello ada", "web hello bob", "map ['hello cy', 'hello di']",
             "local hello eve"] == \
         [line for line in lines if line.split()[0] in ("remote", "web", "map", "local")]
+
+
+def test_a_class_web_server_method_serves_beside_its_methods():
+    result = ketch_cli("run", str(PROGRAMS / "class_web_server.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "best 0.75" in lines and "dashboard best so far 0.75" in lines, result.stdout
