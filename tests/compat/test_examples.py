@@ -206,3 +206,10 @@ def test_a_class_web_server_method_serves_beside_its_methods():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "best 0.75" in lines and "dashboard best so far 0.75" in lines, result.stdout
+
+
+def test_a_volume_reload_keeps_what_the_container_wrote():
+    result = ketch_cli("run", str(PROGRAMS / "volume_reload_keeps_writes.py"), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "kept after reload True" in lines and "committed the journal" in lines, result.stdout
