@@ -117,7 +117,7 @@ SAMPLED = {
 SUMMARY_KEYS = {WARM_CALL: ("p50_ms", "p99_ms"), MAP: ("inputs_per_s",),
                 **{m: (f"p50_{spec.unit}",) for m, spec in SAMPLED.items()},
                 VOLUME: ("write_mb_s", "read_mb_s"), WEB_RPS: ("requests_per_s", "p99_ms"),
-                CONTAINER_BURST: ("starts_per_s", "containers")}
+                CONTAINER_BURST: ("starts_per_s", "containers", "cpu_ms_per_start")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -262,7 +262,9 @@ def container_burst(system: System, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(CONTAINER_BURST_PAUSE_S)
     if len(taken.results) != inputs:
         raise RuntimeError(f"{system.name} returned {len(taken.results)} results for {inputs}")
+    cpu_ms = None if taken.cpu_s is None else round(taken.cpu_s * 1e3 / len(taken.first_starts), 2)
     return {"starts_per_s": round(taken.starts_per_s, 2), "containers": len(taken.first_starts),
+            "cpu_ms_per_start": cpu_ms,
             "last_start_s": round(taken.last_start_s, 4), "map_s": round(taken.map_s, 4),
             "setup_ms": [ms(taken.setup_s)],
             "first_starts_s": sorted(round(t - taken.issued, 4)
@@ -353,15 +355,17 @@ def repeat(system: System, measurements: list[str], args: argparse.Namespace) ->
                 failed[m] = traceback.format_exc()
                 progress(system, m, f"failed: {failed[m].strip().splitlines()[-1]}")
                 continue
-            summary = ", ".join(f"{k} {runs[m][-1][k]:,}" for k in SUMMARY_KEYS[m])
+            summary = ", ".join(f"{k} {runs[m][-1][k]:,}" for k in SUMMARY_KEYS[m]
+                                if runs[m][-1].get(k) is not None)
             progress(system, m, f"{i + 1}/{args.repeat}: {summary}")
     return {m: {"error": failed[m], "runs": runs[m]} if m in failed else summarize(m, runs[m])
             for m in measurements}
 
 
 def summarize(measurement: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    medians = {key: round(median([run[key] for run in runs]), 3)
-               for key in SUMMARY_KEYS[measurement]}
+    figures = {key: [run[key] for run in runs if run.get(key) is not None]
+               for key in SUMMARY_KEYS[measurement]}  # k)'s CPU time: None without /proc
+    medians = {key: round(median(values), 3) for key, values in figures.items() if values}
     if runs and all("failures" in run for run in runs):  # i): the total, not a median
         medians["failures"] = sum(run["failures"] for run in runs)
     return {**medians, "runs": runs}

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
+import process_cpu
 import workloads
 
 import ketch
@@ -80,6 +81,7 @@ class BurstSample:
     results: list[tuple[str, float]]  # (container id, time.time() when the input began)
     map_s: float  # from issuing the map to its last result
     setup_s: float  # entering app.run(), not timed
+    cpu_s: float | None = None  # CPU the system used from the issue to the last result
 
     @property
     def first_starts(self) -> dict[str, float]:
@@ -306,10 +308,13 @@ class Ketch(System):
         start = time.perf_counter()
         with workloads.burst_app.run():
             entered = time.perf_counter()
+            before = process_cpu.tree_cpu() if process_cpu.AVAILABLE else None
             issued = time.time()
             results = list(workloads.sleep_where.map([workloads.BURST_INPUT_S] * inputs))
             done = time.time()
-        return BurstSample(issued, [(c, t) for c, t in results], done - issued, entered - start)
+            cpu_s = None if before is None else process_cpu.cpu_since(before)
+        return BurstSample(issued, [(c, t) for c, t in results], done - issued, entered - start,
+                           cpu_s)
 
     def heavy_cold_start(self) -> Sample:
         import heavy  # here, so that without numpy and pandas only l) is affected

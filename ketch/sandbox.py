@@ -22,6 +22,7 @@ from .file_io import FileIO
 from .image import Image, resolve_secrets
 from .io_streams import StreamReader, StreamWriter
 from .protocol import client as protocol
+from .protocol.definition import SandboxDefinition
 from .protocol.worker import parse_allowlist
 from .sandbox_fs import SandboxFilesystem, operation
 from .sandbox_snapshot import SandboxSnapshot
@@ -82,21 +83,20 @@ class Sandbox:
             cidr_allowlist=cidr_allowlist if cidr_allowlist is not None
             else outbound_cidr_allowlist,
             ports=[*encrypted_ports, *unencrypted_ports, *h2_ports],
-            readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk)
-        definition["enable_snapshot"] = bool(_experimental_enable_snapshot)
+            readiness_probe=readiness_probe, runtime=runtime, ephemeral_disk=ephemeral_disk,
+            enable_snapshot=bool(_experimental_enable_snapshot))
         connection = await get_client()
         environment = environment_name or (app.environment_name if app is not None else "") \
             or config.environment()
-        definition["image"] = await resolve_secrets(definition["image"], connection, environment)
+        definition.image = await resolve_secrets(definition.image, connection, environment)
         if secrets:
-            definition["secrets"] = (await ids_for_run(connection, {"": list(secrets)},
-                                                       environment))[""]
+            definition.secrets = (await ids_for_run(connection, {"": list(secrets)},
+                                                    environment))[""]
         if volumes:
-            definition["volumes"] = {path: (await volume._resolve())[1]
-                                     for path, volume in volumes.items()
-                                     if not isinstance(volume, CloudBucketMount)}
-            definition["cloud_bucket_mounts"] = await bucket_wires(connection, volumes,
-                                                                   environment)
+            definition.volumes = {path: (await volume._resolve())[1]
+                                  for path, volume in volumes.items()
+                                  if not isinstance(volume, CloudBucketMount)}
+            definition.cloud_bucket_mounts = await bucket_wires(connection, volumes, environment)
         app_id = app.app_id if app is not None else None
         if app is not None and app_id is None:
             app_id = (await connection.request(protocol.AppLookup(
@@ -356,7 +356,7 @@ def _env(env: dict[str, str | None] | None) -> dict[str, str]:
 
 def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
                 image: Any, ports: list[int], readiness_probe: Any, env: Any,
-                **fields: Any) -> dict[str, Any]:
+                **fields: Any) -> SandboxDefinition:
     """The sandbox's definition, checked here (before anything starts) as far as it can be."""
     argv = _argv(command, "Sandbox.create")
     checked = options.validate({"cpu": fields["cpu"], "memory": fields["memory"],
@@ -381,15 +381,12 @@ def _definition(command: Sequence[Any], *, secrets: Sequence[Any], volumes: Any,
         parse_allowlist(list(allowlist) if allowlist is not None else None)
     except ValueError as exc:
         raise exception.InvalidError(str(exc)) from None
-    return {
-        "command": argv, "name": fields["name"], "timeout": fields["timeout"],
-        "idle_timeout": fields["idle_timeout"], "workdir": fields["workdir"],
-        "env": _env(env), "cpu": checked.get("cpu"), "memory": checked.get("memory"),
-        "gpu": checked["gpu"], "runtime": checked["runtime"],
-        "block_network": bool(fields["block_network"]),
-        "cidr_allowlist": list(allowlist) if allowlist is not None else None,
-        "image": image.to_wire() if image is not None else None, "ports": ports,
-        "readiness_probe": readiness_probe.to_wire() if readiness_probe is not None else None,
-        "secrets": [], "volumes": {}, "cloud_bucket_mounts": [],
-        "ephemeral_disk": fields["ephemeral_disk"],
-    }
+    return SandboxDefinition(
+        command=argv, name=fields["name"], timeout=fields["timeout"],
+        idle_timeout=fields["idle_timeout"], workdir=fields["workdir"], env=_env(env),
+        cpu=checked.get("cpu"), memory=checked.get("memory"), gpu=checked["gpu"],
+        runtime=checked["runtime"], block_network=bool(fields["block_network"]),
+        cidr_allowlist=list(allowlist) if allowlist is not None else None,
+        image=image.to_wire() if image is not None else None, ports=ports,
+        readiness_probe=readiness_probe.to_wire() if readiness_probe is not None else None,
+        ephemeral_disk=fields["ephemeral_disk"], enable_snapshot=fields["enable_snapshot"])

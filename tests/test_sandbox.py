@@ -16,6 +16,7 @@ import ketch
 from ketch import client, exception, synchronizer
 from ketch.client import send_blocking
 from ketch.protocol import client as protocol
+from ketch.protocol.definition import SandboxDefinition
 
 pytestmark = pytest.mark.skipif(all(usable(r) for r in ("namespace", "gvisor")),
                                 reason="no sandbox runtime works here")
@@ -185,8 +186,9 @@ def test_bad_input_is_refused_before_anything_starts(app):
         with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):
             ketch.Sandbox.create(app=app, cidr_allowlist=[cidr])
         with pytest.raises(exception.InvalidError, match="not an IPv4 CIDR"):  # sent raw
-            send_blocking(protocol.SandboxCreate(app_id=app.app_id, definition={
-                "command": ["true"], "cidr_allowlist": [cidr]}))
+            send_blocking(protocol.SandboxCreate(
+                app_id=app.app_id,
+                definition=SandboxDefinition(command=["true"], cidr_allowlist=[cidr])))
     with pytest.raises(exception.InvalidError, match="isolation"):
         ketch.Sandbox.create(app=app, runtime="process")
     with pytest.raises(exception.InvalidError, match="timeout"):

@@ -53,6 +53,7 @@ class TaskHandle:
     notes: list[str] = field(default_factory=list)  # lines for the container's log, from ketch
     stdin: asyncio.StreamWriter | None = None  # a sandbox's channel to its supervisor
     sandbox: SandboxSetup | None = None
+    forked: bool = False  # forked from a zygote: no interpreter had to start
 
 
 def no_checkpoints(runtime: str) -> exception.UnimplementedError:

@@ -190,7 +190,7 @@ class GvisorDriver(Driver):
             spec, replace(sandbox_limits(spec), pids=host_pids(spec.sandbox.pids)))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
-        usage = handle.state["cgroup"].usage()
+        usage = handle.state["cgroup"].usage(peak=False)
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def checkpoint_task(self, handle: TaskHandle, folder: Path) -> None:

@@ -33,7 +33,8 @@ from .base import Capabilities, Driver, TaskHandle, TaskStats, no_checkpoints
 from .process import describe_exit
 from .rootfs import root_overlays, whiteout
 from .sandboxing import SandboxSetup, describe_pids_limit, sandbox_env, sandbox_limits
-from .zygotes import Recipe, ZygoteError, ZygotePool
+from .zygote_pool import ZygotePool
+from .zygotes import Recipe, ZygoteError
 
 NSINIT = str(Path(__file__).with_name("nsinit.py"))
 INSIDE_RUN_DIR = "/run/ketch"
@@ -65,8 +66,9 @@ class NamespaceDriver(Driver):
         if spec.sandbox is not None:
             return await self._start_sandbox(spec, command, env, devices)
         scratch = self.scratch_root / spec.container_id
+        os.makedirs(scratch)
         for part in ("upper", "work", "root", "run"):
-            (scratch / part).mkdir(parents=True)
+            os.mkdir(scratch / part)
         whiteout(scratch / "upper", (spec.image or {}).get("whiteouts", []))
         env, config = self._container(spec, env, devices, scratch)
         state = {"scratch": scratch, "board": str(scratch / "run" / "board")}
@@ -158,7 +160,8 @@ class NamespaceDriver(Driver):
             key, lambda: self._recipe(key, command[0], zygote_env, spec, config["workdir"]),
             config, env, spec.container_id, limits_of(spec))
         return TaskHandle(spec.container_id, forked.process.pid, forked.stdout, forked.stderr,
-                          {**state, "proc": forked.process, "cgroup": forked.cgroup})
+                          {**state, "proc": forked.process, "cgroup": forked.cgroup},
+                          forked=True)
 
     def _recipe(self, key: str, python: str, env: dict[str, str], spec: ContainerSpec,
                 workdir: str) -> Recipe:
@@ -205,7 +208,7 @@ class NamespaceDriver(Driver):
         handle.sandbox.adopt(spec, sandbox_limits(spec))
 
     def task_stats(self, handle: TaskHandle) -> TaskStats | None:
-        usage = handle.state["cgroup"].usage()
+        usage = handle.state["cgroup"].usage(peak=False)
         return TaskStats(usage.cpu_s, usage.memory_bytes)
 
     async def destroy_task(self, handle: TaskHandle) -> None:

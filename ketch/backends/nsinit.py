@@ -209,10 +209,11 @@ def join_cgroups(config):
             f.write(pid)
 
 
-def enter_namespaces(config):
-    """Join the cgroups and unshare; the next child forked is pid 1 of the container."""
+def enter_namespaces(config, pid=True):
+    """Join the cgroups and unshare; the next child forked is pid 1 of the container (without
+    ``pid``: this process is pid 1 of a new pid namespace already, forked by a zygote)."""
     join_cgroups(config)
-    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (CLONE_NEWPID if pid else 0)
     if config.get("netns"):
         join_netns(config["netns"])
     elif config.get("net"):

@@ -1,18 +1,15 @@
-"""The worker's side of zygotes: start them, have them fork containers, retire them.
+"""The worker's side of one zygote: start it, have it fork containers and spares, retire it.
 
-A zygote (`ketch.container.zygote`) is kept per `Recipe`: the same interpreter, image,
-environment and working directory, and, with a memory snapshot, the same function, code and
-parameters. The key changes with any of them, so a code change gets a new zygote and the old
-one retires once its containers are gone. Idle zygotes retire after `IDLE_S`, beyond
-`MAX_ZYGOTES`, and at once when the machine runs short of memory.
-
-Each zygote keeps one spare (`ketch.container.zygote`): a child already in a cgroup of its own
-and in new namespaces, so that the next container skips the slowest steps of its start.
+A zygote (`ketch.container.zygote`) is kept per `Recipe` by `ketch.backends.zygote_pool`. It
+keeps spares (`ketch.backends.zygote_spares`): children already in a cgroup of their own and
+in new namespaces, so that a container skips the slowest steps of its start; one is made as
+each container forks, more when the pool asks (`keep`).
 
 Example::
 
-    pool = ZygotePool()
-    forked = await pool.fork(key, make_recipe, config, env, "ct-1a2b", Limits(memory_mib=512))
+    zygote = Zygote(recipe)
+    await zygote.start()
+    forked = await zygote.fork(config, env, "ct-1a2b", Limits(memory_mib=512))
     status = await forked.process.wait()
 """
 
@@ -33,11 +30,9 @@ from typing import Any
 
 from ..protocol import zygote as wire
 from ..worker.cgroups import Cgroup, Limits
+from .zygote_spares import Spare, SpareDemand
 
-IDLE_S = 600.0
-MAX_ZYGOTES = 8
 START_TIMEOUT_S = 120.0
-LOW_MEMORY_FRACTION = 0.1
 
 
 class ZygoteError(Exception):
@@ -85,18 +80,13 @@ class Forked:
     cgroup: Cgroup
 
 
-@dataclass
-class Spare:
-    request_id: int
-    cgroup: Cgroup
-    ready: bool = False
-
-
 class Zygote:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self._containers: set[int] = set()  # request ids of containers still running
-        self._spare: Spare | None = None
+        self.spares: list[Spare] = []  # oldest first; at most one not ready (in the making)
+        self.demand = SpareDemand()
+        self._keep = 1
         self.last_used = time.monotonic()
         self.alive = False
         self._proc: asyncio.subprocess.Process | None = None
@@ -149,6 +139,7 @@ class Zygote:
         one is ready."""
         if not self.alive or self._sock is None:
             raise ZygoteError("the zygote has exited")
+        self.demand.forked(time.monotonic())
         spare = self._take_spare(bool(config.get("net")))
         try:
             cgroup = spare.cgroup if spare else Cgroup.create(name, limits)
@@ -200,16 +191,33 @@ class Zygote:
                 await _reader(out_r), await _reader(err_r))
 
     def _take_spare(self, net: bool) -> Spare | None:
-        spare = self._spare
-        if spare is None or not spare.ready or net:  # spares have the host's network
+        if net:  # spares have the host's network
             return None
-        self._spare = None
-        self._ends.pop(spare.request_id, None)  # its end is now the container's
+        spare = next((s for s in self.spares if s.ready), None)
+        if spare is not None:
+            self.spares.remove(spare)
+            self._ends.pop(spare.request_id, None)  # its end is now the container's
         return spare
 
+    def keep(self, count: int) -> None:
+        """Keep ``count`` spares (at least one): make the missing ones one at a time, while no
+        container is asked for, or drop the newest beyond it."""
+        self._keep = max(1, count)
+        for spare in [s for s in self.spares if s.ready][self._keep:]:
+            self.spares.remove(spare)
+            with contextlib.suppress(OSError):  # its end removes its cgroup
+                wire.send(self._sock, wire.drop(spare.request_id))  # type: ignore[arg-type]
+        self._top_up()
+
+    def _top_up(self) -> None:
+        if len(self.spares) < self._keep and self.demand.quiet(time.monotonic()):
+            self._prefork()
+
     def _prefork(self) -> None:
-        """Have a spare made, in the background: the next container's cgroup, joined."""
-        if not self.alive or self._spare is not None or self._sock is None:
+        """Have a spare made, in the background, unless one is in the making already: the next
+        container's cgroup, joined."""
+        if (not self.alive or self._sock is None
+                or any(not spare.ready for spare in self.spares)):
             return
         try:
             cgroup = Cgroup.create(f"spare-{secrets.token_hex(4)}", Limits())
@@ -225,19 +233,20 @@ class Zygote:
         except OSError:
             cgroup.remove()
             return
-        self._spare = spare
+        self.spares.append(spare)
         forked.add_done_callback(lambda f: self._spare_forked(spare, f))
         ended.add_done_callback(lambda _: self._spare_ended(spare))
 
     def _spare_forked(self, spare: Spare, forked: asyncio.Future[int]) -> None:
         if forked.exception() is None:
             spare.ready = True
+            self._top_up()
         else:
             self._spare_ended(spare)
 
     def _spare_ended(self, spare: Spare) -> None:
-        if self._spare is spare:
-            self._spare = None
+        if spare in self.spares:
+            self.spares.remove(spare)
         spare.cgroup.remove()
 
     def retire(self) -> None:
@@ -317,83 +326,6 @@ class Zygote:
             self._output = [*self._output[-19:], line.decode(errors="replace").rstrip()]
         await self._proc.wait()
         shutil.rmtree(self.recipe.scratch, ignore_errors=True)  # its mounts went with it
-
-
-class ZygotePool:
-    def __init__(self) -> None:
-        self._zygotes: dict[str, Zygote] = {}
-        self._starting: dict[str, asyncio.Task[Zygote]] = {}
-        self._failed: dict[str, str] = {}
-
-    async def fork(self, key: str, recipe: Callable[[], Recipe], config: dict[str, Any],
-                   env: dict[str, str], name: str, limits: Limits) -> Forked:
-        """A container forked from the zygote for ``key``, started from ``recipe()`` if there
-        is none yet (so a start with a zygote at hand builds no recipe). Raises `ZygoteError`
-        when there is none (it failed to start, now or before)."""
-        self.reclaim()
-        zygote = await self._zygote(key, recipe)
-        try:
-            return await zygote.fork(config, env, name, limits)
-        except ZygoteError:
-            self._zygotes.pop(key, None)
-            zygote.kill()
-            raise
-
-    def reclaim(self) -> None:
-        """Retire zygotes idle too long, beyond the most kept, or all idle ones when memory
-        runs short."""
-        now = time.monotonic()
-        idle = sorted((z for z in self._zygotes.values() if z.children == 0),
-                      key=lambda z: z.last_used)
-        excess = len(self._zygotes) - MAX_ZYGOTES
-        short = bool(idle) and memory_short()  # only idle zygotes can go
-        for zygote in idle:
-            if short or excess > 0 or now - zygote.last_used > IDLE_S:
-                self._zygotes.pop(zygote.recipe.key, None)
-                zygote.retire()
-                excess -= 1
-
-    async def close(self) -> None:
-        await asyncio.gather(*self._starting.values(), return_exceptions=True)
-        zygotes = list(self._zygotes.values())
-        self._zygotes.clear()
-        for zygote in zygotes:
-            zygote.kill()
-        await asyncio.gather(*(z.ended() for z in zygotes), return_exceptions=True)
-
-    async def _zygote(self, key: str, recipe: Callable[[], Recipe]) -> Zygote:
-        if key in self._failed:
-            raise ZygoteError(self._failed[key])
-        zygote = self._zygotes.get(key)
-        if zygote is not None and zygote.alive:
-            return zygote
-        task = self._starting.get(key)
-        if task is None:
-            task = self._starting[key] = asyncio.ensure_future(self._start(recipe()))
-        return await asyncio.shield(task)
-
-    async def _start(self, recipe: Recipe) -> Zygote:
-        zygote = Zygote(recipe)
-        try:
-            await zygote.start()
-        except (ZygoteError, OSError) as exc:
-            zygote.kill()
-            self._failed[recipe.key] = str(exc)
-            raise ZygoteError(str(exc)) from None
-        finally:
-            self._starting.pop(recipe.key, None)
-        self._zygotes[recipe.key] = zygote
-        return zygote
-
-
-def memory_short() -> bool:
-    """Whether less than a tenth of the machine's memory is available."""
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) for line in f}
-    except (OSError, ValueError, IndexError):
-        return False
-    return info.get("MemAvailable", 0) < LOW_MEMORY_FRACTION * info.get("MemTotal", 0)
 
 
 def _settle(future: asyncio.Future[int], value: int) -> None:

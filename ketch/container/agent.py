@@ -27,8 +27,6 @@ from .loader import Service
 from .outbox import Outbox
 from .runners import STOP, AsyncRunner, Beside, Runner, SyncRunner
 
-TICK_S = 0.02
-
 
 class Agent:
     def __init__(self, peer: BlockingPeer, hello: wire.Welcome,
@@ -39,7 +37,9 @@ class Agent:
         self.definition = hello.definition
         self.options = self.definition.options
         self.inbox: queue.SimpleQueue[wire.Input] = queue.SimpleQueue()
-        self.outbox = Outbox(peer)
+        # the watcher sleeps until its next deadline, and this brings a new one nearer
+        self.wake = threading.Event()
+        self.outbox = Outbox(peer, self.wake)
         self.execution: Execution | None = None
 
     def serve(self) -> None:
@@ -50,7 +50,7 @@ class Agent:
         except BaseException as exc:  # report why the container could not start, then exit
             self._exit_with_failure(exc)
         board = Board(os.environ.get("KETCH_BOARD"))
-        self.execution = Execution(service, self.peer, self.outbox, board)
+        self.execution = Execution(service, self.peer, self.outbox, board, self.wake)
         self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
         runner: Any
@@ -118,21 +118,26 @@ class Agent:
             self.inbox.put(STOP)
 
     def _watch(self) -> None:
+        """Send waiting outputs, heartbeats, and time inputs out, each when due: between them
+        the thread sleeps, so that an idle container costs no CPU."""
         assert self.execution is not None
         timeout = self.options.timeout
         next_beat = 0.0
         while True:
-            time.sleep(TICK_S)
+            self.wake.clear()  # before the deadlines are read: a later one wakes the wait
             now = time.monotonic()
             self.outbox.flush(stale_only=True)
             if now >= next_beat:
                 next_beat = now + wire.HEARTBEAT_INTERVAL_S
                 self.peer.send(wire.HEARTBEAT,
                                wire.Heartbeat(running=len(self.execution.running)))
+            due = [next_beat, self.outbox.stale_at()]
             if timeout:
                 for key, (started, _) in list(self.execution.running.items()):
                     if now - started > timeout:
                         self._time_out(key, timeout)
+                    due.append(started + timeout)
+            self.wake.wait(max(0.0, min(due) - time.monotonic()))
 
     def _time_out(self, key: tuple[str, int], timeout: float) -> None:
         message = f"the input ran past the function's timeout of {timeout:g} s and was stopped"

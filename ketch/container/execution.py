@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,9 @@ Status = wire.Status
 class Execution:
     """What every runner needs: arguments in, outcome out, and the set of running inputs."""
 
-    def __init__(self, service: Any, peer: BlockingPeer, outbox: Outbox, board: Board) -> None:
+    def __init__(self, service: Any, peer: BlockingPeer, outbox: Outbox, board: Board,
+                 wake: threading.Event | None = None) -> None:
+        """``wake`` is set as an input begins under a timeout: its deadline, for the watcher."""
         self.service = service
         self.peer = peer
         self.outbox = outbox
@@ -31,6 +34,7 @@ class Execution:
         self.on_finished: Callable[[int], None] | None = None
         self.cancelled: set[tuple[str, int]] = set()
         options = service.definition.options
+        self._wake = wake if options.timeout else None
         self.batch: tuple[int, int] | None = None
         if options.batch_max_size:
             self.batch = (options.batch_max_size, options.batch_wait_ms or 0)
@@ -39,6 +43,8 @@ class Execution:
               ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
         call_id, index, args = record.call_id, record.index, record.args
         self.running[(call_id, index)] = (time.monotonic(), self.board.start(call_id, index))
+        if self._wake is not None:
+            self._wake.set()
         context.set_current_input(call_id, index)
         if args is None:
             args = self.peer.request(wire.BLOB_GET, wire.BlobGet(blob_id=record.blob_id or ""),

@@ -4,14 +4,16 @@
 zygote mode (`ketch.backends.nsinit`). It has imported the container agent (the interpreter's
 start, ``site`` and ketch's imports are most of a cold start); with a memory snapshot it has
 also imported the user's module and run its ``@enter(snap=True)`` hooks. For each container
-the worker asks for, it forks; the child enters the container's cgroup and new namespaces
-exactly as the launcher would, builds the container's own root from the host's, and becomes
-the agent with the container's environment.
+the worker asks for, it forks a child that is pid 1 of a new pid namespace (the zygote
+unshares one for that fork alone, then goes back to its own); the child joins the container's
+cgroup, unshares its mount, ipc and uts namespaces exactly as the launcher would, builds the
+container's own root from the host's, and forks the agent with the container's environment,
+which it reaps. The zygote reaps the child and reports its end.
 
 A spare is such a child forked ahead of demand: it has already joined a cgroup made for it
-(joining one costs a kernel grace period, ~10 ms) and unshared its namespaces, and its pid 1
-waits for a container's root, environment and output pipes; the worker sets the cgroup's
-limits before it hands the spare a container.
+(joining one costs a kernel grace period, ~10 ms) and entered its namespaces, and waits for a
+container's root, environment and output pipes; the worker sets the cgroup's limits before it
+hands the spare a container. The worker says how many spares to keep (`prefork`, `drop`).
 
 The zygote never runs an input, so every container forked from it starts from the same fresh
 state. It refuses to fork when something makes that unsafe (threads, an initialised CUDA).
@@ -20,6 +22,7 @@ state. It refuses to fork when something makes that unsafe (threads, an initiali
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import os
 import selectors
@@ -31,6 +34,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .. import modal_alias  # every agent imports it first: once here instead
 from ..backends import nsinit
 from ..protocol import zygote as wire
 from ..protocol.definition import MemorySnapshot
@@ -44,8 +48,6 @@ def load(snapshot: MemorySnapshot | None) -> Service | None:
     """The user's function, imported and past its ``snap=True`` hooks (with a snapshot)."""
     if snapshot is None:
         return None
-    from .. import modal_alias
-
     modal_alias.install()
     service = Service(snapshot.definition, snapshot.params)
     service.snap()
@@ -80,8 +82,9 @@ class Zygote:
         self.sock = sock
         self.host_root = host_root
         self.service = service
-        self.children: dict[int, int] = {}  # pid → request id
-        self.spare: tuple[int, int, socket.socket] | None = None  # request id, pid, its socket
+        self.children: dict[int, int] = {}  # pid (a container's pid 1) → request id
+        self.spares: dict[int, tuple[int, socket.socket]] = {}  # request id → pid, its socket
+        self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.retiring = False
         self.wake_r, self.wake_w = os.pipe()
         self.selector = selectors.DefaultSelector()
@@ -109,26 +112,31 @@ class Zygote:
             self.hand_over(body, fds)
         elif kind == wire.FORK:
             self.fork(body, lambda: self.become_container(body, fds), fds)
-        elif kind == wire.PREFORK and self.spare is None:
+        elif kind == wire.PREFORK:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             fd = theirs.detach()  # the spare's alone after the fork
-            pid = self.fork(body, lambda: self.become_spare(body, fd), [fd])
+            pid = self.fork(body, lambda: self.become_spare(body, fd, ours), [fd])
             if pid is None:
                 ours.close()
             else:
-                self.spare = (body["id"], pid, ours)
+                self.spares[body["id"]] = (pid, ours)
+        elif kind == wire.DROP:
+            self.drop_spare(body["id"])
         elif kind == wire.RETIRE:
             self.retiring = True
-            self.drop_spare()
+            for request_id in list(self.spares):
+                self.drop_spare(request_id)
         return True
 
     def fork(self, body: dict[str, Any], become: Callable[[], None],
              fds: list[int]) -> int | None:
-        """Fork a child that runs ``become``; ``fds`` are the child's alone afterwards."""
+        """Fork a child, pid 1 of a new pid namespace, that runs ``become``; ``fds`` are the
+        child's alone afterwards."""
         sys.stdout.flush()
         sys.stderr.flush()
+        gc.freeze()  # the child's collections then skip the zygote's objects: no page copies
         try:
-            pid = os.fork()
+            pid = fork_init(self.own_pid_ns)
         except OSError as exc:
             self.tell(wire.FORK_FAILED, id=body["id"], reason=str(exc))
             return None
@@ -142,11 +150,11 @@ class Zygote:
 
     def hand_over(self, body: dict[str, Any], fds: list[int]) -> None:
         """Give the spare its container: the request goes to its pid 1, which waits for it."""
-        spare, self.spare = self.spare, None
+        spare = self.spares.pop(body["spare"], None)
         try:
-            if spare is None or spare[0] != body["spare"]:
+            if spare is None:
                 raise OSError("no such spare")
-            wire.send(spare[2], wire.encode(wire.FORK, body), fds)
+            wire.send(spare[1], wire.encode(wire.FORK, body), fds)
         except OSError as exc:
             self.tell(wire.FORK_FAILED, id=body["id"], reason=f"the spare is gone: {exc}")
             return
@@ -154,15 +162,15 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             if spare is not None:
-                spare[2].close()
-        self.children[spare[1]] = body["id"]
-        self.tell(wire.FORKED, id=body["id"], pid=spare[1])
+                spare[1].close()
+        self.children[spare[0]] = body["id"]
+        self.tell(wire.FORKED, id=body["id"], pid=spare[0])
 
-    def drop_spare(self) -> None:
-        """The spare's pid 1 sees its socket close and exits; its end is reported as usual."""
-        if self.spare is not None:
-            self.spare[2].close()
-            self.spare = None
+    def drop_spare(self, request_id: int) -> None:
+        """The spare sees its socket close and exits; its end is reported as usual."""
+        spare = self.spares.pop(request_id, None)
+        if spare is not None:
+            spare[1].close()
 
     def tell(self, kind: str, **body: Any) -> None:
         wire.send(self.sock, wire.encode(kind, body))
@@ -176,48 +184,38 @@ class Zygote:
             if pid == 0:
                 return
             request_id = self.children.pop(pid, None)
-            if self.spare is not None and self.spare[1] == pid:
-                self.drop_spare()
             if request_id is not None:
-                self.tell(wire.EXITED, id=request_id, status=status)
+                self.drop_spare(request_id)  # a spare that died waiting
+                self.tell(wire.EXITED, id=request_id, status=init_status(status))
 
     def become_container(self, body: dict[str, Any], fds: list[int]) -> None:
-        """In the fork: the launcher's steps, then pid 1, then the agent. Never returns."""
+        """In the fork, pid 1 already: the launcher's steps, then the agent. Never returns."""
         try:
             self.leave_zygote()
             take_stdio(fds)
-            config = body["config"]
-            nsinit.enter_namespaces(config)
-            child = os.fork()
-            if child == 0:
-                nsinit.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                start_container(config, body["env"], self.service)
-            nsinit.mirror(child)
+            nsinit.enter_namespaces(body["config"], pid=False)
+            start_container(body["config"], body["env"], self.service)
         except BaseException:
             traceback.print_exc()
         finally:
             os._exit(125)
 
-    def become_spare(self, body: dict[str, Any], fd: int) -> None:
-        """In the fork: join the cgroup and namespaces now; pid 1 then waits for a container
-        (or for its socket to close: the spare was not needed). Never returns."""
+    def become_spare(self, body: dict[str, Any], fd: int, zygote_end: socket.socket) -> None:
+        """In the fork, pid 1 already: join the cgroup and namespaces now, then wait for a
+        container (or for the socket to close: the spare was not needed). Never returns."""
         try:
             requests = socket.socket(fileno=fd)
+            zygote_end.close()  # else the zygote closing its end would never end the wait
             self.leave_zygote()
             take_stdio([])
-            nsinit.enter_namespaces({"cgroup_procs": body["cgroup_procs"]})
-            child = os.fork()
-            if child == 0:
-                nsinit.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                message = wire.receive(requests)
-                if message is None:
-                    os._exit(0)
-                _, request, fds = message
-                requests.close()
-                take_stdio(fds)
-                start_container(request["config"], request["env"], self.service)
+            nsinit.enter_namespaces({"cgroup_procs": body["cgroup_procs"]}, pid=False)
+            message = wire.receive(requests)
+            if message is None:
+                os._exit(0)
+            _, request, fds = message
             requests.close()
-            nsinit.mirror(child)
+            take_stdio(fds)
+            start_container(request["config"], request["env"], self.service)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -231,13 +229,37 @@ class Zygote:
         nsinit.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         self.selector.close()
         self.sock.close()
-        if self.spare is not None:
-            self.spare[2].close()
+        for _, theirs in self.spares.values():
+            theirs.close()
+        os.close(self.own_pid_ns)
         os.close(self.wake_r)
         os.close(self.wake_w)
         os.fchdir(self.host_root)
         os.chroot(".")
         os.close(self.host_root)
+
+
+def fork_init(own_pid_ns: int) -> int:
+    """``os.fork``, the child being pid 1 of a new pid namespace; the caller's later children
+    are born in its own namespace again (``own_pid_ns``: a descriptor of it)."""
+    nsinit.check(nsinit.libc.unshare(nsinit.CLONE_NEWPID), "unshare")
+    try:
+        pid = os.fork()
+    except OSError:
+        nsinit.check(nsinit.libc.setns(own_pid_ns, nsinit.CLONE_NEWPID), "setns")
+        raise
+    if pid != 0:
+        nsinit.check(nsinit.libc.setns(own_pid_ns, nsinit.CLONE_NEWPID), "setns")
+    return pid
+
+
+def init_status(status: int) -> int:
+    """A container's end as its pid 1's wait status tells it, with an agent killed by signal N
+    reported as that signal: pid 1 cannot die of a signal it sends itself, so it exits with
+    128 + N (`nsinit.reap`), which the launcher's parent turns back into the signal."""
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) > 128:
+        return os.WEXITSTATUS(status) - 128
+    return status
 
 
 def take_stdio(fds: list[int]) -> None:
@@ -292,6 +314,7 @@ def main() -> None:
     if unsafe:
         wire.send(sock, wire.encode(wire.FAILED, {"reason": unsafe}))
         sys.exit(1)
+    gc.collect()  # what the preparation left behind, collected before the first fork
     wire.send(sock, wire.encode(wire.READY, {"pid": os.getpid()}))
     Zygote(sock, host_root, service).serve()
 

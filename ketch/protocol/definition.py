@@ -17,9 +17,11 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+
+R = TypeVar("R", bound=msgspec.Struct)
 
 Amount = int | float | list[int | float]  # a number, or [request, limit]
 Gpu = str | list[str]  # "H100:2", or a list to fall back through
@@ -111,6 +113,31 @@ class FunctionDefinition(Record):
     secrets: list[str] = []  # secret ids (never values), filled in when the app starts
 
 
+class SandboxDefinition(Record):
+    """What `Sandbox.create` asks for, checked by the SDK and again by the control plane."""
+
+    command: list[str] = []  # none: the sandbox idles until it ends
+    name: str | None = None
+    timeout: float | None = None  # seconds; None: the control plane's default
+    idle_timeout: float | None = None
+    workdir: str | None = None
+    env: dict[str, str] = {}
+    cpu: Amount | None = None
+    memory: Amount | None = None
+    gpu: Gpu | None = None
+    runtime: str | None = None  # "gvisor" or "namespace"; None: gVisor where installed
+    block_network: bool = False
+    cidr_allowlist: list[str] | None = None  # None: anywhere but the host itself
+    image: list[dict[str, Any]] | None = None
+    ports: list[int] = []  # tunnelled to the caller
+    readiness_probe: dict[str, Any] | None = None
+    secrets: list[str] = []  # ids
+    volumes: dict[str, str] = {}  # mount path -> volume id
+    cloud_bucket_mounts: list[dict[str, Any]] = []
+    ephemeral_disk: int | float | None = None  # MiB it may write
+    enable_snapshot: bool = False
+
+
 class MemorySnapshot(Record):
     """What a zygote loads ahead for a function with ``enable_memory_snapshot``: its
     definition and, for a bound class, the parameters its instance is made with."""
@@ -119,6 +146,6 @@ class MemorySnapshot(Record):
     params: bytes | None = None
 
 
-def replace(record: Any, **changes: Any) -> Any:
+def replace(record: R, **changes: Any) -> R:
     """A copy of a record with some fields changed."""
     return msgspec.structs.replace(record, **changes)

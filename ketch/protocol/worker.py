@@ -111,6 +111,20 @@ class UsageSample:
     gpus: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NodeUsage:
+    """A node's CPU cores, memory and GPUs (by model), and how much of each its containers
+    have reserved."""
+
+    name: str
+    cpu: float
+    cpu_reserved: float
+    memory_mib: int
+    memory_reserved_mib: int
+    gpus: dict[str, int] = field(default_factory=dict)
+    gpus_reserved: dict[str, int] = field(default_factory=dict)
+
+
 class WorkerEvents(Protocol):
     def container_exited(self, container_id: str, exit: ContainerExit) -> None: ...
 
@@ -130,7 +144,10 @@ class WorkerEvents(Protocol):
 
 
 class Worker(Protocol):
-    async def start_container(self, spec: ContainerSpec) -> None: ...
+    async def start_container(self, spec: ContainerSpec) -> bool:
+        """Start the spec's container; whether it was forked from a process that had done
+        its start's work already (a zygote), which is cheap, unlike an interpreter's start."""
+        ...
 
     async def stop_container(self, container_id: str, grace_s: float) -> None: ...
 
@@ -175,6 +192,10 @@ class Worker(Protocol):
         ...
 
     def describe_free(self) -> str: ...
+
+    def nodes_in_use(self) -> list[NodeUsage]:
+        """Each node's resources and what is reserved of them (the dashboard's nodes page)."""
+        ...
 
     def runtime_of(self, runtime: str | None) -> str:
         """The runtime a container asking for ``runtime`` ("" or None: the default) gets."""

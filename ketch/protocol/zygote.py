@@ -7,7 +7,7 @@ and stderr as file descriptors beside it.
 
 worker → zygote: ``prefork`` (a spare: a child already in a fresh cgroup and namespaces, waiting
 for its container), ``fork`` (with two descriptors; ``spare`` names the prefork to use),
-``retire``.
+``drop`` (a spare no longer wanted: it exits), ``retire``.
 zygote → worker: ``ready`` or ``failed`` once, then ``forked``/``fork_failed`` per request and
 ``exited`` when a forked container (or an unused spare) ends.
 """
@@ -31,6 +31,7 @@ FORK_FAILED = "fork_failed"
 EXITED = "exited"
 RETIRE = "retire"
 PREFORK = "prefork"
+DROP = "drop"
 MAX_PACKET = 1 << 20
 # What a web endpoint's container imports to serve: its zygote imports them ahead, so that a
 # request to an endpoint with no container waits for a fork, not for these imports.
@@ -75,6 +76,10 @@ def fork(request_id: int, config: dict[str, Any], env: dict[str, str],
 
 def prefork(request_id: int, cgroup_procs: list[str]) -> bytes:
     return encode(PREFORK, {"id": request_id, "cgroup_procs": cgroup_procs})
+
+
+def drop(request_id: int) -> bytes:
+    return encode(DROP, {"id": request_id})
 
 
 def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:

@@ -88,6 +88,7 @@ class AppService:
     def create(self, name: str, environment: str, description: str = "") -> AppState:
         app = self.cp.state.add_app(AppState(new_id("ap"), name, environment))
         self.cp.store.add_app(app.id, name, description, environment)
+        self.cp.changes.note("apps", app.id)
         return app
 
     def lookup(self, name: str, environment: str, create_if_missing: bool = False) -> AppState:
@@ -134,6 +135,7 @@ class AppService:
                                 for s in secret_ids(cp.state.functions[f].definition)])
         cp.meter.flush()
         app.logs.close()
+        cp.changes.note("apps", app_id)
 
     async def add_function(self, app_id: str, definition: FunctionDefinition,
                            function_id: str | None = None) -> FunctionState:

@@ -3,8 +3,11 @@
 The rule: enough containers that the work in hand (queued plus running inputs) drains in about
 one cold start, never more than there are inputs to run at once, within ``min_containers`` and
 ``max_containers``, plus ``buffer_containers`` while the function is busy. Until an input has
-run, the time an input takes is unknown and the function grows one container at a time. Idle
-containers beyond the target stop after ``scaledown_window`` seconds, the longest idle first.
+run, the time an input takes is unknown and the function grows one container at a time; while
+one runs longer than the inputs before it took, its age is the estimate, and the target grows
+as it ages: the plan says when (``recheck_s``), so that a burst grows as soon as it should
+rather than at the next tick. Idle containers beyond the target stop after
+``scaledown_window`` seconds, the longest idle first.
 
 `check_settings` is where those settings enter the control plane (a function's definition,
 ``update_autoscaler``): a value of the wrong type or range is refused there, naming the field,
@@ -20,6 +23,7 @@ from .. import exception
 from ..protocol.definition import FunctionOptions
 
 MIN_HORIZON_S = 0.05
+MIN_RECHECK_S = 0.001
 COUNTS = ("min_containers", "max_containers", "buffer_containers")
 # the per-container input counts the snapshot reads as well (0 and None: the default)
 INPUT_COUNTS = ("max_inputs", "target_inputs", "batch_max_size", "inputs_per_container")
@@ -37,6 +41,7 @@ class Snapshot:
     concurrency: int  # inputs one container runs at once
     input_s: float | None  # estimated seconds per input, None until one has run
     cold_start_s: float
+    input_s_grows: bool = False  # input_s is a running input's age: it grows as time passes
     min_containers: int = 0
     max_containers: int | None = None
     buffer_containers: int = 0
@@ -47,6 +52,14 @@ class Snapshot:
 class Plan:
     start: int = 0
     stop: list[str] = field(default_factory=list)
+    recheck_s: float | None = None  # plan again this much later: the target will have grown
+
+
+def _to_drain(s: Snapshot) -> int:
+    """Containers that drain the work in hand within one cold start (at least one)."""
+    horizon = max(s.cold_start_s, MIN_HORIZON_S)
+    return max(1, math.ceil((s.pending + s.running) * (s.input_s or 0.0) / s.concurrency
+                            / horizon))
 
 
 def target(s: Snapshot) -> int:
@@ -58,8 +71,7 @@ def target(s: Snapshot) -> int:
         if s.input_s is None:
             needed = min(at_once, max(1, s.ready + s.starting))
         else:
-            horizon = max(s.cold_start_s, MIN_HORIZON_S)
-            needed = max(1, min(at_once, math.ceil(work * s.input_s / s.concurrency / horizon)))
+            needed = min(at_once, _to_drain(s))
         needed += s.buffer_containers
     needed = max(needed, s.min_containers)
     if s.max_containers is not None:
@@ -67,17 +79,31 @@ def target(s: Snapshot) -> int:
     return needed
 
 
+def recheck_s(s: Snapshot) -> float | None:
+    """How long until the target grows by itself: the time per input is a running input's
+    age and one container more would be wanted once it is older; None if it cannot grow."""
+    work = s.pending + s.running
+    if not s.input_s_grows or s.input_s is None or work == 0:
+        return None
+    drain = _to_drain(s)
+    if drain >= math.ceil(work / s.concurrency) or (
+            s.max_containers is not None and target(s) >= s.max_containers):
+        return None
+    horizon = max(s.cold_start_s, MIN_HORIZON_S)
+    return max(drain * s.concurrency * horizon / work - s.input_s, 0.0) + MIN_RECHECK_S
+
+
 def plan(s: Snapshot) -> Plan:
     want = target(s)
     have = s.ready + s.starting
     if want > have:
-        return Plan(start=want - have)
+        return Plan(start=want - have, recheck_s=recheck_s(s))
     surplus = have - want
     idle = sorted(
         (cid for cid, idle_s in s.idle_s.items() if idle_s >= s.scaledown_window_s),
         key=lambda cid: -s.idle_s[cid],
     )
-    return Plan(stop=idle[:surplus])
+    return Plan(stop=idle[:surplus], recheck_s=recheck_s(s))
 
 
 def check_settings(settings: FunctionOptions) -> FunctionOptions:

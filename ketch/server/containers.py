@@ -26,7 +26,9 @@ from ..protocol.worker import ContainerExit, ContainerSpec, Worker
 from . import autoscaler
 from .accepted import AcceptedInputs
 from .blobs import BlobStore
+from .call_history import CallHistory
 from .calls import Call
+from .changes import Changes
 from .dispatch import ContainerState, FunctionState, PendingInput
 from .metrics import Metrics
 from .outputs import Outputs
@@ -38,9 +40,13 @@ Log = Callable[[FunctionState, str, str, str, "str | None"], None]
 log = logging.getLogger("ketch")
 Status = wire.Status
 HEARTBEAT_TIMEOUT_S = 30.0
-# Containers starting at once: an interpreter start is CPU work, so starting a hundred together
-# on two cores makes each of them (and the inputs already running) wait for all the others.
+# Containers starting at once. An interpreter start is CPU work, part of it (the launcher's)
+# outside any container's cgroup, so starting a hundred together on two cores makes each of
+# them (and the inputs already running) wait for all the others. A fork from a zygote is a
+# few milliseconds, spent in the container's own cgroup (whose weight its cpu request sets),
+# and its waits (a cgroup to join, a socket to answer) overlap: more may start at once.
 MAX_STARTING = 2 * (os.cpu_count() or 1)
+MAX_FORKING = 8 * (os.cpu_count() or 1)
 
 
 class ContainerSessions:
@@ -50,7 +56,8 @@ class ContainerSessions:
     could serve."""
 
     def __init__(self, state: State, worker: Worker, outputs: Outputs, accepted: AcceptedInputs,
-                 metrics: Metrics, blobs: BlobStore, spec: Spec, log: Log,
+                 metrics: Metrics, blobs: BlobStore, history: CallHistory, changes: Changes,
+                 spec: Spec, log: Log,
                  web_ready: Callable[[ContainerState, wire.WebReady], None],
                  web_failed: Callable[[FunctionState], None]) -> None:
         self.state = state
@@ -59,11 +66,14 @@ class ContainerSessions:
         self.accepted = accepted
         self.metrics = metrics
         self.blobs = blobs
+        self.history = history
+        self.changes = changes
         self.spec = spec
         self.log = log
         self.web_ready = web_ready
         self.web_failed = web_failed
         self._scale_soon: set[str] = set()
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}  # function id → its next plan
 
     # -- frames from agents --------------------------------------------------------------------
 
@@ -108,10 +118,9 @@ class ContainerSessions:
         ct.last_seen = ct.idle_since = time.monotonic()
         fn.cold_start_s += 0.3 * ((ct.last_seen - ct.created) - fn.cold_start_s)
         self.metrics.container_ready(fn, ct.last_seen - ct.created)
+        self.changes.note("containers", fn.app_id)
         asyncio.get_running_loop().call_soon(self.pump, fn)
-        for other in self.state.functions.values():  # a start slot is free: others may use it
-            if other.pending or other.web_waiting:
-                asyncio.get_running_loop().call_soon(self.scale, other)
+        self._scale_waiting()
         app = self.state.app_of(fn)
         return wire.Welcome(definition=fn.definition, params=fn.params, app_id=app.id,
                             app_functions=self.state.named_functions(app))
@@ -135,9 +144,11 @@ class ContainerSessions:
                 fn.observe(duration)
             if status in Status.FAILURES and self._retry(fn, item):
                 continue
+            self.history.ran(call_id, index, item.attempt + 1, duration)
             by_call.setdefault(call_id, []).append(
                 OutputRecord(index=index, status=status, data=record.data,
                              blob_id=record.blob_id))
+        ct.answered.update(by_call)
         for call_id, outs in by_call.items():
             call = self.state.calls.get(call_id)
             if call is not None and not call.cancelled:
@@ -164,7 +175,15 @@ class ContainerSessions:
             fn.release_due(time.monotonic())
         for ct, records in fn.fill(self.state.cancelled):
             self.accepted.started(records)
+            self.changes.note("calls", fn.app_id)  # queued inputs now run
             ct.peer.notify(wire.INPUTS, records)  # type: ignore[union-attr]  # fill takes ready ones
+        # Only inputs left waiting need a container now; the tick and the autoscaler's
+        # rechecks make every other change, so a warm call does not plan twice.
+        if fn.pending or fn.delayed or fn.web_waiting:
+            self._scale_soon_once(fn)
+
+    def _scale_soon_once(self, fn: FunctionState) -> None:
+        """Plan ``fn`` once the events in hand are handled (once, however many asked)."""
         if fn.id not in self._scale_soon:
             self._scale_soon.add(fn.id)
             asyncio.get_running_loop().call_soon(self._scale_later, fn)
@@ -177,16 +196,41 @@ class ContainerSessions:
         if self.state.app_of(fn).stopped:
             return
         plan = autoscaler.plan(fn.snapshot(time.monotonic()))
+        if plan.recheck_s is not None:
+            self._recheck(fn, plan.recheck_s)
         for container_id in plan.stop:
             asyncio.ensure_future(self.stop_container(fn.containers[container_id], requeue=True))
         for _ in range(plan.start):
-            if self.state.starting() >= MAX_STARTING:
+            launching, forking = self.state.starting()
+            if launching >= MAX_STARTING or launching + forking >= MAX_FORKING:
                 break  # more at once would only starve each other's start; the tick goes on
             if not self.worker.fits(self.spec(fn, "", "")):
                 self._evict_idle(fn)  # frees room for a later tick
                 self._say_waiting(fn)
                 break
             self._start_container(fn)
+
+    def _scale_waiting(self) -> None:
+        """A start slot is free: functions with work waiting may use it."""
+        for fn in self.state.functions.values():
+            if fn.pending or fn.web_waiting:
+                self._scale_soon_once(fn)
+
+    def _recheck(self, fn: FunctionState, delay_s: float) -> None:
+        """Plan ``fn`` again after ``delay_s``, unless it is planned sooner already."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay_s
+        timer = self._rechecks.get(fn.id)
+        if timer is not None and not timer.cancelled() and timer.when() <= due:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._rechecks[fn.id] = loop.call_at(due, self._rechecked, fn)
+
+    def _rechecked(self, fn: FunctionState) -> None:
+        del self._rechecks[fn.id]
+        if fn.id in self.state.functions:
+            self.scale(fn)
 
     def _say_waiting(self, fn: FunctionState) -> None:
         """Tell the app's watchers, at most every 10 s, that inputs wait for resources."""
@@ -205,7 +249,16 @@ class ContainerSessions:
         self.state.containers[ct.id] = ct
         fn.containers[ct.id] = ct
         self.metrics.container_started(fn)
-        asyncio.ensure_future(self.worker.start_container(self.spec(fn, ct.id, ct.token)))
+        self.changes.note("containers", fn.app_id)
+        started = asyncio.ensure_future(self.worker.start_container(self.spec(fn, ct.id, ct.token)))
+        started.add_done_callback(lambda task: self._started(ct, task))
+
+    def _started(self, ct: ContainerState, task: asyncio.Future[bool]) -> None:
+        """A fork does not hold a slot of the interpreters' starts: give it to others."""
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        ct.forked = True
+        self._scale_waiting()
 
     def _evict_idle(self, wanting: FunctionState) -> None:
         """Stop the longest-idle container of another function, to make room for ``wanting``."""
@@ -267,6 +320,7 @@ class ContainerSessions:
             return
         fn = self.state.functions[ct.function_id]
         fn.containers.pop(container_id, None)
+        self.changes.note("containers", fn.app_id)
         if ct.peer is not None:
             ct.peer.close()
         reason = ct.exit_reason or exit.reason

@@ -37,6 +37,7 @@ from .auth import LOCAL, Identity, Tokens
 from .blobs import BlobStore
 from .call_history import CallHistory
 from .call_service import SPAWN_TTL_S, CallService
+from .changes import Changes
 from .containers import ContainerSessions
 from .dashboard import Dashboard
 from .deployments import Deployments
@@ -99,10 +100,10 @@ class ControlPlane:
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
         self.meter = Meter(self.store)
-        self.history = CallHistory()  # for the dashboard and /metrics
+        self.changes = Changes()  # for live pages: what changed, noted where it changes
+        self.history = CallHistory(self.changes)  # for the dashboard and /metrics
         self.metrics = Metrics(self)
         self.logbook = Logbook(self.store)
-        self.scheduler = Scheduler(self)
         self.environments = Environments(self.store)
         self.environments.on_delete = self._delete_environment
         self.environments.on_rename = self._rename_environment
@@ -122,15 +123,16 @@ class ControlPlane:
         self.outputs = Outputs(self.state, self.store, self.history, self.accepted)
         self.sessions = ContainerSessions(
             self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
-            spec=self.container_spec, log=self.log, web_ready=self.gateway.attach,
-            web_failed=self.gateway.capacity.wake)
+            self.history, self.changes, spec=self.container_spec, log=self.log,
+            web_ready=self.gateway.attach, web_failed=self.gateway.capacity.wake)
         self.call_service = CallService(self.state, self.store, self.blobs, self.history,
                                         self.accepted, self.outputs, self.sessions)
+        self.scheduler = Scheduler(self.state, self.call_service, self.log)
         self.app_service = AppService(self)
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
         self.forwards = Forwards(self)
-        self.log_queries = LogQueries(self)
+        self.log_queries = LogQueries(self.state, self.store, self.logbook)
         self.sandbox_snapshots = SandboxSnapshots(self)
         self.services: dict[type, object] = {type(s): s for s in (
             self.app_service, self.call_service, self.deployments, self.sandboxes, self.forwards,
@@ -377,3 +379,5 @@ class ControlPlane:
         if ct is not None:
             fn = self.state.functions[ct.function_id]
             self.meter.record(fn, self.state.apps[fn.app_id].name, ct, sample)
+            ct.usage = sample  # its latest, for the dashboard
+            self.changes.note("containers", fn.app_id)

@@ -88,6 +88,7 @@ class Deployments:
                     if a.name == app.name and a.environment == app.environment
                     and a.id in self.versions and not a.stopped]
         self.versions[app_id] = version
+        self.cp.changes.note("apps", app_id)
         self.cp.objects.adopt([secret for f in app.function_ids
                                for secret in self.cp.state.functions[f].definition.secrets])
         for old in previous:
@@ -95,16 +96,35 @@ class Deployments:
         return version
 
     async def app_list(self, req: protocol.AppList, caller: Identity) -> protocol.Apps:
-        apps = []
-        for app in self.cp.state.apps.values():
-            if app.stopped or app.environment != req.environment:
-                continue
-            version = self.versions.get(app.id)
-            apps.append(protocol.AppInfo(
-                app_id=app.id, name=app.name, version=version,
-                state="deployed" if version else "running", created=app.created,
-                environment=app.environment))
-        return protocol.Apps(apps=apps)
+        if req.stopped:  # every app it has had, a page of them from the store
+            rows = self.store.fetchall(
+                "SELECT id, name, created, stopped FROM apps WHERE environment=? "
+                "ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+                (req.environment, -1 if req.limit is None else req.limit, req.offset))
+            return protocol.Apps(apps=[self.info(app_id, name, created, stopped,
+                                                 req.environment)
+                                       for app_id, name, created, stopped in rows])
+        return protocol.Apps(apps=[
+            self.info(app.id, app.name, app.created, None, app.environment)
+            for app in self.cp.state.apps.values()
+            if not app.stopped and app.environment == req.environment])
+
+    async def app_get(self, req: protocol.AppGet, caller: Identity) -> protocol.AppFound:
+        stored = self.store.app(req.app_id)
+        if stored is None:
+            raise exception.NotFoundError(f"no app {req.app_id}")
+        return protocol.AppFound(app=self.info(req.app_id, stored["name"], stored["created"],
+                                               stored["stopped"], stored["environment"]))
+
+    def info(self, app_id: str, name: str, created: float, stopped: float | None,
+             environment: str) -> protocol.AppInfo:
+        """An app as listings show it: deployed (with its version), running or stopped."""
+        live = self.cp.state.apps.get(app_id)
+        version = self.versions.get(app_id)
+        state = "stopped" if live is None or live.stopped else \
+            "deployed" if version else "running"
+        return protocol.AppInfo(app_id=app_id, name=name, state=state, version=version,
+                                created=created, stopped=stopped, environment=environment)
 
     async def app_stop_by_name(self, req: protocol.AppStopByName, caller: Identity
                                ) -> protocol.Empty:

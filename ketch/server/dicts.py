@@ -90,7 +90,8 @@ class DictService:
     async def dict_items(self, req: protocol.DictItems, caller: Identity) -> protocol.Items:
         self.objects.kind_of(req.dict_id, "dict")
         rows = self.store.fetchall(
-            "SELECT key, value FROM dict_entries WHERE dict_id=? ORDER BY rowid", (req.dict_id,)
+            "SELECT key, value FROM dict_entries WHERE dict_id=? ORDER BY rowid LIMIT ? OFFSET ?",
+            (req.dict_id, -1 if req.limit is None else req.limit, req.offset)
         )
         return protocol.Items(items=[(key, value) for key, value in rows])
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..protocol import container as wire
 from ..protocol.definition import FunctionDefinition, FunctionOptions
 from ..protocol.peer import Peer
+from ..protocol.worker import UsageSample
 from . import autoscaler
 
 PREFETCH_BUDGET_S = 0.005
@@ -64,6 +65,9 @@ class ContainerState:
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
+        self.answered: set[str] = set()  # calls it gave outputs to since its last sample
+        self.forked = False  # the worker forked it from a zygote: no interpreter starts
 
     @property
     def ready(self) -> bool:
@@ -72,6 +76,13 @@ class ContainerState:
     def port_for(self, method: str | None) -> int:
         """Where the container serves the web endpoint of ``method`` (None: the function's)."""
         return self.web_servers.get(method or "", self.web_port)
+
+    def calls_since_sample(self) -> list[str]:
+        """The calls its last usage sample is billed to: those it holds inputs of now, and
+        those it answered since the sample before (a call may end between two samples)."""
+        calls = {call_id for call_id, _ in self.assigned} | self.answered
+        self.answered = set()
+        return sorted(calls)
 
 
 class FunctionState:
@@ -152,19 +163,21 @@ class FunctionState:
         else:
             self.input_s += EWMA * (duration_s - self.input_s)
 
-    def estimate_input_s(self, now: float) -> float | None:
-        """Seconds per input: the measured average, or longer while one has run longer."""
+    def estimate_input_s(self, now: float) -> tuple[float | None, bool]:
+        """Seconds per input: the measured average, or longer while one has run longer (the
+        estimate then grows with time: the second value)."""
         oldest = min([item.assigned_at for ct in self.containers.values()
                       for item in ct.assigned.values()] + self.web_waiting_since, default=None)
-        if oldest is None:
-            return self.input_s
-        return max(self.input_s or 0.0, now - oldest)
+        if oldest is None or now - oldest < (self.input_s or 0.0):
+            return self.input_s, False
+        return now - oldest, True
 
     def snapshot(self, now: float) -> autoscaler.Snapshot:
         running = sum(len(ct.assigned) + ct.web_active for ct in self.containers.values())
         live = [ct for ct in self.containers.values() if not ct.stopping]
         ready = [ct for ct in live if ct.peer is not None]
         opts = self.options
+        input_s, grows = self.estimate_input_s(now)
         return autoscaler.Snapshot(
             pending=len(self.pending) + len(self.delayed) + self.web_waiting,
             running=running,
@@ -173,7 +186,8 @@ class FunctionState:
             idle_s={ct.id: now - ct.idle_since for ct in ready
                     if not ct.assigned and not ct.web_active},
             concurrency=opts.target_inputs or self.concurrency,
-            input_s=self.estimate_input_s(now),
+            input_s=input_s,
+            input_s_grows=grows,
             cold_start_s=self.cold_start_s,
             min_containers=opts.min_containers or 0,
             max_containers=opts.max_containers,

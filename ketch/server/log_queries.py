@@ -24,7 +24,9 @@ from .auth import Identity
 from .logbook import SOURCES, LogFilter
 
 if TYPE_CHECKING:
-    from .control_plane import ControlPlane
+    from .logbook import Logbook
+    from .state import State
+    from .store import Store
 
 MAX_WAIT_S = 50.0
 
@@ -41,18 +43,20 @@ class Lines:
 
 
 class LogQueries:
-    def __init__(self, control_plane: ControlPlane) -> None:
-        self.cp = control_plane
+    def __init__(self, state: State, store: Store, logbook: Logbook) -> None:
+        self.state = state
+        self.store = store
+        self.logbook = logbook
 
     def lines(self, object_id: str) -> Lines:
         """The lines ``object_id`` names, or `NotFoundError` saying what ids are taken."""
         if object_id.startswith("ap-"):
             return Lines(object_id, self._environment(object_id))
         if object_id.startswith("fu-"):
-            fn = self.cp.state.functions.get(object_id)
+            fn = self.state.functions.get(object_id)
             if fn is not None:
                 return Lines(fn.app_id, self._environment(fn.app_id), fn.name)
-            row = self.cp.store.fetchone("SELECT app_id, name FROM functions WHERE id=?",
+            row = self.store.fetchone("SELECT app_id, name FROM functions WHERE id=?",
                                          (object_id,))
             if row is None:
                 raise exception.NotFoundError(f"no function {object_id}")
@@ -75,35 +79,37 @@ class LogQueries:
         if req.tail is not None and req.tail < 0:
             raise exception.InvalidError(f"tail is a number of lines, not {req.tail!r}")
         lines = self.lines(req.object_id)
-        where = LogFilter((lines.app_id,), lines.function, lines.call_id, req.since, req.until,
-                          req.source, req.search)
+        where = LogFilter((lines.app_id,), lines.function, lines.call_id or req.call_id,
+                          req.since, req.until, req.source, req.search, req.container_id)
         start = req.after if req.after is not None else 0
         wait = min(max(req.timeout or 0.0, 0.0), MAX_WAIT_S)
-        rows = await self.cp.logbook.select(where, after=start, tail=req.tail, timeout=wait)
+        rows = await self.logbook.select(where, after=start, tail=req.tail, timeout=wait,
+                                         before=req.before)
         cursor = rows[-1][0] if rows else \
-            (start if req.after is not None else self.cp.logbook.last_id())
+            (start if req.after is not None else self.logbook.last_id())
         return protocol.LogRecords(
             lines=[protocol.LogRecord(id=row[0], ts=row[1],
                                       source="system" if not row[4] else row[2], text=row[3],
-                                      container_id=row[4], call_id=row[5]) for row in rows],
+                                      container_id=row[4], call_id=row[5], function=row[6])
+                   for row in rows],
             cursor=cursor, done=self._done(lines), now=time.time())
 
     def _done(self, lines: Lines) -> bool:
         if lines.call_id is not None:
-            call = self.cp.state.calls.get(lines.call_id)
+            call = self.state.calls.get(lines.call_id)
             if call is not None:
                 return call.done
-            row = self.cp.store.fetchone("SELECT finished FROM calls WHERE id=?",
+            row = self.store.fetchone("SELECT finished FROM calls WHERE id=?",
                                          (lines.call_id,))
             return row is None or bool(row[0])
-        app = self.cp.state.apps.get(lines.app_id)
+        app = self.state.apps.get(lines.app_id)
         return app is None or app.stopped
 
     def _function_of_call(self, call_id: str) -> str:
-        call = self.cp.state.calls.get(call_id)
+        call = self.state.calls.get(call_id)
         if call is not None:
             return call.function_id
-        row = self.cp.store.fetchone("SELECT function_id FROM calls WHERE id=?", (call_id,))
+        row = self.store.fetchone("SELECT function_id FROM calls WHERE id=?", (call_id,))
         if row is None:
             raise exception.NotFoundError(
                 f"no function call {call_id} (spawned calls are kept for 24 hours)")
@@ -111,10 +117,10 @@ class LogQueries:
 
     def _environment(self, app_id: str) -> str:
         """The environment of a running or stopped app."""
-        app = self.cp.state.apps.get(app_id)
+        app = self.state.apps.get(app_id)
         if app is not None:
             return app.environment
-        row = self.cp.store.fetchone("SELECT environment FROM apps WHERE id=?", (app_id,))
-        if row is None:
+        stored = self.store.app(app_id)
+        if stored is None:
             raise exception.NotFoundError(f"no app {app_id}")
-        return str(row[0])
+        return str(stored["environment"])

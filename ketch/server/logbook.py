@@ -37,8 +37,8 @@ MAX_PENDING_BYTES = 4 << 20
 @dataclass(frozen=True)
 class LogFilter:
     """Which lines a query wants: one app's (or several), narrowed to a function, a call, a
-    time range, a source (``stdout``, ``stderr``, or ``system``: ketch's own notes) and a
-    piece of text."""
+    time range, a source (``stdout``, ``stderr``, or ``system``: ketch's own notes), a
+    container and a piece of text."""
 
     app_ids: tuple[str, ...]
     function: str | None = None
@@ -47,13 +47,15 @@ class LogFilter:
     until: float | None = None
     source: str | None = None
     search: str = ""
+    container_id: str | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
         marks = ",".join("?" * len(self.app_ids)) or "NULL"
         clauses = [f"app_id IN ({marks})"]
         args: list[Any] = list(self.app_ids)
         for clause, value in (("function = ?", self.function), ("call_id = ?", self.call_id),
-                              ("ts >= ?", self.since), ("ts <= ?", self.until)):
+                              ("ts >= ?", self.since), ("ts <= ?", self.until),
+                              ("container_id = ?", self.container_id)):
             if value is not None:
                 clauses.append(clause)
                 args.append(value)
@@ -149,16 +151,21 @@ class Logbook:
         return self.store.fetchall(sql + f" ORDER BY id LIMIT {PAGE}", tuple(args))
 
     async def select(self, where: LogFilter, *, after: int = 0, tail: int | None = None,
-                     timeout: float | None = None) -> list[tuple[Any, ...]]:
-        """Lines matching ``where`` after id ``after`` (oldest first, at most a page); with
-        ``tail``, the newest ``tail`` of them; waits up to ``timeout`` for some. Each row is
-        ``(id, ts, stream, text, container_id, call_id)``; a line ketch wrote itself (a
-        note, not a container's output) has no container id."""
+                     timeout: float | None = None, before: int | None = None
+                     ) -> list[tuple[Any, ...]]:
+        """Lines matching ``where`` after id ``after`` (and before id ``before``, if given;
+        oldest first, at most a page); with ``tail``, the newest ``tail`` of them; waits up to
+        ``timeout`` for some. Each row is ``(id, ts, stream, text, container_id, call_id,
+        function)``; a line ketch wrote itself (a note, not a container's output) has no
+        container id."""
         deadline = time.monotonic() + (timeout or 0)
         sql, args = where.sql()
-        sql = ("SELECT id, ts, stream, text, container_id, call_id FROM logs WHERE "
+        sql = ("SELECT id, ts, stream, text, container_id, call_id, function FROM logs WHERE "
                f"{sql} AND id > ?")
         args.append(after)
+        if before is not None:
+            sql += " AND id < ?"
+            args.append(before)
         if tail is not None:
             sql += f" ORDER BY id DESC LIMIT {min(max(tail, 0), PAGE)}"
         else:

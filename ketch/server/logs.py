@@ -45,6 +45,10 @@ class AppLogs:
             self._base += drop
         self._wakeup.wake()
 
+    def cursor_before(self, lines: int) -> int:
+        """The cursor from which a read gets the newest ``lines`` lines held."""
+        return max(self._base, self._base + len(self._lines) - lines)
+
     def close(self) -> None:
         self.closed = True
         self._wakeup.wake()

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from ..protocol import client as protocol
+from ..protocol.definition import SandboxDefinition
 from ..protocol.worker import UsageSample
 from ..worker.resources import Request
 from .auth import Identity
@@ -27,15 +28,15 @@ class Meter:
 
     def record(self, fn: FunctionState, app_name: str, ct: ContainerState,
                sample: UsageSample) -> None:
-        calls = sorted({call_id for call_id, _ in ct.assigned}) or [""]
+        calls = ct.calls_since_sample() or [""]
         options = fn.options
         request = Request.of(options.cpu, options.memory, options.gpu)
         self._add(fn.app_id, app_name, fn.family_id, fn.name, calls, request, sample)
 
     def record_sandbox(self, app_id: str, app_name: str, sandbox_id: str,
-                       options: dict[str, Any], sample: UsageSample) -> None:
+                       options: SandboxDefinition, sample: UsageSample) -> None:
         """A sandbox's usage: billed as a function named "sandbox" whose id is the sandbox's."""
-        request = Request.of(options.get("cpu"), options.get("memory"), options.get("gpu"))
+        request = Request.of(options.cpu, options.memory, options.gpu)
         self._add(app_id, app_name, sandbox_id, "sandbox", [""], request, sample)
 
     def _add(self, app_id: str, app_name: str, family_id: str, name: str, calls: list[str],

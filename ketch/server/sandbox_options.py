@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import exception
+from ..protocol.definition import SandboxDefinition, replace
 from ..protocol.worker import parse_allowlist
 
+DEFAULT_TIMEOUT_S = 300.0
 MAX_TIMEOUT_S = 24 * 3600
 
 
@@ -27,29 +29,25 @@ def check_size(size: Any) -> dict[str, int]:
     return {"rows": size["rows"], "cols": size["cols"]}
 
 
-def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
-    """The sandbox's options, checked; `InvalidError` naming the fix for anything wrong."""
-    options = dict(definition)
-    if options.get("command"):
-        check_argv(options["command"])
-    timeout = options.get("timeout")
-    timeout = 300.0 if timeout is None else timeout
-    if not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+def check_definition(definition: SandboxDefinition) -> SandboxDefinition:
+    """The sandbox's options (their types already decoded), checked, with its timeout set;
+    `InvalidError` naming the fix for anything wrong."""
+    if definition.command:
+        check_argv(definition.command)
+    timeout = DEFAULT_TIMEOUT_S if definition.timeout is None else definition.timeout
+    if not 0 < timeout <= MAX_TIMEOUT_S:
         raise exception.InvalidError(f"timeout={timeout!r}: give seconds, more than 0 and at "
                                      f"most {MAX_TIMEOUT_S}")
-    options["timeout"] = float(timeout)
-    idle = options.get("idle_timeout")
-    if idle is not None and (not isinstance(idle, (int, float)) or idle <= 0):
+    idle = definition.idle_timeout
+    if idle is not None and idle <= 0:
         raise exception.InvalidError(f"idle_timeout={idle!r}: give seconds, more than 0")
-    allowlist = options.get("cidr_allowlist")
+    allowlist = definition.cidr_allowlist
     if allowlist is not None:
         try:  # the very check the worker makes: what passes here, the sandbox's network takes
             parse_allowlist(allowlist)
         except ValueError as exc:
             raise exception.InvalidError(str(exc)) from None
-        if options.get("block_network"):
+        if definition.block_network:
             raise exception.InvalidError("block_network=True allows no traffic at all; drop "
                                          "cidr_allowlist, or set block_network=False")
-    options["block_network"] = bool(options.get("block_network"))
-    options["secrets"] = list(options.get("secrets") or [])
-    return options
+    return replace(definition, timeout=float(timeout))

@@ -27,9 +27,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from .. import exception
 from ..backends.base import no_checkpoints
 from ..protocol import client as protocol
+from ..protocol.definition import SandboxDefinition
 from . import bucket_mounts
 from .auth import Identity
 from .sandbox_state import SandboxState
@@ -58,7 +61,7 @@ class SandboxSnapshots:
         try:
             await self.cp.worker.sandbox_checkpoint(sb.id, str(folder))
             record = {"app_id": sb.app_id, "environment": self.cp.state.apps[sb.app_id].environment,
-                      "options": sb.options, "image": sb.image, "next_proc": sb.next_proc,
+                      "options": msgspec.to_builtins(sb.options), "image": sb.image, "next_proc": sb.next_proc,
                       "source": sb.id, "created": time.time()}
             fd = os.open(folder / "sandbox.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -90,13 +93,13 @@ class SandboxSnapshots:
             raise exception.AlreadyExistsError(
                 f"a running sandbox is named {req.name!r} already; restore with another name")
         sb = SandboxState(f"sb-{secrets.token_hex(6)}", app.id, req.name,
-                          dict(record["options"]))
+                          msgspec.convert(record["options"], SandboxDefinition))
         sb.runtime = self.cp.worker.sandbox_runtime("gvisor")
         sb.image = record["image"]
         sb.next_proc = int(record["next_proc"])  # its processes keep their numbers
-        self.cp.secrets.check(sb.options.get("secrets") or [], "the restored sandbox",
+        self.cp.secrets.check(sb.options.secrets, "the restored sandbox",
                               environment)
-        await bucket_mounts.check(self.cp.secrets, sb.options.get("cloud_bucket_mounts") or [],
+        await bucket_mounts.check(self.cp.secrets, sb.options.cloud_bucket_mounts,
                                   "the restored sandbox", environment, probe=False)
         await self.cp.sandboxes.launch(sb, checkpoint=str(self.root / req.snapshot_id))
         return protocol.SandboxId(sandbox_id=sb.id)

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.client import SandboxInfo
+from ..protocol.definition import SandboxDefinition
 
 if TYPE_CHECKING:
     from .tunnels import Tunnel
@@ -101,7 +102,7 @@ class Process:
 
 class SandboxState:
     def __init__(self, sandbox_id: str, app_id: str, name: str | None,
-                 options: dict[str, Any]) -> None:
+                 options: SandboxDefinition) -> None:
         self.id = sandbox_id
         self.app_id = app_id
         self.name = name
@@ -131,8 +132,13 @@ class SandboxState:
     def running_execs(self) -> int:
         return sum(1 for n, p in self.procs.items() if n and p.returncode is None)
 
+    def processes(self) -> list[dict[str, Any]]:
+        """Its command (number 0) and execs: their argv and, once ended, return code."""
+        return [{"process": n, "argv": p.argv, "returncode": p.returncode}
+                for n, p in sorted(self.procs.items())]
+
     def describe(self) -> SandboxInfo:
         return SandboxInfo(sandbox_id=self.id, app_id=self.app_id, name=self.name,
                            tags=self.tags, created=self.created, runtime=self.runtime,
                            returncode=self.returncode, reason=self.reason, status=self.status,
-                           done=self.done.is_set(), command=self.options.get("command") or [])
+                           done=self.done.is_set(), command=self.options.command)

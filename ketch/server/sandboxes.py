@@ -23,7 +23,7 @@ from ..protocol import supervisor as wire
 from ..protocol.worker import ContainerExit, ContainerSpec, SandboxPolicy
 from . import bucket_mounts
 from .auth import Identity
-from .sandbox_options import check_argv, check_definition, check_size
+from .sandbox_options import DEFAULT_TIMEOUT_S, check_argv, check_definition, check_size
 from .sandbox_state import Process, SandboxState
 from .tunnels import Tunnel
 
@@ -52,24 +52,24 @@ class SandboxService:
             self.cp.app_service.lookup("sandboxes", req.environment, create_if_missing=True)
         app_id = app.id
         options = check_definition(req.definition)
-        name = options.get("name")
+        name = options.name
         if name and any(s.name == name and s.app_id == app_id and not s.done.is_set()
                         for s in self.sandboxes.values()):
             raise exception.AlreadyExistsError(
                 f"app {app.name!r} already has a running sandbox named {name!r}; terminate it "
                 "or choose another name")
         sb = SandboxState(f"sb-{secrets.token_hex(6)}", app_id, name, options)
-        sb.runtime = self.cp.worker.sandbox_runtime(options.get("runtime"))
-        if options.get("enable_snapshot") and sb.runtime != "gvisor":
+        sb.runtime = self.cp.worker.sandbox_runtime(options.runtime)
+        if options.enable_snapshot and sb.runtime != "gvisor":
             raise no_checkpoints(sb.runtime)
-        self.cp.secrets.check(options["secrets"], "the sandbox", app.environment)
-        for volume_id in (options.get("volumes") or {}).values():
+        self.cp.secrets.check(options.secrets, "the sandbox", app.environment)
+        for volume_id in options.volumes.values():
             self.cp.objects.kind_of(volume_id, "volume", app.environment)
-        await bucket_mounts.check(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+        await bucket_mounts.check(self.cp.secrets, options.cloud_bucket_mounts,
                                   "the sandbox", app.environment, probe=True)
-        if options.get("image"):
+        if options.image:
             sb.image = await self.cp.build_image(
-                options["image"], sb.runtime, lambda text: self.log(sb, "stderr", text),
+                options.image, sb.runtime, lambda text: self.log(sb, "stderr", text),
                 app.environment)
         await self.launch(sb)
         return protocol.SandboxId(sandbox_id=sb.id)
@@ -83,28 +83,30 @@ class SandboxService:
         if problem is not None:
             raise exception.ResourceExhaustedError(f"the sandbox can never run here: {problem}")
         await self._wait_for_room(spec)
-        if options.get("command"):
-            sb.procs[0] = Process(0, options["command"])  # number 0: its exec is below
+        if options.command:
+            sb.procs[0] = Process(0, options.command)  # number 0: its exec is below
         self.sandboxes[sb.id] = sb
+        timeout = options.timeout or DEFAULT_TIMEOUT_S
         sb.deadline = asyncio.get_running_loop().call_later(
-            options["timeout"], self._end, sb,
-            f"the sandbox reached its timeout of {options['timeout']:g} s and was stopped; pass "
+            timeout, self._end, sb,
+            f"the sandbox reached its timeout of {timeout:g} s and was stopped; pass "
             "a larger timeout= to Sandbox.create (at most 24 h)", "timeout")
-        if options.get("idle_timeout"):
-            asyncio.ensure_future(self._watch_idle(sb, options["idle_timeout"]))
-        sb.env = self.cp.secrets.environment(options["secrets"],
+        if options.idle_timeout:
+            asyncio.ensure_future(self._watch_idle(sb, options.idle_timeout))
+        sb.env = self.cp.secrets.environment(options.secrets,
                                              lambda text: self.log(sb, "stderr", text))
-        sb.env.update(options.get("env") or {})
-        buckets = bucket_mounts.opened(self.cp.secrets, options.get("cloud_bucket_mounts") or [],
+        sb.env.update(options.env)
+        buckets = bucket_mounts.opened(self.cp.secrets, options.cloud_bucket_mounts,
                                        lambda text: self.log(sb, "stderr", text))
         await self.cp.worker.start_container(replace(spec, buckets=buckets,
                                                      checkpoint=checkpoint))
-        if options.get("command") and checkpoint is None:
-            self._exec(sb, 0, options["command"], {}, None, {})
-        await self._open_tunnels(sb, options.get("ports") or [])
-        if options.get("readiness_probe"):
-            asyncio.ensure_future(self._probe(sb, options["readiness_probe"]))
+        if options.command and checkpoint is None:
+            self._exec(sb, 0, options.command, {}, None, {})
+        await self._open_tunnels(sb, options.ports)
+        if options.readiness_probe:
+            asyncio.ensure_future(self._probe(sb, options.readiness_probe))
         self._forget_old()
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     async def _open_tunnels(self, sb: SandboxState, ports: list[int]) -> None:
         address = self.cp.worker.sandbox_address(sb.id) if ports else None
@@ -139,14 +141,12 @@ class SandboxService:
         return ContainerSpec(
             container_id=sb.id, function_id="", function_name="sandbox", app_id=sb.app_id,
             server_address="", token="", runtime=sb.runtime,
-            cpu=options.get("cpu"), memory_mb=options.get("memory") or DEFAULT_MEMORY,
-            gpu=options.get("gpu"),
-            image=sb.image, workdir=options.get("workdir"),
-            volumes=self.cp.volumes.prepare(sb.id, options.get("volumes") or {}),
-            sandbox=SandboxPolicy(block_network=options["block_network"],
-                                  cidr_allowlist=options.get("cidr_allowlist"),
-                                  disk_mib=int(options.get("ephemeral_disk")
-                                               or SandboxPolicy.disk_mib)),
+            cpu=options.cpu, memory_mb=options.memory or DEFAULT_MEMORY, gpu=options.gpu,
+            image=sb.image, workdir=options.workdir,
+            volumes=self.cp.volumes.prepare(sb.id, options.volumes),
+            sandbox=SandboxPolicy(block_network=options.block_network,
+                                  cidr_allowlist=options.cidr_allowlist,
+                                  disk_mib=int(options.ephemeral_disk or SandboxPolicy.disk_mib)),
         )
 
     async def _wait_for_room(self, spec: ContainerSpec) -> None:
@@ -202,6 +202,7 @@ class SandboxService:
             if not future.done():
                 future.set_exception(exception.ExecutionError(f"the sandbox ended: {sb.reason}"))
         sb.done.set()
+        self.cp.changes.note("sandboxes", sb.app_id)
 
     def stop_app(self, app_id: str) -> list[asyncio.Event]:
         """End the app's sandboxes; the events are set when each has."""
@@ -275,7 +276,9 @@ class SandboxService:
 
     async def sandbox_tags_set(self, req: protocol.SandboxTagsSet, caller: Identity
                                ) -> protocol.Empty:
-        self.get(req.sandbox_id).tags = dict(req.tags)
+        sb = self.get(req.sandbox_id)
+        sb.tags = dict(req.tags)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return protocol.Empty()
 
     async def sandbox_from_name(self, req: protocol.SandboxFromName, caller: Identity
@@ -315,6 +318,7 @@ class SandboxService:
         sb.next_proc += 1
         sb.procs[number] = Process(number, argv)
         self._exec(sb, number, argv, env, workdir, extra)
+        self.cp.changes.note("sandboxes", sb.app_id)
         return number
 
     def _exec(self, sb: SandboxState, number: int, argv: list[str], env: dict[str, str],
@@ -409,7 +413,7 @@ class SandboxService:
                             ) -> protocol.Readiness:
         """Wait up to ``timeout`` for the readiness probe to pass."""
         sb = self.get(req.sandbox_id)
-        if not sb.options.get("readiness_probe"):
+        if not sb.options.readiness_probe:
             raise exception.InvalidError("the sandbox has no readiness_probe; pass "
                                          "readiness_probe=ketch.Probe.with_tcp(port) to create")
         waits = [asyncio.ensure_future(event.wait()) for event in (sb.ready, sb.done)]
@@ -424,7 +428,7 @@ class SandboxService:
         """The sandbox's image with its files as they are now on top."""
         sb = self._live(req.sandbox_id)
         layer = await self.cp.worker.sandbox_snapshot(sb.id)
-        return protocol.Steps(steps=[*(sb.options.get("image") or []),
+        return protocol.Steps(steps=[*(sb.options.image or []),
                                      {"kind": "snapshot", "layer": layer}])
 
     # -- frames from the supervisor ----------------------------------------------------------
@@ -457,6 +461,7 @@ class SandboxService:
                         f"{name}=StreamType.DEVNULL to exec"))
         elif kind == wire.EXITED:
             proc.finish(int(wire.load_report(payload).get("returncode", -1)))
+            self.cp.changes.note("sandboxes", sb.app_id)
         elif kind == wire.STARTED:
             started = wire.load_report(payload)
             if "error" in started:

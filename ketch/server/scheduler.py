@@ -8,6 +8,7 @@ replayed in a burst: the next one is always computed from now.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..protocol.client import InputRecord
@@ -15,8 +16,11 @@ from ..schedule import Schedule
 from ..serialization import serialize
 
 if TYPE_CHECKING:
-    from .control_plane import ControlPlane
+    from .call_service import CallService
     from .dispatch import FunctionState
+    from .state import State
+
+    Log = Callable[[FunctionState, str, str, str], None]  # function, container, stream, text
 
 NO_ARGUMENTS = serialize(((), {}))
 
@@ -26,8 +30,10 @@ def now() -> dt.datetime:
 
 
 class Scheduler:
-    def __init__(self, control_plane: ControlPlane) -> None:
-        self.cp = control_plane
+    def __init__(self, state: State, calls: CallService, log: Log) -> None:
+        self.state = state
+        self.calls = calls
+        self.log = log
         self.next_fire: dict[str, dt.datetime] = {}  # function id -> when it fires next
 
     def add(self, fn: FunctionState) -> None:
@@ -35,18 +41,22 @@ class Scheduler:
         if spec and fn.params is None:
             self.next_fire[fn.id] = Schedule.from_wire(spec).next_after(now())
 
+    def upcoming(self) -> list[tuple[str, dt.datetime]]:
+        """Each scheduled function's id and its next firing, soonest first."""
+        return sorted(self.next_fire.items(), key=lambda item: item[1])
+
     async def tick(self) -> None:
         current = now()
         for function_id, when in list(self.next_fire.items()):
-            fn = self.cp.state.functions.get(function_id)
-            if fn is None or self.cp.state.apps[fn.app_id].stopped:
+            fn = self.state.functions.get(function_id)
+            if fn is None or self.state.apps[fn.app_id].stopped:
                 del self.next_fire[function_id]
                 continue
             if current < when:
                 continue
             self.next_fire[function_id] = Schedule.from_wire(fn.options.schedule or {}).next_after(
                 max(current, when))
-            call = self.cp.call_service.create(
+            call = self.calls.create(
                 fn.id, "spawn", [InputRecord(index=0, method=None, args=NO_ARGUMENTS,
                                              blob_id=None)], creator="schedule")
-            self.cp.log(fn, "", "stderr", f"schedule fired {fn.name} ({call.id})")
+            self.log(fn, "", "stderr", f"schedule fired {fn.name} ({call.id})")

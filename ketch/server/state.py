@@ -84,6 +84,9 @@ class State:
         """Its functions' ids by name (not the classes bound to parameters)."""
         return {fn.name: fn.id for fn in self.functions_of(app) if fn.params is None}
 
-    def starting(self) -> int:
-        """Containers started but not yet connected, on the whole node."""
-        return sum(1 for ct in self.containers.values() if ct.peer is None and not ct.stopping)
+    def starting(self) -> tuple[int, int]:
+        """Containers started but not yet connected, on the whole node: those whose start
+        starts an interpreter (or may: the worker has not said yet), and those forked."""
+        starting = [ct for ct in self.containers.values() if ct.peer is None and not ct.stopping]
+        forked = sum(1 for ct in starting if ct.forked)
+        return len(starting) - forked, forked

@@ -90,6 +90,14 @@ class Store:
             (app_id, name, description, time.time(), environment),
         )
 
+    def app(self, app_id: str) -> dict[str, Any] | None:
+        """A running or stopped app's record: its name, state, times and environment."""
+        row = self._db.execute(
+            "SELECT name, state, created, stopped, environment FROM apps WHERE id=?", (app_id,)
+        ).fetchone()
+        return None if row is None else dict(zip(("name", "state", "created", "stopped",
+                                                  "environment"), row))
+
     def stop_app(self, app_id: str) -> None:
         self._write("UPDATE apps SET state='stopped', stopped=? WHERE id=?", (time.time(), app_id))
 

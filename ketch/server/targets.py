@@ -61,8 +61,13 @@ def _app(cp: ControlPlane, request: Request, app_id: str | None, caller: Identit
         if caller.kind != "container":
             return Where(_environment(cp, request, caller))
         request.app_id = app_id = caller.app_id  # type: ignore[attr-defined]
-    app = cp.state.app(app_id)  # type: ignore[arg-type]
-    return Where(app.environment, app.id)
+    app = cp.state.apps.get(app_id)  # type: ignore[arg-type]
+    if app is not None:
+        return Where(app.environment, app.id)
+    stored = cp.store.app(app_id)  # type: ignore[arg-type]  # one that stopped: looked at
+    if stored is None:
+        raise exception.NotFoundError(f"no app {app_id}")
+    return Where(stored["environment"], app_id)
 
 
 def _function(cp: ControlPlane, function_id: str) -> Where:

@@ -114,7 +114,8 @@ def _make_key(path: Path) -> bytes:
 
 
 class SecretService:
-    """Stores, checks and opens secrets; answers ``secret_create`` and ``secret_lookup``."""
+    """Stores, checks and opens secrets; answers ``secret_create``, ``secret_lookup`` and
+    ``secret_keys``."""
 
     def __init__(self, store: Store, objects: NamedObjects, key_path: Path) -> None:
         self.store = store
@@ -150,6 +151,10 @@ class SecretService:
             (secret_id, self._seal(req.values), time.time()),
         )
         return protocol.SecretId(secret_id=secret_id)
+
+    async def secret_keys(self, req: protocol.SecretKeys, caller: Identity) -> protocol.KeyNames:
+        """A secret's key names, never their values (for the dashboard)."""
+        return protocol.KeyNames(keys=sorted(self._open(req.secret_id)))
 
     async def secret_lookup(self, req: protocol.SecretLookup, caller: Identity
                             ) -> protocol.SecretId:

@@ -23,6 +23,11 @@ class Wakeup:
         except TimeoutError:
             pass
 
+    @property
+    def waiting(self) -> int:
+        """How many wait now (one whose wait was cancelled counts until the next wake)."""
+        return len(self._waiters)
+
     def wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Usage:
     peak_bytes: int
 
 
+@functools.cache  # a machine's hierarchy does not change under a running worker
 def version() -> int | None:
     """2 for a unified hierarchy with controllers, 1 for v1 controllers, None if neither."""
     if (ROOT / "cgroup.controllers").exists():
@@ -50,6 +52,7 @@ def version() -> int | None:
     return None
 
 
+@functools.cache  # ketch never moves itself to another cgroup
 def _own_path(controller: str) -> str:
     """This process's cgroup in a v1 controller's hierarchy (containers nest below it)."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -82,10 +85,12 @@ class Cgroup:
     def _create_v1(cls, name: str, limits: Limits) -> Cgroup:
         dirs = {}
         for controller in CONTROLLERS_V1:
-            base = ROOT / controller / _own_path(controller) / "ketch"
-            base.mkdir(parents=True, exist_ok=True)
-            directory = base / name
-            directory.mkdir()
+            directory = ROOT / controller / _own_path(controller) / "ketch" / name
+            try:
+                directory.mkdir()
+            except FileNotFoundError:  # the first container: its parent is made once
+                directory.parent.mkdir(parents=True, exist_ok=True)
+                directory.mkdir()
             dirs[controller] = directory
         cgroup = cls(1, dirs)
         cgroup.limit(limits)
@@ -154,30 +159,32 @@ class Cgroup:
                 pass
         _write(directory / "pids.max", str(limits.pids))
 
-    def usage(self) -> Usage:
+    def usage(self, *, peak: bool = True) -> Usage:
+        """CPU and memory used; without ``peak`` the peak is not read (it is reported as the
+        memory in use): the meter's once-a-second samples of every container need none."""
         try:
             if self.version == 2:
-                return self._usage_v2()
-            return self._usage_v1()
+                return self._usage_v2(peak)
+            return self._usage_v1(peak)
         except (OSError, ValueError):
             return Usage(0.0, 0, 0)
 
-    def _usage_v1(self) -> Usage:
+    def _usage_v1(self, peak: bool) -> Usage:
         cpu_ns = int((self.dirs["cpuacct"] / "cpuacct.usage").read_text())
         memory = self.dirs["memory"]
         current = int((memory / "memory.usage_in_bytes").read_text())
-        peak = int((memory / "memory.max_usage_in_bytes").read_text())
-        return Usage(cpu_ns / 1e9, current, peak)
+        most = int((memory / "memory.max_usage_in_bytes").read_text()) if peak else current
+        return Usage(cpu_ns / 1e9, current, most)
 
-    def _usage_v2(self) -> Usage:
+    def _usage_v2(self, peak: bool) -> Usage:
         directory = self.dirs["unified"]
         stat = dict(
             line.split() for line in (directory / "cpu.stat").read_text().splitlines()
         )
         current = int((directory / "memory.current").read_text())
         peak_file = directory / "memory.peak"
-        peak = int(peak_file.read_text()) if peak_file.exists() else current
-        return Usage(int(stat["usage_usec"]) / 1e6, current, peak)
+        most = int(peak_file.read_text()) if peak and peak_file.exists() else current
+        return Usage(int(stat["usage_usec"]) / 1e6, current, most)
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer killed a process of this cgroup."""

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol.worker import NodeUsage
 from .gpus import Gpu, Inventory, discover, summary
 
 PROBE = "probe"  # the owner of a trial GPU allocation, released at once
@@ -101,6 +102,13 @@ class Capacity:
     def release(self, owner: str) -> None:
         self._held.pop(owner, None)
         self.gpus.release(owner)
+
+    def usage(self, name: str) -> NodeUsage:
+        """The node's resources and what its containers hold, as the dashboard shows them."""
+        cpu, memory = self.free()
+        total, free = self.gpus.total(), self.gpus.free()
+        return NodeUsage(name, self.cpu, self.cpu - cpu, self.memory_mib, self.memory_mib - memory,
+                         total, {model: n - free.get(model, 0) for model, n in total.items()})
 
     def describe_free(self) -> str:
         cpu, memory = self.free()

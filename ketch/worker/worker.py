@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config, exception
 from ..backends import Driver, TaskHandle, default_runtime, get_driver
 from ..protocol import board
-from ..protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
+from ..protocol.worker import ContainerExit, ContainerSpec, NodeUsage, WorkerEvents
 from .buckets import BucketMounts
 from .gpus import Gpu, device_nodes, visible_devices
 from .images import Builder
@@ -94,6 +95,9 @@ class LocalWorker:
     def describe_free(self) -> str:
         return self.capacity.describe_free()
 
+    def nodes_in_use(self) -> list[NodeUsage]:
+        return [self.capacity.usage(socket.gethostname())]
+
     async def build_image(self, steps: list[dict[str, Any]], runtime: str,
                           log: Callable[[str], None]) -> dict[str, Any]:
         chosen = runtime or self.default_runtime()
@@ -144,13 +148,12 @@ class LocalWorker:
         driver, handle = entry
         await driver.checkpoint_task(handle, Path(folder))
 
-    async def start_container(self, spec: ContainerSpec) -> None:
+    async def start_container(self, spec: ContainerSpec) -> bool:
         gpus = self.capacity.reserve(spec.container_id, request_of(spec))
         self._starting.add(spec.container_id)
         try:
             mounted = await self._mount_buckets(spec)
-            if mounted is not None:
-                await self._start(mounted, gpus)
+            return mounted is not None and await self._start(mounted, gpus)
         finally:
             self._starting.discard(spec.container_id)
             if spec.container_id not in self._tasks:  # it never started, or ended already
@@ -179,17 +182,18 @@ class LocalWorker:
         if mounts is not None:
             await mounts.release()
 
-    async def _start(self, spec: ContainerSpec, gpus: list[Gpu]) -> None:
+    async def _start(self, spec: ContainerSpec, gpus: list[Gpu]) -> bool:
+        """Start the container; whether it was forked (`Worker.start_container`)."""
         try:
             runtime = (self.sandbox_runtime(spec.runtime) if spec.sandbox
                        else spec.runtime or self.default_runtime())
             driver = self._driver(runtime)
         except Exception as exc:  # an unusable runtime fails the container, with the reason
             self._exited(spec.container_id, ContainerExit(None, None, str(exc)))
-            return
+            return False
         if spec.sandbox is not None:
             await self._start_sandbox(driver, spec, gpus)
-            return
+            return False
         env = container_base_env(spec.image)
         env.update(visible_devices(gpus))  # no GPUs at all unless it was given some
         python = sys.executable
@@ -214,7 +218,8 @@ class LocalWorker:
         board.create(board_path)
         env["KETCH_BOARD"] = board_path
         command = [*(spec.image or {}).get("entrypoint", []), python, "-m", "ketch.container"]
-        await self._launch(driver, spec, command, env, gpus, board_path)
+        handle = await self._launch(driver, spec, command, env, gpus, board_path)
+        return handle is not None and handle.forked
 
     async def _start_sandbox(self, driver: Driver, spec: ContainerSpec, gpus: list[Gpu]) -> None:
         """A spare of its shape if one is running (`ketch.worker.spares`), else a new one;
@@ -232,7 +237,8 @@ class LocalWorker:
         return await driver.start_task(spec, sandbox_command(spec), sandbox_env(spec), [])
 
     async def _launch(self, driver: Driver, spec: ContainerSpec, command: list[str],
-                      env: dict[str, str], gpus: list[Gpu], board_path: str | None) -> None:
+                      env: dict[str, str], gpus: list[Gpu],
+                      board_path: str | None) -> TaskHandle | None:
         try:
             handle = await driver.start_task(spec, command, env, device_nodes(gpus))
         except (OSError, exception.Error) as exc:
@@ -240,10 +246,11 @@ class LocalWorker:
                 os.unlink(board_path)
             reason = f"the container failed to start: {exc}"
             self._exited(spec.container_id, ContainerExit(None, None, reason))
-            return
+            return None
         if board_path:
             handle.state.setdefault("board", board_path)  # a driver may have moved it
         self._track(driver, spec, handle, gpus)
+        return handle
 
     def _track(self, driver: Driver, spec: ContainerSpec, handle: TaskHandle,
                gpus: list[Gpu]) -> None:

@@ -43,11 +43,19 @@ def tagged(x, marker_dir):
 image_app = ketch.App("on-ray-image")
 
 
-@image_app.function(image=ketch.Image.debian_slim().uv_pip_install("six==1.16.0"), cpu=0.5)
+image_nodes = ketch.Dict.from_name("on-ray-image-nodes", create_if_missing=True)
+
+
+# One container a node (cpu=1), and each input waits until both nodes have one: the node that
+# builds second would otherwise find the map answered by the first node's container.
+@image_app.function(image=ketch.Image.debian_slim().uv_pip_install("six==1.16.0"), cpu=1)
 def in_image(_):
     import six
 
-    time.sleep(0.4)
+    image_nodes[node()] = True
+    deadline = time.monotonic() + 90
+    while image_nodes.len() < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     return six.__version__, sys.executable, node()
 
 

@@ -71,6 +71,7 @@ class FakeWorker:
 
     def __init__(self, events: WorkerEvents) -> None:
         self.events = events
+        self.forks = False  # what start_container says: forked from a zygote, or a new interpreter
         self.started: list[ContainerSpec] = []
         self.stopped: list[str] = []
         self.agents: dict[str, FakeAgent] = {}
@@ -100,8 +101,9 @@ class FakeWorker:
 
     # -- the Worker interface ------------------------------------------------------------------
 
-    async def start_container(self, spec: ContainerSpec) -> None:
+    async def start_container(self, spec: ContainerSpec) -> bool:
         self.started.append(spec)
+        return self.forks
 
     async def stop_container(self, container_id: str, grace_s: float) -> None:
         self.stopped.append(container_id)

@@ -96,3 +96,15 @@ class ServerProcess:
         env = {**self.env(), **(extra_env or {})}
         return subprocess.run([sys.executable, "-m", "ketch.cli", *args], env=env,
                               capture_output=True, text=True, timeout=90, cwd=TESTS)
+
+
+def deploy_version(server: ServerProcess, version: str) -> str:
+    """``ketch deploy`` tests/apps/deployed.py with its code saying ``version``: the file
+    changes between deploys, as a developer's would."""
+    source = (TESTS / "apps" / "deployed.py").read_text().replace('"1"', f'"{version}"')
+    target = server.home.parent / "project" / "deployed.py"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(source)
+    result = server.cli("deploy", str(target))
+    assert result.returncode == 0, result.stderr
+    return result.stdout

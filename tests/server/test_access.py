@@ -21,7 +21,7 @@ from sandbox_runtimes import usable
 
 from ketch import exception
 from ketch.protocol import client as protocol
-from ketch.protocol.definition import FunctionDefinition, replace
+from ketch.protocol.definition import FunctionDefinition, SandboxDefinition, replace
 from ketch.server import ControlPlane
 from ketch.server.access import Scope
 from ketch.server.routes import ROUTES
@@ -89,7 +89,8 @@ async def _world(cp: ControlPlane) -> tuple[dict[str, typing.Any], list[typing.A
     fn = await cp.app_service.add_function(prod.id, _function("f"))
     call = cp.call_service.create(fn.id, "spawn", None, creator="ak-prod")
     sandbox = await cp.handle(protocol.SandboxCreate(
-        app_id=prod.id, definition={"command": ["sleep", "300"], "runtime": "namespace"}))
+        app_id=prod.id, definition=SandboxDefinition(
+            command=["sleep", "300"], runtime="namespace")))
     secret = await cp.handle(protocol.SecretCreate(name="s", values={"K": "v"},
                                                    environment="prod"))
     objects = {kind: cp.objects.lookup(kind, f"{kind}-1", "prod", create_if_missing=True)[0]
@@ -98,12 +99,14 @@ async def _world(cp: ControlPlane) -> tuple[dict[str, typing.Any], list[typing.A
         "app_id": prod.id, "function_id": fn.id, "call_id": call.id,
         "sandbox_id": sandbox.sandbox_id, "container_id": await _running_container(cp, fn.id),
         "blob_id": cp.blobs.put(b"prod's", "prod"), "object_id": secret.secret_id,
+        "secret_id": secret.secret_id,
         "dict_id": objects["dict"], "queue_id": objects["queue"],
         "volume_id": objects["volume"], "nfs_id": objects["nfs"], "environment": "prod",
     }
     if usable("gvisor") is None:
         held = await cp.handle(protocol.SandboxCreate(
-            app_id=prod.id, definition={"command": ["sleep", "300"], "runtime": "gvisor"}))
+            app_id=prod.id, definition=SandboxDefinition(
+            command=["sleep", "300"], runtime="gvisor")))
         values["snapshot_id"] = (await cp.handle(protocol.SandboxSnapshotMemory(
             sandbox_id=held.sandbox_id))).snapshot_id
     dev = cp.app_service.create("dev-app", "dev")
@@ -227,7 +230,8 @@ def test_a_container_restores_a_snapshot_of_its_environment_into_its_own_app(tmp
             me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
             other = cp.app_service.create("other", "main")
             held = await cp.handle(protocol.SandboxCreate(
-                app_id=other.id, definition={"command": ["sleep", "300"], "runtime": "gvisor"}))
+                app_id=other.id, definition=SandboxDefinition(
+                    command=["sleep", "300"], runtime="gvisor")))
             taken = await cp.handle(protocol.SandboxSnapshotMemory(sandbox_id=held.sandbox_id))
             found = await cp.handle(protocol.SandboxSnapshotGet(snapshot_id=taken.snapshot_id),
                                     me)

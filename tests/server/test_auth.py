@@ -89,3 +89,21 @@ def test_a_killed_servers_address_is_ignored(tmp_path):
     info = subprocess.run([sys.executable, "-m", "ketch.cli", "token", "info"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert "(embedded" in info.stdout
+
+
+def test_a_read_only_token_may_only_make_requests_that_change_nothing(server):
+    made = server.cli("token", "new", "--read-only", "--no-save")
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(":", 1) for line in made.stdout.splitlines() if ":" in line)
+    creds = {"token_id": lines["token id"].strip(), "secret": lines["token secret"].strip()}
+    dicts = protocol.ObjectList(kind="dict")
+    before = raw_request(server.address, creds, dicts).objects
+    assert isinstance(raw_request(server.address, creds, protocol.AppList()).apps, list)
+    for changing in (protocol.AppCreate(name="nope"), protocol.TokenCreate(),
+                     protocol.ObjectLookup(kind="dict", name="made", create_if_missing=True),
+                     protocol.SecretCreate(name="s", values={"K": "v"})):
+        with pytest.raises(exception.PermissionDeniedError, match="read-only token"):
+            raw_request(server.address, creds, changing)
+    assert raw_request(server.address, creds, dicts).objects == before
+    listed = json.loads(server.cli("token", "list", "--json").stdout)
+    assert {t["id"]: t["read_only"] for t in listed}[creds["token_id"]] is True

@@ -44,3 +44,22 @@ def test_scale_down_only_after_the_window_longest_idle_first():
     assert plan(snap(ready=3, idle_s=idle, scaledown_window_s=60, min_containers=2)) == Plan(
         stop=["c"]
     )
+
+
+def test_a_running_inputs_age_says_when_to_plan_again():
+    now = snap(pending=99, running=1, ready=1, input_s=0.001, input_s_grows=True)
+    assert target(now) == 1
+    later = plan(now).recheck_s
+    assert later is not None and 0 < later < now.cold_start_s
+    grown = snap(pending=99, running=1, ready=1, input_s=0.001 + later, input_s_grows=True)
+    assert target(grown) == 2  # by then one more container is wanted
+    assert plan(grown).start == 1
+
+
+def test_no_plan_again_when_the_target_cannot_grow_by_itself():
+    assert plan(snap(pending=99, running=1, ready=1, input_s=0.001)).recheck_s is None  # measured
+    full = snap(pending=0, running=4, ready=4, input_s=5.0, input_s_grows=True)
+    assert plan(full).recheck_s is None  # every input has a container already
+    capped = snap(pending=99, running=1, ready=3, input_s=1.0, input_s_grows=True,
+                  max_containers=3)
+    assert plan(capped).recheck_s is None

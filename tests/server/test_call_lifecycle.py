@@ -17,6 +17,7 @@ from ketch.protocol import client as protocol
 from ketch.protocol import container as wire
 from ketch.protocol.definition import FunctionDefinition
 from ketch.server import ControlPlane
+from ketch.server.containers import MAX_FORKING, MAX_STARTING
 
 from .fake_worker import FakeWorker
 
@@ -76,6 +77,25 @@ def test_inputs_queue_until_a_container_says_hello_then_fill_it(tmp_path):
         assert [i.index for i in agent.inputs] == [0, 1, 2]
 
     lifecycle(test, tmp_path)
+
+
+def test_interpreter_starts_are_capped_and_forks_may_be_more_at_once(tmp_path):
+    async def burst(cp: ControlPlane, worker: FakeWorker, function_id: str, forks: bool) -> int:
+        worker.forks = forks
+        cp.state.functions[function_id].input_s = 10.0  # known: each input wants a container
+        await call(cp, function_id, 500)
+        for _ in range(50):  # each start the worker reports lets the next ones go
+            await settle()
+        return len(worker.started)
+
+    async def launches(cp: ControlPlane, worker: FakeWorker, function_id: str) -> None:
+        assert await burst(cp, worker, function_id, forks=False) == MAX_STARTING
+
+    async def forks(cp: ControlPlane, worker: FakeWorker, function_id: str) -> None:
+        assert await burst(cp, worker, function_id, forks=True) == MAX_FORKING > MAX_STARTING
+
+    lifecycle(launches, tmp_path / "launches")
+    lifecycle(forks, tmp_path / "forks")
 
 
 def test_a_failed_input_is_retried_under_the_policy_then_fails(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .server_process import TESTS, ServerProcess
+from .server_process import ServerProcess
+from .server_process import deploy_version as deploy
 
 CALL = "import ketch; print(ketch.Function.from_name('deployed', 'which').remote(7))"
 CLS_CALL = ("import ketch; Greeter = ketch.Cls.from_name('deployed', 'Greeter'); "
@@ -13,17 +14,6 @@ SCALE = ("import ketch; f = ketch.Function.from_name('deployed', 'which'); "
          "f.update_autoscaler(min_containers=1); print('ok')")
 
 
-
-
-def deploy(server: ServerProcess, version: str) -> str:
-    """Deploy the app with its code saying ``version``: the file changes between deploys."""
-    source = (TESTS / "apps" / "deployed.py").read_text().replace('"1"', f'"{version}"')
-    target = server.home.parent / "project" / "deployed.py"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(source)
-    result = server.cli("deploy", str(target))
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_deploy_call_restart_rollback_and_logs(server):

@@ -54,3 +54,19 @@ def test_a_query_after_the_last_line_waits_for_the_next(tmp_path):
         return await waiting
 
     assert texts(asyncio.run(wait_then_add())) == ["second"]
+
+
+def test_lines_of_one_container_a_page_at_a_time_newest_first(tmp_path):
+    book = Logbook(Store(tmp_path / "ketch.db"))
+    for i in range(10):
+        book.add("ap-1", "square" if i % 2 else "cube", f"ct-{i % 3}", None, "stdout",
+                 f"line {i}")
+
+    def select(*, before=None, **where):
+        return asyncio.run(book.select(LogFilter(("ap-1",), **where), tail=2, before=before))
+
+    newest = select()
+    assert texts(newest) == ["line 8", "line 9"]
+    assert texts(select(before=newest[0][0])) == ["line 6", "line 7"]  # the page before
+    assert texts(select(container_id="ct-0")) == ["line 6", "line 9"]
+    assert newest[-1][6] == "square"  # the function that printed it

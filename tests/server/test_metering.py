@@ -11,6 +11,7 @@ import ketch
 from ketch import config
 from ketch.backends.namespace import NamespaceDriver
 from ketch.protocol.worker import UsageSample
+from ketch.server.dispatch import ContainerState, PendingInput
 from ketch.server.pricing import DEFAULT_PRICES, bill
 
 from apps import metered
@@ -29,6 +30,14 @@ def test_bill_takes_the_larger_of_reservation_and_use():
     assert billed.gpu_s == {"H100": 2.0}
     expected = 2.0 * DEFAULT_PRICES["cpu"] + 2.0 * DEFAULT_PRICES["memory"] + 2.0 * 0.001097
     assert billed.cost == pytest.approx(expected)
+
+
+def test_a_sample_bills_the_calls_a_container_answered_since_the_last_one():
+    ct = ContainerState("ct-1", "fu-1", "token")
+    ct.assigned[("fc-running", 0)] = PendingInput("fc-running", 0, None, b"", None)
+    ct.answered.add("fc-ended")  # its output came between two samples
+    assert ct.calls_since_sample() == ["fc-ended", "fc-running"]
+    assert ct.calls_since_sample() == ["fc-running"]  # the next sample: ended ones are done
 
 
 @needs_namespaces

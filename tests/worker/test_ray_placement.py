@@ -64,3 +64,15 @@ def test_a_scheduler_placement_asks_for_a_node_with_its_labels():
     problem = placement.never_fits(spec(placement={"region": ["mars"]}), [us, eu])
     assert "labelled region:mars" in problem and "ray start --resources" in problem
     assert "resources" not in placement.options(spec(placement={"spot": False}), [us])
+
+
+def test_a_nodes_use_for_the_dashboard():
+    chosen = [placement.options(spec(cpu=2, memory_mb=1024, gpu="H100:2"), [H100_NODE]),
+              placement.options(spec(), [H100_NODE])]
+    node = {"NodeID": "n1", "NodeManagerAddress": "10.0.0.5", "Resources": H100_NODE}
+    shown = placement.node_usage(node, chosen)
+    assert (shown.name, shown.cpu, shown.cpu_reserved) == ("10.0.0.5", 16.0, 2.125)
+    assert (shown.memory_mib, shown.memory_reserved_mib) == (64 * 1024, 1024 + 128)
+    assert (shown.gpus, shown.gpus_reserved) == ({"H100": 8}, {"H100": 2})
+    empty = placement.node_usage({"NodeID": "n2", "Resources": CPU_NODE}, [])
+    assert (empty.name, empty.cpu_reserved, empty.gpus) == ("n2", 0.0, {})

@@ -128,7 +128,7 @@ class AppDeploy(Request):
 class AppInfo(Message):
     app_id: str
     name: str
-    state: str  # "deployed" or "running"
+    state: str  # "deployed", "running" or "stopped"
     version: int | None
     created: float
     stopped: float | None = None
@@ -140,9 +140,27 @@ class Apps(Answer):
 
 
 class AppList(Request):
+    """The environment's running and deployed apps; with ``stopped``, every app it has had,
+    newest first, ``limit`` of them from ``offset`` (a page)."""
+
     KIND: ClassVar[str] = "app_list"
     ANSWER: ClassVar[type[Answer]] = Apps
     environment: str = ""  # "": the caller's own
+    stopped: bool = False
+    offset: int = 0
+    limit: int | None = None
+
+
+class AppFound(Answer):
+    app: AppInfo
+
+
+class AppGet(Request):
+    """One app, running, deployed or stopped."""
+
+    KIND: ClassVar[str] = "app_get"
+    ANSWER: ClassVar[type[Answer]] = AppFound
+    app_id: str
 
 
 class AppStopByName(Request):
@@ -264,7 +282,8 @@ class UsageQuery(Request):
 
 
 __all__ = [
-    "AppCreate", "AppDeploy", "AppHistory", "AppId", "AppInfo", "AppList", "AppLogs",
+    "AppCreate", "AppDeploy", "AppFound", "AppGet", "AppHistory", "AppId", "AppInfo", "AppList",
+    "AppLogs",
     "AppLookup", "AppRollback", "AppStop", "AppStopByName", "Apps", "AutoscalerNow",
     "AutoscalerSettings", "Empty", "FunctionBind", "FunctionCreate", "FunctionFound", "FunctionId", "FunctionLookup",
     "FunctionUpdateAutoscaler", "LogLine", "LogLines", "LogsGet", "RolledBack", "StoredLine",

@@ -20,6 +20,7 @@ class LogRecord(Message):
     text: str
     container_id: str
     call_id: str | None
+    function: str = ""  # the name of the function that printed it
 
 
 class LogRecords(Answer):
@@ -35,8 +36,9 @@ class LogRecords(Answer):
 class LogsQuery(Request):
     """The lines of an app (``ap-``: all of them), a function or server (``fu-``: those it
     printed) or a call (``fc-``: those printed while a container ran it alone), after line
-    ``after`` (or the ``tail`` newest), narrowed by time, ``source`` and ``search`` text,
-    waiting up to ``timeout`` for some."""
+    ``after`` (or the ``tail`` newest, before line ``before`` if given), narrowed by time,
+    ``source``, container, call (an app's or function's lines printed for ``call_id``) and
+    ``search`` text, waiting up to ``timeout`` for some."""
 
     KIND: ClassVar[str] = "logs_query"
     ANSWER: ClassVar[type[Answer]] = LogRecords
@@ -48,6 +50,9 @@ class LogsQuery(Request):
     tail: int | None = None
     after: int | None = None
     timeout: float | None = None
+    container_id: str | None = None
+    call_id: str | None = None
+    before: int | None = None
 
 
 __all__ = ["LogRecord", "LogRecords", "LogsQuery"]

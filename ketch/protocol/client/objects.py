@@ -144,11 +144,13 @@ class Items(Answer):
 
 
 class DictItems(Request):
-    """Every entry, in insertion order."""
+    """Its entries in insertion order: every one, or ``limit`` from ``offset`` (a page)."""
 
     KIND: ClassVar[str] = "dict_items"
     ANSWER: ClassVar[type[Answer]] = Items
     dict_id: str
+    offset: int = 0
+    limit: int | None = None
 
 
 class DictClear(Request):
@@ -237,6 +239,18 @@ class SecretLookup(Request):
     environment: str = ""  # "": the caller's own
 
 
+class KeyNames(Answer):
+    keys: list[str]
+
+
+class SecretKeys(Request):
+    """A secret's key names, never their values."""
+
+    KIND: ClassVar[str] = "secret_keys"
+    ANSWER: ClassVar[type[Answer]] = KeyNames
+    secret_id: str
+
+
 # -- network file systems: paths are inside the file system --------------------------------
 
 
@@ -287,9 +301,10 @@ class NfsRemove(Request):
 
 __all__ = [
     "Created", "DictClear", "DictContains", "DictGet", "DictItems", "DictLen", "DictPop",
-    "DictPut", "DictUpdate", "Entries", "FileEntry", "Found", "Items", "Length",
+    "DictPut", "DictUpdate", "Entries", "FileEntry", "Found", "Items", "KeyNames", "Length",
     "NfsListdir", "NfsRead", "NfsRemove", "NfsWrite", "ObjectCreateEphemeral", "ObjectDelete",
     "ObjectFound", "ObjectId", "ObjectInfo", "ObjectKind", "ObjectList", "ObjectLookup",
     "ObjectRelease", "ObjectRename", "Objects", "QueueClear", "QueueGet", "QueueLen",
-    "QueuePeek", "QueuePut", "SecretCreate", "SecretId", "SecretLookup", "Values", "Written",
+    "QueuePeek", "QueuePut", "SecretCreate", "SecretId", "SecretKeys", "SecretLookup", "Values",
+    "Written",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from ..definition import SandboxDefinition
 from ..message import Answer, Message, Request
 
 
@@ -17,15 +18,12 @@ class SandboxId(Answer):
 
 
 class SandboxCreate(Request):
-    """``definition``: command, image (steps), secrets (ids), env, volumes (mount → id), cpu,
-    memory, gpu, timeout, idle_timeout, workdir, block_network, cidr_allowlist, name, runtime,
-    ports, readiness_probe. ``app_id`` None: a container's own app, else the app "sandboxes"
-    of ``environment``."""
+    """``app_id`` None: a container's own app, else the app "sandboxes" of ``environment``."""
 
     KIND: ClassVar[str] = "sandbox_create"
     ANSWER: ClassVar[type[Answer]] = SandboxId
     app_id: str | None
-    definition: dict[str, Any]
+    definition: SandboxDefinition
     environment: str = ""  # "": the caller's own
 
 

@@ -1,4 +1,5 @@
-"""Who is looking at the dashboard: a user token in a cookie, checked on every request.
+"""Who is looking at the dashboard: a user token (read-only, or a viewer, included) in a
+cookie, checked on every request.
 
 Signing in with a token's id and secret sets the ``ketch_token`` cookie to ``id:secret``
 (HttpOnly, SameSite=Strict, so no other site's page can send it or a script read it); each
@@ -63,9 +64,3 @@ def may_scrape(cp: ControlPlane, launch_key: str, request: Request) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def can_change(who: Identity) -> bool:
-    """Whether pages show this identity buttons that change things (stop an app): a user
-    token that is not read-only."""
-    return who.kind == "user" and not who.read_only

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...protocol.worker import ContainerSpec
+from ...protocol.worker import ContainerSpec, NodeUsage
 from ..resources import Request
 
 GPU_TYPE_PREFIX = "accelerator_type:"
@@ -174,3 +174,19 @@ def minus(free: Resources, chosen: Mapping[str, Any]) -> dict[str, float]:
     for key, option in (("CPU", "num_cpus"), ("memory", "memory"), ("GPU", "num_gpus")):
         left[key] = left.get(key, 0) - float(chosen.get(option, 0))
     return left
+
+
+def node_usage(node: Mapping[str, Any], placed: Sequence[Mapping[str, Any]]) -> NodeUsage:
+    """A Ray node (as ``ray.nodes()`` describes it) and the actor options of ketch's
+    containers placed on it, as the dashboard's nodes page shows them."""
+    resources = node.get("Resources") or {}
+    types = [k.removeprefix(GPU_TYPE_PREFIX) for k in resources if k.startswith(GPU_TYPE_PREFIX)]
+    model = types[0] if len(types) == 1 else "GPU"  # a node's GPUs are of one type, as a rule
+    gpus = int(resources.get("GPU", 0))
+    held = sum(int(c.get("num_gpus", 0)) for c in placed)
+    return NodeUsage(
+        str(node.get("NodeManagerAddress") or node.get("NodeID") or "?"),
+        float(resources.get("CPU", 0)), sum(float(c.get("num_cpus", 0)) for c in placed),
+        int(resources.get("memory", 0)) // 2**20,
+        sum(int(c.get("memory", 0)) for c in placed) // 2**20,
+        {model: gpus} if gpus else {}, {model: held} if gpus else {})

@@ -21,7 +21,7 @@ from typing import Any
 
 from ... import config, exception
 from ...protocol.wire import parse_address
-from ...protocol.worker import ContainerExit, ContainerSpec, WorkerEvents
+from ...protocol.worker import ContainerExit, ContainerSpec, NodeUsage, WorkerEvents
 from . import placement
 from .actor import ContainerActor, Event
 from .images import build_on_node
@@ -94,6 +94,7 @@ class RayWorker:
         self._killed: set[str] = set()
         self._followers: set[asyncio.Task[None]] = set()
         self._node_of: dict[str, str] = {}  # container → the Ray node it runs on
+        self._asked: dict[str, dict[str, Any]] = {}  # container → its actor's resources
         self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._free: tuple[float, dict[str, float]] = (0.0, {})
         self._runtime = runtime or self._cluster_runtime()
@@ -139,6 +140,14 @@ class RayWorker:
         gpus = f", {free['GPU']:g} GPU" if free.get("GPU") else ""
         return (f"{max(free.get('CPU', 0), 0):g} CPU, "
                 f"{max(int(free.get('memory', 0)) // 2**20, 0)} MiB{gpus} free on the Ray cluster")
+
+    def nodes_in_use(self) -> list[NodeUsage]:
+        """Each alive node's resources, and what ketch's containers placed there reserve."""
+        placed: dict[str, list[dict[str, Any]]] = {}
+        for cid, node in self._node_of.items():
+            placed.setdefault(node, []).append(self._asked.get(cid) or {})
+        return [placement.node_usage(node, placed.get(node.get("NodeID", ""), []))
+                for node in self._alive()]
 
     def runtime_of(self, runtime: str | None) -> str:
         return runtime or self._runtime
@@ -214,7 +223,7 @@ class RayWorker:
 
     # -- containers ----------------------------------------------------------------------------
 
-    async def start_container(self, spec: ContainerSpec) -> None:
+    async def start_container(self, spec: ContainerSpec) -> bool:
         cid = spec.container_id
         chosen = (placement.options(spec, self.nodes(), self._free_now())
                   or placement.first_choice(spec))
@@ -223,16 +232,18 @@ class RayWorker:
                                        server_address=self._reachable(spec.server_address))
         except exception.InvalidError as exc:
             self._events.container_exited(cid, ContainerExit(None, None, str(exc)))
-            return
+            return False
         # SPREAD: a function's containers on different nodes, so that a node lost costs few.
         actor: Any = self._actor_class.options(
             **chosen, max_restarts=0, scheduling_strategy="SPREAD").remote()
         self._actors[cid] = actor
         self._waiting[cid] = chosen
+        self._asked[cid] = chosen
         stream = actor.run.options(num_returns="streaming").remote(spec)
         follower = asyncio.ensure_future(self._follow(cid, actor, stream))
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
+        return False  # an actor: a new interpreter on its node
 
     def _reachable(self, address: str) -> str:
         """The control plane's address as the nodes reach it."""
@@ -270,6 +281,7 @@ class RayWorker:
             self._actors.pop(cid, None)
             self._killed.discard(cid)
             self._node_of.pop(cid, None)
+            self._asked.pop(cid, None)
             self._ray.kill(actor)  # its resources go back to Ray at once
         if exit_ is None:
             exit_ = ContainerExit(None, None, "the container's Ray actor ended without a word")
