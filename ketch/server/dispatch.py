@@ -68,6 +68,8 @@ class ContainerState:
         self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
         self.answered: set[str] = set()  # calls it gave outputs to since its last sample
         self.forked = False  # the worker forked it from a zygote: no interpreter starts
+        # calls its code made that have not ended: its running inputs may be waiting on them
+        self.calling: set[str] = set()
 
     @property
     def ready(self) -> bool:
@@ -139,7 +141,8 @@ class FunctionState:
                 break
             if not ct.ready:
                 continue
-            room = window - len(ct.assigned)
+            # no inputs queued behind one that may wait on them (a call of its own function)
+            room = (self.concurrency if ct.calling else window) - len(ct.assigned)
             lifetime = self.options.inputs_per_container
             if lifetime:
                 room = min(room, lifetime - ct.inputs_given)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
+import pytest
 from server.server_process import ServerProcess
 
 from .test_programs import ROOT, ketch_cli
@@ -138,11 +139,16 @@ def test_serve_exits_when_the_app_cannot_start(monkeypatch):
     assert "function 'enormous' can never run here" in result.stderr, result.stderr
 
 
-def test_serve_stops_by_itself_after_its_timeout(monkeypatch):
+@pytest.mark.parametrize("how", ["--timeout", "MODAL_SERVE_TIMEOUT"])
+def test_serve_stops_by_itself_after_its_timeout(monkeypatch, how):
     # `modal serve --timeout N` (MODAL_SERVE_TIMEOUT in CI) serves for N seconds, then exits
     monkeypatch.setenv("KETCH_GATEWAY_PORT", str(_free_port()))
-    monkeypatch.setenv("MODAL_SERVE_TIMEOUT", "2")
-    result = ketch_cli("serve", str(PROGRAMS / "class_web_endpoints.py"), timeout=90)
+    program = str(PROGRAMS / "class_web_endpoints.py")
+    if how == "--timeout":
+        result = ketch_cli("serve", "--timeout", "2", program, timeout=90)
+    else:
+        monkeypatch.setenv(how, "2")
+        result = ketch_cli("serve", program, timeout=90)
     assert result.returncode == 0, result.stderr
     assert "press Ctrl-C to stop" in result.stderr
 
@@ -197,8 +203,15 @@ def test_a_class_serves_its_methods_and_its_web_endpoint_together():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert ["remote hello ada", "web hello bob", "map ['hello cy', 'hello di']",
-            "local hello eve"] == \
-        [line for line in lines if line.split()[0] in ("remote", "web", "map", "local")]
+            "local hello eve", "elsewhere hello fay, hello FAY"] == \
+        [line for line in lines
+         if line.split()[0] in ("remote", "web", "map", "local", "elsewhere")]
+
+
+def test_a_function_calling_itself_is_not_queued_behind_its_own_call():
+    result = ketch_cli("run", str(PROGRAMS / "recursive_calls.py"), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ["warm 2450", "nested 14", "nested map [6, 10]"] == result.stdout.splitlines()[-3:]
 
 
 def test_a_class_web_server_method_serves_beside_its_methods():
