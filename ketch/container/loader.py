@@ -66,12 +66,15 @@ def find_user_object(definition: FunctionDefinition) -> tuple[Any, Any]:
 
 
 def unpack_source(files: dict[str, str]) -> None:
-    """Put a deployed version's own copy of its module first on ``sys.path``."""
+    """Put a deployed version's own copy of its module first on ``sys.path``: where Modal puts
+    it (``KETCH_SOURCE_DIR``, /root) in a container with a root of its own, so that files its
+    image adds beside it are found from ``__file__``; elsewhere in a folder of its own."""
     import hashlib
     import tempfile
 
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
-    root = os.path.join(tempfile.gettempdir(), f"ketch-source-{digest}")
+    root = os.environ.get("KETCH_SOURCE_DIR") or os.path.join(tempfile.gettempdir(),
+                                                              f"ketch-source-{digest}")
     for rel, text in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -194,6 +194,11 @@ def test_a_deployed_app_adds_a_file_found_next_to_its_module(tmp_path):
         read = "import ketch; print(ketch.Function.from_name('compat-deployed-asset', " \
                "'read_asset').remote())"
         assert server.client(read).strip() == "the asset, as deployed"
+        deployed = server.cli("deploy", str(PROGRAMS / "deployed_beside.py"))
+        assert deployed.returncode == 0, deployed.stderr
+        read = "import ketch; print(ketch.Function.from_name('compat-deployed-beside', " \
+               "'read_beside').remote())"
+        assert server.client(read).strip() == "the asset, as deployed from /root"
     finally:
         server.stop()
 
