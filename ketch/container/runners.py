@@ -174,8 +174,9 @@ class AsyncRunner(Runner):
 class Beside:
     """A class's web endpoints and its methods' inputs, served by one container (a class with
     both ``@method``s and web endpoints): the hooks run once around both, the inputs run on a
-    thread of their own, and the web server (``web``, in this thread: uvicorn wants the main
-    one) stops once they have seen `STOP`."""
+    thread of their own once the web endpoints are up (``web.ready``: as in Modal, a
+    ``web_server`` method's start-up is over before any input runs), and the web server
+    (``web``, in this thread: uvicorn wants the main one) stops once they have seen `STOP`."""
 
     def __init__(self, web: Any, inputs: Runner, stopped: threading.Event) -> None:
         self.web = web
@@ -187,6 +188,7 @@ class Beside:
 
         def inputs() -> None:
             try:
+                self.web.ready.wait()
                 self.inputs.run([], [])
             finally:
                 self.stopped.set()

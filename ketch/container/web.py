@@ -86,6 +86,7 @@ class WebRunner:
         self.web = web
         self.function = function
         self.until_stopped = until_stopped
+        self.ready = threading.Event()  # set as it tells the control plane that it serves
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
@@ -93,6 +94,7 @@ class WebRunner:
         servers = {name: port for name, port in ports.items() if name is not None}
         kind = self.web["kind"]
         if kind == "server" or (kind == "class" and not self._app_methods()):  # no app of ours
+            self.ready.set()
             self.peer.send(wire.WEB_READY, wire.WebReady(port=next(iter(ports.values())),
                                                          servers=servers))
             self.until_stopped()
@@ -150,6 +152,7 @@ class WebRunner:
             handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
                               os.environ["KETCH_CONTAINER_TOKEN"])
             threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
+        self.ready.set()
         self.peer.send(wire.WEB_READY, wire.WebReady(
             port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None,
             servers=servers))
