@@ -78,17 +78,12 @@ def test_a_gateway_port_in_use_is_named_with_the_fix(monkeypatch):
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def test_app_deploy_from_a_script_against_a_server(tmp_path):
-    server = ServerProcess(tmp_path)
-    server.start()
-    try:
-        result = server.cli("python", str(PROGRAMS / "deploy_from_python.py"))
-        assert result.returncode == 0, result.stderr
-        assert ["same app True", "handle 42", "by name 8"] == result.stdout.splitlines()[-3:]
-        listed = json.loads(server.cli("app", "list", "--json").stdout)
-        assert [(a["name"], a["version"]) for a in listed] == [("compat-deploy-from-python", 1)]
-    finally:
-        server.stop()
+def test_app_deploy_from_a_script_against_a_server(server):
+    result = server.cli("python", str(PROGRAMS / "deploy_from_python.py"))
+    assert result.returncode == 0, result.stderr
+    assert ["same app True", "handle 42", "by name 8"] == result.stdout.splitlines()[-3:]
+    listed = json.loads(server.cli("app", "list", "--json").stdout)
+    assert [(a["name"], a["version"]) for a in listed] == [("compat-deploy-from-python", 1)]
 
 
 def test_app_deploy_needs_a_server():
@@ -185,22 +180,16 @@ def test_a_progress_bar_shows_each_state_as_it_is_drawn():
     assert "\r" not in result.stderr  # not a terminal: each state is a line of its own
 
 
-def test_a_deployed_app_adds_a_file_found_next_to_its_module(tmp_path):
-    server = ServerProcess(tmp_path)
-    server.start()
-    try:
-        deployed = server.cli("deploy", str(PROGRAMS / "deployed_asset.py"))
+def test_a_deployed_app_adds_a_file_found_next_to_its_module(server):
+    for program, function, expected in [
+        ("deployed_asset", "read_asset", "the asset, as deployed"),
+        ("deployed_beside", "read_beside", "the asset, as deployed from /root"),
+    ]:
+        deployed = server.cli("deploy", str(PROGRAMS / f"{program}.py"))
         assert deployed.returncode == 0, deployed.stderr
-        read = "import ketch; print(ketch.Function.from_name('compat-deployed-asset', " \
-               "'read_asset').remote())"
-        assert server.client(read).strip() == "the asset, as deployed"
-        deployed = server.cli("deploy", str(PROGRAMS / "deployed_beside.py"))
-        assert deployed.returncode == 0, deployed.stderr
-        read = "import ketch; print(ketch.Function.from_name('compat-deployed-beside', " \
-               "'read_beside').remote())"
-        assert server.client(read).strip() == "the asset, as deployed from /root"
-    finally:
-        server.stop()
+        app = f"compat-{program.replace('_', '-')}"
+        read = f"import ketch; print(ketch.Function.from_name({app!r}, {function!r}).remote())"
+        assert server.client(read).strip() == expected
 
 
 def test_a_class_serves_its_methods_and_its_web_endpoint_together():
