@@ -86,6 +86,9 @@ PEER_ORDER = ("ray", "multiprocessing", "subprocess", "uv", "host", "uvicorn", "
 COLD_PAUSE_S = 0.1  # lets the last sample's process finish exiting before the next starts
 BURST_PAUSE_S = 0.5  # the same for i)'s up to 10 containers
 CONTAINER_BURST_PAUSE_S = 1.0  # the same for k)'s up to 100 containers
+# Measured in rounds of one sample per system (see `alternating`), not one system after another:
+# f)'s samples take seconds each, so a change in the machine's load would fall on one side.
+IN_ROUNDS = (IMAGE_BUILD,)
 
 
 @dataclass(frozen=True)
@@ -210,24 +213,66 @@ def map_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
 
 def sampled(measurement: str) -> Callable[[System, argparse.Namespace], dict[str, Any]]:
     spec = SAMPLED[measurement]
-    scale: Callable[[float], float] = ms if spec.unit == "ms" else lambda s: round(s, 4)
 
     def measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
         taken = []
         for _ in range(getattr(args, spec.count)):
             taken.append(spec.take(system, args))
             time.sleep(spec.pause_s)
-        run: dict[str, Any] = {
-            f"p50_{spec.unit}": scale(percentile([s.seconds for s in taken], 50)),
-            f"samples_{spec.unit}": [scale(s.seconds) for s in taken],
-        }
-        if any(s.setup_s for s in taken):
-            run["setup_ms"] = [ms(s.setup_s) for s in taken]
-        if any(s.failures is not None for s in taken):
-            run["failures"] = sum(s.failures or 0 for s in taken)
-        return run
+        return sampled_run(spec, taken)
 
     return measure
+
+
+def sampled_run(spec: Sampled, taken: list[Sample]) -> dict[str, Any]:
+    """One repeat's figure of a `Sampled` measurement: the median and every sample."""
+    scale: Callable[[float], float] = ms if spec.unit == "ms" else lambda s: round(s, 4)
+    run: dict[str, Any] = {
+        f"p50_{spec.unit}": scale(percentile([s.seconds for s in taken], 50)),
+        f"samples_{spec.unit}": [scale(s.seconds) for s in taken],
+    }
+    if any(s.setup_s for s in taken):
+        run["setup_ms"] = [ms(s.setup_s) for s in taken]
+    if any(s.failures is not None for s in taken):
+        run["failures"] = sum(s.failures or 0 for s in taken)
+    return run
+
+
+def alternating(measurement: str, chosen: list[System],
+                args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """A `Sampled` measurement of every system that makes it, in rounds of one sample each,
+    each system first in turn; the first round is thrown away (see `Sampled`). A system whose
+    sample fails has the failure recorded and leaves the rounds."""
+    spec = SAMPLED[measurement]
+    sides = [s for s in chosen if measurement in s.measures]
+    if not sides:
+        return {}
+    outcomes: dict[str, dict[str, Any]] = {}
+    taken: dict[str, list[Sample]] = {s.name: [] for s in sides}
+    samples = getattr(args, spec.count)
+    for number in range(1 + args.repeat * samples):
+        shift = number % len(sides)
+        for system in sides[shift:] + sides[:shift]:
+            if system.name in outcomes:
+                continue
+            try:
+                sample = spec.take(system, args)
+            except Exception:  # recorded, as in bench_system
+                outcomes[system.name] = failure(system, measurement)
+                continue
+            if number:
+                taken[system.name].append(sample)
+            time.sleep(spec.pause_s)
+        if number and number % samples == 0:  # a repeat done
+            print(f"[rounds] {measurement}) {number // samples}/{args.repeat}: p50 " + ", ".join(
+                f"{name} {percentile([s.seconds for s in t[-samples:]], 50):.3f} s"
+                for name, t in taken.items() if name not in outcomes), file=sys.stderr, flush=True)
+    for name, all_taken in taken.items():
+        if name not in outcomes:
+            runs = [sampled_run(spec, all_taken[i:i + samples])
+                    for i in range(0, len(all_taken), samples)]
+            outcomes[name] = summarize(measurement, runs)
+    return outcomes
 
 
 def volume_throughput(system: System, args: argparse.Namespace) -> dict[str, Any]:
@@ -283,7 +328,7 @@ MEASURE: dict[str, Callable[[System, argparse.Namespace], dict[str, Any]]] = {
 def bench_system(system: System, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The system's results per measurement. A failure is recorded in place of the figure and
     the other measurements still run."""
-    wanted = [m for m in args.only if m in system.measures]
+    wanted = [m for m in args.only if m in system.measures and m not in IN_ROUNDS]
     results: dict[str, dict[str, Any]] = {}
     try:
         with system.runtime():
@@ -507,10 +552,12 @@ IMAGE_NOTES = {
     IMAGE_CACHE_HIT: "e) Builder.build() of debian_slim().uv_pip_install(six).run_commands(...), "
                      "all 3 layers built, one asyncio.run() each.",
     IMAGE_BUILD: "f) ketch: Builder.build() of debian_slim().uv_pip_install(PKGS) into an empty "
-                 "layer store; its base layer also installs ketch's runtime dependencies "
-                 "(cloudpickle, msgspec, uvicorn), and it compiles bytecode (theirs, PKGS' and ketch's "
-                 "own modules). uv: uv venv + uv pip install PKGS, without bytecode. PKGS = "
-                 f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both.",
+                 "layer store; its base layer also holds ketch's runtime dependencies (cloudpickle, "
+                 "msgspec, uvicorn; on ketch's own Python copied with their bytecode from ketch's "
+                 "environment), and it compiles PKGS' bytecode and ketch's own modules. uv: uv venv "
+                 "+ uv pip install PKGS, without bytecode. PKGS = "
+                 f"{', '.join(workloads.BUILD_PACKAGES)}; uv's cache is shared and warm for both; the "
+                 "two sides' samples alternate.",
 }
 
 
@@ -636,6 +683,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for measurement, outcome in bench_system(system, args).items():
             results[measurement][system.name] = outcome
+        for measurement in IN_ROUNDS:  # where the last of its systems stands (before Ray)
+            if measurement in args.only and system is [
+                    s for s in chosen if measurement in s.measures][-1]:
+                results[measurement].update(alternating(measurement, chosen, args))
     faulthandler.cancel_dump_traceback_later()
 
     notes += measurement_notes(results, args, chosen)

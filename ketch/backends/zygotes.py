@@ -152,14 +152,15 @@ class Zygote:
         config = {**config, "cgroup_procs": cgroup.procs_files}
         try:
             process, stdout, stderr = await self._request(
-                wire.fork, config, env, spare.request_id if spare else None)
+                lambda request_id: wire.Fork(id=request_id, config=config, env=env,
+                                             spare=spare.request_id if spare else None))
         except ZygoteError:
             cgroup.remove()
             raise
         self._prefork()
         return Forked(process, stdout, stderr, cgroup)
 
-    async def _request(self, message: Callable[..., bytes], *args: Any) -> tuple[
+    async def _request(self, message: Callable[[int], wire.Fork]) -> tuple[
             ForkedProcess, asyncio.StreamReader, asyncio.StreamReader]:
         assert self._sock is not None
         loop = asyncio.get_running_loop()
@@ -170,7 +171,7 @@ class Zygote:
         forked = self._forks[request_id] = loop.create_future()
         self._ends[request_id] = loop.create_future()
         try:
-            wire.send(self._sock, message(request_id, *args), [out_w, err_w])
+            wire.send(self._sock, message(request_id), [out_w, err_w])
         except OSError as exc:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -206,7 +207,7 @@ class Zygote:
         for spare in [s for s in self.spares if s.ready][self._keep:]:
             self.spares.remove(spare)
             with contextlib.suppress(OSError):  # its end removes its cgroup
-                wire.send(self._sock, wire.drop(spare.request_id))  # type: ignore[arg-type]
+                wire.send(self._sock, wire.Drop(id=spare.request_id))  # type: ignore[arg-type]
         self._top_up()
 
     def _top_up(self) -> None:
@@ -229,7 +230,8 @@ class Zygote:
         forked = self._forks[spare.request_id] = loop.create_future()
         ended = self._ends[spare.request_id] = loop.create_future()
         try:
-            wire.send(self._sock, wire.prefork(spare.request_id, cgroup.procs_files))
+            wire.send(self._sock, wire.Prefork(id=spare.request_id,
+                                               cgroup_procs=cgroup.procs_files))
         except OSError:
             cgroup.remove()
             return
@@ -254,7 +256,7 @@ class Zygote:
         self.alive = False
         if self._sock is not None:
             with contextlib.suppress(OSError):
-                wire.send(self._sock, wire.encode(wire.RETIRE, {}))
+                wire.send(self._sock, wire.Retire())
 
     def kill(self) -> None:
         self.alive = False
@@ -271,7 +273,7 @@ class Zygote:
         assert self._sock is not None
         while True:
             try:
-                message = wire.receive(self._sock)
+                message = wire.receive_report(self._sock)
             except BlockingIOError:
                 return
             except OSError:
@@ -279,25 +281,24 @@ class Zygote:
             if message is None:
                 self._lost()
                 return
-            kind, body, _ = message
-            self._dispatch(kind, body)
+            self._dispatch(message)
 
-    def _dispatch(self, kind: str, body: dict[str, Any]) -> None:
+    def _dispatch(self, frame: wire.FromZygote) -> None:
         assert self._ready is not None
-        if kind == wire.READY:
+        if isinstance(frame, wire.Ready):
             self._ready.set_result(None)
-        elif kind == wire.FAILED:
-            self._ready.set_exception(ZygoteError(body["reason"]))
-        elif kind == wire.FORKED:
-            _settle(self._forks.pop(body["id"]), body["pid"])
-        elif kind == wire.FORK_FAILED:
-            self._forks.pop(body["id"]).set_exception(ZygoteError(body["reason"]))
-            self._ends.pop(body["id"], None)
-        elif kind == wire.EXITED:
-            ended = self._ends.pop(body["id"], None)
+        elif isinstance(frame, wire.Failed):
+            self._ready.set_exception(ZygoteError(frame.reason))
+        elif isinstance(frame, wire.Forked):
+            _settle(self._forks.pop(frame.id), frame.pid)
+        elif isinstance(frame, wire.ForkFailed):
+            self._forks.pop(frame.id).set_exception(ZygoteError(frame.reason))
+            self._ends.pop(frame.id, None)
+        elif isinstance(frame, wire.Exited):
+            ended = self._ends.pop(frame.id, None)
             if ended is not None:
-                _settle(ended, body["status"])
-            self._containers.discard(body["id"])
+                _settle(ended, frame.status)
+            self._containers.discard(frame.id)
             self.last_used = time.monotonic()
 
     def _lost(self) -> None:

@@ -104,32 +104,33 @@ class Zygote:
                     return  # the worker is gone; PDEATHSIG takes the containers with us
 
     def on_message(self) -> bool:
-        message = wire.receive(self.sock)
+        message = wire.receive_request(self.sock)
         if message is None:
             return False
-        kind, body, fds = message
-        if kind == wire.FORK and body.get("spare") is not None:
-            self.hand_over(body, fds)
-        elif kind == wire.FORK:
-            self.fork(body, lambda: self.become_container(body, fds), fds)
-        elif kind == wire.PREFORK:
+        frame, fds = message
+        if isinstance(frame, wire.Fork) and frame.spare is not None:
+            self.hand_over(frame, fds)
+        elif isinstance(frame, wire.Fork):
+            request = frame
+            self.fork(request.id, lambda: self.become_container(request, fds), fds)
+        elif isinstance(frame, wire.Prefork):
+            prefork = frame
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             fd = theirs.detach()  # the spare's alone after the fork
-            pid = self.fork(body, lambda: self.become_spare(body, fd, ours), [fd])
+            pid = self.fork(prefork.id, lambda: self.become_spare(prefork, fd, ours), [fd])
             if pid is None:
                 ours.close()
             else:
-                self.spares[body["id"]] = (pid, ours)
-        elif kind == wire.DROP:
-            self.drop_spare(body["id"])
-        elif kind == wire.RETIRE:
+                self.spares[prefork.id] = (pid, ours)
+        elif isinstance(frame, wire.Drop):
+            self.drop_spare(frame.id)
+        elif isinstance(frame, wire.Retire):
             self.retiring = True
             for request_id in list(self.spares):
                 self.drop_spare(request_id)
         return True
 
-    def fork(self, body: dict[str, Any], become: Callable[[], None],
-             fds: list[int]) -> int | None:
+    def fork(self, request_id: int, become: Callable[[], None], fds: list[int]) -> int | None:
         """Fork a child, pid 1 of a new pid namespace, that runs ``become``; ``fds`` are the
         child's alone afterwards."""
         sys.stdout.flush()
@@ -138,33 +139,33 @@ class Zygote:
         try:
             pid = fork_init(self.own_pid_ns)
         except OSError as exc:
-            self.tell(wire.FORK_FAILED, id=body["id"], reason=str(exc))
+            self.tell(wire.ForkFailed(id=request_id, reason=str(exc)))
             return None
         if pid == 0:
             become()
         for fd in fds:
             os.close(fd)
-        self.children[pid] = body["id"]
-        self.tell(wire.FORKED, id=body["id"], pid=pid)
+        self.children[pid] = request_id
+        self.tell(wire.Forked(id=request_id, pid=pid))
         return pid
 
-    def hand_over(self, body: dict[str, Any], fds: list[int]) -> None:
+    def hand_over(self, request: wire.Fork, fds: list[int]) -> None:
         """Give the spare its container: the request goes to its pid 1, which waits for it."""
-        spare = self.spares.pop(body["spare"], None)
+        spare = self.spares.pop(request.spare, None) if request.spare is not None else None
         try:
             if spare is None:
                 raise OSError("no such spare")
-            wire.send(spare[1], wire.encode(wire.FORK, body), fds)
+            wire.send(spare[1], request, fds)
         except OSError as exc:
-            self.tell(wire.FORK_FAILED, id=body["id"], reason=f"the spare is gone: {exc}")
+            self.tell(wire.ForkFailed(id=request.id, reason=f"the spare is gone: {exc}"))
             return
         finally:
             for fd in fds:
                 os.close(fd)
             if spare is not None:
                 spare[1].close()
-        self.children[spare[0]] = body["id"]
-        self.tell(wire.FORKED, id=body["id"], pid=spare[0])
+        self.children[spare[0]] = request.id
+        self.tell(wire.Forked(id=request.id, pid=spare[0]))
 
     def drop_spare(self, request_id: int) -> None:
         """The spare sees its socket close and exits; its end is reported as usual."""
@@ -172,8 +173,8 @@ class Zygote:
         if spare is not None:
             spare[1].close()
 
-    def tell(self, kind: str, **body: Any) -> None:
-        wire.send(self.sock, wire.encode(kind, body))
+    def tell(self, frame: wire.FromZygote) -> None:
+        wire.send(self.sock, frame)
 
     def reap(self) -> None:
         while self.children:
@@ -186,21 +187,21 @@ class Zygote:
             request_id = self.children.pop(pid, None)
             if request_id is not None:
                 self.drop_spare(request_id)  # a spare that died waiting
-                self.tell(wire.EXITED, id=request_id, status=init_status(status))
+                self.tell(wire.Exited(id=request_id, status=init_status(status)))
 
-    def become_container(self, body: dict[str, Any], fds: list[int]) -> None:
+    def become_container(self, request: wire.Fork, fds: list[int]) -> None:
         """In the fork, pid 1 already: the launcher's steps, then the agent. Never returns."""
         try:
             self.leave_zygote()
             take_stdio(fds)
-            nsinit.enter_namespaces(body["config"], pid=False)
-            start_container(body["config"], body["env"], self.service)
+            nsinit.enter_namespaces(request.config, pid=False)
+            start_container(request.config, request.env, self.service)
         except BaseException:
             traceback.print_exc()
         finally:
             os._exit(125)
 
-    def become_spare(self, body: dict[str, Any], fd: int, zygote_end: socket.socket) -> None:
+    def become_spare(self, prefork: wire.Prefork, fd: int, zygote_end: socket.socket) -> None:
         """In the fork, pid 1 already: join the cgroup and namespaces now, then wait for a
         container (or for the socket to close: the spare was not needed). Never returns."""
         try:
@@ -208,14 +209,14 @@ class Zygote:
             zygote_end.close()  # else the zygote closing its end would never end the wait
             self.leave_zygote()
             take_stdio([])
-            nsinit.enter_namespaces({"cgroup_procs": body["cgroup_procs"]}, pid=False)
-            message = wire.receive(requests)
-            if message is None:
+            nsinit.enter_namespaces({"cgroup_procs": prefork.cgroup_procs}, pid=False)
+            message = wire.receive_request(requests)
+            if message is None or not isinstance(request := message[0], wire.Fork):
                 os._exit(0)
-            _, request, fds = message
             requests.close()
+            fds = message[1]
             take_stdio(fds)
-            start_container(request["config"], request["env"], self.service)
+            start_container(request.config, request.env, self.service)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -307,15 +308,15 @@ def main() -> None:
         service = load(prepared.snapshot)
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        wire.send(sock, wire.encode(wire.FAILED, {"reason": reason}))
+        wire.send(sock, wire.Failed(reason=reason))
         traceback.print_exc()
         sys.exit(1)
     unsafe = why_unsafe()
     if unsafe:
-        wire.send(sock, wire.encode(wire.FAILED, {"reason": unsafe}))
+        wire.send(sock, wire.Failed(reason=unsafe))
         sys.exit(1)
     gc.collect()  # what the preparation left behind, collected before the first fork
-    wire.send(sock, wire.encode(wire.READY, {"pid": os.getpid()}))
+    wire.send(sock, wire.Ready(pid=os.getpid()))
     Zygote(sock, host_root, service).serve()
 
 

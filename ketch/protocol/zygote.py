@@ -20,18 +20,8 @@ from typing import Any
 import msgspec
 
 from .definition import MemorySnapshot
-from .message import decode as decode_message
-from .message import encode as encode_message
+from .message import Message, decode, encode
 
-READY = "ready"
-FAILED = "failed"
-FORK = "fork"
-FORKED = "forked"
-FORK_FAILED = "fork_failed"
-EXITED = "exited"
-RETIRE = "retire"
-PREFORK = "prefork"
-DROP = "drop"
 MAX_PACKET = 1 << 20
 # What a web endpoint's container imports to serve: its zygote imports them ahead, so that a
 # request to an endpoint with no container waits for a fork, not for these imports.
@@ -43,13 +33,68 @@ WEB_PRELOAD = ("ketch.container.web", "ketch.container.web_handoff", "uvicorn.se
                "starlette.responses", "fastapi")
 
 
-def encode(kind: str, body: dict[str, Any]) -> bytes:
-    return encode_message((kind, body))
+class Frame(Message, tag=True):
+    """A message of this protocol: it travels as ``[kind, *fields]``."""
 
 
-def decode(data: bytes) -> tuple[str, dict[str, Any]]:
-    kind, body = decode_message(data, tuple[str, dict[str, Any]], "zygote message")
-    return kind, body
+class Fork(Frame, tag="fork"):
+    """Fork a container: ``config`` is the launcher's (`ketch.backends.nsinit`), ``env`` its
+    agent's environment; ``spare`` names the prefork to hand it to. Its stdout and stderr come
+    beside the packet as two descriptors."""
+
+    id: int
+    config: dict[str, Any]
+    env: dict[str, str]
+    spare: int | None = None
+
+
+class Prefork(Frame, tag="prefork"):
+    """Make a spare: a child in a fresh cgroup (whose ``cgroup.procs`` files are given) and
+    namespaces, waiting for its container."""
+
+    id: int
+    cgroup_procs: list[str]
+
+
+class Drop(Frame, tag="drop"):
+    """A spare no longer wanted: it exits."""
+
+    id: int
+
+
+class Retire(Frame, tag="retire"):
+    """Fork no more; exit once the last container has ended."""
+
+
+class Ready(Frame, tag="ready"):
+    pid: int
+
+
+class Failed(Frame, tag="failed"):
+    """The zygote could not prepare (and exits)."""
+
+    reason: str
+
+
+class Forked(Frame, tag="forked"):
+    id: int
+    pid: int
+
+
+class ForkFailed(Frame, tag="fork_failed"):
+    id: int
+    reason: str
+
+
+class Exited(Frame, tag="exited"):
+    """A forked container, or an unused spare, ended with this wait status."""
+
+    id: int
+    status: int
+
+
+ToZygote = Fork | Prefork | Drop | Retire
+FromZygote = Ready | Failed | Forked | ForkFailed | Exited
 
 
 class Prepare(msgspec.Struct, kw_only=True):
@@ -61,38 +106,35 @@ class Prepare(msgspec.Struct, kw_only=True):
 
 
 def prepare(snapshot: MemorySnapshot | None, preload: tuple[str, ...] = ()) -> bytes:
-    return encode_message(("prepare", Prepare(snapshot=snapshot, preload=list(preload))))
+    return encode(Prepare(snapshot=snapshot, preload=list(preload)))
 
 
 def read_prepare(data: bytes) -> Prepare:
-    _, body = decode_message(data, tuple[str, Prepare], "the zygote's prepare message")
-    return body
+    return decode(data, Prepare, "the zygote's prepare message")
 
 
-def fork(request_id: int, config: dict[str, Any], env: dict[str, str],
-         spare: int | None = None) -> bytes:
-    return encode(FORK, {"id": request_id, "config": config, "env": env, "spare": spare})
-
-
-def prefork(request_id: int, cgroup_procs: list[str]) -> bytes:
-    return encode(PREFORK, {"id": request_id, "cgroup_procs": cgroup_procs})
-
-
-def drop(request_id: int) -> bytes:
-    return encode(DROP, {"id": request_id})
-
-
-def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:
+def send(sock: socket.socket, frame: Frame, fds: list[int] | None = None) -> None:
+    data = encode(frame)
     if fds:
         socket.send_fds(sock, [data], fds)
     else:
         sock.send(data)
 
 
-def receive(sock: socket.socket) -> tuple[str, dict[str, Any], list[int]] | None:
-    """One message and the descriptors that came with it; None at the end of the stream."""
+def receive_request(sock: socket.socket) -> tuple[ToZygote, list[int]] | None:
+    """The worker's next frame and the descriptors that came with it; None at the end of the
+    stream."""
     data, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 4)
     if not data:
         return None
-    kind, body = decode(data)
-    return kind, body, fds
+    frame: ToZygote = decode(data, ToZygote, "zygote request")
+    return frame, fds
+
+
+def receive_report(sock: socket.socket) -> FromZygote | None:
+    """The zygote's next frame; None at the end of the stream."""
+    data = sock.recv(MAX_PACKET)
+    if not data:
+        return None
+    frame: FromZygote = decode(data, FromZygote, "zygote report")
+    return frame

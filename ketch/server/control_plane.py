@@ -131,7 +131,7 @@ class ControlPlane:
         self.app_service = AppService(self)
         self.deployments = Deployments(self)
         self.sandboxes = SandboxService(self)
-        self.forwards = Forwards(self)
+        self.forwards = Forwards(self.state, self.worker, lambda: self.address)
         self.log_queries = LogQueries(self.state, self.store, self.logbook)
         self.sandbox_snapshots = SandboxSnapshots(self)
         self.services: dict[type, object] = {type(s): s for s in (

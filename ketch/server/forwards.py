@@ -5,15 +5,14 @@ container may forward only its own ports, and its tunnels close when it exits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from .. import exception
 from ..protocol import client as protocol
+from ..protocol.worker import Worker
 from .auth import Identity
+from .state import State
 from .tunnels import Tunnel
-
-if TYPE_CHECKING:
-    from .control_plane import ControlPlane
 
 
 class Forwards:
@@ -24,20 +23,24 @@ class Forwards:
         await forwards.forward_close(ForwardClose(container_id="ct-1", port=8000), caller)
     """
 
-    def __init__(self, cp: ControlPlane) -> None:
-        self.cp = cp
+    def __init__(self, state: State, worker: Worker, address: Callable[[], str]) -> None:
+        """``address``: where the control plane listens, once it does (its host is where
+        tunnels listen)."""
+        self.state = state
+        self.worker = worker
+        self.address = address
         self.open: dict[str, dict[int, Tunnel]] = {}
 
     async def forward_open(self, req: protocol.ForwardOpen, caller: Identity
                            ) -> protocol.Address:
         container_id, port = req.container_id, req.port
-        if container_id not in self.cp.state.containers:
+        if container_id not in self.state.containers:
             raise exception.InvalidError(
                 "forward() exposes a port of the function's container it runs in: call it "
                 "inside a function, not in the program that runs the app")
         if not 0 < port < 65536:
             raise exception.InvalidError(f"forward() takes a TCP port number, not {port!r}")
-        address = self.cp.worker.container_address(container_id)
+        address = self.worker.container_address(container_id)
         if address is None:
             raise exception.UnimplementedError(
                 "forward() reaches containers on the control plane's own machine; on the ray "
@@ -61,5 +64,5 @@ class Forwards:
             tunnel.close()
 
     def _bind(self) -> str:
-        address = self.cp.address
+        address = self.address()
         return "127.0.0.1" if address.startswith("unix:") else address.rsplit(":", 1)[0]

@@ -1,9 +1,8 @@
-"""Build an image's layers in build containers and describe the result for the runtime.
+"""Build an image's layers and describe the result for the runtime.
 
-A build container is the namespace runtime's launcher over the parent layers (and the host
-OS beneath them, unless the image has a root of its own), with the new layer's directory as
-the overlay's upper directory: whatever the step writes becomes the layer. uv's cache is
-bound in from the host so that packages are downloaded once per machine, not once per image.
+Most steps run in build containers (`buildbox`). A ``debian_slim()`` on the Python ketch runs
+on is made on the host from ketch's own environment (`hostenv`), and a ``uv_pip_install`` on
+this machine's OS has its bytecode compiled on the host during uv's index check (`pipstep`).
 
 An image from a registry (`pull`) is rooted: its layers are the whole root filesystem, the
 host is not beneath it, and its config's environment, working directory, user and entrypoint
@@ -14,41 +13,23 @@ image's site-packages visible), where later ``pip_install`` steps install.
 from __future__ import annotations
 
 import asyncio
-import marshal
+import compileall
 import os
 import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ... import config, exception
-from ...backends.rootfs import root_overlays
-from . import pythons, standalone
+from . import buildbox, hostenv, pipstep, pythons, standalone
+from .buildbox import ImageBuildError, Log, uv_binary
 from .credentials import credentials
 from .layers import LayerStore, content_hash, copy_tree, step_hash
 from .pull import Pulled, pull
-from .steps import (
-    INPUTS,
-    PYTHON,
-    ROOTED_PATH,
-    SDK,
-    VENV,
-    describe,
-    expand,
-    runtime_pins,
-    script,
-)
-
-Log = Callable[[str], None]
-NSINIT = str(Path(__file__).resolve().parents[2] / "backends" / "nsinit.py")
-TAIL = 40
-
-
-class ImageBuildError(exception.InvalidError):
-    """A build step failed; the message names the step and ends with its output."""
+from .steps import PYTHON, SDK, describe, expand
 
 
 @dataclass
@@ -69,14 +50,6 @@ class BuiltImage:
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def uv_binary() -> str:
-    beside = Path(sys.executable).with_name("uv")
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    if not found:
-        raise exception.InvalidError("uv is not installed: `pip install uv` (ketch builds with it)")
-    return found
 
 
 class Builder:
@@ -201,10 +174,12 @@ class Builder:
                     await standalone.install_python(step["version"], tmp / "fs", log)
                 elif step["kind"] == "base":
                     python_path = await asyncio.to_thread(pythons.find, step["python"])
-                    await self._run(step, tmp, image, python_path, log)
-                    await _compile_sdk(python_path)
+                    await asyncio.gather(self._base(step, tmp, image, python_path, log),
+                                         _compile_sdk(python_path))
+                elif step["kind"] == "pip" and (python := pipstep.host_interpreter(image)):
+                    await pipstep.install(step, tmp, image, self.hide, python, log)
                 else:
-                    await self._run(step, tmp, image, None, log)
+                    await buildbox.run(step, tmp, image, self.hide, None, log)
                 if image.rooted:
                     _drop_mount_points(tmp / "fs", image.layers)
             except BaseException:
@@ -219,59 +194,23 @@ class Builder:
         finally:
             self.store.unlock(fd)
 
-    async def _run(self, step: dict[str, Any], tmp: Path, image: BuiltImage,
-                   python_path: str | None, log: Log) -> None:
-        inputs = tmp / "inputs"
-        inputs.mkdir()
-        uv = uv_binary()
-        cache = uv_cache_dir(uv)
-        binds: list[list[Any]] = [[str(inputs), INPUTS, True]]
-        if image.rooted:  # the host's uv and cache go where the image has nothing of its own
-            (inputs / "uv").touch()
-            (inputs / "uv-cache").mkdir()
-            binds += [[uv, f"{INPUTS}/uv", True], [cache, f"{INPUTS}/uv-cache", False]]
-            binds += [[path, path, True] for path in ("/etc/resolv.conf", "/etc/hosts")
-                      if os.path.exists(path)]  # name resolution for apt and pip
-            uv, cache = f"{INPUTS}/uv", f"{INPUTS}/uv-cache"
-            env = {"HOME": "/root", "PATH": ROOTED_PATH, **image.env,
-                   **{k: v for k, v in os.environ.items() if k.startswith("UV_")}}
-            bundle = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
-            if os.path.isfile(bundle):  # this machine's trust (a proxy's CA) for the steps' uv
-                (inputs / "ca.crt").touch()
-                binds.append([bundle, f"{INPUTS}/ca.crt", True])
-                env.setdefault("SSL_CERT_FILE", f"{INPUTS}/ca.crt")
-        else:
-            binds.append([cache, cache, False])
-            env = {**os.environ, **image.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        body = script(step, uv, python_path, runtime_pins(), inputs)
-        config = {
-            "cgroup_procs": [], "net": False, "hostname": "ketch-build",
-            "root": str(tmp / "root"),
-            "overlays": _build_overlays(image.layers, tmp, image.rooted),
-            "masks": [] if image.rooted else self.hide,
-            "binds": [*binds, *image.binds],
-            "devices": [], "workdir": image.workdir or "/",
-        }
-        env.update(UV_CACHE_DIR=cache, UV_LINK_MODE="copy", UV_PYTHON_DOWNLOADS="never",
-                   VIRTUAL_ENV=VENV, PATH=f"{VENV}/bin:{env['PATH']}")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-S", NSINIT, marshal.dumps(config).hex(), "/bin/sh", "-c", body, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        lines: list[str] = []
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            lines.append(line)
-            log(f"  {line}")
-        if await proc.wait() != 0:
-            tail = "\n".join(lines[-TAIL:])
+    async def _base(self, step: dict[str, Any], tmp: Path, image: BuiltImage,
+                    python_path: str, log: Log) -> None:
+        """The virtualenv of a ``debian_slim()`` on this machine's Python: from ketch's own
+        environment where the image's Python is the one ketch runs on, else installed by uv."""
+        try:
+            if python_path == pythons.running(step["python"]) and await asyncio.to_thread(
+                    hostenv.build, tmp / "fs", uv_binary(), python_path):
+                # where ketch's modules are mounted, as a build container leaves it: so that
+                # the image's containers need not make it
+                (tmp / "fs" / SDK.lstrip("/") / "ketch").mkdir(parents=True)
+                return
+        except subprocess.CalledProcessError as exc:
             raise ImageBuildError(
-                f"image step {describe(step)} failed (exit status {proc.returncode}); nothing "
-                f"of it was cached. Its last output:\n{tail}"
-            )
+                f"image step {describe(step)} failed: uv could not make the virtualenv "
+                f"(exit status {exc.returncode}); nothing of it was cached. Its output:\n"
+                f"{exc.output.decode(errors='replace')}") from exc
+        await buildbox.run(step, tmp, image, self.hide, python_path, log)
 
 
 def _configure(image: BuiltImage, step: dict[str, Any]) -> None:
@@ -297,16 +236,12 @@ def _drop_mount_points(fs: Path, layers: list[str]) -> None:
             made.unlink()
 
 
-def _build_overlays(layers: list[str], tmp: Path, rooted: bool) -> list[list[Any]]:
-    """As a container's root (see `root_overlays`), with the new layer as the upper dir."""
-    overlays = root_overlays(layers, tmp, rooted)
-    overlays[-1][1] = str(tmp / "fs")
-    return overlays
-
-
 async def _compile_sdk(python_path: str) -> None:
     """Compile ketch's modules for the image's Python: the container sees them read-only, so
     it could not cache the bytecode itself and would compile them at every start."""
+    if python_path == pythons.running(f"{sys.version_info.major}.{sys.version_info.minor}"):
+        await asyncio.to_thread(compileall.compile_dir, sdk_dir(), quiet=2, optimize=0)
+        return
     proc = await asyncio.create_subprocess_exec(
         python_path, "-m", "compileall", "-q", sdk_dir(),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -318,9 +253,3 @@ def sdk_dir() -> str:
     import ketch
 
     return str(Path(ketch.__file__).parent)
-
-
-def uv_cache_dir(uv: str) -> str:
-    path = os.environ.get("UV_CACHE_DIR") or os.path.expanduser("~/.cache/uv")
-    os.makedirs(path, exist_ok=True)
-    return path

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ... import config, exception
 from ...image import check_add_python
+from .buildbox import uv_binary
 
 Log = Callable[[str], None]
 PREFIX = "/usr/local"  # where Modal puts the interpreter in the image
@@ -82,8 +83,6 @@ async def _download(version: str, log: Log) -> Path:
             f"it (or copy its {store()} here), or set offline = false, with python_mirror (or "
             f"python_downloads_json) in [images] naming a mirror this machine can reach"
         )
-    from .builder import uv_binary  # here: builder.py imports this module
-
     # --no-config: a uv.toml or pyproject.toml around the worker must not change where builds
     # come from; --no-bin: nothing is linked into ~/.local/bin of the worker's user.
     command = [uv_binary(), "python", "install", version, "--install-dir", str(store()),

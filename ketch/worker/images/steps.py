@@ -25,7 +25,7 @@ def runtime_pins() -> list[str]:
 
 
 def describe(step: dict[str, Any]) -> str:
-    kind = step["kind"]
+    kind: str = step["kind"]
     if kind == "base":
         return f"debian_slim(python_version={step['python']!r})"
     if kind == "registry":
@@ -49,14 +49,18 @@ def describe(step: dict[str, Any]) -> str:
 
 
 def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[str],
-           inputs: Path) -> str:
-    """The shell script that performs ``step`` inside the build container."""
+           inputs: Path, bytecode: bool = True) -> str:
+    """The shell script that performs ``step`` inside the build container; ``bytecode``
+    False leaves a ``pip`` step's compiling to the builder (see precompile.py)."""
     kind = step["kind"]
     q = shlex.quote
+    # The runtime pins are exact versions: uv's cache alone has them, unless this machine never
+    # installed them, and then the index does (uv's index check costs more than the install).
+    install = f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON}"
+    runtime = (f"{install} --offline {' '.join(map(q, pins))} 2>/dev/null || "
+               f"{install} {' '.join(map(q, pins))}\n")
     if kind == "base":
-        return (f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n"
-                f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
-                f"{' '.join(map(q, pins))}\n")
+        return f"set -e\n{q(uv)} venv --quiet --python {q(python_path or '')} {VENV}\n{runtime}"
     if kind == "venv":
         return (
             'set -e\nPY="$(command -v python3 || command -v python || true)"\n'
@@ -64,24 +68,12 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
             'then\n  echo "ketch: this image has no Python 3.11 or newer on its PATH ($PATH):'
             ' pass add_python=\'3.12\' to Image.from_registry, or start from an image with'
             ' Python" >&2\n  exit 3\nfi\n'
-            f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n'
-            f"{q(uv)} pip install --quiet --compile-bytecode --python {PYTHON} "
-            f"{' '.join(map(q, pins))}\n")
+            f'{q(uv)} venv --quiet --system-site-packages --python "$PY" {VENV}\n{runtime}')
     if kind == "pip":
-        args = [q(p) for p in step["packages"]]
-        for i, text in enumerate(step["requirements"]):
-            (inputs / f"requirements-{i}.txt").write_text(text)
-            args += ["-r", f"{INPUTS}/requirements-{i}.txt"]
-        for flag, value in (("--index-url", step.get("index_url")),
-                            ("--extra-index-url", step.get("extra_index_url")),
-                            ("--find-links", step.get("find_links"))):
-            if value:
-                args += [flag, q(value)]
-        if step.get("pre"):
-            args.append("--prerelease=allow")
+        args = " ".join(map(q, pip_args(step, inputs, INPUTS)))
         extra = step.get("extra_options") or ""
-        return (f"set -e\n{q(uv)} pip install --compile-bytecode --python {PYTHON} "
-                f"{' '.join(args)} {extra}\n")
+        compile_ = "--compile-bytecode " if bytecode else ""
+        return f"set -e\n{q(uv)} pip install {compile_}--python {PYTHON} {args} {extra}\n"
     if kind == "apt":
         packages = " ".join(q(p) for p in step["packages"])
         return ("set -e\nexport DEBIAN_FRONTEND=noninteractive\napt-get update -q\n"
@@ -95,6 +87,23 @@ def script(step: dict[str, Any], uv: str, python_path: str | None, pins: list[st
                 "f(*a, **k)")
         return f"set -e\nPYTHONPATH={SDK} {PYTHON} -c {q(code)}\n"
     raise ValueError(f"step {kind!r} has no build script")
+
+
+def pip_args(step: dict[str, Any], inputs: Path, seen_at: str) -> list[str]:
+    """A ``pip`` step's arguments to ``uv pip install`` (less its ``extra_options``), its
+    requirements files written to ``inputs``, which uv sees at ``seen_at``."""
+    args = list(step["packages"])
+    for i, text in enumerate(step["requirements"]):
+        (inputs / f"requirements-{i}.txt").write_text(text)
+        args += ["-r", f"{seen_at}/requirements-{i}.txt"]
+    for flag, value in (("--index-url", step.get("index_url")),
+                        ("--extra-index-url", step.get("extra_index_url")),
+                        ("--find-links", step.get("find_links"))):
+        if value:
+            args += [flag, value]
+    if step.get("pre"):
+        args.append("--prerelease=allow")
+    return args
 
 
 _REFERENCE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
