@@ -144,11 +144,6 @@ class App:
                     opts["batch_wait_ms"] = partial.params["wait_ms"]
             web_methods = {name: dict(partial.params["web"])
                            for name, partial in marked(user_cls, Flag.WEB).items()}
-            if any(web["kind"] == "server" for web in web_methods.values()):
-                raise exception.InvalidError(
-                    "@ketch.web_server is not supported on class methods yet; use it on a "
-                    "function, or serve the class's app with @ketch.asgi_app"
-                )
             served = getattr(user_cls, "__ketch_http_server__", None)  # experimental.http_server
             if served and (methods or web_methods):
                 raise exception.InvalidError(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import exception, synchronizer
 from .functions import Function
-from .partial import Flag, hooks, marked, run_hooks
+from .partial import HANDLES, Flag, hooks, marked, own_method, run_hooks
 from .serialization import serialize
 
 if TYPE_CHECKING:
@@ -175,15 +175,21 @@ class Obj:
             service=service,
         )
         method._params = self._packed
-        method.raw_user_object = lambda *a, **k: getattr(self._local_instance(), name)(*a, **k)
+        method.raw_user_object = lambda *a, **k: own_method(self._local_instance(), name)(*a, **k)
         return method
 
     def _local_instance(self) -> Any:
         if self._local is None:
             instance = construct(self._cls.raw_user_object, self._param_values)
+            self.bind(instance)
             run_hooks(hooks(instance, Flag.ENTER_PRE_SNAPSHOT, Flag.ENTER_POST_SNAPSHOT))
-            self._local = instance
         return self._local
+
+    def bind(self, instance: Any) -> None:
+        """Make ``instance`` (with these parameters) the one ``.local`` runs on, and the one
+        whose ``self.method`` is this object's handle."""
+        instance.__dict__[HANDLES] = self
+        self._local = instance
 
 
 def construct(cls: type, params: dict[str, Any]) -> Any:

@@ -241,9 +241,13 @@ class Image:
 
     # -- local files ---------------------------------------------------------------------------
 
+    # In a container the user's module is imported again, and with it these steps: the image
+    # was built from the caller's files, which need not be there (a deployed version's module
+    # is a copy of its own, away from its neighbours), so they are not looked for, as in Modal.
+
     def add_local_file(self, local_path: str, remote_path: str, *, copy: bool = False) -> Image:
         local = os.path.abspath(os.path.expanduser(local_path))
-        if not os.path.isfile(local):
+        if is_local() and not os.path.isfile(local):
             raise exception.InvalidError(f"add_local_file: {local_path} is not a file")
         if remote_path.endswith("/"):
             remote_path += os.path.basename(local)
@@ -254,6 +258,8 @@ class Image:
         """The folder ``local_path`` at ``remote_path``, less what ``ignore`` (.dockerignore
         patterns, a `FilePatternMatcher`, or a function of the relative path) leaves out."""
         local = os.path.abspath(os.path.expanduser(local_path))
+        if not is_local():
+            return self._local("dir", local, remote_path, copy, [])
         if not os.path.isdir(local):
             raise exception.InvalidError(f"add_local_dir: {local_path} is not a directory")
         try:
@@ -271,6 +277,8 @@ class Image:
         image = self
         for name in modules:
             spec = importlib.util.find_spec(name)
+            if (spec is None or spec.origin is None) and not is_local():
+                continue
             if spec is None or spec.origin is None:
                 raise exception.InvalidError(f"add_local_python_source: no module named {name!r}")
             if spec.submodule_search_locations:

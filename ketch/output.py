@@ -37,11 +37,15 @@ def _style(stream: Any) -> bool:
 
 
 def show_line(function: str, container_id: str, stream: str, text: str) -> None:
+    """One line of a container's output; one that ended with ``\\r`` (a progress bar's state)
+    is drawn over by the next on a terminal, and is a line of its own elsewhere."""
     out = sys.stderr if stream == "stderr" else sys.stdout
     label = f"{function} {container_id[-4:]}" if container_id else function
+    redrawn = text.endswith("\r")
+    text = text.removesuffix("\r")
     if _style(out):
-        prefix = f"\x1b[2m[{label}]\x1b[0m "
+        # erase what a longer line drawn here before left to the right of this one
+        out.write(f"\x1b[2m[{label}]\x1b[0m {text}\x1b[K" + ("\r" if redrawn else "\n"))
     else:
-        prefix = f"[{label}] "
-    out.write(prefix + text + "\n")
+        out.write(f"[{label}] {text}\n")
     out.flush()

@@ -26,6 +26,22 @@ class Flag(enum.IntFlag):
     WEB = 64
 
 
+# An instance of an @app.cls class made by ketch (in its container, or for `.local`) keeps its
+# `Obj` here, so that its methods seen through `self` are handles, as they are in Modal.
+HANDLES = "_ketch_obj"
+
+
+def own_method(instance: Any, name: str) -> Callable[..., Any]:
+    """The instance's method ``name`` itself, bound: what runs when it is called."""
+    for klass in type(instance).__mro__:
+        value = vars(klass).get(name)
+        if isinstance(value, PartialFunction):
+            return value.raw_f.__get__(instance, type(instance))  # type: ignore[no-any-return]
+        if value is not None:
+            break
+    return getattr(instance, name)  # type: ignore[no-any-return]
+
+
 class PartialFunction:
     def __init__(self, raw_f: Callable[..., Any], flags: Flag, **params: Any) -> None:
         self.raw_f = raw_f
@@ -37,6 +53,10 @@ class PartialFunction:
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
+        handles = getattr(obj, "__dict__", {}).get(HANDLES)
+        if handles is not None and self.flags & (Flag.METHOD | Flag.WEB):
+            # `self.run.local(...)` / `.remote(...)` in the class's own code, as in Modal
+            return getattr(handles, self.raw_f.__name__)
         return self.raw_f.__get__(obj, objtype)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -148,7 +168,7 @@ def marked(cls: type, flag: Flag) -> dict[str, PartialFunction]:
 
 def hooks(instance: Any, *flags: Flag) -> list[Callable[[], Any]]:
     """The instance's bound methods marked with any of ``flags``, in flag order."""
-    return [getattr(instance, name) for flag in flags for name in marked(type(instance), flag)]
+    return [own_method(instance, name) for flag in flags for name in marked(type(instance), flag)]
 
 
 def run_hooks(bound: list[Callable[[], Any]]) -> None:

@@ -79,7 +79,8 @@ class Volume(NamedObject):
         send_blocking(protocol.VolumeCommit(volume_id=volume_id, container_id=container_id))
 
     def reload(self) -> None:
-        """See the volume's latest version (changes not committed are dropped)."""
+        """See the volume's latest version; this container's changes are committed first,
+        as Modal says a reload may do."""
         from .container.mounts import remount_overlay
 
         volume_id, mount = self._mount("reload")

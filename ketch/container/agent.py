@@ -25,7 +25,7 @@ from ..serialization import pack_exception
 from .execution import Execution
 from .loader import Service
 from .outbox import Outbox
-from .runners import STOP, AsyncRunner, SyncRunner
+from .runners import STOP, AsyncRunner, Beside, Runner, SyncRunner
 
 
 class Agent:
@@ -53,28 +53,39 @@ class Agent:
         self.execution = Execution(service, self.peer, self.outbox, board, self.wake)
         self.execution.on_finished = self._maybe_retire
         threading.Thread(target=self._watch, daemon=True).start()
-        concurrency = self.options.max_inputs or 1
         runner: Any
         if self.options.web:
             from .web import WebRunner
 
             # an @app.server() or http_server class: its @enter hooks start the server
             start = (lambda: None) if service.instance is not None else service.callable_for(None)
-            runner = WebRunner(self.peer, self.options.web, start, self.inbox)
+            runner = WebRunner(self.peer, self.options.web, start, self.inbox.get)
         elif self.options.web_methods:
-            from .web import WebRunner
-
-            web = {"kind": "class", "methods": self.options.web_methods}
-            runner = WebRunner(self.peer, web, service.callable_for, self.inbox)
+            runner = self._class_web_runner(service)
         else:
-            runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
-            runner = runner_cls(self.execution, self.inbox, concurrency)
+            runner = self._input_runner(service)
         try:
             runner.run(service.enter_hooks(), service.exit_hooks())
         except BaseException as exc:  # an @enter or @exit hook failed
             self._exit_with_failure(exc)
         self.outbox.flush()
         self.peer.close()
+
+    def _input_runner(self, service: Service) -> Runner:
+        runner_cls = AsyncRunner if self._is_async(service) else SyncRunner
+        assert self.execution is not None
+        return runner_cls(self.execution, self.inbox, self.options.max_inputs or 1)
+
+    def _class_web_runner(self, service: Service) -> Any:
+        """A class's web endpoints, and its ``@method``s' inputs beside them if it has any."""
+        from .web import WebRunner
+
+        web = {"kind": "class", "methods": self.options.web_methods}
+        if not self.definition.methods:
+            return WebRunner(self.peer, web, service.callable_for, self.inbox.get)
+        stopped = threading.Event()
+        return Beside(WebRunner(self.peer, web, service.callable_for, stopped.wait),
+                      self._input_runner(service), stopped)
 
     def _is_async(self, service: Service) -> bool:
         if service.instance is None:

@@ -17,8 +17,8 @@ from types import ModuleType
 from typing import Any
 
 from .. import exception
-from ..cls import construct
-from ..partial import Flag, PartialFunction, hooks, run_hooks
+from ..cls import Cls, construct
+from ..partial import Flag, PartialFunction, hooks, own_method, run_hooks
 from ..protocol.definition import FunctionDefinition
 
 MAIN_ALIAS = "_ketch_main"
@@ -54,23 +54,27 @@ def import_module(definition: FunctionDefinition) -> ModuleType:
 
 
 def find_user_object(definition: FunctionDefinition) -> tuple[Any, Any]:
-    """The raw function or class the definition names, and the app it was registered on."""
+    """The function or class the definition names (as ketch wraps it: a `Cls`, a `Function`,
+    unless it was serialized), and the app it was registered on."""
     if definition.serialized is not None:
         import_paths(definition)
         return pickle.loads(definition.serialized), None
     obj: Any = import_module(definition)
     for part in definition.qualname.split("."):
         obj = getattr(obj, part)
-    return getattr(obj, "raw_user_object", obj), getattr(obj, "app", None)
+    return obj, getattr(obj, "app", None)
 
 
 def unpack_source(files: dict[str, str]) -> None:
-    """Put a deployed version's own copy of its module first on ``sys.path``."""
+    """Put a deployed version's own copy of its module first on ``sys.path``: where Modal puts
+    it (``KETCH_SOURCE_DIR``, /root) in a container with a root of its own, so that files its
+    image adds beside it are found from ``__file__``; elsewhere in a folder of its own."""
     import hashlib
     import tempfile
 
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
-    root = os.path.join(tempfile.gettempdir(), f"ketch-source-{digest}")
+    root = os.environ.get("KETCH_SOURCE_DIR") or os.path.join(tempfile.gettempdir(),
+                                                              f"ketch-source-{digest}")
     for rel, text in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -90,13 +94,17 @@ class Service:
 
     def __init__(self, definition: FunctionDefinition, params: bytes | None) -> None:
         self.definition = definition
-        user, self.app = find_user_object(definition)
+        wrapped, self.app = find_user_object(definition)
+        user = getattr(wrapped, "raw_user_object", wrapped)
         if isinstance(user, PartialFunction):
             user = user.raw_f
         self.instance: Any = None
         self.snapped = False
         if definition.is_class:
-            self.instance = construct(user, pickle.loads(params) if params else {})
+            values = pickle.loads(params) if params else {}
+            self.instance = construct(user, values)
+            if isinstance(wrapped, Cls):  # its own methods, seen through self, are handles
+                wrapped(**values).bind(self.instance)
         else:
             self.function: Callable[..., Any] = user
 
@@ -117,7 +125,7 @@ class Service:
             return self.function
         if method is None:
             raise exception.InvalidError("a class input must name its method")
-        return getattr(self.instance, method)
+        return own_method(self.instance, method)
 
     def snap(self) -> None:
         """Run the ``@enter(snap=True)`` hooks now, before a memory snapshot is taken."""

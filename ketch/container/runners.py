@@ -169,3 +169,30 @@ class AsyncRunner(Runner):
                 self.ex.finish(record, wire.Status.OK, result, started, flush)
         except BaseException as exc:  # anything the user's code raises goes back to the caller
             self.ex.fail(record, exc, started, flush)
+
+
+class Beside:
+    """A class's web endpoints and its methods' inputs, served by one container (a class with
+    both ``@method``s and web endpoints): the hooks run once around both, the inputs run on a
+    thread of their own once the web endpoints are up (``web.ready``: as in Modal, a
+    ``web_server`` method's start-up is over before any input runs), and the web server
+    (``web``, in this thread: uvicorn wants the main one) stops once they have seen `STOP`."""
+
+    def __init__(self, web: Any, inputs: Runner, stopped: threading.Event) -> None:
+        self.web = web
+        self.inputs = inputs
+        self.stopped = stopped  # the web runner waits on it
+
+    def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
+        run_hooks(enter)
+
+        def inputs() -> None:
+            try:
+                self.web.ready.wait()
+                self.inputs.run([], [])
+            finally:
+                self.stopped.set()
+
+        threading.Thread(target=inputs, daemon=True).start()
+        self.web.run([], [])
+        run_hooks(exit)

@@ -2,14 +2,15 @@
 
 The function's kind decides the app: `fastapi_endpoint` wraps the function in a one-route
 FastAPI app, `asgi_app` and `wsgi_app` call it for theirs, and `web_server` calls it to start
-a server of its own on its port, which is then waited for.
+a server of its own on its port, which is then waited for. A class's web methods are one app,
+each under ``/<method>``, but for its `web_server` methods: each starts its own server, which
+the gateway reaches at its own port (`WebReady.servers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import socket
 import sys
 import threading
@@ -75,34 +76,58 @@ def wait_for_port(port: int, timeout: float) -> None:
 
 
 class WebRunner:
-    """Serves until the agent's inbox says stop."""
+    """Serves until ``until_stopped`` returns (the agent's inbox says stop)."""
 
     def __init__(self, peer: BlockingPeer, web: dict[str, Any], function: Callable[..., Any],
-                 inbox: queue.SimpleQueue[wire.Input]) -> None:
+                 until_stopped: Callable[[], object]) -> None:
         """``web`` is the endpoint's settings; for a class, ``{"kind": "class", "methods":
         {name: settings}}`` and ``function`` gives the instance's bound method by name."""
         self.peer = peer
         self.web = web
         self.function = function
-        self.inbox = inbox
+        self.until_stopped = until_stopped
+        self.ready = threading.Event()  # set as it tells the control plane that it serves
 
     def run(self, enter: list[Callable[[], Any]], exit: list[Callable[[], Any]]) -> None:
         run_hooks(enter)
-        if self.web["kind"] == "server":
-            self.function()
-            port = int(self.web["port"])
-            wait_for_port(port, float(self.web.get("startup_timeout", 5.0)))
-            self.peer.send(wire.WEB_READY, wire.WebReady(port=port))
-            self.inbox.get()  # until shutdown
+        ports = self._start_servers()
+        servers = {name: port for name, port in ports.items() if name is not None}
+        kind = self.web["kind"]
+        if kind == "server" or (kind == "class" and not self._app_methods()):  # no app of ours
+            self.ready.set()
+            self.peer.send(wire.WEB_READY, wire.WebReady(port=next(iter(ports.values())),
+                                                         servers=servers))
+            self.until_stopped()
         else:
-            asyncio.run(self._serve())
+            asyncio.run(self._serve(servers))
         run_hooks(exit)
 
-    async def _serve(self) -> None:
+    def _start_servers(self) -> dict[str | None, int]:
+        """Start the function's web server, or each of the class's web_server methods (by
+        name), and wait until each listens; their ports."""
+        if self.web["kind"] == "server":
+            wanted: dict[str | None, dict[str, Any]] = {None: self.web}
+        elif self.web["kind"] == "class":
+            wanted = {name: web for name, web in self.web["methods"].items()
+                      if web["kind"] == "server"}
+        else:
+            wanted = {}
+        ports: dict[str | None, int] = {}
+        for name, web in wanted.items():
+            self.function() if name is None else self.function(name)()
+            ports[name] = int(web["port"])
+            wait_for_port(ports[name], float(web.get("startup_timeout", 5.0)))
+        return ports
+
+    def _app_methods(self) -> dict[str, dict[str, Any]]:
+        """A class's web methods that its app serves (all but its web_server ones)."""
+        return {name: web for name, web in self.web["methods"].items() if web["kind"] != "server"}
+
+    async def _serve(self, servers: dict[str, int]) -> None:
         import uvicorn
 
         if self.web["kind"] == "class":
-            app = class_app(self.web["methods"], self.function)
+            app = class_app(self._app_methods(), self.function)
         else:
             app = build_app(self.web["kind"], self.web, self.function)
         # made for TCP explicitly, so that asyncio sets TCP_NODELAY on its connections: without
@@ -127,8 +152,10 @@ class WebRunner:
             handoff = Handoff(server, os.environ["KETCH_CONTAINER_ID"],
                               os.environ["KETCH_CONTAINER_TOKEN"])
             threading.Thread(target=self._watch_stalls, args=(handoff,), daemon=True).start()
+        self.ready.set()
         self.peer.send(wire.WEB_READY, wire.WebReady(
-            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None))
+            port=sock.getsockname()[1], handoff=handoff.listen() if handoff else None,
+            servers=servers))
         await serving
         if handoff is not None:
             handoff.close()
@@ -146,5 +173,5 @@ class WebRunner:
                 os._exit(1)
 
     def _stop_on_shutdown(self, server: Any) -> None:
-        self.inbox.get()
+        self.until_stopped()
         server.should_exit = True

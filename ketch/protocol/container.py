@@ -104,10 +104,12 @@ class Exiting(Message):
 
 class WebReady(Message):
     """It serves HTTP on 127.0.0.1:``port`` from now on, and takes client connections on the
-    abstract socket ``handoff`` (`ketch.protocol.handoff`), None when it cannot."""
+    abstract socket ``handoff`` (`ketch.protocol.handoff`), None when it cannot; a class's
+    web_server methods each serve on their own port, in ``servers`` by method name."""
 
     port: int
     handoff: str | None = None
+    servers: dict[str, int] = {}
 
 
 class Shutdown(Message):

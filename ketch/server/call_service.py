@@ -66,6 +66,9 @@ class CallService:
             )
         call = Call(new_call_id(), function_id, kind, durable=kind == "spawn", creator=creator)
         self.state.calls[call.id] = call
+        maker = self.state.containers.get(creator)  # a container's code made it
+        if maker is not None:  # it may wait on the call: no inputs are prefetched behind it
+            maker.calling.add(call.id)
         self.history.created(call.id, fn.app_id, fn.id, fn.name, kind)
         if call.durable:
             self.store.add_call(call.id, function_id, kind, SPAWN_TTL_S, app.environment)

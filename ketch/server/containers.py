@@ -52,12 +52,14 @@ MAX_FORKING = 8 * (os.cpu_count() or 1)
 class ContainerSessions:
     """``spec`` describes a function's container for the worker; ``log`` says a line to the
     app's watchers; ``web_ready`` is given a web endpoint's container when it serves, with its
-    ``web_ready`` frame."""
+    ``web_ready`` frame; ``web_failed`` a function one of whose containers ended before it
+    could serve."""
 
     def __init__(self, state: State, worker: Worker, outputs: Outputs, accepted: AcceptedInputs,
                  metrics: Metrics, blobs: BlobStore, history: CallHistory, changes: Changes,
                  spec: Spec, log: Log,
-                 web_ready: Callable[[ContainerState, wire.WebReady], None]) -> None:
+                 web_ready: Callable[[ContainerState, wire.WebReady], None],
+                 web_failed: Callable[[FunctionState], None]) -> None:
         self.state = state
         self.worker = worker
         self.outputs = outputs
@@ -69,6 +71,7 @@ class ContainerSessions:
         self.spec = spec
         self.log = log
         self.web_ready = web_ready
+        self.web_failed = web_failed
         self._scale_soon: set[str] = set()
         self._rechecks: dict[str, asyncio.TimerHandle] = {}  # function id → its next plan
 
@@ -90,6 +93,8 @@ class ContainerSessions:
             ct.failure = body.failure
         elif kind == wire.WEB_READY:
             ct.web_port = body.port
+            ct.web_servers = body.servers
+            ct.served = True
             self.web_ready(ct, body)
         elif kind == wire.BLOB_GET:
             return Data(data=self.blobs.get(body.blob_id, self._environment(ct)))
@@ -321,6 +326,7 @@ class ContainerSessions:
         reason = ct.exit_reason or exit.reason
         if ct.failure is not None:
             self._fail_all(fn, ct, Status.ERROR, ct.failure)
+            self._failed_start(fn, ct)
         elif not ct.stopping and not ct.outputs_seen and not exit.running and not exit.lost:
             # it died before running anything: every input would meet the same fate
             tail = "\n".join(ct.tail)
@@ -328,6 +334,7 @@ class ContainerSessions:
                 f"\nits last output:\n{tail}" if tail else ""
             )
             self._fail_all(fn, ct, Status.DIED, message.encode())
+            self._failed_start(fn, ct)
         else:
             self._release(fn, ct, reason, exit.running)
         self.pump(fn)
@@ -355,6 +362,13 @@ class ContainerSessions:
                 requeue.append(item)
         fn.pending.extendleft(reversed(requeue))
         ct.assigned.clear()
+
+    def _failed_start(self, fn: FunctionState, ct: ContainerState) -> None:
+        """Web requests waiting for this function's containers are answered with the failure
+        (`gateway_capacity`), rather than waiting for one that would fail the same way."""
+        if not ct.served:
+            fn.start_failed_at = time.monotonic()
+            self.web_failed(fn)
 
     def _fail_all(self, fn: FunctionState, ct: ContainerState, status: str,
                   data: bytes) -> None:

@@ -124,7 +124,7 @@ class ControlPlane:
         self.sessions = ContainerSessions(
             self.state, self.worker, self.outputs, self.accepted, self.metrics, self.blobs,
             self.history, self.changes, spec=self.container_spec, log=self.log,
-            web_ready=self.gateway.attach)
+            web_ready=self.gateway.attach, web_failed=self.gateway.capacity.wake)
         self.call_service = CallService(self.state, self.store, self.blobs, self.history,
                                         self.accepted, self.outputs, self.sessions)
         self.scheduler = Scheduler(self.state, self.call_service, self.log)

@@ -60,16 +60,24 @@ class ContainerState:
         self.outputs_seen = 0
         self.inputs_given = 0  # over its life: max_inputs retires it after that many
         self.web_port = 0  # a web endpoint's container: where it serves HTTP, once ready
+        self.served = False  # a web endpoint's container: it said once that it was ready
+        self.web_servers: dict[str, int] = {}  # a class's web_server methods: their ports
         self.web_active = 0  # requests it is answering now
         self.failure: bytes | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         self.usage: UsageSample | None = None  # the worker's latest sample of its cgroup
         self.answered: set[str] = set()  # calls it gave outputs to since its last sample
         self.forked = False  # the worker forked it from a zygote: no interpreter starts
+        # calls its code made that have not ended: its running inputs may be waiting on them
+        self.calling: set[str] = set()
 
     @property
     def ready(self) -> bool:
         return self.peer is not None and not self.stopping
+
+    def port_for(self, method: str | None) -> int:
+        """Where the container serves the web endpoint of ``method`` (None: the function's)."""
+        return self.web_servers.get(method or "", self.web_port)
 
     def calls_since_sample(self) -> list[str]:
         """The calls its last usage sample is billed to: those it holds inputs of now, and
@@ -89,6 +97,7 @@ class FunctionState:
         self.image: dict[str, Any] | None = None  # the built image, once built
         self.web_waiting = 0  # web requests waiting for a container with room
         self.web_waiting_since: list[float] = []  # when each waiting request began to wait
+        self.start_failed_at = -1.0  # when a container of it last ended before it could serve
         self.app_id = app_id
         self.definition = definition
         self.params = params
@@ -132,7 +141,8 @@ class FunctionState:
                 break
             if not ct.ready:
                 continue
-            room = window - len(ct.assigned)
+            # no inputs queued behind one that may wait on them (a call of its own function)
+            room = (self.concurrency if ct.calling else window) - len(ct.assigned)
             lifetime = self.options.inputs_per_container
             if lifetime:
                 room = min(room, lifetime - ct.inputs_given)

@@ -27,12 +27,12 @@ import httptools
 from .. import config, exception
 from ..protocol.container import WebReady
 from ..protocol.handoff import TOO_LARGE, Grant, address, fingerprint, route
-from .gateway_capacity import BUSY, Capacity
+from .gateway_capacity import Capacity, retry_after
 from .gateway_config import Refused, Settings
 from .gateway_front import Front, Head
 from .gateway_handoff import Channel
 from .gateway_proxy import Proxy
-from .gateway_routes import UNAUTHORIZED, Routes, answer_s
+from .gateway_routes import UNAUTHORIZED, Routes, answer_s, upstream_target
 from .gateway_tunnel import tunnel
 from .upstream import problem
 
@@ -177,13 +177,14 @@ class Gateway:
         if fd is None and not head.upgrade:
             front.switch_to(self._http())
             return
-        ct = await self.capacity.acquire(fn)
-        if ct is None or front.lost:
-            if ct is not None:
-                self.capacity.release(fn, ct, None)
-            else:
-                front.answer(503, BUSY, [("retry-after", "5")])
-                self.cp.metrics.gateway_request(label, 503, time.monotonic() - started)
+        try:
+            ct = await self.capacity.acquire(fn)
+        except Refused as refusal:
+            front.answer(refusal.status, refusal.text, retry_after(refusal))
+            self.cp.metrics.gateway_request(label, refusal.status, time.monotonic() - started)
+            return
+        if front.lost:
+            self.capacity.release(fn, ct, None)
             return
         channel = self._channels.get(ct.id)
         if (fd is not None and grant is not None and channel is not None
@@ -194,11 +195,11 @@ class Gateway:
             self.capacity.release(fn, ct, None)
             front.switch_to(self._http())
             return
-        target = (f"/{method}" if method else "") + path.decode("latin-1")
+        target = upstream_target(fn, method, path.decode("latin-1"))
         target += f"?{url.query.decode('latin-1')}" if url.query else ""
         status = 502
         try:
-            status = await tunnel(front, ct, target, answer_s(fn))
+            status = await tunnel(front, ct.port_for(method), target, answer_s(fn))
         finally:
             self.capacity.release(fn, ct, time.monotonic() - started)
             self.cp.metrics.gateway_request(label, status, time.monotonic() - started)

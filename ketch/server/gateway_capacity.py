@@ -5,7 +5,9 @@ gateway picks the least busy ready container with room and counts the request on
 (``web_active``, which the autoscaler and the metrics read) until it is over. With none, a
 request waits while the autoscaler (which counts waiting requests as queued work) starts
 containers, and is given up (503) once it has waited `QUEUE_S`, or at once when `MAX_WAITING`
-requests already wait. The requests on connections handed to containers are counted from the
+requests already wait; a container that fails before it serves (an import error, a failing
+factory or ``@enter``) ends the wait of the requests waiting for it (502), whose next container
+would fail the same way. The requests on connections handed to containers are counted from the
 containers' reports (`gateway_handoff`).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from .gateway_config import Refused
 from .wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -24,6 +27,13 @@ if TYPE_CHECKING:
 QUEUE_S = 60.0
 MAX_WAITING = 2000
 BUSY = "the endpoint is at capacity; try again shortly\n"
+FAILED_START = ("the endpoint's container failed while starting; the app's output says why "
+                "(`ketch app logs APP` for a deployed app)\n")
+
+
+def retry_after(refusal: Refused) -> list[tuple[str, str]]:
+    """The headers of a refused request's answer: when to try again, if it was busy."""
+    return [("retry-after", "5")] if refusal.text == BUSY else []
 
 
 class Capacity:
@@ -35,16 +45,16 @@ class Capacity:
         """A container of ``fn`` may have room now."""
         self.wakeups.setdefault(fn.id, Wakeup()).wake()
 
-    async def acquire(self, fn: FunctionState) -> ContainerState | None:
-        """A ready container with room, counted as busy with one more request; None (503) past
-        the queue's bound or its time."""
+    async def acquire(self, fn: FunctionState) -> ContainerState:
+        """A ready container with room, counted as busy with one more request; Refused past
+        the queue's bound or its time (503), or when a container fails while starting (502)."""
         ct = self._pick(fn)
         if ct is not None:  # the common case: no waiting, nothing for the autoscaler to do
             ct.web_active += 1
             return ct
         deadline = time.monotonic() + QUEUE_S
         if fn.web_waiting >= MAX_WAITING:
-            return None
+            raise Refused(503, BUSY)
         fn.web_waiting += 1
         began = time.monotonic()
         fn.web_waiting_since.append(began)  # its wait tells the autoscaler how slow it goes
@@ -55,9 +65,11 @@ class Capacity:
                 if ct is not None:
                     ct.web_active += 1
                     return ct
+                if fn.start_failed_at >= began:
+                    raise Refused(502, FAILED_START)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
+                    raise Refused(503, BUSY)
                 await self.wakeups.setdefault(fn.id, Wakeup()).wait(min(remaining, 1.0))
         finally:
             fn.web_waiting -= 1

@@ -17,9 +17,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.handoff import CREDENTIALS, HOP_BY_HOP, NO_ANSWER, route
-from .gateway_capacity import BUSY
+from .gateway_capacity import retry_after
 from .gateway_config import Refused, read_body
-from .gateway_routes import UNAUTHORIZED
+from .gateway_routes import UNAUTHORIZED, upstream_target
 from .gateway_routes import answer_s as answer_of
 from .upstream import Upstream, problem
 
@@ -49,7 +49,8 @@ class Proxy:
         label, _, path = route(headers.get("host", ""), raw, gateway.settings.domain)
         fn, method = gateway.routes.find(label)
         query = scope["query_string"].decode("latin-1")
-        target = (f"/{method}" if method else "") + path.decode("latin-1")
+        target = path.decode("latin-1")
+        target = upstream_target(fn, method, target) if fn is not None else target
         target += f"?{query}" if query else ""
         try:
             refused = problem(target, list(headers.items()))
@@ -63,22 +64,26 @@ class Proxy:
         except Refused as answer:  # its body may be unread: the connection cannot carry more
             await plain(send, answer.status, answer.text, [(b"connection", b"close")])
             return
-        await self._forward(fn, scope["method"], target, headers, body, send)
+        await self._forward(fn, method, scope["method"], target, headers, body, send)
 
-    async def _forward(self, fn: Any, method: str, target: str, headers: dict[str, str],
-                       body: bytes, send: Any) -> None:
+    async def _forward(self, fn: Any, endpoint: str | None, method: str, target: str,
+                       headers: dict[str, str], body: bytes, send: Any) -> None:
+        """``endpoint``: the class method whose web endpoint it is, if any; ``method``: the
+        request's."""
         gateway = self.gateway
-        ct = await gateway.capacity.acquire(fn)
-        if ct is None:
-            await plain(send, 503, BUSY, [(b"retry-after", b"5")])
+        try:
+            ct = await gateway.capacity.acquire(fn)
+        except Refused as refusal:
+            await plain(send, refusal.status, refusal.text,
+                        [(k.encode(), v.encode()) for k, v in retry_after(refusal)])
             return
         started = time.monotonic()
         try:
             forwarded = [(k, v) for k, v in headers.items() if k not in NOT_FORWARDED]
             answer_s = answer_of(fn)
             try:
-                upstream = await self.upstream.request(ct.web_port, method, target, forwarded,
-                                                       body, answer_s)
+                upstream = await self.upstream.request(ct.port_for(endpoint), method, target,
+                                                       forwarded, body, answer_s)
             except TimeoutError:
                 await plain(send, 504, NO_ANSWER.format(answer_s))
                 return

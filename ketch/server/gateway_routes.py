@@ -134,6 +134,14 @@ def _methods(fn: FunctionState) -> list[str | None]:
     return own + list(fn.options.web_methods or {})
 
 
+def upstream_target(fn: FunctionState, method: str | None, path: str) -> str:
+    """What the container is asked for: a class's web method's request under ``/<method>``
+    (one app serves them all), a web_server method's as it came (its server is its own)."""
+    if method and (fn.options.web_methods or {})[method]["kind"] != "server":
+        return f"/{method}{path}"
+    return path
+
+
 def answer_s(fn: FunctionState) -> float:
     """How long a container may take to begin its answer: the function's timeout."""
     return float(fn.options.timeout or ANSWER_S)

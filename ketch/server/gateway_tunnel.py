@@ -18,22 +18,21 @@ from ..protocol.handoff import CREDENTIALS, NO_ANSWER
 from .upstream import CHUNK, CONNECT_S
 
 if TYPE_CHECKING:
-    from .dispatch import ContainerState
     from .gateway_front import Front
 
 NOT_TUNNELLED = CREDENTIALS | {"host", "proxy-authorization"}
 
 
-async def tunnel(front: Front, ct: ContainerState, target: str, timeout_s: float) -> int:
-    """Relay ``front``'s upgrade to ``ct``; the status the container answered (502 or 504 if
-    none), once the connection is over."""
+async def tunnel(front: Front, port: int, target: str, timeout_s: float) -> int:
+    """Relay ``front``'s upgrade to the container serving it on ``port``; the status the
+    container answered (502 or 504 if none), once the connection is over."""
     assert front.head is not None
     end = front.buffer.find(b"\r\n\r\n") + 4
     lines = [f"{front.head.method} {target} HTTP/1.1", "host: 127.0.0.1",
              *(f"{k}: {v}" for k, v in front.head.headers if k not in NOT_TUNNELLED)]
     try:
         async with asyncio.timeout(CONNECT_S):
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", ct.web_port)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
     except (OSError, TimeoutError) as exc:
         front.answer(502, f"the container did not answer: {exc}\n")
         return 502

@@ -29,6 +29,8 @@ class Outputs:
         kept = call.add(records)
         self.history.finished(call.id, call.function_id, kept, call.done)
         self.accepted.finished(call.id, kept)
+        if call.done:
+            self._ended(call)
         if call.durable and kept:
             self.store.add_outputs(call.id, first, kept)
             if call.done:
@@ -40,9 +42,16 @@ class Outputs:
         call.expected = expected
         if call.done:
             self.history.finished(call.id, call.function_id, [], True)
+            self._ended(call)
         if call.durable:
             self.store.set_call_inputs(call.id, expected)
             if call.done:
                 self.store.finish_call(call.id)
                 self.state.calls.pop(call.id, None)
         call.wake()
+
+    def _ended(self, call: Call) -> None:
+        """A call made by a container's code no longer holds back inputs queued for it."""
+        maker = self.state.containers.get(call.creator or "")
+        if maker is not None:
+            maker.calling.discard(call.id)

@@ -110,8 +110,15 @@ class VolumeService:
 
     async def volume_reload(self, req: protocol.VolumeReload, caller: Identity
                             ) -> protocol.Remount:
+        """The volume's latest version, under a new layer of the container's own. What the
+        container wrote is committed first, as Modal says a reload may do: a program that
+        writes, reloads and reads back finds its writes (they were never dropped in Modal)."""
         volume_id, container_id = req.volume_id, req.container_id
         index = self._mounted(volume_id, container_id)
+        upper = self.scratch / container_id / volume_id / f"upper-{index}"
+        if has_changes(upper):
+            await asyncio.to_thread(self.storage.new_version, volume_id,
+                                    apply_overlay_upper(upper))
         version, _ = self.storage.latest(volume_id)
         self._layer(container_id, volume_id, index + 1)
         layers = f"{INSIDE}/layers/{volume_id}"

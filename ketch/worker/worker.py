@@ -44,6 +44,9 @@ def request_of(spec: ContainerSpec) -> Request:
 # Settings of the shell that started ketch that must not reach containers: without bytecode
 # caches every container would compile ketch and the user's modules from source again.
 HOST_ONLY_ENV = frozenset({"PYTHONDONTWRITEBYTECODE"})
+# Where a deployed version's own copy of its module is put in a container with a root of its
+# own: Modal's place for an app's module, beside the files its image adds there.
+MODULE_DIR = "/root"
 
 
 def container_base_env(image: dict[str, Any] | None) -> dict[str, str]:
@@ -213,6 +216,8 @@ class LocalWorker:
             KETCH_SERVER=spec.server_address,
             PYTHONUNBUFFERED="1",
         )
+        if driver.capabilities().isolation != "none":
+            env["KETCH_SOURCE_DIR"] = MODULE_DIR
         board_fd, board_path = tempfile.mkstemp(prefix=f"{spec.container_id}-", suffix=".board")
         os.close(board_fd)
         board.create(board_path)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
+import pytest
 from server.server_process import ServerProcess, interrupt
 
 from .test_programs import ROOT, ketch_cli
@@ -71,17 +72,12 @@ def test_a_gateway_port_in_use_is_named_with_the_fix(monkeypatch):
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def test_app_deploy_from_a_script_against_a_server(tmp_path):
-    server = ServerProcess(tmp_path)
-    server.start()
-    try:
-        result = server.cli("python", str(PROGRAMS / "deploy_from_python.py"))
-        assert result.returncode == 0, result.stderr
-        assert ["same app True", "handle 42", "by name 8"] == result.stdout.splitlines()[-3:]
-        listed = json.loads(server.cli("app", "list", "--json").stdout)
-        assert [(a["name"], a["version"]) for a in listed] == [("compat-deploy-from-python", 1)]
-    finally:
-        server.stop()
+def test_app_deploy_from_a_script_against_a_server(server):
+    result = server.cli("python", str(PROGRAMS / "deploy_from_python.py"))
+    assert result.returncode == 0, result.stderr
+    assert ["same app True", "handle 42", "by name 8"] == result.stdout.splitlines()[-3:]
+    listed = json.loads(server.cli("app", "list", "--json").stdout)
+    assert [(a["name"], a["version"]) for a in listed] == [("compat-deploy-from-python", 1)]
 
 
 def test_app_deploy_needs_a_server():
@@ -122,3 +118,99 @@ def test_module_level_variants_call_each_other_from_containers():
     result = ketch_cli("run", str(PROGRAMS / "stage_variants.py"), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "result 400 ['result.txt']" in result.stdout.splitlines()
+
+
+def test_serve_exits_when_the_app_cannot_start(monkeypatch):
+    # `modal serve` of an app with a function no machine here can hold ends with the reason
+    monkeypatch.setenv("KETCH_GATEWAY_PORT", str(_free_port()))
+    result = ketch_cli("serve", str(PROGRAMS / "serve_unfit_endpoint.py"), timeout=60)
+    assert result.returncode != 0
+    assert "function 'enormous' can never run here" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("how", ["--timeout", "MODAL_SERVE_TIMEOUT"])
+def test_serve_stops_by_itself_after_its_timeout(monkeypatch, how):
+    # `modal serve --timeout N` (MODAL_SERVE_TIMEOUT in CI) serves for N seconds, then exits
+    monkeypatch.setenv("KETCH_GATEWAY_PORT", str(_free_port()))
+    program = str(PROGRAMS / "class_web_endpoints.py")
+    if how == "--timeout":
+        result = ketch_cli("serve", "--timeout", "2", program, timeout=90)
+    else:
+        monkeypatch.setenv(how, "2")
+        result = ketch_cli("serve", program, timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "press Ctrl-C to stop" in result.stderr
+
+
+def test_a_web_container_failing_to_start_is_answered_at_once():
+    result = ketch_cli("run", str(PROGRAMS / "web_missing_dependency.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines.count("status 502") == 2, result.stdout
+    assert sum(line.startswith("says ") and "failed while starting" in line for line in lines) == 2
+    assert lines.count("answered within 30 s True") == 2
+    assert "No module named 'a_package_this_image_does_not_have'" in result.stderr
+
+
+def test_ketch_python_runs_a_module_as_python_m_does():
+    # modal-examples runs some scripts as `python -m 05_scheduling.schedule_simple`
+    result = ketch_cli("python", "-m", "programs.scheduled_module", cwd=PROGRAMS.parent,
+                       timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "package programs" in lines
+    assert any(line.endswith("] tick from the schedule") for line in lines), result.stdout
+
+
+def test_a_progress_bar_shows_each_state_as_it_is_drawn():
+    result = ketch_cli("run", str(PROGRAMS / "progress_bar.py"), timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert "counted 5" in result.stdout.splitlines()
+    states = [line for line in result.stderr.splitlines()
+              if line.startswith("[count ") and "/5 [" in line]
+    counts = [state.split("|")[2].split()[0] for state in states]
+    assert list(dict.fromkeys(counts)) == ["0/5", "1/5", "2/5", "3/5", "4/5", "5/5"], \
+        result.stderr  # tqdm draws its last state twice, as it closes
+    assert "\r" not in result.stderr  # not a terminal: each state is a line of its own
+
+
+def test_a_deployed_app_adds_a_file_found_next_to_its_module(server):
+    for program, function, expected in [
+        ("deployed_asset", "read_asset", "the asset, as deployed"),
+        ("deployed_beside", "read_beside", "the asset, as deployed from /root"),
+    ]:
+        deployed = server.cli("deploy", str(PROGRAMS / f"{program}.py"))
+        assert deployed.returncode == 0, deployed.stderr
+        app = f"compat-{program.replace('_', '-')}"
+        read = f"import ketch; print(ketch.Function.from_name({app!r}, {function!r}).remote())"
+        assert server.client(read).strip() == expected
+
+
+def test_a_class_serves_its_methods_and_its_web_endpoint_together():
+    result = ketch_cli("run", str(PROGRAMS / "class_method_beside_endpoint.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert ["remote hello ada", "web hello bob", "map ['hello cy', 'hello di']",
+            "local hello eve", "elsewhere hello fay, hello FAY"] == \
+        [line for line in lines
+         if line.split()[0] in ("remote", "web", "map", "local", "elsewhere")]
+
+
+def test_a_function_calling_itself_is_not_queued_behind_its_own_call():
+    result = ketch_cli("run", str(PROGRAMS / "recursive_calls.py"), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ["warm 2450", "nested 14", "nested map [6, 10]"] == result.stdout.splitlines()[-3:]
+
+
+def test_a_class_web_server_method_serves_beside_its_methods():
+    result = ketch_cli("run", str(PROGRAMS / "class_web_server.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "best 0.75" in lines and "dashboard best so far 0.75" in lines, result.stdout
+
+
+def test_a_volume_reload_keeps_what_the_container_wrote():
+    result = ketch_cli("run", str(PROGRAMS / "volume_reload_keeps_writes.py"), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "kept after reload True" in lines and "committed the journal" in lines, result.stdout

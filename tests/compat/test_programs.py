@@ -18,13 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "programs"
 
 
-def ketch_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``ketch ARGS`` as a user runs it; a run past ``timeout`` fails the test that asked."""
+def ketch_cli(*args: str, timeout: float = 120,
+              cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``ketch ARGS`` as a user runs it in ``cwd``; a run past ``timeout`` fails the test that
+    asked."""
     env = dict(os.environ)
     env.pop("KETCH_SERVER", None)
     try:
         return subprocess.run(
-            [sys.executable, "-m", "ketch.cli", *args], cwd=ROOT, env=env, capture_output=True,
+            [sys.executable, "-m", "ketch.cli", *args], cwd=cwd, env=env, capture_output=True,
             text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired as hung:

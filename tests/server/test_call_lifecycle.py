@@ -17,9 +17,10 @@ from ketch.protocol import client as protocol
 from ketch.protocol import container as wire
 from ketch.protocol.definition import FunctionDefinition
 from ketch.server import ControlPlane
+from ketch.server.auth import Identity
 from ketch.server.containers import MAX_FORKING, MAX_STARTING
 
-from .fake_worker import FakeWorker
+from .fake_worker import FakeAgent, FakeWorker
 
 Status = wire.Status
 RETRIES = {"max_retries": 1, "initial_delay": 0.0, "backoff_coefficient": 1.0,
@@ -48,11 +49,18 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def call(cp: ControlPlane, function_id: str, inputs: int) -> str:
+async def call(cp: ControlPlane, function_id: str, inputs: int,
+               by: FakeAgent | None = None) -> str:
+    """A call of ``inputs`` inputs, made by the code of ``by``'s container if given."""
     records = [protocol.InputRecord(index=i, method=None, args=f"{i}".encode(), blob_id=None)
                for i in range(inputs)]
-    started = await cp.handle(protocol.CallCreate(function_id=function_id, kind="map",
-                                                  records=records))
+    request = protocol.CallCreate(function_id=function_id, kind="map", records=records)
+    if by is None:
+        started = await cp.handle(request)
+    else:
+        app_id = cp.state.functions[function_id].app_id
+        started = await cp.handle(request, Identity("container", by.spec.container_id, app_id,
+                                                    frozenset(["main"])))
     await settle()
     return str(started.call_id)
 
@@ -179,5 +187,30 @@ def test_an_output_for_an_input_the_container_was_not_given_is_dropped(tmp_path)
         await agent.reply(forged, Status.OK, b"forged")
         await settle()
         assert await outputs(cp, call_id) == {}
+
+    lifecycle(test, tmp_path)
+
+
+def test_no_input_waits_behind_one_that_may_be_waiting_for_it(tmp_path):
+    # f's input calls f (Modal's recursion, `self.method.spawn` in a class): the new input
+    # goes to another container, not queued behind its caller on the caller's container
+    async def test(cp: ControlPlane, worker: FakeWorker, function_id: str) -> None:
+        fn = cp.state.functions[function_id]
+        fn.input_s = 0.0001  # known to be short: a container is given more than it runs
+        outer = await call(cp, function_id, 1)
+        first = await worker.connect()
+        await settle()
+        inner = await call(cp, function_id, 1, by=first)
+        assert [i.call_id for i in first.inputs] == [outer]
+        await asyncio.sleep(0.3)  # the outer input's age says that another container is due
+        await settle()
+        assert len(worker.started) == 2
+        second = await worker.connect()
+        await settle()
+        assert [i.call_id for i in second.inputs] == [inner]
+        await second.reply(second.inputs[0], Status.OK, b"inner")
+        await settle()
+        more = await call(cp, function_id, 3)  # its call has ended: prefetched again
+        assert [i.call_id for i in first.inputs] == [outer, more, more, more]
 
     lifecycle(test, tmp_path)

@@ -81,3 +81,12 @@ def test_splitter_cuts_long_lines_and_keeps_characters_whole():
     assert out == ["ab", "cdef", "ghij", "é"]
     assert lines.feed(b"tail") == ["tail"] and lines.end() == []
     assert lines.feed(b"end") == [] and lines.end() == ["end"]
+
+
+def test_a_line_ends_at_a_newline_a_crlf_or_a_lone_carriage_return():
+    lines = LineSplitter()
+    assert lines.feed(b"\r 0%|") == []  # a progress bar's first \r ends nothing
+    assert lines.feed(b"\r 1%|\r") == [" 0%|\r"]  # this \r may be a \r\n's: held back
+    assert lines.feed(b"\n") == [" 1%|"]
+    assert lines.feed(b"done\r\nnext\r\r") == ["done", "next\r"]
+    assert lines.end() == []
