@@ -8,6 +8,7 @@ is reported and the next change starts it again.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ def serve(ref: str, as_module: bool, timeout: float | None) -> None:
     if not env.get("KETCH_GATEWAY_PORT") and config.server_address() is None:
         env["KETCH_GATEWAY_PORT"] = "7078"  # embedded: keep the URLs across reloads
     deadline = time.monotonic() + (timeout if timeout is not None else _timeout_from_env())
+    _stop_on_signals()
     child = _start(ref, as_module, env)
     reloaded, reported = False, False
     try:
@@ -57,6 +59,8 @@ def serve(ref: str, as_module: bool, timeout: float | None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C: _stop is bounded
+            signal.signal(signum, signal.SIG_IGN)
         _stop(child)
 
 
@@ -69,6 +73,18 @@ def _timeout_from_env() -> float:
     except ValueError:
         raise click.UsageError(f"KETCH_SERVE_TIMEOUT/MODAL_SERVE_TIMEOUT is {raw!r}; give a "
                                "number of seconds") from None
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the app before ``ketch serve`` ends. Python raises
+    KeyboardInterrupt on SIGINT only where SIGINT was not ignored when it started (a shell's
+    background job), and SIGTERM would end this process alone, leaving the app serving."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
 
 
 def _start(ref: str, as_module: bool, env: dict[str, str]) -> subprocess.Popen[bytes]:

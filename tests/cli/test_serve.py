@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import httpx
+import pytest
 from server.server_process import free_port, interrupt
 
 APP = '''
@@ -51,3 +53,28 @@ def test_serve_reloads_on_change(tmp_path):
         assert wait_for(url, "v2")
     finally:
         interrupt(proc)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_serve_alone_stops_its_app_even_in_a_background_job(tmp_path, signum):
+    # started as a shell starts a background job (SIGINT ignored); the signal goes to `ketch
+    # serve` alone, not to its process group, as `kill` sends it
+    source = tmp_path / "served.py"
+    source.write_text(APP.format(version="v1"))
+    port = free_port()
+    env = {**os.environ, "KETCH_HOME": str(tmp_path / "home"), "KETCH_GATEWAY_PORT": str(port),
+           "KETCH_SERVER": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli", "serve", str(source)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    url = f"http://127.0.0.1:{port}/served-version"
+    try:
+        assert wait_for(url, "v1")
+        os.kill(proc.pid, signum)
+        assert proc.wait(timeout=30) is not None
+        with pytest.raises(httpx.ConnectError):  # the app stopped with it
+            httpx.get(url, timeout=5)
+    finally:
+        if proc.poll() is None:
+            interrupt(proc)
