@@ -78,8 +78,13 @@ def unpack_source(files: dict[str, str]) -> None:
     for rel, text in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
+        # the folder may be shared (the process runtime's temporary one): containers of the
+        # version starting together must never import a file another is halfway through
+        fd, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+        os.fchmod(fd, 0o644)
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.replace(partial, path)
     sys.path.insert(0, root)
 
 
