@@ -263,9 +263,10 @@ class App:
             self.environment_name = environment_name
         return _RunContext(self, detach, given(client))
 
-    async def _start(self, snapshot: bool = False) -> None:
+    async def _start(self, snapshot: bool = False, detach: bool = False) -> None:
         """Create the app and its functions; ``snapshot`` sends the modules' source along
-        (for deploys, whose versions must not change when the files do)."""
+        (for deploys, whose versions must not change when the files do). Unless ``detach``,
+        the server stops the app if this client's connection closes before the client does."""
         if self.app_id is not None:
             raise exception.InvalidError(f"app {self.name!r} is already running")
         client = await get_client()
@@ -273,7 +274,8 @@ class App:
         secret_ids = await ids_for_run(client, self._secrets_of,  # a missing one fails here
                                        environment)
         answer = await client.request(protocol.AppCreate(
-            name=self.name or "", description=self.description, environment=environment))
+            name=self.name or "", description=self.description, environment=environment,
+            detach=detach))
         self.app_id = answer.app_id
         for function in self._functions.values():
             definition = finalize(function.definition, function.raw_user_object)
@@ -374,7 +376,7 @@ class _RunContext:
             for function in [*self.app._functions.values(), *self.app._variants]:
                 function._client = self.client
         try:
-            await self.app._start()
+            await self.app._start(detach=self.detach)
         except BaseException:
             await self.app._stop()  # a half-started app must not keep running
             raise

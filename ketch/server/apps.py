@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from .auth import Identity
 from .autoscaler import check_settings
 from .dispatch import FunctionState
 from .state import AppState
+
+log = logging.getLogger("ketch")
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -38,11 +41,15 @@ def secret_ids(definition: FunctionDefinition) -> list[str]:
 class AppService:
     def __init__(self, control_plane: ControlPlane) -> None:
         self.cp = control_plane
+        self.held: dict[int, set[str]] = {}  # client connection: the apps it runs, undetached
 
     # -- requests ------------------------------------------------------------------------------
 
     async def app_create(self, req: protocol.AppCreate, caller: Identity) -> protocol.AppId:
-        return protocol.AppId(app_id=self.create(req.name, req.environment, req.description).id)
+        app = self.create(req.name, req.environment, req.description)
+        if caller.connection and not req.detach:
+            self.held.setdefault(caller.connection, set()).add(app.id)
+        return protocol.AppId(app_id=app.id)
 
     async def app_lookup(self, req: protocol.AppLookup, caller: Identity) -> protocol.AppId:
         return protocol.AppId(app_id=self.lookup(req.name, req.environment,
@@ -107,6 +114,17 @@ class AppService:
     def restore(self, app_id: str, name: str, environment: str) -> AppState:
         """Bring back a stored app (a deployed one, on restart)."""
         return self.cp.state.add_app(AppState(app_id, name, environment))
+
+    async def release(self, connection: int) -> None:
+        """The client connection closed: the apps it ran without detaching stop, as the client
+        that would have stopped them is gone (killed, or its machine lost). A deployed one
+        stays."""
+        for app_id in self.held.pop(connection, set()):
+            app = self.cp.state.apps.get(app_id)
+            if app is not None and not app.stopped and app_id not in self.cp.deployments.versions:
+                log.info("app %s (%s) stops: the client that ran it has disconnected",
+                         app.name, app_id)
+                await self.stop(app_id)
 
     async def stop(self, app_id: str, ending: bool = True) -> None:
         """Stop the app's containers and sandboxes; unless ``ending`` is False (a deployed app

@@ -49,6 +49,7 @@ class Identity:
     read_only: bool = False
     environment: str = "main"
     viewer_in: frozenset[str] = frozenset()  # where it may only read
+    connection: int = 0  # the client connection it came on (0: none, as in an embedded one)
 
     @property
     def admin(self) -> bool:

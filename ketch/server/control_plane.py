@@ -9,6 +9,8 @@ for containers and remote clients. Its answers to client requests are described 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import logging
 import secrets
 import shutil
@@ -99,6 +101,8 @@ class ControlPlane:
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._peers: set[Peer] = set()
+        self._connections = itertools.count(1)  # numbers the clients' connections
+        self._releases: set[asyncio.Future[None]] = set()
         self.meter = Meter(self.store)
         self.changes = Changes()  # for live pages: what changed, noted where it changes
         self.history = CallHistory(self.changes)  # for the dashboard and /metrics
@@ -247,6 +251,8 @@ class ControlPlane:
             return answer
         if kind == protocol.Auth.KIND:
             who = self._authenticate(decode(body, protocol.Auth, kind))
+            if who.kind == "user":
+                who = dataclasses.replace(who, connection=next(self._connections))
             peer.info["identity"] = who
             peer.max_frame = MAX_FRAME
             return protocol.Authenticated(kind=who.kind, environment=who.environment)
@@ -276,6 +282,11 @@ class ControlPlane:
 
     def on_peer_closed(self, peer: Peer) -> None:
         self._peers.discard(peer)
+        who: Identity | None = peer.info.get("identity")
+        if who is not None and who.connection in self.app_service.held:
+            release = asyncio.ensure_future(self.app_service.release(who.connection))
+            self._releases.add(release)
+            release.add_done_callback(self._releases.discard)
 
     async def _tick_forever(self) -> None:
         last_expiry = 0.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 from .server_process import TESTS, free_port
 
@@ -20,6 +22,14 @@ with basic.app.run(detach=True):
 FETCH = """
 import sys, ketch
 print(ketch.FunctionCall.from_id(sys.argv[1]).get(timeout=30))
+"""
+
+KILLED = """
+import os, signal, sys
+from apps import basic
+with basic.app.run(detach=sys.argv[1] == "detach"):
+    print(basic.app.app_id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
@@ -53,3 +63,23 @@ def test_unreachable_server_gives_a_clear_error():
     assert result.returncode != 0
     assert "cannot reach the ketch control plane" in result.stderr
     assert "ketch server" in result.stderr
+
+
+def test_a_run_whose_client_is_killed_stops_unless_detached(server):
+    ids = {}
+    for mode in ("held", "detach"):
+        run = subprocess.run([sys.executable, "-c", KILLED, mode], env=server.env(), cwd=TESTS,
+                             capture_output=True, text=True, timeout=90)
+        assert run.returncode == -signal.SIGKILL, run.stderr
+        ids[mode] = run.stdout.split()[0]
+    deadline = time.monotonic() + 15
+    while ids["held"] in running_apps(server):
+        assert time.monotonic() < deadline, "the killed client's app is still running"
+        time.sleep(0.2)
+    assert ids["detach"] in running_apps(server)
+
+
+def running_apps(server) -> str:
+    listed = server.cli("app", "list")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout

@@ -30,6 +30,7 @@ class AppCreate(Request):
     name: str
     description: str = ""
     environment: str = ""  # "": the caller's own
+    detach: bool = False  # else it stops when the connection that created it closes
 
 
 class AppLookup(Request):
