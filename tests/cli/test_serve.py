@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,16 +39,21 @@ def wait_for(url: str, text: str, timeout: float = 60) -> bool:
     return False
 
 
-def test_serve_reloads_on_change(tmp_path):
-    source = tmp_path / "served.py"
-    source.write_text(APP.format(version="v1"))
+def start_serve(source: Path, home: Path, **popen: Any) -> tuple[subprocess.Popen, str]:
+    """``ketch serve SOURCE`` in a session of its own; the process and its endpoint's URL."""
     port = free_port()
-    env = {**os.environ, "KETCH_HOME": str(tmp_path / "home"), "KETCH_GATEWAY_PORT": str(port),
+    env = {**os.environ, "KETCH_HOME": str(home), "KETCH_GATEWAY_PORT": str(port),
            "KETCH_SERVER": ""}
     proc = subprocess.Popen([sys.executable, "-m", "ketch.cli", "serve", str(source)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/served-version"
+                            start_new_session=True, **popen)
+    return proc, f"http://127.0.0.1:{port}/served-version"
+
+
+def test_serve_reloads_on_change(tmp_path):
+    source = tmp_path / "served.py"
+    source.write_text(APP.format(version="v1"))
+    proc, url = start_serve(source, tmp_path / "home")
     try:
         assert wait_for(url, "v1")
         source.write_text(APP.format(version="v2"))
@@ -61,14 +68,8 @@ def test_a_signal_to_serve_alone_stops_its_app_even_in_a_background_job(tmp_path
     # serve` alone, not to its process group, as `kill` sends it
     source = tmp_path / "served.py"
     source.write_text(APP.format(version="v1"))
-    port = free_port()
-    env = {**os.environ, "KETCH_HOME": str(tmp_path / "home"), "KETCH_GATEWAY_PORT": str(port),
-           "KETCH_SERVER": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "ketch.cli", "serve", str(source)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True,
+    proc, url = start_serve(source, tmp_path / "home",
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    url = f"http://127.0.0.1:{port}/served-version"
     try:
         assert wait_for(url, "v1")
         os.kill(proc.pid, signum)
