@@ -76,7 +76,9 @@ def test_sign_in_run_an_app_and_watch_its_calls_logs_and_failure(server, browser
     browser.find_element(By.ID, "token_id").send_keys("ak-wrong")
     browser.find_element(By.ID, "token_secret").send_keys("as-wrong")
     browser.find_element(By.ID, "signin").click()
-    assert "refused" in browser.find_element(By.ID, "signin-error").text
+    # the click submits a form: the answer's page replaces this one when it comes
+    refusal = wait_for(lambda: browser.find_element(By.ID, "signin-error"), "the refusal")
+    assert "refused" in refusal.text
     shoot(browser, tmp_path, "signin")
     sign_in(browser, dashboard, token["token_id"], token["token_secret"])
 
