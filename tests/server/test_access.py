@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 import typing
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -121,187 +123,174 @@ async def _world(cp: ControlPlane) -> tuple[dict[str, typing.Any], list[typing.A
     return values, callers
 
 
-def test_every_kind_is_refused_to_callers_of_another_environment(tmp_path):
+def on_control_plane(tmp_path: Path, test: Callable[[ControlPlane], Awaitable[None]],
+                     started: bool = False) -> None:
+    """Run ``test`` on a control plane of its own (``started``: serving), closed after."""
     async def main() -> None:
         cp = ControlPlane(tmp_path)
-        await cp.start()
+        if started:
+            await cp.start()
         try:
-            values, callers = await _world(cp)
-            for caller in callers:
-                for route in ROUTES:
-                    if not route.on.what and route.scope is Scope.USER and \
-                            caller.kind == "user":
-                        continue  # names nothing of prod's (below: it lists dev's alone)
-                    if route.on.what == "snapshot" and "snapshot_id" not in values:
-                        continue  # no gVisor here to take one
-                    for request in _samples(route.request, values):
-                        with pytest.raises(exception.PermissionDeniedError):
-                            await cp.handle(request, caller)
-                            pytest.fail(f"{caller.kind} of dev made {request!r} on prod")
-            user = callers[0]
-            listed = await cp.handle(protocol.EnvironmentList(), user)
-            assert [e.name for e in listed.environments] == ["dev"]
-            assert [a.name for a in (await cp.handle(protocol.AppList(), user)).apps] == \
-                ["dev-app"]
-            assert b"prod's" == cp.blobs.get(values["blob_id"])  # nothing was touched
-            assert cp.sandboxes.get(values["sandbox_id"]).done.is_set() is False
+            await test(cp)
         finally:
             await cp.close()
 
     asyncio.run(main())
+
+
+def test_every_kind_is_refused_to_callers_of_another_environment(tmp_path):
+    async def test(cp: ControlPlane) -> None:
+        values, callers = await _world(cp)
+        for caller in callers:
+            for route in ROUTES:
+                if not route.on.what and route.scope is Scope.USER and \
+                        caller.kind == "user":
+                    continue  # names nothing of prod's (below: it lists dev's alone)
+                if route.on.what == "snapshot" and "snapshot_id" not in values:
+                    continue  # no gVisor here to take one
+                for request in _samples(route.request, values):
+                    with pytest.raises(exception.PermissionDeniedError):
+                        await cp.handle(request, caller)
+                        pytest.fail(f"{caller.kind} of dev made {request!r} on prod")
+        user = callers[0]
+        listed = await cp.handle(protocol.EnvironmentList(), user)
+        assert [e.name for e in listed.environments] == ["dev"]
+        assert [a.name for a in (await cp.handle(protocol.AppList(), user)).apps] == \
+            ["dev-app"]
+        assert b"prod's" == cp.blobs.get(values["blob_id"])  # nothing was touched
+        assert cp.sandboxes.get(values["sandbox_id"]).done.is_set() is False
+
+    on_control_plane(tmp_path, test, started=True)
 
 
 def test_a_read_only_token_makes_only_the_routes_that_change_nothing(tmp_path):
-    async def main() -> None:
-        cp = ControlPlane(tmp_path)
-        await cp.start()
-        try:
-            token_id, secret = cp.tokens.create("user", read_only=True)
-            viewer = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
-            app = cp.app_service.create("viewed", "main")
-            values = {"app_id": app.id, "environment": "main"}
-            for route in ROUTES:
-                if route.on.what not in ("environment", "app", ""):
-                    continue  # the others need a thing to name: the writes are refused first
-                request = _sample(route.request, values)
-                if route.writes:
-                    with pytest.raises(exception.PermissionDeniedError, match="read-only"):
-                        await cp.handle(request, viewer)
-            assert [a.name for a in (await cp.handle(protocol.AppList(), viewer)).apps] == \
-                ["viewed"]
-            assert not app.stopped
-        finally:
-            await cp.close()
+    async def test(cp: ControlPlane) -> None:
+        token_id, secret = cp.tokens.create("user", read_only=True)
+        viewer = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
+        app = cp.app_service.create("viewed", "main")
+        values = {"app_id": app.id, "environment": "main"}
+        for route in ROUTES:
+            if route.on.what not in ("environment", "app", ""):
+                continue  # the others need a thing to name: the writes are refused first
+            request = _sample(route.request, values)
+            if route.writes:
+                with pytest.raises(exception.PermissionDeniedError, match="read-only"):
+                    await cp.handle(request, viewer)
+        assert [a.name for a in (await cp.handle(protocol.AppList(), viewer)).apps] == \
+            ["viewed"]
+        assert not app.stopped
 
-    asyncio.run(main())
+    on_control_plane(tmp_path, test, started=True)
 
 
 def test_scopes_within_one_environment(tmp_path):
     """A container may use its environment's things, but administer nothing, and feed only
     the calls it made."""
-    async def main() -> None:
-        cp = ControlPlane(tmp_path)
-        await cp.start()
-        try:
-            app = cp.app_service.create("one", "main")
-            fn = await cp.app_service.add_function(app.id, _function("f"))
-            ct = cp.state.containers[await _running_container(cp, fn.id)]
-            me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
-            other = cp.app_service.create("other", "main")
-            other_fn = await cp.app_service.add_function(other.id, _function("h"))
-            mine = await cp.handle(protocol.CallCreate(function_id=other_fn.id, kind="map"), me)
-            await cp.handle(protocol.InputsDone(call_id=mine.call_id, count=0), me)
-            theirs = cp.call_service.create(other_fn.id, "map", None, creator="ak-someone")
-            with pytest.raises(exception.PermissionDeniedError, match="only its creator"):
-                await cp.handle(protocol.InputsDone(call_id=theirs.id, count=0), me)
-            with pytest.raises(exception.PermissionDeniedError, match="only user tokens"):
-                await cp.handle(protocol.AppStop(app_id=app.id), me)
-            with pytest.raises(exception.PermissionDeniedError, match="its own app"):
-                await cp.handle(protocol.FunctionUpdateAutoscaler(
-                    function_id=other_fn.id, settings=protocol.AutoscalerSettings()), me)
-            with pytest.raises(exception.PermissionDeniedError, match="only for itself"):
-                other_ct = await _running_container(cp, other_fn.id)
-                await cp.handle(protocol.ForwardClose(container_id=other_ct, port=1), me)
-            with pytest.raises(exception.PermissionDeniedError, match="its own app"):
-                await cp.handle(protocol.LogsQuery(object_id=other_fn.id), me)
-            await cp.handle(protocol.FunctionUpdateAutoscaler(  # its own app's: allowed
-                function_id=fn.id, settings=protocol.AutoscalerSettings(max_containers=2)), me)
-            assert fn.options.max_containers == 2
-            own = await cp.handle(protocol.LogsQuery(object_id=fn.id), me)  # its own: allowed
-            assert isinstance(own, protocol.LogRecords)
-            assert (await cp.handle(protocol.ClientHello(), me)).version
-        finally:
-            await cp.close()
+    async def test(cp: ControlPlane) -> None:
+        app = cp.app_service.create("one", "main")
+        fn = await cp.app_service.add_function(app.id, _function("f"))
+        ct = cp.state.containers[await _running_container(cp, fn.id)]
+        me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
+        other = cp.app_service.create("other", "main")
+        other_fn = await cp.app_service.add_function(other.id, _function("h"))
+        mine = await cp.handle(protocol.CallCreate(function_id=other_fn.id, kind="map"), me)
+        await cp.handle(protocol.InputsDone(call_id=mine.call_id, count=0), me)
+        theirs = cp.call_service.create(other_fn.id, "map", None, creator="ak-someone")
+        with pytest.raises(exception.PermissionDeniedError, match="only its creator"):
+            await cp.handle(protocol.InputsDone(call_id=theirs.id, count=0), me)
+        with pytest.raises(exception.PermissionDeniedError, match="only user tokens"):
+            await cp.handle(protocol.AppStop(app_id=app.id), me)
+        with pytest.raises(exception.PermissionDeniedError, match="its own app"):
+            await cp.handle(protocol.FunctionUpdateAutoscaler(
+                function_id=other_fn.id, settings=protocol.AutoscalerSettings()), me)
+        with pytest.raises(exception.PermissionDeniedError, match="only for itself"):
+            other_ct = await _running_container(cp, other_fn.id)
+            await cp.handle(protocol.ForwardClose(container_id=other_ct, port=1), me)
+        with pytest.raises(exception.PermissionDeniedError, match="its own app"):
+            await cp.handle(protocol.LogsQuery(object_id=other_fn.id), me)
+        await cp.handle(protocol.FunctionUpdateAutoscaler(  # its own app's: allowed
+            function_id=fn.id, settings=protocol.AutoscalerSettings(max_containers=2)), me)
+        assert fn.options.max_containers == 2
+        own = await cp.handle(protocol.LogsQuery(object_id=fn.id), me)  # its own: allowed
+        assert isinstance(own, protocol.LogRecords)
+        assert (await cp.handle(protocol.ClientHello(), me)).version
 
-    asyncio.run(main())
+    on_control_plane(tmp_path, test, started=True)
 
 
 @pytest.mark.skipif(usable("gvisor") is not None, reason=f"gvisor: {usable('gvisor')}")
 def test_a_container_restores_a_snapshot_of_its_environment_into_its_own_app(tmp_path):
     """As the sandboxes it creates, a sandbox a container restores belongs to its own app,
     whichever app of its environment the snapshot was taken in."""
-    async def main() -> None:
-        cp = ControlPlane(tmp_path)
-        await cp.start()
-        try:
-            app = cp.app_service.create("one", "main")
-            fn = await cp.app_service.add_function(app.id, _function("f"))
-            ct = cp.state.containers[await _running_container(cp, fn.id)]
-            me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
-            other = cp.app_service.create("other", "main")
-            held = await cp.handle(protocol.SandboxCreate(
-                app_id=other.id, definition=SandboxDefinition(
-                    command=["sleep", "300"], runtime="gvisor")))
-            taken = await cp.handle(protocol.SandboxSnapshotMemory(sandbox_id=held.sandbox_id))
-            found = await cp.handle(protocol.SandboxSnapshotGet(snapshot_id=taken.snapshot_id),
-                                    me)
-            assert found.source == held.sandbox_id
-            restored = await cp.handle(protocol.SandboxRestore(snapshot_id=taken.snapshot_id),
-                                       me)
-            assert cp.sandboxes.get(restored.sandbox_id).app_id == app.id
-        finally:
-            await cp.close()
+    async def test(cp: ControlPlane) -> None:
+        app = cp.app_service.create("one", "main")
+        fn = await cp.app_service.add_function(app.id, _function("f"))
+        ct = cp.state.containers[await _running_container(cp, fn.id)]
+        me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
+        other = cp.app_service.create("other", "main")
+        held = await cp.handle(protocol.SandboxCreate(
+            app_id=other.id, definition=SandboxDefinition(
+                command=["sleep", "300"], runtime="gvisor")))
+        taken = await cp.handle(protocol.SandboxSnapshotMemory(sandbox_id=held.sandbox_id))
+        found = await cp.handle(protocol.SandboxSnapshotGet(snapshot_id=taken.snapshot_id),
+                                me)
+        assert found.source == held.sandbox_id
+        restored = await cp.handle(protocol.SandboxRestore(snapshot_id=taken.snapshot_id),
+                                   me)
+        assert cp.sandboxes.get(restored.sandbox_id).app_id == app.id
 
-    asyncio.run(main())
+    on_control_plane(tmp_path, test, started=True)
 
 
 def test_a_tokens_role_in_each_environment(tmp_path):
-    async def main() -> None:
-        cp = ControlPlane(tmp_path)
-        try:
-            cp.environments.create("prod")
-            token_id, secret = cp.tokens.create("user", environments=["main"])
-            await cp.handle(protocol.TokenGrant(token_id=token_id, environment="prod",
+    async def test(cp: ControlPlane) -> None:
+        cp.environments.create("prod")
+        token_id, secret = cp.tokens.create("user", environments=["main"])
+        await cp.handle(protocol.TokenGrant(token_id=token_id, environment="prod",
+                                            role="viewer"))
+        who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
+        assert (await cp.handle(protocol.AppList(environment="prod"), who)).apps == []
+        with pytest.raises(exception.PermissionDeniedError, match="a viewer here"):
+            await cp.handle(protocol.AppCreate(name="a", environment="prod"), who)
+        await cp.handle(protocol.AppCreate(name="a", environment="main"), who)
+        roles = await cp.handle(protocol.EnvironmentRoles(environment="prod"))
+        assert roles.tokens[token_id] == "viewer"
+        await cp.handle(protocol.TokenGrant(token_id=token_id, environment="prod",
+                                            role="no-access"))
+        who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
+        with pytest.raises(exception.PermissionDeniedError, match="no rights"):
+            await cp.handle(protocol.AppList(environment="prod"), who)
+        everywhere, _ = cp.tokens.create("user")
+        with pytest.raises(exception.InvalidError, match="every environment"):
+            await cp.handle(protocol.TokenGrant(token_id=everywhere, environment="prod",
                                                 role="viewer"))
-            who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
-            assert (await cp.handle(protocol.AppList(environment="prod"), who)).apps == []
-            with pytest.raises(exception.PermissionDeniedError, match="a viewer here"):
-                await cp.handle(protocol.AppCreate(name="a", environment="prod"), who)
-            await cp.handle(protocol.AppCreate(name="a", environment="main"), who)
-            roles = await cp.handle(protocol.EnvironmentRoles(environment="prod"))
-            assert roles.tokens[token_id] == "viewer"
-            await cp.handle(protocol.TokenGrant(token_id=token_id, environment="prod",
-                                                role="no-access"))
-            who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
-            with pytest.raises(exception.PermissionDeniedError, match="no rights"):
-                await cp.handle(protocol.AppList(environment="prod"), who)
-            everywhere, _ = cp.tokens.create("user")
-            with pytest.raises(exception.InvalidError, match="every environment"):
-                await cp.handle(protocol.TokenGrant(token_id=everywhere, environment="prod",
-                                                    role="viewer"))
-            proxy, _ = cp.tokens.create("proxy")
-            assert (await cp.handle(protocol.EnvironmentRoles(environment="main"))).tokens[
-                proxy] == "contributor"  # unscoped: every environment
-            await cp.handle(protocol.TokenGrant(token_id=proxy, environment="prod",
-                                                role="contributor"))
-            main_roles = await cp.handle(protocol.EnvironmentRoles(environment="main"))
-            assert main_roles.tokens[proxy] == "no-access"  # allowed prod: scoped to it
-        finally:
-            await cp.close()
+        proxy, _ = cp.tokens.create("proxy")
+        assert (await cp.handle(protocol.EnvironmentRoles(environment="main"))).tokens[
+            proxy] == "contributor"  # unscoped: every environment
+        await cp.handle(protocol.TokenGrant(token_id=proxy, environment="prod",
+                                            role="contributor"))
+        main_roles = await cp.handle(protocol.EnvironmentRoles(environment="main"))
+        assert main_roles.tokens[proxy] == "no-access"  # allowed prod: scoped to it
 
-    asyncio.run(main())
+    on_control_plane(tmp_path, test)
 
 
 def test_renaming_an_environment_carries_its_things_over(tmp_path):
-    async def main() -> None:
-        cp = ControlPlane(tmp_path)
-        try:
-            cp.environments.create("staging")
-            app = cp.app_service.create("svc", "staging")
-            cached, _ = cp.objects.lookup("dict", "cache", "staging", create_if_missing=True)
-            blob = cp.blobs.put(b"payload", "staging")
-            token_id, secret = cp.tokens.create("user", environments=["staging"])
-            await cp.handle(protocol.EnvironmentUpdate(name="staging", new_name="stage"))
-            assert app.environment == "stage"
-            assert cp.objects.lookup("dict", "cache", "stage")[0] == cached
-            assert cp.blobs.get(blob, "stage") == b"payload"
-            who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
-            assert who.environments == frozenset({"stage"}) and who.environment == "stage"
-            with pytest.raises(exception.NotFoundError, match="no environment named"):
-                cp.environments.check("staging")
-            with pytest.raises(exception.InvalidError, match="keeps its name"):
-                await cp.handle(protocol.EnvironmentUpdate(name="main", new_name="primary"))
-        finally:
-            await cp.close()
+    async def test(cp: ControlPlane) -> None:
+        cp.environments.create("staging")
+        app = cp.app_service.create("svc", "staging")
+        cached, _ = cp.objects.lookup("dict", "cache", "staging", create_if_missing=True)
+        blob = cp.blobs.put(b"payload", "staging")
+        token_id, secret = cp.tokens.create("user", environments=["staging"])
+        await cp.handle(protocol.EnvironmentUpdate(name="staging", new_name="stage"))
+        assert app.environment == "stage"
+        assert cp.objects.lookup("dict", "cache", "stage")[0] == cached
+        assert cp.blobs.get(blob, "stage") == b"payload"
+        who = cp._authenticate(protocol.Auth(token_id=token_id, secret=secret))
+        assert who.environments == frozenset({"stage"}) and who.environment == "stage"
+        with pytest.raises(exception.NotFoundError, match="no environment named"):
+            cp.environments.check("staging")
+        with pytest.raises(exception.InvalidError, match="keeps its name"):
+            await cp.handle(protocol.EnvironmentUpdate(name="main", new_name="primary"))
 
-    asyncio.run(main())
+    on_control_plane(tmp_path, test)
