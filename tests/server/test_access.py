@@ -16,6 +16,7 @@ import time
 import typing
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -183,15 +184,21 @@ def test_a_read_only_token_makes_only_the_routes_that_change_nothing(tmp_path):
     on_control_plane(tmp_path, test, started=True)
 
 
+async def _a_container_beside_another_app(cp: ControlPlane) -> tuple[Any, Any, Any, Any]:
+    """App ``one`` with function ``f`` and a running container, that container's identity,
+    and a second app, ``other``, of the same environment."""
+    app = cp.app_service.create("one", "main")
+    fn = await cp.app_service.add_function(app.id, _function("f"))
+    ct = cp.state.containers[await _running_container(cp, fn.id)]
+    me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
+    return app, fn, me, cp.app_service.create("other", "main")
+
+
 def test_scopes_within_one_environment(tmp_path):
     """A container may use its environment's things, but administer nothing, and feed only
     the calls it made."""
     async def test(cp: ControlPlane) -> None:
-        app = cp.app_service.create("one", "main")
-        fn = await cp.app_service.add_function(app.id, _function("f"))
-        ct = cp.state.containers[await _running_container(cp, fn.id)]
-        me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
-        other = cp.app_service.create("other", "main")
+        app, fn, me, other = await _a_container_beside_another_app(cp)
         other_fn = await cp.app_service.add_function(other.id, _function("h"))
         mine = await cp.handle(protocol.CallCreate(function_id=other_fn.id, kind="map"), me)
         await cp.handle(protocol.InputsDone(call_id=mine.call_id, count=0), me)
@@ -223,11 +230,7 @@ def test_a_container_restores_a_snapshot_of_its_environment_into_its_own_app(tmp
     """As the sandboxes it creates, a sandbox a container restores belongs to its own app,
     whichever app of its environment the snapshot was taken in."""
     async def test(cp: ControlPlane) -> None:
-        app = cp.app_service.create("one", "main")
-        fn = await cp.app_service.add_function(app.id, _function("f"))
-        ct = cp.state.containers[await _running_container(cp, fn.id)]
-        me = cp._authenticate(protocol.Auth(container_id=ct.id, secret=ct.token))
-        other = cp.app_service.create("other", "main")
+        app, fn, me, other = await _a_container_beside_another_app(cp)
         held = await cp.handle(protocol.SandboxCreate(
             app_id=other.id, definition=SandboxDefinition(
                 command=["sleep", "300"], runtime="gvisor")))
